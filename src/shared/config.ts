@@ -1,0 +1,80 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { InputError } from './errors.js';
+
+const intFrom = (min: number) => z.coerce.number().int().min(min);
+
+const EnvSchema = z.object({
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
+  // The prefix becomes a Redis hash tag, so braces would break slot routing.
+  REAPQ_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').default('reapq'),
+  REAPQ_HOST_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').optional(),
+  REAPQ_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REAPQ_DATA_DIR: z.string().default('data'),
+  REAPQ_RECONCILE_MS: intFrom(100).default(3000),
+  REAPQ_HEARTBEAT_MS: intFrom(100).default(2000),
+  REAPQ_DEFAULT_GRACE_MS: intFrom(0).default(5000),
+  REAPQ_STALLED_MS: intFrom(100).default(5000),
+  REAPQ_PORT_RANGE: z
+    .string()
+    .regex(/^\d+-\d+$/, 'must look like 20000-29999')
+    .default('20000-29999'),
+  REAPQ_GLOBAL_EVENTS_MAX: intFrom(100).default(100_000),
+});
+
+export interface Config {
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly hostId: string;
+  readonly apiToken: string | undefined;
+  readonly logLevel: string;
+  readonly dataDir: string;
+  readonly reconcileMs: number;
+  readonly heartbeatMs: number;
+  readonly defaultGraceMs: number;
+  readonly stalledMs: number;
+  readonly portRange: readonly [number, number];
+  readonly globalEventsMax: number;
+}
+
+/**
+ * Compiles the environment once into a frozen Config. An error names the variable and
+ * the bad value, so a misconfigured deploy fails at boot with one line, not later.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const parsed = EnvSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new InputError(`invalid ${name}=${JSON.stringify(picked[name])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const [lo, hi] = e.REAPQ_PORT_RANGE.split('-').map(Number) as [number, number];
+  if (!(lo >= 1024 && hi <= 65535 && lo <= hi)) {
+    throw new InputError(`invalid REAPQ_PORT_RANGE=${JSON.stringify(e.REAPQ_PORT_RANGE)}: must be within 1024-65535, low <= high`);
+  }
+  const defaultHost = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'host';
+  return Object.freeze({
+    redisUrl: e.REDIS_URL,
+    prefix: e.REAPQ_PREFIX,
+    hostId: e.REAPQ_HOST_ID ?? defaultHost,
+    apiToken: e.REAPQ_API_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    dataDir: e.REAPQ_DATA_DIR,
+    reconcileMs: e.REAPQ_RECONCILE_MS,
+    heartbeatMs: e.REAPQ_HEARTBEAT_MS,
+    defaultGraceMs: e.REAPQ_DEFAULT_GRACE_MS,
+    stalledMs: e.REAPQ_STALLED_MS,
+    portRange: [lo, hi] as const,
+    globalEventsMax: e.REAPQ_GLOBAL_EVENTS_MAX,
+    ...overrides,
+  });
+}
+
+export const HOST_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;

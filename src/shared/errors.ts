@@ -1,0 +1,32 @@
+/** Bad input from a user or a peer: CLI exit code 2, HTTP 400. Thrown before anything is written. */
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+/** An optimistic append lost the race too many times in a row; the caller may retry later. */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+/** A requested process id does not exist. HTTP 404, CLI exit code 1. */
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+  constructor(readonly id: string) {
+    super(`no process with id ${id}`);
+  }
+}
+
+/** waitFor saw the record settle in a final state other than the one awaited, or ran out of time. */
+export class WaitError extends Error {
+  override name = 'WaitError';
+  constructor(message: string, readonly record?: unknown) {
+    super(message);
+  }
+}
+
+/** Turns a zod issue list into the one line a user reads. */
+export function describeIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
+  return issues
+    .map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { HostIdSchema, RESTART_POLICIES } from './record.js';
+
+/**
+ * Every change of a managed process is one of these events. `v` is the schema version: a
+ * reader that meets a newer one refuses it with a clear error instead of guessing.
+ * `at` is epoch milliseconds from the writer's clock.
+ */
+export const EVENT_SCHEMA_VERSION = 1;
+
+const base = { v: z.literal(EVENT_SCHEMA_VERSION), at: z.number().int().nonnegative() };
+
+const SpecInEvent = z.object({
+  name: z.string().nullable(),
+  command: z.array(z.string()).min(1),
+  cwd: z.string().nullable(),
+  env: z.record(z.string(), z.string()),
+  port: z.union([z.literal('auto'), z.number().int()]).nullable(),
+  restart: z.enum(RESTART_POLICIES),
+  graceMs: z.number().int().nullable(),
+  host: z.string().nullable(),
+});
+
+export const EventSchema = z.discriminatedUnion('type', [
+  z.object({ ...base, type: z.literal('start_requested'), spec: SpecInEvent }),
+  /** A worker took the start job; its spawn is under way. */
+  z.object({ ...base, type: z.literal('spawn_begun'), host: HostIdSchema, port: z.number().int().nullable() }),
+  z.object({
+    ...base,
+    type: z.literal('spawned'),
+    host: HostIdSchema,
+    pid: z.number().int().positive(),
+    pgid: z.number().int().positive(),
+    sid: z.number().int().positive(),
+    startTime: z.number().int().nonnegative(),
+    bootId: z.string(),
+    port: z.number().int().nullable(),
+  }),
+  z.object({ ...base, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
+  z.object({ ...base, type: z.literal('stop_requested'), signal: z.string(), graceMs: z.number().int().nonnegative() }),
+  /** A signal went to the group and/or escaped members. killDeadline: when SIGKILL follows (null when this was the SIGKILL). */
+  z.object({
+    ...base,
+    type: z.literal('signal_sent'),
+    signal: z.string(),
+    pgid: z.number().int().nullable(),
+    pids: z.array(z.number().int()),
+    killDeadline: z.number().int().nullable(),
+  }),
+  /** The leader ended. code/signal are null when nobody saw its status (it died unwatched). */
+  z.object({
+    ...base,
+    type: z.literal('exited'),
+    code: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    how: z.enum(['exited', 'signaled', 'unknown']),
+  }),
+  /** No process of the tree is left: group empty, no cookie-carrier. */
+  z.object({ ...base, type: z.literal('stopped'), how: z.enum(['requested', 'escalated', 'leftovers', 'drift']) }),
+  /** SIGKILL was sent but these pids survive (uninterruptible sleep). */
+  z.object({ ...base, type: z.literal('kill_pending'), pids: z.array(z.number().int()) }),
+  z.object({ ...base, type: z.literal('adopted'), host: HostIdSchema }),
+  z.object({
+    ...base,
+    type: z.literal('drift'),
+    kind: z.enum(['missed-exit', 'leftovers', 'alive-after-end', 'pid-reused', 'orphan', 'host-lost', 'stale-stop']),
+    detail: z.string(),
+    pids: z.array(z.number().int()).default([]),
+  }),
+  z.object({ ...base, type: z.literal('lost'), reason: z.string() }),
+  z.object({ ...base, type: z.literal('restart_scheduled'), attempt: z.number().int().positive(), delayMs: z.number().int().nonnegative() }),
+  z.object({ ...base, type: z.literal('gave_up'), reason: z.string() }),
+]);
+export type ReapqEvent = z.infer<typeof EventSchema>;
+export type EventType = ReapqEvent['type'];
+export type EventOf<T extends EventType> = Extract<ReapqEvent, { type: T }>;
+
+/** Distributes Omit over the union so each member keeps its own fields. */
+type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
+/** What a writer hands to the store: `v` is added for it. */
+export type NewEvent = DistributiveOmit<ReapqEvent, 'v'>;
+
+export function withVersion(e: NewEvent): ReapqEvent {
+  return { ...e, v: EVENT_SCHEMA_VERSION } as ReapqEvent;
+}
+
+/** An event as read back from a stream, with its position. */
+export interface StoredEvent {
+  id: string;
+  /** Version of the record after this event: 1 for the first. */
+  version: number;
+  event: ReapqEvent;
+}
+
+/** Parses an event read from Redis; a newer schema or an unknown type is an error that names it. */
+export function decodeEvent(json: string): ReapqEvent {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new Error(`event is not JSON: ${json.slice(0, 80)}`);
+  }
+  const v = (raw as { v?: unknown })?.v;
+  if (typeof v === 'number' && v > EVENT_SCHEMA_VERSION) {
+    throw new Error(`event schema version ${v} is newer than this reapq understands (${EVENT_SCHEMA_VERSION}); upgrade reapq`);
+  }
+  const parsed = EventSchema.safeParse(raw);
+  if (!parsed.success) {
+    const type = (raw as { type?: unknown })?.type;
+    throw new Error(`invalid event${typeof type === 'string' ? ` of type ${type}` : ''}: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,48 @@
+/**
+ * The only module that knows Redis key and queue names.
+ *
+ * Every key lives under one hash tag `{prefix}`: the event append touches the process's
+ * stream, its projection, the global stream and the indexes in one Lua call, and on a
+ * Redis Cluster that only works when they share a slot. BullMQ gets the same tagged
+ * prefix so its own multi-key scripts stay in that slot too.
+ */
+export interface Keys {
+  readonly tag: string;
+  /** BullMQ `prefix` option. */
+  readonly bullPrefix: string;
+  /** Queue that any worker with capacity takes starts from. */
+  readonly startQueue: string;
+  /** Queue of stop, signal and reconcile jobs for one host. */
+  hostQueue(hostId: string): string;
+  /** Hash: `v` (version) and `r` (record JSON). */
+  record(id: string): string;
+  /** Stream of one process's events; entry ids are the event order. */
+  stream(id: string): string;
+  /** Capped stream of every event of every process. */
+  readonly globalStream: string;
+  /** Sorted set of every process id, scored by creation time. */
+  readonly allIndex: string;
+  /** Set of process ids owned by a host (its current or last host). */
+  hostIndex(hostId: string): string;
+  /** Hash host id -> heartbeat JSON. */
+  readonly hosts: string;
+  /** Hash port -> process id, per host. */
+  ports(hostId: string): string;
+}
+
+export function makeKeys(prefix: string): Keys {
+  const tag = `{${prefix}}`;
+  return Object.freeze({
+    tag,
+    bullPrefix: `${tag}:q`,
+    startQueue: 'start',
+    hostQueue: (hostId: string) => `host.${hostId}`,
+    record: (id: string) => `${tag}:p:${id}`,
+    stream: (id: string) => `${tag}:p:${id}:events`,
+    globalStream: `${tag}:events`,
+    allIndex: `${tag}:idx:all`,
+    hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,
+    hosts: `${tag}:hosts`,
+    ports: (hostId: string) => `${tag}:ports:${hostId}`,
+  });
+}

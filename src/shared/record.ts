@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { HOST_ID_PATTERN } from './config.js';
+
+/**
+ * Observed states of a managed process, and the only transitions between them.
+ *
+ *   pending   -> starting (spawn_begun), stopped (stop_requested: never spawned, nothing to stop)
+ *   starting  -> running (spawned), failed (spawn_failed), lost (lost)
+ *   running   -> stopping (stop_requested, signal_sent), exited (exited), lost (lost)
+ *   stopping  -> stopped (stopped: tree verified gone), lost (lost)
+ *   exited, failed, lost -> pending (restart_scheduled), failed (gave_up)
+ *   stopped   is final.
+ *
+ * `desired` is what the user wants and only stop_requested moves it (to stopped). Events
+ * that report facts without a state change (drift, adopted, signal_sent on a dead record,
+ * exited while stopping, kill_pending) are legal wherever they can happen; see reducer.ts.
+ */
+export const STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'lost'] as const;
+export type State = (typeof STATES)[number];
+export const StateSchema = z.enum(STATES);
+
+/** States from which nothing moves without a new request or a restart. */
+export const FINAL_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'failed', 'lost']);
+/** States in which a process tree may be alive on a host. */
+export const LIVE_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'stopping']);
+
+export const RESTART_POLICIES = ['never', 'on-failure', 'always'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+
+/** Signals a user may ask for. Numbers are Linux's. */
+export const SIGNALS = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15,
+} as const;
+export type SignalName = keyof typeof SIGNALS;
+export const SignalSchema = z
+  .string()
+  .transform((s) => (s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`))
+  .pipe(z.enum(Object.keys(SIGNALS) as [SignalName, ...SignalName[]], { message: `must be one of ${Object.keys(SIGNALS).join(', ')}` }));
+
+// BullMQ refuses integer job ids and ids containing ':', and the id is the start job's id.
+export const ProcessIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, _ . - only (1-128)')
+  .refine((s) => !/^\d+$/.test(s), 'must not be a plain integer');
+
+const noNul = (s: string) => !s.includes('\0');
+export const HostIdSchema = z.string().regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)');
+export const GraceMsSchema = z.number().int().min(0).max(3_600_000);
+
+/** What a producer asks for. The same schema validates the client call, the HTTP body and the job. */
+export const StartSpecSchema = z.object({
+  id: ProcessIdSchema.optional(),
+  name: z.string().max(200).refine(noNul, 'must not contain NUL').optional(),
+  command: z
+    .array(z.string().max(65_536).refine(noNul, 'must not contain NUL'))
+    .min(1, 'must name a program')
+    .max(4096)
+    .refine((c) => (c[0] ?? '') !== '', 'the program must not be empty'),
+  cwd: z.string().min(1).refine(noNul, 'must not contain NUL').optional(),
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name'), z.string().refine(noNul, 'must not contain NUL'))
+    .optional(),
+  port: z.union([z.literal('auto'), z.number().int().min(1).max(65535)]).optional(),
+  restart: z.enum(RESTART_POLICIES).optional(),
+  graceMs: GraceMsSchema.optional(),
+  host: HostIdSchema.optional(),
+});
+export type StartSpec = z.input<typeof StartSpecSchema>;
+
+export const StopOptionsSchema = z.object({
+  signal: SignalSchema.optional(),
+  graceMs: GraceMsSchema.optional(),
+});
+export type StopOptions = z.input<typeof StopOptionsSchema>;
+
+/** How a process ended, first cause wins (see reducer). */
+export const END_REASONS = ['exited', 'signaled', 'stopped', 'killed', 'spawn-failed', 'lost', 'crash-loop', 'drift'] as const;
+
+export const ProcessRecordSchema = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  state: StateSchema,
+  desired: z.enum(['running', 'stopped']),
+  host: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  pgid: z.number().int().nullable(),
+  command: z.array(z.string()),
+  cwd: z.string().nullable(),
+  port: z.number().int().nullable(),
+  restartPolicy: z.enum(RESTART_POLICIES),
+  restarts: z.number().int(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  error: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  version: z.number().int(),
+  // Extensions beyond the public contract.
+  env: z.record(z.string(), z.string()),
+  requestedPort: z.union([z.literal('auto'), z.number().int()]).nullable(),
+  requestedHost: z.string().nullable(),
+  graceMs: z.number().int().nullable(),
+  sid: z.number().int().nullable(),
+  startTime: z.number().int().nullable(),
+  bootId: z.string().nullable(),
+  stopSignal: z.string().nullable(),
+  killDeadline: z.number().int().nullable(),
+  killPending: z.array(z.number().int()),
+  endReason: z.enum(END_REASONS).nullable(),
+  crashLoop: z.number().int(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+});
+export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;

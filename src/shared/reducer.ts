@@ -1,0 +1,156 @@
+import type { ReapqEvent } from './events.js';
+import type { ProcessRecord, State } from './record.js';
+
+export type ReduceResult = { ok: true; record: ProcessRecord } | { ok: false; error: string };
+
+/**
+ * Folds one event into a record. Pure: the same (record, event) always gives the same
+ * result, so a record can be rebuilt from its stream. An event that does not fit the
+ * record's state is rejected with a reason; nothing is silently overwritten.
+ */
+export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string): ReduceResult {
+  const at = new Date(event.at).toISOString();
+  if (prev === null) {
+    if (event.type !== 'start_requested') return fail(`${event.type} on a process that was never requested`);
+    const s = event.spec;
+    return ok({
+      id, name: s.name, state: 'pending', desired: 'running', host: null, pid: null, pgid: null,
+      command: s.command, cwd: s.cwd, port: typeof s.port === 'number' ? s.port : null,
+      restartPolicy: s.restart, restarts: 0, exitCode: null, signal: null, error: null,
+      createdAt: at, updatedAt: at, version: 1,
+      env: s.env, requestedPort: s.port, requestedHost: s.host, graceMs: s.graceMs,
+      sid: null, startTime: null, bootId: null, stopSignal: null, killDeadline: null, killPending: [],
+      endReason: null, crashLoop: 0, startedAt: null, endedAt: null,
+    });
+  }
+  const r: ProcessRecord = { ...prev, updatedAt: at, version: prev.version + 1 };
+  const from = prev.state;
+  const need = (...states: State[]) => (states.includes(from) ? null : `${event.type} is not allowed in state ${from}`);
+  const end = (state: State, reason: ProcessRecord['endReason']): void => {
+    r.state = state;
+    r.endReason ??= reason;
+    r.endedAt ??= at;
+    r.killDeadline = null;
+  };
+
+  switch (event.type) {
+    case 'start_requested':
+      return fail(`process ${id} already exists`);
+    case 'spawn_begun': {
+      const bad = need('pending');
+      if (bad) return fail(bad);
+      if (prev.desired === 'stopped') return fail('spawn_begun after a stop was requested');
+      Object.assign(r, { state: 'starting', host: event.host, port: event.port ?? r.port, error: null });
+      return ok(r);
+    }
+    case 'spawned': {
+      const bad = need('starting');
+      if (bad) return fail(bad);
+      if (prev.host !== event.host) return fail(`spawned on ${event.host} but ${prev.host} began the spawn`);
+      Object.assign(r, {
+        state: 'running', pid: event.pid, pgid: event.pgid, sid: event.sid, startTime: event.startTime,
+        bootId: event.bootId, port: event.port, startedAt: at, exitCode: null, signal: null,
+        endReason: null, endedAt: null, killPending: [],
+      });
+      return ok(r);
+    }
+    case 'spawn_failed': {
+      const bad = need('starting');
+      if (bad) return fail(bad);
+      r.error = event.error;
+      end('failed', 'spawn-failed');
+      return ok(r);
+    }
+    case 'stop_requested': {
+      r.desired = 'stopped';
+      r.stopSignal = event.signal;
+      r.graceMs = event.graceMs;
+      if (from === 'pending') end('stopped', 'stopped');
+      else if (from === 'running') r.state = 'stopping';
+      // starting: the spawner sees desired=stopped and stops it as soon as it is spawned.
+      // final states: only desired moves, so a late restart cannot bring it back.
+      return ok(r);
+    }
+    case 'signal_sent': {
+      if (from === 'pending' || from === 'stopped') return fail(`${event.type} is not allowed in state ${from}`);
+      if (from === 'running' || from === 'starting') r.state = 'stopping';
+      r.killDeadline = event.killDeadline;
+      return ok(r);
+    }
+    case 'exited': {
+      const bad = need('running', 'stopping', 'starting');
+      if (bad) return fail(bad);
+      r.exitCode = event.code;
+      r.signal = event.signal;
+      if (from === 'stopping') return ok(r); // still stopping until the whole tree is verified gone
+      end('exited', event.how === 'signaled' ? 'signaled' : 'exited');
+      if (from === 'starting') r.error = 'exited before it was recorded as running';
+      return ok(r);
+    }
+    case 'stopped': {
+      if (from === 'pending') return fail('stopped is not allowed in state pending');
+      r.killPending = [];
+      r.killDeadline = null;
+      if (from === 'stopping' || from === 'running' || from === 'starting') {
+        end('stopped', event.how === 'escalated' ? 'killed' : event.how === 'requested' ? 'stopped' : 'drift');
+      }
+      return ok(r);
+    }
+    case 'kill_pending':
+      r.killPending = event.pids;
+      return ok(r);
+    case 'adopted': {
+      const bad = need('running', 'stopping', 'starting');
+      if (bad) return fail(bad);
+      r.host = event.host;
+      return ok(r);
+    }
+    case 'drift':
+      return ok(r);
+    case 'lost': {
+      if (from === 'pending' || from === 'stopped') return fail(`lost is not allowed in state ${from}`);
+      r.error = event.reason;
+      end('lost', 'lost');
+      return ok(r);
+    }
+    case 'restart_scheduled': {
+      const bad = need('exited', 'failed', 'lost');
+      if (bad) return fail(bad);
+      if (prev.desired === 'stopped') return fail('restart_scheduled after a stop was requested');
+      const ranMs = prev.startedAt && prev.endedAt ? Date.parse(prev.endedAt) - Date.parse(prev.startedAt) : 0;
+      Object.assign(r, {
+        state: 'pending', restarts: prev.restarts + 1, crashLoop: ranMs < CRASH_LOOP_WINDOW_MS ? prev.crashLoop + 1 : 0,
+        pid: null, pgid: null, sid: null, startTime: null, bootId: null, killDeadline: null, killPending: [],
+        endReason: null, endedAt: null, error: null,
+        // Port and host are chosen again by the next spawn, unless the user pinned them.
+        port: typeof prev.requestedPort === 'number' ? prev.requestedPort : null,
+        host: null,
+      });
+      return ok(r);
+    }
+    case 'gave_up': {
+      const bad = need('exited', 'failed', 'lost');
+      if (bad) return fail(bad);
+      r.state = 'failed';
+      r.error = event.reason;
+      r.endReason = 'crash-loop';
+      return ok(r);
+    }
+  }
+}
+
+/** A run shorter than this counts toward the crash loop; a longer one resets it. */
+export const CRASH_LOOP_WINDOW_MS = 10_000;
+
+export function fold(events: Iterable<ReapqEvent>, id: string): ProcessRecord | null {
+  let rec: ProcessRecord | null = null;
+  for (const e of events) {
+    const res = reduce(rec, e, id);
+    if (!res.ok) throw new Error(`stream of ${id} does not fold at version ${(rec?.version ?? 0) + 1}: ${res.error}`);
+    rec = res.record;
+  }
+  return rec;
+}
+
+const ok = (record: ProcessRecord): ReduceResult => ({ ok: true, record });
+const fail = (error: string): ReduceResult => ({ ok: false, error });
