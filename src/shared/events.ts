@@ -80,8 +80,11 @@ type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> :
 /** What a writer hands to the store: `v` is added for it. */
 export type NewEvent = DistributiveOmit<ReapqEvent, 'v'>;
 
-export function withVersion(e: NewEvent): ReapqEvent {
-  return { ...e, v: EVENT_SCHEMA_VERSION } as ReapqEvent;
+/** What deciders return: the store stamps `v` and, when absent, `at`. */
+export type EventDraft = DistributiveOmit<ReapqEvent, 'v' | 'at'> & { at?: number };
+
+export function withVersion(e: EventDraft, now: number): ReapqEvent {
+  return { ...e, at: e.at ?? now, v: EVENT_SCHEMA_VERSION } as ReapqEvent;
 }
 
 /** An event as read back from a stream, with its position. */

@@ -1,0 +1,187 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { customAlphabet } from 'nanoid';
+import { loadConfig, type Config } from '../shared/config.js';
+import { InputError, NotFoundError, WaitError, describeIssues } from '../shared/errors.js';
+import { EventStore } from '../shared/event-store.js';
+import type { StoredEvent } from '../shared/events.js';
+import { startJobId } from '../shared/jobs.js';
+import { makeKeys, type Keys } from '../shared/keys.js';
+import {
+  FINAL_STATES, StartSpecSchema, StateSchema, StopOptionsSchema,
+  type ProcessRecord, type StartSpec, type State, type StopOptions,
+} from '../shared/record.js';
+import { connect } from '../shared/redis.js';
+
+export interface ClientOptions {
+  redisUrl?: string;
+  prefix?: string;
+  /** Defaults for what the environment does not say (REAPQ_DEFAULT_GRACE_MS, ...). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ListFilter {
+  state?: State;
+  host?: string;
+}
+
+const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
+
+/**
+ * What a backend uses: every call validates its input with the schemas the worker uses,
+ * writes an event, and enqueues a job. It never signals anything itself.
+ */
+export class ReapqClient {
+  readonly config: Config;
+  readonly keys: Keys;
+  readonly store: EventStore;
+  private readonly redis: Redis;
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(opts: ClientOptions = {}) {
+    // Options go through the same validation as the environment they stand in for.
+    const env = { ...(opts.env ?? process.env) };
+    if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
+    if (opts.prefix) env.REAPQ_PREFIX = opts.prefix;
+    this.config = loadConfig(env);
+    this.keys = makeKeys(this.config.prefix);
+    this.redis = connect(this.config.redisUrl, 'command');
+    this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax);
+  }
+
+  /** Resolves once the request is recorded (state `pending`). The same id twice is one process. */
+  async start(spec: StartSpec): Promise<ProcessRecord> {
+    const parsed = StartSpecSchema.safeParse(spec);
+    if (!parsed.success) throw new InputError(`invalid start: ${describeIssues(parsed.error.issues)}`);
+    const s = parsed.data;
+    const id = s.id ?? `p-${newId()}`;
+    const { record } = await this.store.transact(id, (cur) =>
+      cur
+        ? null
+        : [{
+            type: 'start_requested',
+            spec: {
+              name: s.name ?? null, command: s.command, cwd: s.cwd ?? null, env: s.env ?? {},
+              port: s.port ?? null, restart: s.restart ?? 'never', graceMs: s.graceMs ?? null, host: s.host ?? null,
+            },
+          }],
+    );
+    const rec = record!;
+    // Enqueued even when the record existed: a producer that crashed between the append and
+    // the add retries with the same id and must not strand a pending record. BullMQ drops
+    // the duplicate job id.
+    if (rec.state === 'pending' && rec.desired === 'running') await this.enqueueStart(rec);
+    return rec;
+  }
+
+  /** Records the stop; a spawned process gets a stop job on its host's queue. */
+  async stop(id: string, opts: StopOptions = {}): Promise<ProcessRecord> {
+    const parsed = StopOptionsSchema.safeParse(opts);
+    if (!parsed.success) throw new InputError(`invalid stop: ${describeIssues(parsed.error.issues)}`);
+    const o = parsed.data;
+    const { record } = await this.store.transact(id, (cur) => {
+      if (!cur) throw new NotFoundError(id);
+      if (cur.desired === 'stopped' && FINAL_STATES.has(cur.state)) return null;
+      return [{ type: 'stop_requested', signal: o.signal ?? cur.stopSignal ?? 'SIGTERM', graceMs: o.graceMs ?? cur.graceMs ?? this.config.defaultGraceMs }];
+    });
+    const rec = record!;
+    // starting: the worker mid-spawn reads desired=stopped when it records the spawn and stops it.
+    if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await this.enqueueStop(rec);
+    if (rec.state === 'stopped' && rec.version > 0) await this.queue(this.keys.startQueue).remove(startJobId(id, rec.restarts)).catch(() => 0);
+    return rec;
+  }
+
+  async get(id: string): Promise<ProcessRecord> {
+    return this.store.mustGet(id);
+  }
+
+  async list(filter: ListFilter = {}): Promise<ProcessRecord[]> {
+    if (filter.state) StateSchema.parse(filter.state);
+    const recs = filter.host ? await this.store.ofHost(filter.host) : await this.store.all();
+    return recs.filter((r) => !filter.state || r.state === filter.state);
+  }
+
+  async events(id: string, afterVersion = 0): Promise<StoredEvent[]> {
+    const evs = await this.store.readEvents(id, afterVersion);
+    if (evs.length === 0 && afterVersion === 0) await this.store.mustGet(id);
+    return evs;
+  }
+
+  /** Yields events as they are appended, from a version on; ends when the signal aborts. */
+  async *follow(id: string, afterVersion = 0, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
+    const conn = this.redis.duplicate();
+    try {
+      let after = afterVersion;
+      for (const e of await this.store.readEvents(id, after)) { after = e.version; yield e; }
+      while (!signal?.aborted) {
+        for (const e of await EventStore.blockRead(conn, this.keys, id, after, 1000)) { after = e.version; yield e; }
+      }
+    } finally {
+      conn.disconnect();
+    }
+  }
+
+  /**
+   * Resolves with the record once it is in one of `states`. Rejects when it settles in a
+   * final state it cannot leave (no restart will come) or when the timeout passes. Waits on
+   * the record's stream, so a change is seen when it is written, not at the next poll.
+   */
+  async waitFor(id: string, states: State | State[], opts: { timeoutMs?: number } = {}): Promise<ProcessRecord> {
+    const want = new Set(Array.isArray(states) ? states : [states]);
+    for (const s of want) StateSchema.parse(s);
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    const conn = this.redis.duplicate();
+    try {
+      let rec = await this.store.mustGet(id);
+      for (;;) {
+        if (want.has(rec.state)) return rec;
+        if (FINAL_STATES.has(rec.state) && !mayRestart(rec)) {
+          throw new WaitError(`${id} is ${rec.state}${rec.error ? ` (${rec.error})` : ''}, not ${[...want].join('|')}`, rec);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new WaitError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, rec);
+        await EventStore.blockRead(conn, this.keys, id, rec.version, Math.max(1, Math.min(left, 5000)));
+        rec = await this.store.mustGet(id);
+      }
+    } finally {
+      conn.disconnect();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** The queue a worker of hostId listens on, or the shared start queue. */
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis, prefix: this.keys.bullPrefix });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Redis connection for callers that build on the same store (CLI reports, api). */
+  get connection(): Redis {
+    return this.redis;
+  }
+
+  private async enqueueStart(rec: ProcessRecord): Promise<void> {
+    const queue = rec.requestedHost ? this.keys.hostQueue(rec.requestedHost) : this.keys.startQueue;
+    await this.queue(queue).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), removeOnComplete: true, removeOnFail: 1000 });
+  }
+
+  private async enqueueStop(rec: ProcessRecord): Promise<void> {
+    await this.queue(this.keys.hostQueue(rec.host!)).add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 });
+  }
+}
+
+/** A final state that the record's restart policy will leave on its own. */
+export function mayRestart(rec: ProcessRecord): boolean {
+  if (rec.desired === 'stopped' || rec.state === 'stopped' || rec.state === 'failed') return false;
+  if (rec.restartPolicy === 'always') return true;
+  return rec.restartPolicy === 'on-failure' && (rec.state === 'lost' || rec.exitCode !== 0);
+}

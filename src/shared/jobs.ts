@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ProcessIdSchema } from './record.js';
+
+/**
+ * Jobs carry only ids: the record in Redis is the truth, so a job delivered twice or late
+ * is judged against the record at the moment it runs, never against a stale copy.
+ */
+export const JobSchemas = {
+  start: z.object({ id: ProcessIdSchema }),
+  stop: z.object({ id: ProcessIdSchema }),
+  reconcile: z.object({ reportKey: z.string().optional() }).default({}),
+} as const;
+export type JobName = keyof typeof JobSchemas;
+
+export type ParsedJob =
+  | { name: 'start'; data: z.infer<(typeof JobSchemas)['start']> }
+  | { name: 'stop'; data: z.infer<(typeof JobSchemas)['stop']> }
+  | { name: 'reconcile'; data: z.infer<(typeof JobSchemas)['reconcile']> };
+
+/** A job put on the queue by hand can be anything; this is the one place it is judged. */
+export function parseJob(name: string, data: unknown): ParsedJob {
+  if (!(name in JobSchemas)) throw new Error(`unknown job name ${JSON.stringify(name)}`);
+  const schema = JobSchemas[name as JobName];
+  const res = schema.safeParse(data);
+  if (!res.success) throw new Error(`malformed ${name} job: ${res.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
+  return { name, data: res.data } as ParsedJob;
+}
+
+/** Job id of a start: the process id itself for the first run, so a repeated id is one job. */
+export function startJobId(id: string, restarts: number): string {
+  return restarts === 0 ? id : `${id}.r${restarts}`;
+}

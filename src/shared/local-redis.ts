@@ -1,0 +1,272 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+
+/**
+ * A private redis-server owned by this process (used by `reapq dev` and by the test setup).
+ * It listens on loopback only; `stop()` terminates it and reaps the child so no zombie remains.
+ */
+export interface LocalRedis {
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface StartLocalRedisOptions {
+  /** Persist here (appendonly yes). When absent: no persistence at all (--save '' --appendonly no). */
+  dataDir?: string;
+  /** Default: a free loopback port found by listening on port 0. */
+  port?: number;
+}
+
+const READY_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 5_000;
+const NOT_FOUND_MESSAGE =
+  'redis-server not found: install it (apt-get install redis-server) or set REDIS_URL';
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Looks up an executable on PATH, then in /usr/bin and /usr/sbin. */
+async function findExecutable(name: string): Promise<string | undefined> {
+  const dirs = (process.env['PATH'] ?? '').split(delimiter).filter((d) => d.length > 0);
+  dirs.push('/usr/bin', '/usr/sbin', '/usr/local/bin');
+  const seen = new Set<string>();
+  for (const dir of dirs) {
+    const candidate = resolve(dir, name);
+    if (seen.has(candidate)) continue;
+    seen.add(candidate);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Runs a command with stdin/stdout ignored and stderr inherited; resolves with its exit code. */
+function runInheritingStderr(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolvePromise(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/**
+ * Returns the absolute path of redis-server. When it is missing and we are root with apt-get
+ * available, installs the `redis-server` package first. Otherwise throws a one-line Error.
+ */
+export async function ensureRedisServerBinary(log?: (line: string) => void): Promise<string> {
+  const found = await findExecutable('redis-server');
+  if (found) return found;
+
+  const aptGet = process.getuid?.() === 0 ? await findExecutable('apt-get') : undefined;
+  if (!aptGet) throw new Error(NOT_FOUND_MESSAGE);
+
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  log?.('redis-server not found; installing it with apt-get (this can take a minute)');
+  const updateCode = await runInheritingStderr(aptGet, ['update', '-qq'], env);
+  if (updateCode !== 0) {
+    throw new Error(`redis-server not found and 'apt-get update' failed (exit ${updateCode}): install redis-server manually or set REDIS_URL`);
+  }
+  const installCode = await runInheritingStderr(aptGet, ['install', '-y', '-qq', 'redis-server'], env);
+  if (installCode !== 0) {
+    throw new Error(`redis-server not found and 'apt-get install redis-server' failed (exit ${installCode}): install it manually or set REDIS_URL`);
+  }
+  const installed = await findExecutable('redis-server');
+  if (!installed) throw new Error(NOT_FOUND_MESSAGE);
+  log?.(`installed redis-server at ${installed}`);
+  return installed;
+}
+
+/** Finds a free loopback TCP port by listening on port 0 and closing again. */
+function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close((err) => (err ? reject(err) : port > 0 ? resolvePromise(port) : reject(new Error('could not determine a free port'))));
+    });
+  });
+}
+
+/**
+ * Pipelines `PING` and `INFO server` over a raw socket. Resolves with the server's process_id
+ * once it answers +PONG (so a server that is still loading, or a different process that happens
+ * to own the port, is told apart), or undefined on any failure.
+ */
+function probe(port: number, timeoutMs: number): Promise<number | undefined> {
+  return new Promise((resolvePromise) => {
+    let settled = false;
+    let buffer = '';
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const finish = (pid: number | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolvePromise(pid);
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.once('connect', () => socket.write('PING\r\nINFO server\r\n'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const firstEnd = buffer.indexOf('\r\n');
+      if (firstEnd < 0) return;
+      if (!buffer.startsWith('+PONG')) return finish(undefined);
+      const match = /process_id:(\d+)\r\n/.exec(buffer.slice(firstEnd + 2));
+      if (match?.[1] !== undefined) finish(Number(match[1]));
+      else if (buffer.length > 64 * 1024) finish(undefined);
+    });
+    socket.once('error', () => finish(undefined));
+    socket.once('close', () => finish(undefined));
+  });
+}
+
+/** Thrown when the child died before answering; worth retrying on another port. */
+class EarlyExitError extends Error {}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function describeExit(exit: ChildExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+}
+
+async function startOnce(bin: string, port: number, dataDir: string | undefined): Promise<LocalRedis> {
+  let dir: string;
+  let tempDir: string | undefined;
+  if (dataDir !== undefined) {
+    dir = resolve(dataDir);
+    await mkdir(dir, { recursive: true });
+  } else {
+    // redis-server still needs a writable --dir; nothing is written there with persistence off.
+    tempDir = await mkdtemp(join(tmpdir(), 'reapq-redis-'));
+    dir = tempDir;
+  }
+
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--protected-mode', 'yes',
+    '--daemonize', 'no',
+    '--save', '',
+    '--appendonly', dataDir !== undefined ? 'yes' : 'no',
+    '--dir', dir,
+    '--logfile', '',
+  ];
+
+  const child: ChildProcess = spawn(bin, args, { stdio: 'ignore' });
+  let exitInfo: ChildExit | undefined;
+  const exited = new Promise<ChildExit>((resolvePromise) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      resolvePromise(exitInfo);
+    });
+  });
+  const spawnError = new Promise<Error>((resolvePromise) => child.once('error', resolvePromise));
+
+  const cleanupTemp = async (): Promise<void> => {
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
+  };
+
+  // Last-resort safety net: if the parent exits without calling stop(), take the child along.
+  const onParentExit = (): void => {
+    if (exitInfo === undefined) child.kill('SIGKILL');
+  };
+  process.once('exit', onParentExit);
+
+  const killAndReap = async (): Promise<void> => {
+    if (exitInfo === undefined && child.pid !== undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        if (exitInfo === undefined) child.kill('SIGKILL');
+      }, STOP_GRACE_MS);
+      try {
+        await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    process.removeListener('exit', onParentExit);
+    await cleanupTemp();
+  };
+
+  // Wait for readiness: our own process answers PONG, or it dies / fails to spawn, or timeout.
+  let failure: Error | undefined;
+  void exited.then((e) => {
+    failure ??= new EarlyExitError(`redis-server on port ${port} exited before becoming ready (${describeExit(e)})`);
+  });
+  void spawnError.then((e) => {
+    failure ??= new Error(`could not start redis-server (${bin}): ${e.message}`);
+  });
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let ready = false;
+  while (failure === undefined && Date.now() < deadline) {
+    const pid = await probe(port, 500);
+    if (pid !== undefined && pid === child.pid) {
+      ready = true;
+      break;
+    }
+    await sleep(50);
+  }
+
+  if (!ready || failure !== undefined || child.pid === undefined) {
+    if (child.pid !== undefined) {
+      await killAndReap();
+    } else {
+      process.removeListener('exit', onParentExit);
+      await cleanupTemp();
+    }
+    throw failure ?? new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS / 1000}s`);
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    pid: child.pid,
+    stop(): Promise<void> {
+      stopping ??= killAndReap();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Starts a private redis-server bound to 127.0.0.1 and resolves once it answers PING.
+ * Without an explicit port, a free one is picked (retried a few times in case another process
+ * grabs it between probing and binding).
+ */
+export async function startLocalRedis(opts: StartLocalRedisOptions = {}): Promise<LocalRedis> {
+  const bin = await ensureRedisServerBinary();
+  if (opts.port !== undefined) return startOnce(bin, opts.port, opts.dataDir);
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    try {
+      return await startOnce(bin, port, opts.dataDir);
+    } catch (err) {
+      lastError = err;
+      // Only a premature exit (e.g. port clash) is worth retrying.
+      if (!(err instanceof EarlyExitError)) throw err;
+    }
+  }
+  throw lastError;
+}
