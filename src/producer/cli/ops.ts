@@ -1,0 +1,166 @@
+import { resolve } from 'node:path';
+import { Job } from 'bullmq';
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../../shared/config.js';
+import { ensureRedisServerBinary, startLocalRedis } from '../../shared/local-redis.js';
+import { makeLogger } from '../../shared/logger.js';
+import { FINAL_STATES } from '../../shared/record.js';
+import { runWorker } from '../../worker/main.js';
+import { humanMs, table, useColor } from './format.js';
+import { Duration, flag, IntFlag } from './options.js';
+import type { WithClient } from './processes.js';
+import { mayRestart } from '../client.js';
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+export interface HostInfo {
+  hostId: string;
+  pid: number;
+  version: string;
+  state: string;
+  load: number;
+  capacity: number | null;
+  at: number;
+  ttlMs: number;
+  alive: boolean;
+}
+
+export function registerOpsCommands(program: Command, withClient: WithClient): void {
+  program
+    .command('worker')
+    .description('run a worker for this host')
+    .option('--host-id <id>', 'host id (default REAPQ_HOST_ID, else the hostname)')
+    .option('--concurrency <n>', 'start jobs handled at once', '8')
+    .option('--max-processes <n>', 'live processes before leaving starts to other hosts')
+    .action(async (o) => {
+      const env = { ...process.env, ...(o.hostId ? { REAPQ_HOST_ID: o.hostId } : {}) };
+      const config = loadConfig(env);
+      await serveWorker(config, {
+        concurrency: flag('--concurrency', IntFlag(1), o.concurrency),
+        maxProcesses: o.maxProcesses === undefined ? undefined : flag('--max-processes', IntFlag(1), o.maxProcesses),
+      });
+    });
+
+  program
+    .command('dev')
+    .description('one command: Redis (started locally unless REDIS_URL is set) and a worker')
+    .action(async () => {
+      let config = loadConfig();
+      let stopRedis: (() => Promise<void>) | null = null;
+      if (!process.env.REDIS_URL) {
+        await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
+        const r = await startLocalRedis({ dataDir: resolve(config.dataDir, 'redis') });
+        stopRedis = r.stop;
+        config = loadConfig({ ...process.env, REDIS_URL: r.url });
+      }
+      process.stderr.write(
+        [
+          `reapq dev: Redis at ${config.redisUrl}, host ${config.hostId}, prefix ${config.prefix}`,
+          `in another terminal:`,
+          `  export REDIS_URL=${config.redisUrl}`,
+          `  ./bin/reapq start --wait -- sleep 1000     # prints the id`,
+          `  ./bin/reapq ls`,
+          `  ./bin/reapq stop ID --wait`,
+          `Ctrl-C stops the worker (processes keep running) and the local Redis.`,
+          '',
+        ].join('\n'),
+      );
+      await serveWorker(config, {}, stopRedis ?? undefined);
+    });
+
+  program
+    .command('hosts')
+    .description('hosts with their liveness, load and capacity')
+    .option('--json', 'as JSON')
+    .action(async (o) =>
+      withClient(async (c) => {
+        const hosts = await listHosts(c.connection, c.keys.hosts);
+        if (o.json) { out(JSON.stringify(hosts, null, 2)); return; }
+        const now = Date.now();
+        const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID']];
+        for (const h of hosts) rows.push([h.hostId, h.alive ? h.state : 'dead', String(h.load), h.capacity?.toString() ?? '-', `${humanMs(now - h.at)} ago`, h.version, String(h.pid)]);
+        out(table(rows, useColor()));
+      }),
+    );
+
+  program
+    .command('reconcile')
+    .description('run a reconcile pass now and print its report')
+    .option('--host <id>', 'only this host (default: every live host)')
+    .option('--timeout-ms <ms>', 'how long to wait for the report', '30000')
+    .option('--json', 'as JSON')
+    .action(async (o) =>
+      withClient(async (c) => {
+        const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
+        const hosts = o.host ? [o.host as string] : (await listHosts(c.connection, c.keys.hosts)).filter((h) => h.alive).map((h) => h.hostId);
+        if (hosts.length === 0) throw new Error('no live worker to reconcile');
+        const reports = await Promise.all(
+          hosts.map(async (h) => {
+            const q = c.queue(c.keys.hostQueue(h));
+            const job = await q.add('reconcile', {}, { removeOnComplete: { age: 3600 }, removeOnFail: 100 });
+            const deadline = Date.now() + timeoutMs;
+            for (;;) {
+              const j = await Job.fromId(q, job.id!);
+              if (j && (await j.isCompleted())) return j.returnvalue;
+              if (j && (await j.isFailed())) throw new Error(`reconcile on ${h} failed: ${j.failedReason}`);
+              if (Date.now() > deadline) throw new Error(`no report from ${h} within ${timeoutMs} ms (is its worker running?)`);
+              await new Promise((r) => setTimeout(r, 50));
+            }
+          }),
+        );
+        if (o.json) { out(JSON.stringify(o.host ? reports[0] : reports, null, 2)); return; }
+        for (const r of reports as Array<{ host: string; durationMs: number; records: number; processes: number; actions: Array<{ kind: string; id?: string; detail: string }>; errors: string[] }>) {
+          out(`${r.host}: ${r.records} records, ${r.processes} processes scanned in ${r.durationMs} ms, ${r.actions.length} actions`);
+          for (const a of r.actions) out(`  ${a.kind}${a.id ? ` ${a.id}` : ''}: ${a.detail}`);
+          for (const e of r.errors) out(`  error: ${e}`);
+        }
+      }),
+    );
+
+  program
+    .command('prune')
+    .description('delete finished records (and their events) older than a duration; never a live one')
+    .option('--older-than <duration>', 'e.g. 30s, 15m, 12h, 7d', '7d')
+    .option('--json', 'as JSON')
+    .action(async (o) =>
+      withClient(async (c) => {
+        const age = flag('--older-than', Duration, o.olderThan);
+        const cutoff = Date.now() - age;
+        const removed: string[] = [];
+        for (const r of await c.list()) {
+          const ended = r.endedAt ? Date.parse(r.endedAt) : Date.parse(r.updatedAt);
+          if (!FINAL_STATES.has(r.state) || mayRestart(r) || ended > cutoff) continue;
+          await c.store.remove(r);
+          removed.push(r.id);
+        }
+        out(o.json ? JSON.stringify({ removed }) : `pruned ${removed.length} records`);
+      }),
+    );
+}
+
+export async function listHosts(redis: import('ioredis').Redis, key: string): Promise<HostInfo[]> {
+  const all = await redis.hgetall(key);
+  const now = Date.now();
+  return Object.values(all)
+    .map((v) => JSON.parse(v) as Omit<HostInfo, 'alive'>)
+    .map((h) => ({ ...h, alive: h.state !== 'down' && now - h.at < h.ttlMs }))
+    .sort((a, b) => a.hostId.localeCompare(b.hostId));
+}
+
+/** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
+async function serveWorker(config: Config, opts: { concurrency?: number; maxProcesses?: number }, after?: () => Promise<void>): Promise<void> {
+  const log = makeLogger(config.logLevel);
+  const handle = await runWorker(config, log, opts);
+  await new Promise<void>((res) => {
+    const onSignal = (sig: string) => {
+      log.info({ signal: sig }, 'shutting down');
+      res();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await handle.close();
+  if (after) await after();
+  process.exit(0);
+}
+

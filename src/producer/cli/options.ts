@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { InputError, describeIssues } from '../../shared/errors.js';
+
+/** Parses one flag value with a schema; a bad value is one line naming the flag. */
+export function flag<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new InputError(`invalid ${name} ${JSON.stringify(value)}: ${describeIssues(r.error.issues)}`);
+  return r.data;
+}
+
+export const IntFlag = (min: number) =>
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min));
+
+export const PortFlag = z.union([
+  z.literal('auto'),
+  z.string().regex(/^\d+$/, "must be 'auto' or a port number").transform(Number).pipe(z.number().int().min(1).max(65535)),
+]);
+
+export const EnvPair = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'must look like KEY=VALUE')
+  .transform((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)] as const);
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+export const Duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'must look like 30s, 15m, 12h or 7d')
+  .transform((s) => {
+    const [, n, u] = /^(\d+)(ms|s|m|h|d)$/.exec(s)!;
+    return Number(n) * UNITS[u!]!;
+  });
+
+export function collect(value: string, prev: string[] = []): string[] {
+  return [...prev, value];
+}

@@ -1,0 +1,186 @@
+import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { InputError, WaitError } from '../../shared/errors.js';
+import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type State } from '../../shared/record.js';
+import type { ReapqClient } from '../client.js';
+import { eventLine, recordText, recordsTable, useColor } from './format.js';
+import { collect, EnvPair, flag, IntFlag, PortFlag } from './options.js';
+
+export type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
+
+const out = (s: string) => process.stdout.write(`${s}\n`);
+const json = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+/** Where a stop has nothing left to do: the tree is gone or never existed. */
+const STOP_DONE: State[] = ['stopped', 'exited', 'failed', 'lost'];
+
+export function registerProcessCommands(program: Command, withClient: WithClient): void {
+  program
+    .command('start')
+    .description('start a process tree; prints its id')
+    .option('--id <id>', 'process id (idempotent: the same id twice is one process)')
+    .option('--name <name>', 'a name for people')
+    .option('--cwd <dir>', 'working directory (default: the current one)')
+    .option('--env <KEY=VALUE>', 'environment pair, repeatable', collect, [])
+    .option('--port <auto|N>', 'pass PORT; auto picks a free one on the host')
+    .option('--restart <policy>', 'never | on-failure | always', 'never')
+    .option('--grace-ms <ms>', 'SIGTERM to SIGKILL grace period')
+    .option('--host <id>', 'run on this host')
+    .option('--wait', 'return when running (exit 0) or failed (exit 1)')
+    .option('--timeout-ms <ms>', 'how long --wait waits', '60000')
+    .option('--json', 'print the record as JSON')
+    .argument('<command...>', 'program and arguments, after --')
+    .action(async (command: string[], o) =>
+      withClient(async (c) => {
+        const env = Object.fromEntries((o.env as string[]).map((p) => flag('--env', EnvPair, p)));
+        let rec = await c.start({
+          id: o.id, name: o.name, command, cwd: resolve(o.cwd ?? process.cwd()), env,
+          port: o.port === undefined ? undefined : flag('--port', PortFlag, o.port),
+          restart: o.restart, graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
+          host: o.host,
+        });
+        if (o.wait) rec = await waitOrReport(c, rec.id, ['running'], flag('--timeout-ms', IntFlag(1), o.timeoutMs), !!o.json);
+        if (o.json) json(rec);
+        else out(rec.id);
+      }),
+    );
+
+  program
+    .command('stop')
+    .description('stop a process tree (SIGTERM, grace, SIGKILL, verified gone)')
+    .argument('[id]', 'process id')
+    .option('--all', 'every live process')
+    .option('--host <id>', 'every live process of a host')
+    .option('--signal <name>', 'first signal', 'SIGTERM')
+    .option('--grace-ms <ms>', 'grace period before SIGKILL')
+    .option('--wait', 'return when the whole tree is verified gone')
+    .option('--timeout-ms <ms>', 'how long --wait waits', '60000')
+    .option('--json', 'print the records as JSON')
+    .action(async (id: string | undefined, o) =>
+      withClient(async (c) => {
+        if (!id && !o.all && !o.host) throw new InputError('stop needs an id, --all or --host ID');
+        if (id && (o.all || o.host)) throw new InputError('give an id or --all/--host, not both');
+        const opts = {
+          signal: flag('--signal', SignalSchema, o.signal),
+          graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
+        };
+        const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
+        const ids = id ? [id] : (await c.list({ host: o.host })).filter((r) => !FINAL_STATES.has(r.state) || r.desired === 'running').map((r) => r.id);
+        let results: ProcessRecord[] = [];
+        for (const pid of ids) results.push(await c.stop(pid, opts));
+        if (o.wait) {
+          let done = 0;
+          const tty = process.stderr.isTTY && ids.length > 1;
+          results = await Promise.all(
+            results.map(async (r) => {
+              const fin = await waitOrReport(c, r.id, STOP_DONE, timeoutMs, !!o.json);
+              if (tty) process.stderr.write(`\rstopped ${++done}/${ids.length}`);
+              return fin;
+            }),
+          );
+          if (tty) process.stderr.write('\n');
+        }
+        if (o.json) json(id ? results[0] : results);
+        else for (const r of results) out(`${r.id} ${r.state}`);
+      }),
+    );
+
+  program
+    .command('show')
+    .description('show one record')
+    .argument('<id>')
+    .option('--json', 'as JSON')
+    .action(async (id: string, o) =>
+      withClient(async (c) => {
+        const rec = await c.get(id);
+        if (o.json) json(rec);
+        else out(recordText(rec, Date.now(), useColor()));
+      }),
+    );
+
+  program
+    .command('ls')
+    .description('list records')
+    .option('--state <state>', 'only this state')
+    .option('--host <id>', 'only this host')
+    .option('--json', 'as JSON')
+    .action(async (o) =>
+      withClient(async (c) => {
+        const recs = await c.list({ state: o.state === undefined ? undefined : flag('--state', StateSchema, o.state), host: o.host });
+        if (o.json) json(recs);
+        else out(recordsTable(recs, Date.now(), useColor()));
+      }),
+    );
+
+  program
+    .command('events')
+    .description("a process's event history")
+    .argument('<id>')
+    .option('--follow', 'keep printing new events')
+    .option('--json', 'one JSON object per line')
+    .action(async (id: string, o) =>
+      withClient(async (c) => {
+        const print = (e: Awaited<ReturnType<ReapqClient['events']>>[number]) => out(o.json ? JSON.stringify(e) : eventLine(e));
+        if (!o.follow) {
+          for (const e of await c.events(id)) print(e);
+          return;
+        }
+        await c.get(id);
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        for await (const e of c.follow(id, 0, ac.signal)) print(e);
+      }),
+    );
+
+  program
+    .command('logs')
+    .description("a process's stdout and stderr (kept on its host, under REAPQ_DATA_DIR/logs)")
+    .argument('<id>')
+    .option('--follow', 'keep printing')
+    .option('--lines <n>', 'last N lines', '100')
+    .action(async (id: string, o) =>
+      withClient(async (c) => {
+        await c.get(id);
+        const lines = flag('--lines', IntFlag(0), o.lines);
+        const file = resolve(c.config.dataDir, 'logs', `${id}.log`);
+        if (!existsSync(file)) throw new Error(`no log for ${id} on this host (${file})`);
+        const text = await readAll(file);
+        const tail = text.split('\n');
+        if (tail.at(-1) === '') tail.pop();
+        for (const l of tail.slice(Math.max(0, tail.length - lines))) out(l);
+        if (o.follow) await follow(file, text.length);
+      }),
+    );
+}
+
+/** Waits, and on a wait that ends elsewhere prints the record (with --json) before exit 1. */
+async function waitOrReport(c: ReapqClient, id: string, states: State[], timeoutMs: number, asJson: boolean): Promise<ProcessRecord> {
+  try {
+    return await c.waitFor(id, states, { timeoutMs });
+  } catch (err) {
+    if (err instanceof WaitError && asJson && err.record) json(err.record);
+    throw err;
+  }
+}
+
+function readAll(file: string): Promise<string> {
+  return new Promise((res, rej) => {
+    let s = '';
+    createReadStream(file, 'utf8').on('data', (d) => (s += d)).on('end', () => res(s)).on('error', rej);
+  });
+}
+
+function follow(file: string, from: number): Promise<void> {
+  return new Promise(() => {
+    let pos = from;
+    const pump = () => {
+      const size = statSync(file).size;
+      if (size <= pos) return;
+      createReadStream(file, { start: pos, end: size - 1 }).pipe(process.stdout, { end: false });
+      pos = size;
+    };
+    watch(file, pump);
+    setInterval(pump, 1000);
+  });
+}

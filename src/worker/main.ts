@@ -1,0 +1,143 @@
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Config } from '../shared/config.js';
+import { EventStore } from '../shared/event-store.js';
+import { parseJob, startJobId } from '../shared/jobs.js';
+import { makeKeys } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+import type { ProcessRecord } from '../shared/record.js';
+import { connect } from '../shared/redis.js';
+import { linuxOs, type HostOs } from './host-os.js';
+import { PortAllocator } from './ports.js';
+import { Reaper } from './reaper.js';
+import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
+import { Supervisor } from './supervisor.js';
+
+export interface WorkerOptions {
+  /** Start jobs handled at once. */
+  concurrency?: number;
+  /** Live processes this host takes before leaving starts to other hosts. */
+  maxProcesses?: number;
+  os?: HostOs;
+}
+
+export interface WorkerHandle {
+  readonly hostId: string;
+  readonly supervisor: Supervisor;
+  reconcile(): Promise<ReconcileReport>;
+  /** Stops taking work, finishes in-flight jobs, leaves managed processes running. */
+  close(): Promise<void>;
+}
+
+export const VERSION = '0.1.0';
+
+/**
+ * Boots a worker: becomes subreaper, recovers this host's processes from the record
+ * before taking any job, then serves the shared start queue and its own host queue.
+ */
+export async function runWorker(config: Config, log: Logger, opts: WorkerOptions = {}): Promise<WorkerHandle> {
+  const os = opts.os ?? linuxOs;
+  const keys = makeKeys(config.prefix);
+  const redis = connect(config.redisUrl, 'command');
+  const store = new EventStore(redis, keys, config.globalEventsMax);
+  const owner = `${config.prefix}/${config.hostId}`;
+  const hlog = log.child({ hostId: config.hostId });
+  const maxProcesses = opts.maxProcesses ?? Infinity;
+  const queues = new Map<string, Queue>();
+  const queue = (name: string) => {
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = new Queue(name, { connection: redis, prefix: keys.bullPrefix })));
+    return q;
+  };
+
+  const enqueueStart = async (rec: ProcessRecord, delayMs: number) => {
+    const name = rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue;
+    await queue(name).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 });
+  };
+  const sup = new Supervisor({
+    config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
+    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env,
+  });
+  const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
+  if (reaper.becomeSubreaper()) hlog.info('child subreaper set: orphaned descendants re-parent to this worker');
+  else hlog.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
+
+  // SIGCHLD tells us a child changed state; the sweep reaps only inherited zombies.
+  let sweepQueued = false;
+  const sweepSoon = () => {
+    if (sweepQueued) return;
+    sweepQueued = true;
+    setImmediate(() => {
+      sweepQueued = false;
+      const pids = reaper.sweep();
+      if (pids.length) hlog.debug({ pids }, 'reaped inherited zombies');
+    });
+  };
+  process.on('SIGCHLD', sweepSoon);
+  const sweepTimer = setInterval(sweepSoon, 1000);
+
+  const rdeps = { sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, graceMs: config.defaultGraceMs, now: Date.now };
+  const recovery = await reconcileOnce(rdeps);
+  hlog.info({ actions: recovery.actions.length, records: recovery.records }, 'recovered before taking work');
+
+  const connection = connect(config.redisUrl, 'blocking');
+  const common = { connection, prefix: keys.bullPrefix, lockDuration: config.stalledMs * 2, stalledInterval: config.stalledMs };
+
+  const handle = async (job: Job, token?: string): Promise<unknown> => {
+    const parsed = parseJob(job.name, job.data);
+    switch (parsed.name) {
+      case 'start':
+        if (sup.load >= maxProcesses && token) {
+          // Full: hand the start back so a host with room takes it.
+          await job.moveToDelayed(Date.now() + 250, token);
+          throw new DelayedError();
+        }
+        await sup.start(parsed.data.id);
+        return null;
+      case 'stop':
+        await sup.stop(parsed.data.id);
+        return null;
+      case 'reconcile':
+        return reconcileOnce(rdeps);
+    }
+  };
+
+  const startWorker = new Worker(keys.startQueue, handle, { ...common, concurrency: opts.concurrency ?? 8 });
+  const hostWorker = new Worker(keys.hostQueue(config.hostId), handle, { ...common, concurrency: 64 });
+  for (const w of [startWorker, hostWorker]) {
+    w.on('error', (err) => hlog.error({ err: err.message }, 'queue error'));
+    w.on('failed', (job, err) => hlog.warn({ jobId: job?.id, job: job?.name, error: err.message }, 'job failed'));
+  }
+  await queue(keys.hostQueue(config.hostId)).upsertJobScheduler(`reconcile.${config.hostId}`, { every: config.reconcileMs }, { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+
+  const beat = async (state: 'up' | 'draining' | 'down') => {
+    const value = JSON.stringify({ hostId: config.hostId, pid: process.pid, version: VERSION, state, load: sup.load, capacity: Number.isFinite(maxProcesses) ? maxProcesses : null, at: Date.now(), ttlMs: config.heartbeatMs * 3 });
+    await redis.hset(keys.hosts, config.hostId, value);
+  };
+  await beat('up');
+  const beatTimer = setInterval(() => void beat('up').catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);
+  hlog.info({ concurrency: opts.concurrency ?? 8, maxProcesses: opts.maxProcesses ?? null }, 'worker ready');
+
+  let closing: Promise<void> | null = null;
+  return {
+    hostId: config.hostId,
+    supervisor: sup,
+    reconcile: () => reconcileOnce(rdeps),
+    close() {
+      closing ??= (async () => {
+        clearInterval(beatTimer);
+        await beat('draining').catch(() => undefined);
+        await Promise.all([startWorker.close(), hostWorker.close()]);
+        await sup.idle();
+        sup.close();
+        clearInterval(sweepTimer);
+        process.off('SIGCHLD', sweepSoon);
+        await beat('down').catch(() => undefined);
+        await Promise.all([...queues.values()].map((q) => q.close()));
+        await connection.quit().catch(() => connection.disconnect());
+        await redis.quit().catch(() => redis.disconnect());
+        hlog.info({ leftRunning: sup.watched.size }, 'worker stopped; managed processes left for the next worker');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
+import type { ProcStat } from '../proc/parse.js';
+import { identityOf } from '../stopper.js';
+import { leaderAlive, treeMembers, type Cookie } from '../tree.js';
+
+export type Action =
+  /** Alive, identity matches, nobody here watches it. */
+  | { kind: 'adopt'; id: string }
+  /** Nothing of it is alive and nobody saw it end. */
+  | { kind: 'missed-exit'; id: string }
+  /** The leader is gone but members or cookie-carriers live on. */
+  | { kind: 'stop-leftovers'; id: string; pids: number[] }
+  /** The recorded pid now belongs to another process: never touch it. */
+  | { kind: 'lost'; id: string; reason: string }
+  /** The record says it ended, yet parts of it are alive. */
+  | { kind: 'stop-after-end'; id: string; pids: number[] }
+  /** Carries this host's cookie, but no record of this host claims it. */
+  | { kind: 'stop-orphan'; id: string; pids: number[] }
+  /** A stop whose worker is gone: resume it (escalating if its deadline passed). */
+  | { kind: 'resume-stop'; id: string; overdue: boolean }
+  /** A spawn that began in a worker that died before recording it. */
+  | { kind: 'abandoned-spawn'; id: string; pids: number[] }
+  /** Zombies whose parent is this worker and that libuv will not reap. */
+  | { kind: 'reap'; pids: number[] };
+
+export interface PlanInput {
+  hostId: string;
+  owner: string;
+  selfPid: number;
+  bootId: string;
+  now: number;
+  /** Records whose host is this host. */
+  records: readonly ProcessRecord[];
+  procs: readonly ProcStat[];
+  cookies: ReadonlyMap<number, Cookie>;
+  /** Ids this worker watches, spawns or stops right now: they are its to settle. */
+  busy: ReadonlySet<string>;
+  /** Pids spawned by this worker through child_process. */
+  ownChildren: ReadonlySet<number>;
+}
+
+/**
+ * Compares what is recorded for this host with what the process table shows and says
+ * what to do about each difference (DESIGN.md, "Drift the reconciler must repair"). Pure:
+ * every row of the drift table is a unit test with plain data.
+ */
+export function plan(input: PlanInput): Action[] {
+  const { records, procs, cookies, busy, selfPid, owner } = input;
+  const actions: Action[] = [];
+  const claimed = new Set<string>();
+  // Finished records are many and almost always fully gone: only those whose group,
+  // session or cookie still shows up in the table are worth a closer look.
+  const pgids = new Set<number>();
+  const sids = new Set<number>();
+  for (const p of procs) {
+    if (p.state === 'Z') continue;
+    pgids.add(p.pgid);
+    sids.add(p.sid);
+  }
+  const cookieIds = new Set([...cookies.values()].map((c) => c.id));
+
+  for (const rec of records) {
+    if (rec.host !== input.hostId) continue;
+    claimed.add(rec.id);
+    if (busy.has(rec.id)) continue;
+    const ident = identityOf(rec);
+
+    if (rec.state === 'starting') {
+      const carriers = carriersOf(rec.id, cookies, owner);
+      actions.push({ kind: 'abandoned-spawn', id: rec.id, pids: carriers });
+      continue;
+    }
+    if (!ident) continue;
+    const members = () => treeMembers(ident, procs, cookies, selfPid, owner);
+
+    if (FINAL_STATES.has(rec.state)) {
+      if (!pgids.has(ident.pgid) && !sids.has(ident.sid) && !cookieIds.has(rec.id)) continue;
+      const alive = members();
+      if (alive.length > 0) actions.push({ kind: 'stop-after-end', id: rec.id, pids: alive });
+      continue;
+    }
+    if (rec.bootId !== null && rec.bootId !== input.bootId) {
+      actions.push({ kind: 'lost', id: rec.id, reason: `host rebooted (boot id ${rec.bootId} is now ${input.bootId})` });
+      continue;
+    }
+    if (rec.state === 'stopping') {
+      actions.push({ kind: 'resume-stop', id: rec.id, overdue: rec.killDeadline !== null && rec.killDeadline <= input.now });
+      continue;
+    }
+    // running
+    const left = leaderAlive(ident, procs) ? [] : members();
+    if (leaderAlive(ident, procs)) {
+      actions.push({ kind: 'adopt', id: rec.id });
+    } else if (left.length > 0) {
+      actions.push({ kind: 'stop-leftovers', id: rec.id, pids: left });
+    } else if (procs.some((p) => p.pid === ident.pid && p.state !== 'Z')) {
+      actions.push({ kind: 'lost', id: rec.id, reason: `pid ${ident.pid} was reused by another process` });
+    } else {
+      actions.push({ kind: 'missed-exit', id: rec.id });
+    }
+  }
+
+  const orphans = new Map<string, number[]>();
+  for (const [pid, c] of cookies) {
+    if (c.owner !== owner || claimed.has(c.id) || busy.has(c.id)) continue;
+    const p = procs.find((x) => x.pid === pid);
+    if (!p || p.state === 'Z' || pid === selfPid) continue;
+    orphans.set(c.id, [...(orphans.get(c.id) ?? []), pid]);
+  }
+  for (const [id, pids] of orphans) actions.push({ kind: 'stop-orphan', id, pids: pids.sort((a, b) => a - b) });
+
+  const zombies = procs.filter((p) => p.ppid === selfPid && p.state === 'Z' && !input.ownChildren.has(p.pid)).map((p) => p.pid);
+  if (zombies.length > 0) actions.push({ kind: 'reap', pids: zombies });
+  return actions;
+}
+
+function carriersOf(id: string, cookies: ReadonlyMap<number, Cookie>, owner: string): number[] {
+  const out: number[] = [];
+  for (const [pid, c] of cookies) if (c.id === id && (c.owner === null || c.owner === owner)) out.push(pid);
+  return out.sort((a, b) => a - b);
+}

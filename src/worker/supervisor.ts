@@ -1,0 +1,318 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Config } from '../shared/config.js';
+import type { EventStore } from '../shared/event-store.js';
+import type { Logger } from '../shared/logger.js';
+import { LIVE_STATES, type ProcessRecord } from '../shared/record.js';
+import { findTree, type HostOs } from './host-os.js';
+import type { PortAllocator } from './ports.js';
+import { decideRestart } from './restart.js';
+import { buildEnv } from './spawn-env.js';
+import { escalate, identityOf, stopTree, type StopOutcome, type StopperDeps } from './stopper.js';
+
+export interface SupervisorDeps {
+  config: Config;
+  owner: string;
+  store: EventStore;
+  os: HostOs;
+  log: Logger;
+  ports: PortAllocator;
+  /** Enqueues the start job of a restart after its backoff. */
+  enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  runnerEnv: NodeJS.ProcessEnv;
+}
+
+interface Watch {
+  pid: number;
+  startTime: number;
+  /** null for a process adopted from an earlier worker: it is polled, not waited on. */
+  child: ChildProcess | null;
+}
+
+/**
+ * Owns the processes of this host: spawns them, watches them, stops their trees and
+ * settles what follows an exit (leftovers, port, restart). Work on one id is serialized,
+ * so an exit can never be recorded before the spawn it belongs to.
+ */
+export class Supervisor {
+  /** Pids spawned through child_process; the reaper leaves them to libuv. */
+  readonly ownChildren = new Set<number>();
+  readonly watched = new Map<string, Watch>();
+  /** Ids whose spawn is under way in this worker. */
+  readonly spawning = new Set<string>();
+  private readonly stops = new Map<string, Promise<void>>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private pollTimer: NodeJS.Timeout | null = null;
+  readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0 };
+
+  constructor(private readonly d: SupervisorDeps) {}
+
+  get hostId(): string {
+    return this.d.config.hostId;
+  }
+
+  /** Live processes this worker is responsible for, for capacity. */
+  get load(): number {
+    return this.watched.size + this.spawning.size;
+  }
+
+  stopsInFlight(): string[] {
+    return [...this.stops.keys()];
+  }
+
+  /** Runs background work for an id (a drift stop, a settle) unless some is already in flight. */
+  track(id: string, fn: () => Promise<void>): void {
+    if (this.stops.has(id)) return;
+    const p = fn()
+      .catch((err) => this.d.log.error({ err, processId: id }, 'background work failed'))
+      .finally(() => this.stops.delete(id));
+    this.stops.set(id, p);
+  }
+
+  /** Runs fn after every earlier operation on the same id. */
+  serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.chains.set(id, tail);
+    void tail.then(() => {
+      if (this.chains.get(id) === tail) this.chains.delete(id);
+    });
+    return next;
+  }
+
+  /** Handles a start job. Throws (failing the job) only after the failure is on the record. */
+  start(id: string): Promise<void> {
+    return this.serial(id, () => this.doStart(id));
+  }
+
+  private async doStart(id: string): Promise<void> {
+    const { store, log } = this.d;
+    const rec = await store.get(id);
+    if (!rec) throw new Error(`start job for unknown process ${id}`);
+    if (rec.state !== 'pending' || rec.desired !== 'running') return; // duplicate delivery, or stopped while queued
+    if (rec.requestedHost && rec.requestedHost !== this.hostId) return;
+
+    let port: number | null = typeof rec.requestedPort === 'number' ? rec.requestedPort : null;
+    if (rec.requestedPort === 'auto') port = await this.d.ports.allocate(id);
+    const begun = await store.transact(id, (cur) =>
+      cur?.state === 'pending' && cur.desired === 'running' ? [{ type: 'spawn_begun', host: this.hostId, port }] : null,
+    );
+    if (begun.appended.length === 0) {
+      if (rec.requestedPort === 'auto' && port !== null) await this.d.ports.release(port, id);
+      return;
+    }
+    this.spawning.add(id);
+    try {
+      await this.spawnAndRecord(begun.record!, port);
+    } finally {
+      this.spawning.delete(id);
+    }
+  }
+
+  private async spawnAndRecord(rec: ProcessRecord, port: number | null): Promise<void> {
+    const { store, log, os } = this.d;
+    const id = rec.id;
+    const cwd = resolve(rec.cwd ?? process.cwd());
+    const [file, ...args] = rec.command as [string, ...string[]];
+    const problem = checkCwd(cwd);
+    let child: ChildProcess | null = null;
+    let failure: string | null = problem;
+    if (!failure) {
+      const logDir = resolve(this.d.config.dataDir, 'logs');
+      mkdirSync(logDir, { recursive: true });
+      const fd = openSync(join(logDir, `${id}.log`), 'a');
+      try {
+        child = spawn(file, args, {
+          cwd,
+          env: buildEnv(this.d.runnerEnv, rec.env, id, this.d.owner, port),
+          detached: true, // setsid(): the child leads a new session and process group
+          stdio: ['ignore', fd, fd],
+        });
+      } catch (err) {
+        failure = `cannot spawn ${file}: ${(err as Error).message}`;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    // Read the identity before yielding to the event loop: until libuv runs, the child
+    // cannot have been reaped, so even an instant exit leaves a stat to read.
+    const pid = child?.pid;
+    const stat = pid !== undefined ? os.table.stat(pid) : null;
+    if (child && pid !== undefined) {
+      this.ownChildren.add(pid);
+      child.once('exit', (code, signal) => {
+        this.ownChildren.delete(pid);
+        void this.serial(id, () => this.onExit(id, pid, code, signal)).catch((err) => log.error({ err, processId: id }, 'exit handling failed'));
+      });
+    }
+    if (child && !failure) {
+      const spawnErr = await new Promise<Error | null>((res) => {
+        child!.once('spawn', () => res(null));
+        child!.once('error', (e) => res(e));
+      });
+      if (spawnErr) failure = describeSpawnError(spawnErr, file, cwd);
+    }
+    if (failure || !child || pid === undefined || !stat) {
+      failure ??= `${file} exited before its identity could be read`;
+      this.stats.spawnFailures++;
+      await store.transact(id, (cur) => (cur?.state === 'starting' ? [{ type: 'spawn_failed', host: this.hostId, error: failure! }] : null));
+      if (rec.requestedPort === 'auto' && port !== null) await this.d.ports.release(port, id);
+      log.warn({ processId: id, error: failure }, 'spawn failed');
+      throw new Error(failure);
+    }
+    child.unref();
+    this.watched.set(id, { pid, startTime: stat.startTime, child });
+    this.stats.starts++;
+    const { record } = await store.transact(id, (cur) =>
+      cur?.state === 'starting' && cur.host === this.hostId
+        ? [{ type: 'spawned', host: this.hostId, pid, pgid: stat.pgid, sid: stat.sid, startTime: stat.startTime, bootId: os.table.bootId(), port }]
+        : null,
+    );
+    log.info({ processId: id, pgid: stat.pgid, childPid: pid, port, command: rec.command }, 'spawned');
+    // A stop that arrived mid-spawn found no host to send a job to: it is carried out here.
+    if (record && record.desired === 'stopped') void this.stop(id);
+  }
+
+  /** Records an exit seen by this worker and settles what follows it. */
+  private async onExit(id: string, pid: number, code: number | null, signal: NodeJS.Signals | null, how?: 'unknown'): Promise<void> {
+    const w = this.watched.get(id);
+    if (w && w.pid === pid) this.watched.delete(id);
+    this.stats.exits++;
+    const { record } = await this.d.store.transact(id, (cur) =>
+      cur && cur.pid === pid && LIVE_STATES.has(cur.state)
+        ? [{ type: 'exited', code, signal, how: how ?? (signal ? 'signaled' : 'exited') }]
+        : null,
+    );
+    this.d.log.info({ processId: id, childPid: pid, code, signal }, 'leader exited');
+    if (!record) return;
+    if (record.state === 'stopping') {
+      if (!this.stops.has(id)) void this.stop(id);
+      return;
+    }
+    await this.settle(record);
+  }
+
+  /** After the leader ended by itself: stop what it left behind, free its port, maybe restart. */
+  async settle(rec: ProcessRecord): Promise<void> {
+    const { store, os, log } = this.d;
+    const ident = identityOf(rec);
+    if (ident) {
+      const left = findTree(os, ident, this.d.owner);
+      if (left.length > 0) {
+        await store.transact(rec.id, (cur) => (cur ? [{ type: 'drift', kind: 'leftovers', detail: `leader ${ident.pid} gone, ${left.length} left in its tree`, pids: left }] : null));
+        log.warn({ processId: rec.id, pgid: ident.pgid, pids: left }, 'leader gone, stopping leftovers');
+        const outcome = await stopTree(this.stopperDeps(), (await store.get(rec.id)) ?? rec, 'SIGTERM', rec.graceMs ?? this.d.config.defaultGraceMs);
+        if (outcome !== 'pending') await store.transact(rec.id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'stopped', how: 'leftovers' }] : null));
+      }
+    }
+    await this.releasePort(rec);
+    const { record, appended } = await store.transact(rec.id, (cur) => {
+      const next = cur ? decideRestart(cur) : null;
+      return next ? [next] : null;
+    });
+    const ev = appended[0];
+    if (record && ev?.type === 'restart_scheduled') {
+      log.info({ processId: rec.id, attempt: ev.attempt, delayMs: ev.delayMs }, 'restart scheduled');
+      await this.d.enqueueStart(record, ev.delayMs);
+    } else if (ev?.type === 'gave_up') {
+      log.error({ processId: rec.id, reason: ev.reason }, 'gave up restarting');
+    }
+  }
+
+  /** Handles a stop job (or a stop found mid-spawn, or resumed after a crash). Redelivery joins the running stop. */
+  stop(id: string): Promise<void> {
+    const running = this.stops.get(id);
+    if (running) return running;
+    const p = this.doStop(id).finally(() => this.stops.delete(id));
+    this.stops.set(id, p);
+    return p;
+  }
+
+  private async doStop(id: string): Promise<void> {
+    const { store, log } = this.d;
+    const rec = await store.get(id);
+    if (!rec || rec.host !== this.hostId || rec.desired !== 'stopped') return;
+    if (rec.state === 'stopped' || rec.state === 'pending') return;
+    const signal = (rec.stopSignal ?? 'SIGTERM') as NodeJS.Signals;
+    const grace = rec.graceMs ?? this.d.config.defaultGraceMs;
+    const started = this.d.now();
+    const outcome = await stopTree(this.stopperDeps(), rec, signal, grace);
+    await this.finishStop(id, outcome);
+    log.info({ processId: id, pgid: rec.pgid, outcome, ms: this.d.now() - started }, 'stop finished');
+  }
+
+  /** Escalates a stop whose recorded deadline passed while nobody was waiting on it. */
+  async escalateNow(rec: ProcessRecord): Promise<void> {
+    const ident = identityOf(rec);
+    if (!ident || this.stops.has(rec.id)) return;
+    const p = escalate(this.stopperDeps(), rec, ident).then((o) => this.finishStop(rec.id, o));
+    this.stops.set(rec.id, p.finally(() => this.stops.delete(rec.id)));
+    await p;
+  }
+
+  private async finishStop(id: string, outcome: StopOutcome): Promise<void> {
+    if (outcome === 'pending') return; // the reconciler tries again; never call it stopped while something lives
+    if (outcome === 'escalated') this.stats.escalations++;
+    this.stats.stops++;
+    const { record } = await this.d.store.transact(id, (cur) =>
+      cur && cur.state !== 'stopped' && cur.state !== 'pending' ? [{ type: 'stopped', how: outcome === 'escalated' ? 'escalated' : 'requested' }] : null,
+    );
+    this.watched.delete(id);
+    if (record) await this.releasePort(record);
+  }
+
+  /** Watches a process an earlier worker started; it is not our child, so it is polled. */
+  adopt(rec: ProcessRecord): void {
+    if (rec.pid === null || rec.startTime === null || this.watched.has(rec.id)) return;
+    this.watched.set(rec.id, { pid: rec.pid, startTime: rec.startTime, child: null });
+    this.pollTimer ??= setInterval(() => this.pollAdopted(), 250);
+    this.pollTimer.unref();
+  }
+
+  private pollAdopted(): void {
+    for (const [id, w] of this.watched) {
+      if (w.child) continue;
+      const s = this.d.os.table.stat(w.pid);
+      if (s && s.startTime === w.startTime && s.state !== 'Z') continue;
+      this.watched.delete(id);
+      void this.serial(id, () => this.onExit(id, w.pid, null, null, 'unknown')).catch((err) => this.d.log.error({ err, processId: id }, 'exit handling failed'));
+    }
+  }
+
+  /** Stops in flight, for a graceful shutdown to wait on. */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.stops.values(), ...this.chains.values()]);
+  }
+
+  close(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  stopperDeps(): StopperDeps {
+    return { os: this.d.os, store: this.d.store, log: this.d.log, owner: this.d.owner, now: this.d.now, sleep: this.d.sleep };
+  }
+
+  private async releasePort(rec: ProcessRecord): Promise<void> {
+    if (rec.requestedPort === 'auto' && rec.port !== null) await this.d.ports.release(rec.port, rec.id);
+  }
+}
+
+function checkCwd(cwd: string): string | null {
+  try {
+    return statSync(cwd).isDirectory() ? null : `cwd ${cwd} is not a directory`;
+  } catch {
+    return `cwd ${cwd} does not exist`;
+  }
+}
+
+function describeSpawnError(err: Error, file: string, cwd: string): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `command not found: ${file} (cwd ${cwd})`;
+  if (code === 'EACCES') return `permission denied: ${file}`;
+  return `cannot spawn ${file}: ${err.message}`;
+}

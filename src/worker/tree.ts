@@ -1,0 +1,84 @@
+import { descendants, type ProcStat } from './proc/parse.js';
+
+/** Environment names that mark a managed process and its descendants. */
+export const COOKIE = 'REAPQ_PROCESS_ID';
+/** `<prefix>/<host id>`: two deployments or two hosts on one machine never claim each other's processes. */
+export const OWNER = 'REAPQ_OWNER';
+
+export interface Identity {
+  id: string;
+  pid: number;
+  pgid: number;
+  sid: number;
+  startTime: number;
+}
+
+/** What a process carries in its environment, for those whose environment was read. */
+export interface Cookie {
+  id: string;
+  owner: string | null;
+}
+
+/**
+ * Processes whose environment is worth reading to find a tree's cookie-carriers. Reading
+ * every environ on the host is what makes stop cost grow with unrelated processes, so only
+ * the tree's group and session, the worker's own children (escaped descendants are
+ * re-parented to it as subreaper) and their descendants are candidates.
+ */
+export function cookieCandidates(procs: readonly ProcStat[], groups: Iterable<Identity>, selfPid: number): Set<number> {
+  const pgids = new Set<number>();
+  const sids = new Set<number>();
+  for (const g of groups) {
+    pgids.add(g.pgid);
+    sids.add(g.sid);
+  }
+  const roots = new Set<number>();
+  for (const p of procs) {
+    if (p.pid === selfPid || p.state === 'Z') continue;
+    if (pgids.has(p.pgid) || sids.has(p.sid) || p.ppid === selfPid) roots.add(p.pid);
+  }
+  for (const d of descendants(procs, roots)) roots.add(d);
+  roots.delete(selfPid);
+  return roots;
+}
+
+/**
+ * The live processes that belong to a managed tree: its group and session (only while
+ * they still belong to the recorded leader), every process carrying its cookie, and the
+ * descendants of all of these. Zombies are dead already and only need reaping.
+ *
+ * A group or session is trusted only through its recorded leader: if a process with the
+ * leader's pid is alive with another start time, the ids were reused and the group is
+ * someone else's. Members must also have started no earlier than the leader, since a
+ * group cannot hold processes older than its creation.
+ */
+export function treeMembers(
+  ident: Identity,
+  procs: readonly ProcStat[],
+  cookies: ReadonlyMap<number, Cookie>,
+  selfPid: number,
+  owner: string,
+): number[] {
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  const leader = byPid.get(ident.pid);
+  const groupTrusted = !leader || leader.startTime === ident.startTime;
+  const found = new Set<number>();
+  for (const p of procs) {
+    if (p.pid === selfPid || p.state === 'Z') continue;
+    const inGroup = groupTrusted && (p.pgid === ident.pgid || p.sid === ident.sid) && p.startTime >= ident.startTime;
+    const c = cookies.get(p.pid);
+    const carrier = c !== undefined && c.id === ident.id && (c.owner === null || c.owner === owner);
+    if (inGroup || carrier) found.add(p.pid);
+  }
+  for (const d of descendants(procs, found)) {
+    const p = byPid.get(d);
+    if (p && p.state !== 'Z' && p.pid !== selfPid && p.startTime >= ident.startTime) found.add(d);
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
+/** True when the recorded leader is alive with the recorded identity. */
+export function leaderAlive(ident: Identity, procs: readonly ProcStat[]): boolean {
+  const p = procs.find((x) => x.pid === ident.pid);
+  return !!p && p.startTime === ident.startTime && p.state !== 'Z';
+}
