@@ -1,0 +1,74 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+
+const prefix = randomPrefix();
+let c: ReapqClient;
+let w: TestWorker;
+
+/** Zombies whose parent is pid, seen from the outer namespace. */
+function zombiesOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const n of readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    try {
+      const s = readFileSync(`/proc/${n}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z' && Number(f[1]) === ppid) out.push(Number(n));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** The worker: PID 1 of its namespace, the only child of unshare. */
+function workerPid(unsharePid: number): number {
+  const kids = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  return kids[0]!;
+}
+
+beforeAll(async () => {
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-pid1', [], ['unshare', '--pid', '--fork', '--mount-proc']);
+});
+afterAll(async () => {
+  await c.close();
+  if (w.child.exitCode === null) await w.stop();
+});
+
+describe('worker as PID 1 of a PID namespace', () => {
+  it('runs as PID 1', async () => {
+    const inner = readFileSync(`/proc/${workerPid(w.child.pid!)}/status`, 'utf8');
+    expect(inner).toMatch(/NSpid:\s+\d+\s+1\n/);
+  });
+
+  it('reaps dozens of short-lived orphans: zero zombies remain', async () => {
+    const pid1 = workerPid(w.child.pid!);
+    const rec = await c.start({ command: [join(FIXTURES, 'orphan-spawner.sh'), '60'] });
+    await c.waitFor(rec.id, 'running');
+    // The spawner makes 60 orphans that die within 50 ms; each becomes a zombie child of PID 1.
+    // Done when the spawner has exec'd its final `sleep 1000` and no orphan is left.
+    const onlyFinalSleep = () => {
+      const pids = carriersOf(rec.id);
+      return pids.length === 1 && readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8') === 'sleep\u00001000\u0000';
+    };
+    await until(onlyFinalSleep, 15_000, 'orphans made and gone');
+    await until(() => zombiesOf(pid1).length === 0, 5000, 'zero zombies');
+    expect(zombiesOf(pid1)).toEqual([]);
+    // Node's own child (the leader) still gets its exit recorded: the reaper never stole it.
+    await c.stop(rec.id, { graceMs: 1000 });
+    const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(done.signal).toBe('SIGTERM');
+    expect(carriersOf(rec.id)).toEqual([]);
+    expect(zombiesOf(pid1)).toEqual([]);
+  });
+
+  it('shuts down on SIGTERM as PID 1', async () => {
+    const code = await w.stop();
+    expect(code).toBe(0);
+  });
+});

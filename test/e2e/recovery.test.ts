@@ -1,0 +1,90 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, FIXTURES, startWorker, testEnv, until } from '../helpers/workers.js';
+
+const prefix = randomPrefix();
+const env = testEnv(testRedisUrl(), prefix);
+let c: ReapqClient;
+beforeAll(() => {
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+});
+afterAll(async () => {
+  await c.close();
+});
+
+const types = async (id: string) => (await c.events(id)).map((e) => e.event.type);
+
+describe('crash recovery', () => {
+  it('re-adopts what a SIGKILLed worker owned, and can still stop it', async () => {
+    const w1 = await startWorker(env, 'h-crash');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await c.start({ command: [join(FIXTURES, 'tree.sh')] })).id);
+    for (const id of ids) await c.waitFor(id, 'running');
+    const before = ids.map((id) => carriersOf(id).sort());
+    await w1.kill();
+    // The trees outlive the worker: nothing stops them but a request.
+    expect(ids.map((id) => carriersOf(id).sort())).toEqual(before);
+
+    const w2 = await startWorker(env, 'h-crash');
+    for (const id of ids) expect(await types(id)).toContain('adopted');
+    for (const id of ids) await c.stop(id, { graceMs: 1000 });
+    for (const id of ids) expect((await c.waitFor(id, 'stopped', { timeoutMs: 10_000 })).state).toBe('stopped');
+    for (const id of ids) expect(carriersOf(id)).toEqual([]);
+    expect(await w2.stop()).toBe(0);
+  });
+
+  it('escalates on time a stop whose worker died between SIGTERM and SIGKILL', async () => {
+    const w1 = await startWorker(env, 'h-midstop');
+    const rec = await c.start({ command: [join(FIXTURES, 'ignores-term.sh')] });
+    await c.waitFor(rec.id, 'running');
+    await until(() => carriersOf(rec.id).length >= 3, 5000, 'tree up');
+    await c.stop(rec.id, { graceMs: 1500 });
+    await until(async () => (await types(rec.id)).includes('signal_sent'), 5000, 'SIGTERM sent');
+    await w1.kill();
+    const deadline = (await c.get(rec.id)).killDeadline!;
+    expect(deadline).toBeGreaterThan(Date.now() - 100);
+
+    const w2 = await startWorker(env, 'h-midstop');
+    const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(done.endReason).toBe('killed');
+    const kill = (await c.events(rec.id)).find((e) => e.event.type === 'signal_sent' && e.event.signal === 'SIGKILL');
+    expect(kill!.event.at).toBeGreaterThanOrEqual(deadline);
+    expect(carriersOf(rec.id)).toEqual([]);
+    expect(await w2.stop()).toBe(0);
+  });
+
+  it('records an exit nobody saw and restarts it by policy', async () => {
+    const w1 = await startWorker(env, 'h-unseen');
+    const rec = await c.start({ command: ['sleep', '1000'], restart: 'always' });
+    const first = await c.waitFor(rec.id, 'running');
+    await w1.kill();
+    process.kill(first.pid!, 'SIGKILL'); // an operator's kill -9 while no worker watched
+    await until(() => carriersOf(rec.id).length === 0, 5000, 'leader gone');
+
+    const w2 = await startWorker(env, 'h-unseen');
+    const again = await until(async () => {
+      const r = await c.get(rec.id);
+      return r.state === 'running' && r.restarts === 1 ? r : null;
+    }, 10_000, 'restart');
+    expect(again.pid).not.toBe(first.pid);
+    const evs = await c.events(rec.id);
+    expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'missed-exit')).toBe(true);
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped');
+    expect(await w2.stop()).toBe(0);
+  });
+
+  it('leaves processes running on a graceful worker shutdown', async () => {
+    const w1 = await startWorker(env, 'h-drain');
+    const rec = await c.start({ command: ['sleep', '1000'] });
+    await c.waitFor(rec.id, 'running');
+    expect(await w1.stop()).toBe(0);
+    expect(carriersOf(rec.id)).toHaveLength(1);
+    const w2 = await startWorker(env, 'h-drain');
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped');
+    expect(await w2.stop()).toBe(0);
+  });
+});

@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+
+const prefix = randomPrefix();
+let worker: TestWorker;
+let c: ReapqClient;
+
+beforeAll(async () => {
+  worker = await startWorker(testEnv(testRedisUrl(), prefix), 'h-trees');
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+});
+afterAll(async () => {
+  // Nothing this file started may outlive it: stop every live record before the worker goes.
+  for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping') await c.stop(r.id, { graceMs: 200 });
+  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  await c.close();
+  expect(await worker.stop()).toBe(0);
+});
+
+describe('stopping whole trees', () => {
+  it('stops npm run start -> sh -> node -> grandchild whole', async () => {
+    const rec = await c.start({ command: ['npm', 'run', 'start'], cwd: join(FIXTURES, 'app'), port: 'auto' });
+    const running = await c.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
+    expect(running.port).toBeGreaterThanOrEqual(20000);
+    // npm, sh, node server.js and its sleep all carry the cookie.
+    const tree = await until(() => (carriersOf(rec.id).length >= 4 ? carriersOf(rec.id) : null), 15_000, 'four processes in the tree');
+    expect(tree.length).toBeGreaterThanOrEqual(4);
+    await c.stop(rec.id);
+    const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 15_000 });
+    expect(done.endReason).toBe('stopped');
+    expect(carriersOf(rec.id)).toEqual([]);
+  });
+
+  it('kills a tree that ignores SIGTERM after the grace period', async () => {
+    const rec = await c.start({ command: [join(FIXTURES, 'ignores-term.sh')] });
+    await c.waitFor(rec.id, 'running');
+    await until(() => carriersOf(rec.id).length >= 3, 5000, 'tree up');
+    await c.stop(rec.id, { graceMs: 300 });
+    const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(done.endReason).toBe('killed');
+    const signals = (await c.events(rec.id)).flatMap((e) => (e.event.type === 'signal_sent' ? [e.event.signal] : []));
+    expect(signals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(carriersOf(rec.id)).toEqual([]);
+  });
+
+  it('escalates while a member lives, though the leader exited on SIGTERM', async () => {
+    const rec = await c.start({ command: [join(FIXTURES, 'leader-exits-member-ignores.sh')] });
+    await c.waitFor(rec.id, 'running');
+    await until(() => carriersOf(rec.id).length >= 2, 5000, 'tree up');
+    await c.stop(rec.id, { graceMs: 300 });
+    const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(done.endReason).toBe('killed');
+    expect(done.exitCode).toBe(0); // the leader's own exit is kept
+    expect(carriersOf(rec.id)).toEqual([]);
+  });
+
+  it('finds descendants that left the group with setsid', async () => {
+    const rec = await c.start({ command: [join(FIXTURES, 'escapes-group.sh')] });
+    await c.waitFor(rec.id, 'running');
+    await until(() => carriersOf(rec.id).length >= 4, 5000, 'tree up');
+    await c.stop(rec.id, { graceMs: 2000 });
+    await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(carriersOf(rec.id)).toEqual([]);
+  });
+
+  it('records a missing binary and a bad cwd as failed starts, and keeps serving', async () => {
+    const missing = await c.start({ command: ['/nonexistent/reapq-test-binary'] });
+    await expect(c.waitFor(missing.id, 'running')).rejects.toThrow(/command not found/);
+    const badCwd = await c.start({ command: ['sleep', '1'], cwd: '/nonexistent-dir' });
+    await expect(c.waitFor(badCwd.id, 'running')).rejects.toThrow(/does not exist/);
+    const malformed = c.queue(c.keys.startQueue);
+    await malformed.add('start', { id: 42 });
+    await malformed.add('bogus', { hello: 'world' });
+    const ok = await c.start({ command: ['sleep', '100'] });
+    expect((await c.waitFor(ok.id, 'running')).pid).toBeGreaterThan(0);
+    await c.stop(ok.id);
+    await c.waitFor(ok.id, 'stopped');
+  });
+
+  it('stops a process whose stop arrived mid-spawn', async () => {
+    const rec = await c.start({ command: ['sleep', '100'] });
+    await c.stop(rec.id);
+    const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(done.desired).toBe('stopped');
+    expect(carriersOf(rec.id)).toEqual([]);
+  });
+
+  it('restarts on failure with backoff, then gives up on a crash loop', async () => {
+    const rec = await c.start({ command: ['sh', '-c', 'exit 3'], restart: 'on-failure' });
+    const failed = await c.waitFor(rec.id, 'failed', { timeoutMs: 20_000 });
+    expect(failed.error).toMatch(/crash loop/);
+    expect(failed.restarts).toBe(4);
+    const delays = (await c.events(rec.id)).flatMap((e) => (e.event.type === 'restart_scheduled' ? [e.event.delayMs] : []));
+    expect(delays).toEqual([250, 500, 1000, 2000]);
+  });
+});

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll } from 'vitest';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/reapq');
+export const FIXTURES = join(ROOT, 'test/fixtures');
+
+export interface TestWorker {
+  child: ChildProcess;
+  hostId: string;
+  output: () => string;
+  /** Graceful: SIGTERM, waits for exit. */
+  stop(): Promise<number | null>;
+  /** Crash: SIGKILL, waits for exit. */
+  kill(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+afterAll(async () => {
+  for (const c of running) c.kill('SIGKILL');
+  await Promise.all([...running].map((c) => exited(c)));
+});
+
+export function testEnv(redisUrl: string, prefix: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('REAPQ_') || k === 'REDIS_URL') delete env[k];
+  return {
+    ...env,
+    REDIS_URL: redisUrl,
+    REAPQ_PREFIX: prefix,
+    REAPQ_DATA_DIR: mkdtempSync(join(tmpdir(), 'reapq-test-')),
+    REAPQ_RECONCILE_MS: '500',
+    REAPQ_STALLED_MS: '1000',
+    REAPQ_HEARTBEAT_MS: '500',
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+function exited(c: ChildProcess): Promise<number | null> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode);
+  return new Promise((res) => c.once('exit', (code) => res(code)));
+}
+
+/**
+ * Starts `reapq worker` as a real process (so subreaping, signals and crashes are real)
+ * and resolves once it logs that it is ready. `wrap` runs it under another program,
+ * e.g. unshare for a PID namespace of its own.
+ */
+export async function startWorker(env: NodeJS.ProcessEnv, hostId: string, args: string[] = [], wrap: string[] = []): Promise<TestWorker> {
+  const argv = [...wrap, process.execPath, BIN, 'worker', '--host-id', hostId, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`worker ${hostId} not ready in 15s:\n${out}`)), 15_000);
+    child.stderr!.on('data', (d) => {
+      out += d;
+      if (out.includes('"worker ready"')) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`worker ${hostId} exited with ${code} before ready:\n${out}`));
+    });
+  });
+  return {
+    child,
+    hostId,
+    output: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited(child);
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+  };
+}
+
+/** Runs the CLI; resolves with its exit code and output. */
+export function cli(env: NodeJS.ProcessEnv, args: string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const c = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.once('exit', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+/** Live (non-zombie) pids among the given ones. */
+export function alive(pids: number[]): number[] {
+  return pids.filter((p) => {
+    try {
+      process.kill(p, 0);
+    } catch {
+      return false;
+    }
+    try {
+      return procState(p) !== 'Z';
+    } catch {
+      return false;
+    }
+  });
+}
+
+function procState(pid: number): string {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+}
+
+/** Pids of every live process whose cookie is id. */
+export function carriersOf(id: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = readFileSync(`/proc/${name}/environ`, 'utf8');
+      if (env.split('\0').includes(`REAPQ_PROCESS_ID=${id}`) && procState(Number(name)) !== 'Z') out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+export async function until<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,59 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { InputError, NotFoundError } from '../../src/shared/errors.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, startWorker, testEnv } from '../helpers/workers.js';
+
+const clients: ReapqClient[] = [];
+const client = (prefix: string) => {
+  const c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  clients.push(c);
+  return c;
+};
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+});
+
+describe('client without a worker', () => {
+  it('makes a repeated id one process with one start job', async () => {
+    const c = client(randomPrefix());
+    const a = await c.start({ id: 'web-1', command: ['sleep', '100'] });
+    const b = await c.start({ id: 'web-1', command: ['sleep', '100'] });
+    expect(b).toEqual(a);
+    expect(a.state).toBe('pending');
+    expect(a.desired).toBe('running');
+    expect((await c.events('web-1')).length).toBe(1);
+    expect(await c.queue(c.keys.startQueue).getJobCounts('waiting')).toEqual({ waiting: 1 });
+  });
+
+  it('rejects bad input with a reason and writes nothing', async () => {
+    const c = client(randomPrefix());
+    await expect(c.start({ command: [] })).rejects.toThrow(InputError);
+    await expect(c.start({ command: ['x'], graceMs: -1 })).rejects.toThrow(/graceMs/);
+    await expect(c.start({ id: '42', command: ['x'] })).rejects.toThrow(/plain integer/);
+    await expect(c.start({ id: 'a:b', command: ['x'] })).rejects.toThrow(/letters, digits/);
+    await expect(c.stop('nope')).rejects.toThrow(NotFoundError);
+    await expect(c.stop('nope', { signal: 'SIGFOO' })).rejects.toThrow(/signal/);
+    expect(await c.list()).toEqual([]);
+  });
+
+  it('lets a stop that arrives while the start is queued win', async () => {
+    const prefix = randomPrefix();
+    const c = client(prefix);
+    const rec = await c.start({ id: 'queued', command: ['sleep', '100'] });
+    const stopped = await c.stop(rec.id);
+    expect(stopped.state).toBe('stopped');
+    expect(stopped.desired).toBe('stopped');
+    // A worker that comes up afterwards must not run it, even if the job were still there.
+    await c.queue(c.keys.startQueue).add('start', { id: rec.id });
+    const w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-queued');
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(carriersOf(rec.id)).toEqual([]);
+      expect((await c.get(rec.id)).state).toBe('stopped');
+      expect((await c.events(rec.id)).map((e) => e.event.type)).toEqual(['start_requested', 'stop_requested']);
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+  });
+});
