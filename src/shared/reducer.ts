@@ -72,8 +72,9 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       return ok(r);
     }
     case 'signal_sent': {
-      if (from === 'pending' || from === 'stopped') return fail(`${event.type} is not allowed in state ${from}`);
-      if (from === 'running' || from === 'starting') r.state = 'stopping';
+      // starting has no identity yet: nothing could have been signalled.
+      if (from === 'pending' || from === 'stopped' || from === 'starting') return fail(`${event.type} is not allowed in state ${from}`);
+      if (from === 'running') r.state = 'stopping';
       r.killDeadline = event.killDeadline;
       return ok(r);
     }
@@ -121,7 +122,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       Object.assign(r, {
         state: 'pending', restarts: prev.restarts + 1, crashLoop: ranMs < CRASH_LOOP_WINDOW_MS ? prev.crashLoop + 1 : 0,
         pid: null, pgid: null, sid: null, startTime: null, bootId: null, killDeadline: null, killPending: [],
-        endReason: null, endedAt: null, error: null,
+        endReason: null, endedAt: null, error: null, startedAt: null,
         // Port and host are chosen again by the next spawn, unless the user pinned them.
         port: typeof prev.requestedPort === 'number' ? prev.requestedPort : null,
         host: null,

@@ -71,7 +71,9 @@ export function plan(input: PlanInput): Action[] {
       continue;
     }
     if (!ident) continue;
-    const members = () => treeMembers(ident, procs, cookies, selfPid, owner);
+    // After a reboot the recorded group ids mean nothing: only the cookie still identifies.
+    const rebooted = rec.bootId !== null && rec.bootId !== input.bootId;
+    const members = () => (rebooted ? carriersOf(rec.id, cookies, owner) : treeMembers(ident, procs, cookies, selfPid, owner));
 
     if (FINAL_STATES.has(rec.state)) {
       if (!pgids.has(ident.pgid) && !sids.has(ident.sid) && !cookieIds.has(rec.id)) continue;
@@ -79,7 +81,7 @@ export function plan(input: PlanInput): Action[] {
       if (alive.length > 0) actions.push({ kind: 'stop-after-end', id: rec.id, pids: alive });
       continue;
     }
-    if (rec.bootId !== null && rec.bootId !== input.bootId) {
+    if (rebooted) {
       actions.push({ kind: 'lost', id: rec.id, reason: `host rebooted (boot id ${rec.bootId} is now ${input.bootId})` });
       continue;
     }

@@ -1,0 +1,162 @@
+import { describe, it, expect } from 'vitest';
+import { plan, type Action, type PlanInput } from '../../src/worker/reconcile/plan.js';
+import { fold } from '../../src/shared/reducer.js';
+import type { ReapqEvent } from '../../src/shared/events.js';
+import type { ProcessRecord } from '../../src/shared/record.js';
+import type { ProcStat } from '../../src/worker/proc/parse.js';
+import type { Cookie } from '../../src/worker/tree.js';
+
+const HOST = 'h1';
+const OWNER = 'reapq/h1';
+const SELF = 50;
+const BOOT = 'boot-a';
+const NOW = 1_700_000_000_000;
+
+type Stage = 'starting' | 'running' | 'stopping' | 'stopped' | 'exited';
+
+/** A valid record built by folding real events. The leader is pid=pgid=sid=`pid`, startTime 1000. */
+function rec(id: string, stage: Stage, o: { pid?: number; host?: string; bootId?: string; killDeadline?: number | null } = {}): ProcessRecord {
+  const pid = o.pid ?? 100;
+  const host = o.host ?? HOST;
+  const at = NOW - 60_000;
+  const evs: ReapqEvent[] = [
+    { v: 1, at, type: 'start_requested', spec: { name: null, command: ['sleep', '100'], cwd: null, env: {}, port: null, restart: 'never', graceMs: null, host: null } },
+    { v: 1, at: at + 1, type: 'spawn_begun', host, port: null },
+  ];
+  if (stage !== 'starting') {
+    evs.push({ v: 1, at: at + 2, type: 'spawned', host, pid, pgid: pid, sid: pid, startTime: 1000, bootId: o.bootId ?? BOOT, port: null });
+  }
+  if (stage === 'stopping' || stage === 'stopped') {
+    evs.push({ v: 1, at: at + 3, type: 'stop_requested', signal: 'SIGTERM', graceMs: 5000 });
+    if (o.killDeadline !== undefined) {
+      evs.push({ v: 1, at: at + 4, type: 'signal_sent', signal: 'SIGTERM', pgid: pid, pids: [pid], killDeadline: o.killDeadline });
+    }
+  }
+  if (stage === 'stopped') evs.push({ v: 1, at: at + 5, type: 'stopped', how: 'requested' });
+  if (stage === 'exited') evs.push({ v: 1, at: at + 5, type: 'exited', code: 0, signal: null, how: 'exited' });
+  const r = fold(evs, id)!;
+  expect(r.state).toBe(stage);
+  return r;
+}
+
+const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
+  pid, comm: `p${pid}`, state: 'S', ppid: SELF, pgid: pid, sid: pid, startTime: 1000, ...o,
+});
+const worker = proc(SELF, { ppid: 1, startTime: 10 });
+
+function input(o: Partial<PlanInput>): PlanInput {
+  return {
+    hostId: HOST, owner: OWNER, selfPid: SELF, bootId: BOOT, now: NOW,
+    records: [], procs: [worker], cookies: new Map<number, Cookie>(), busy: new Set(), ownChildren: new Set(),
+    ...o,
+  };
+}
+
+/** Every pid an action would signal or reap. */
+const targeted = (actions: Action[]): number[] => actions.flatMap((a) => ('pids' in a ? a.pids : []));
+
+describe('plan: running records', () => {
+  it('adopts a running record whose leader is alive with its identity', () => {
+    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 1001 })] }));
+    expect(out).toEqual([{ kind: 'adopt', id: 'a' }]);
+  });
+
+  it('records a missed exit when nothing is alive', () => {
+    expect(plan(input({ records: [rec('a', 'running')] }))).toEqual([{ kind: 'missed-exit', id: 'a' }]);
+  });
+
+  it('stops leftovers when the leader is gone but members live', () => {
+    const member = proc(101, { ppid: 1, pgid: 100, sid: 100, startTime: 1001 });
+    expect(plan(input({ records: [rec('a', 'running')], procs: [worker, member] }))).toEqual([{ kind: 'stop-leftovers', id: 'a', pids: [101] }]);
+  });
+
+  it('records lost on pid reuse and never targets that pid', () => {
+    const stranger = proc(100, { ppid: 1, startTime: 9999 });
+    const strangerKid = proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 10_000 });
+    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, stranger, strangerKid] }));
+    expect(out).toEqual([{ kind: 'lost', id: 'a', reason: 'pid 100 was reused by another process' }]);
+    expect(targeted(out)).toEqual([]);
+  });
+
+  it('records lost after a reboot (boot id changed)', () => {
+    const out = plan(input({ records: [rec('a', 'running', { bootId: 'boot-old' })], procs: [worker, proc(100)] }));
+    expect(out).toEqual([{ kind: 'lost', id: 'a', reason: 'host rebooted (boot id boot-old is now boot-a)' }]);
+  });
+});
+
+describe('plan: ended records and orphans', () => {
+  it('stops a stopped or exited record with a live member or cookie carrier', () => {
+    const member = proc(101, { ppid: 1, pgid: 100, sid: 100, startTime: 1001 });
+    expect(plan(input({ records: [rec('a', 'stopped')], procs: [worker, member] }))).toEqual([{ kind: 'stop-after-end', id: 'a', pids: [101] }]);
+
+    const carrier = proc(300, { ppid: 1, startTime: 2000 });
+    const cookies = new Map<number, Cookie>([[300, { id: 'b', owner: OWNER }]]);
+    expect(plan(input({ records: [rec('b', 'exited', { pid: 200 })], procs: [worker, carrier], cookies }))).toEqual([
+      { kind: 'stop-after-end', id: 'b', pids: [300] },
+    ]);
+  });
+
+  it('does nothing for an ended record that is fully gone', () => {
+    expect(plan(input({ records: [rec('a', 'stopped'), rec('b', 'exited', { pid: 200 })], procs: [worker, proc(300, { ppid: 1 })] }))).toEqual([]);
+  });
+
+  it('stops an orphan carrying this host cookie with no record of this host', () => {
+    const cookies = new Map<number, Cookie>([
+      [301, { id: 'ghost', owner: OWNER }],
+      [300, { id: 'ghost', owner: OWNER }],
+    ]);
+    const procs = [worker, proc(300, { ppid: 1 }), proc(301, { ppid: 300 })];
+    expect(plan(input({ procs, cookies }))).toEqual([{ kind: 'stop-orphan', id: 'ghost', pids: [300, 301] }]);
+  });
+
+  it('ignores a cookie carrier owned by another host', () => {
+    const cookies = new Map<number, Cookie>([[300, { id: 'ghost', owner: 'reapq/h2' }]]);
+    expect(plan(input({ procs: [worker, proc(300, { ppid: 1 })], cookies }))).toEqual([]);
+  });
+
+  it('does not call a carrier an orphan when a record of this host claims its id', () => {
+    const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER }]]);
+    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(300, { ppid: 1, startTime: 2000 })], cookies }));
+    expect(out).toEqual([{ kind: 'adopt', id: 'a' }]);
+  });
+});
+
+describe('plan: zombies', () => {
+  it('reaps zombie children of the worker that are not its own spawned children', () => {
+    const procs = [worker, proc(400, { state: 'Z' }), proc(401, { state: 'Z' }), proc(402, { ppid: 1, state: 'Z' })];
+    expect(plan(input({ procs, ownChildren: new Set([401]) }))).toEqual([{ kind: 'reap', pids: [400] }]);
+    expect(plan(input({ procs, ownChildren: new Set([400, 401]) }))).toEqual([]);
+  });
+});
+
+describe('plan: interrupted work', () => {
+  it('resumes a stop, overdue when its kill deadline has passed', () => {
+    const procs = [worker, proc(100)];
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW })], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: true }]);
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW - 1 })], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: true }]);
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW + 1 })], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: false }]);
+    expect(plan(input({ records: [rec('a', 'stopping')], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: false }]);
+  });
+
+  it('reports an abandoned spawn for a starting record nobody is spawning, with its carriers', () => {
+    const cookies = new Map<number, Cookie>([
+      [300, { id: 'a', owner: OWNER }],
+      [301, { id: 'a', owner: 'reapq/h2' }],
+    ]);
+    const procs = [worker, proc(300), proc(301)];
+    expect(plan(input({ records: [rec('a', 'starting')], procs, cookies }))).toEqual([{ kind: 'abandoned-spawn', id: 'a', pids: [300] }]);
+    expect(plan(input({ records: [rec('a', 'starting')] }))).toEqual([{ kind: 'abandoned-spawn', id: 'a', pids: [] }]);
+  });
+
+  it('skips busy records, and does not call their carriers orphans', () => {
+    const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER }]]);
+    const records = [rec('a', 'running'), rec('b', 'starting'), rec('c', 'stopping', { pid: 200, killDeadline: NOW - 1 })];
+    const out = plan(input({ records, procs: [worker, proc(300)], cookies, busy: new Set(['a', 'b', 'c']) }));
+    expect(out).toEqual([]);
+  });
+
+  it('skips records of another host', () => {
+    const out = plan(input({ records: [rec('a', 'running', { host: 'h2' }), rec('b', 'starting', { host: 'h2' })] }));
+    expect(out).toEqual([]);
+  });
+});
