@@ -17,22 +17,53 @@ afterAll(async () => {
 const types = async (id: string) => (await c.events(id)).map((e) => e.event.type);
 
 describe('crash recovery', () => {
-  it('re-adopts what a SIGKILLed worker owned, and can still stop it', async () => {
+  it('re-adopts ten trees a SIGKILLed worker owned, records a group killed meanwhile, carries out a stop issued meanwhile', async () => {
     const w1 = await startWorker(env, 'h-crash');
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await c.start({ command: [join(FIXTURES, 'tree.sh')] })).id);
-    for (const id of ids) await c.waitFor(id, 'running');
+    for (let i = 0; i < 10; i++) ids.push((await c.start({ command: [join(FIXTURES, 'tree.sh')] })).id);
+    const recs = [];
+    for (const id of ids) recs.push(await c.waitFor(id, 'running'));
+    await until(() => ids.every((id) => carriersOf(id).length >= 4), 5000, 'ten trees up');
     const before = ids.map((id) => carriersOf(id).sort());
     await w1.kill();
     // The trees outlive the worker: nothing stops them but a request.
     expect(ids.map((id) => carriersOf(id).sort())).toEqual(before);
 
+    // While no worker runs: a whole group is killed from outside, and a stop is issued.
+    const [killedId, stoppedId, ...rest] = ids as [string, string, ...string[]];
+    process.kill(-recs[0]!.pgid!, 'SIGKILL');
+    await until(() => carriersOf(killedId).length === 0, 5000, 'group gone');
+    await c.stop(stoppedId, { graceMs: 1000 });
+
     const w2 = await startWorker(env, 'h-crash');
-    for (const id of ids) expect(await types(id)).toContain('adopted');
-    for (const id of ids) await c.stop(id, { graceMs: 1000 });
-    for (const id of ids) expect((await c.waitFor(id, 'stopped', { timeoutMs: 10_000 })).state).toBe('stopped');
+    for (const id of rest) expect(await types(id)).toContain('adopted');
+    const ended = await c.waitFor(killedId, ['exited'], { timeoutMs: 5000 });
+    expect(ended.exitCode).toBeNull();
+    expect(await types(killedId)).toContain('drift');
+    expect((await c.waitFor(stoppedId, 'stopped', { timeoutMs: 10_000 })).state).toBe('stopped');
+    expect(carriersOf(stoppedId)).toEqual([]);
+    // None duplicated: each adopted tree is the very same set of processes.
+    expect(rest.map((id) => carriersOf(id).sort())).toEqual(before.slice(2));
+    expect((await c.list({ state: 'running' })).length).toBe(8);
+    for (const id of rest) await c.stop(id, { graceMs: 1000 });
+    for (const id of rest) expect((await c.waitFor(id, 'stopped', { timeoutMs: 10_000 })).state).toBe('stopped');
     for (const id of ids) expect(carriersOf(id)).toEqual([]);
     expect(await w2.stop()).toBe(0);
+  });
+
+  it('stops the children a leader killed from outside left behind', async () => {
+    const w = await startWorker(env, 'h-leftovers');
+    const rec = await c.start({ command: [join(FIXTURES, 'tree.sh')] });
+    const running = await c.waitFor(rec.id, 'running');
+    await until(() => carriersOf(rec.id).length >= 4, 5000, 'tree up');
+    process.kill(running.pid!, 'SIGKILL');
+    const ended = await c.waitFor(rec.id, 'exited', { timeoutMs: 5000 });
+    expect(ended.signal).toBe('SIGKILL');
+    await until(() => carriersOf(rec.id).length === 0, 3000, 'leftovers stopped');
+    const evs = await c.events(rec.id);
+    expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'leftovers')).toBe(true);
+    expect(evs.at(-1)?.event.type).toBe('stopped');
+    expect(await w.stop()).toBe(0);
   });
 
   it('escalates on time a stop whose worker died between SIGTERM and SIGKILL', async () => {
