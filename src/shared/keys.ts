@@ -28,6 +28,8 @@ export interface Keys {
   readonly hosts: string;
   /** Hash port -> process id, per host. */
   ports(hostId: string): string;
+  /** Lock that lets one worker of the fleet at a time run the cluster-level pass. */
+  readonly clusterLock: string;
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -44,5 +46,6 @@ export function makeKeys(prefix: string): Keys {
     hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,
     hosts: `${tag}:hosts`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
+    clusterLock: `${tag}:lock:cluster`,
   });
 }

@@ -10,6 +10,7 @@ import { linuxOs, type HostOs } from './host-os.js';
 import { PortAllocator } from './ports.js';
 import { Reaper } from './reaper.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
+import { clusterPass, type ClusterReport } from './reconcile/lost-hosts.js';
 import { Supervisor } from './supervisor.js';
 
 export interface WorkerOptions {
@@ -24,6 +25,7 @@ export interface WorkerHandle {
   readonly hostId: string;
   readonly supervisor: Supervisor;
   reconcile(): Promise<ReconcileReport>;
+  clusterPass(): Promise<ClusterReport | null>;
   /** Stops taking work, finishes in-flight jobs, leaves managed processes running. */
   close(): Promise<void>;
 }
@@ -76,6 +78,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const sweepTimer = setInterval(sweepSoon, 1000);
 
   const rdeps = { sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, graceMs: config.defaultGraceMs, now: Date.now };
+  const cdeps = { redis, store, keys, log: hlog, hostId: config.hostId, now: Date.now, enqueueStart };
   const recovery = await reconcileOnce(rdeps);
   hlog.info({ actions: recovery.actions.length, records: recovery.records }, 'recovered before taking work');
 
@@ -96,8 +99,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       case 'stop':
         await sup.stop(parsed.data.id);
         return null;
-      case 'reconcile':
-        return reconcileOnce(rdeps);
+      case 'reconcile': {
+        const report = await reconcileOnce(rdeps);
+        const cluster = await clusterPass(cdeps).catch((err) => {
+          hlog.warn({ err: (err as Error).message }, 'cluster pass failed');
+          return null;
+        });
+        return { ...report, cluster };
+      }
     }
   };
 
@@ -122,6 +131,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     hostId: config.hostId,
     supervisor: sup,
     reconcile: () => reconcileOnce(rdeps),
+    clusterPass: () => clusterPass(cdeps),
     close() {
       closing ??= (async () => {
         clearInterval(beatTimer);

@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+
+/** What a worker writes into the hosts hash on every heartbeat. */
+export const HeartbeatSchema = z.object({
+  hostId: z.string(),
+  pid: z.number().int(),
+  version: z.string(),
+  state: z.enum(['up', 'draining', 'down']),
+  load: z.number().int(),
+  capacity: z.number().int().nullable(),
+  at: z.number().int(),
+  ttlMs: z.number().int().positive(),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+export type HostInfo = Heartbeat & { alive: boolean };
+
+/**
+ * A host is alive while its last beat is younger than its ttl. A host that shut down
+ * cleanly says `down`: its processes are still running, waiting for its next worker, so
+ * it is not alive but not lost either.
+ */
+export function liveness(h: Heartbeat, now: number): 'alive' | 'down' | 'expired' {
+  if (h.state === 'down') return 'down';
+  return now - h.at < h.ttlMs ? 'alive' : 'expired';
+}
+
+export async function readHosts(redis: Redis, key: string, now = Date.now()): Promise<HostInfo[]> {
+  const all = await redis.hgetall(key);
+  const out: HostInfo[] = [];
+  for (const v of Object.values(all)) {
+    const parsed = HeartbeatSchema.safeParse(safeJson(v));
+    if (parsed.success) out.push({ ...parsed.data, alive: liveness(parsed.data, now) === 'alive' });
+  }
+  return out.sort((a, b) => a.hostId.localeCompare(b.hostId));
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return null;
+  }
+}

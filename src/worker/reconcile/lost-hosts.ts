@@ -1,0 +1,72 @@
+import type { Redis } from 'ioredis';
+import type { EventStore } from '../../shared/event-store.js';
+import { liveness, readHosts } from '../../shared/hosts.js';
+import type { Keys } from '../../shared/keys.js';
+import type { Logger } from '../../shared/logger.js';
+import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
+import { decideRestart } from '../restart.js';
+
+const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export interface ClusterReport {
+  lostHosts: string[];
+  lost: string[];
+  rescheduled: string[];
+}
+
+export interface ClusterDeps {
+  redis: Redis;
+  store: EventStore;
+  keys: Keys;
+  log: Logger;
+  hostId: string;
+  now: () => number;
+  enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
+}
+
+/**
+ * The fleet-level pass: processes of hosts whose heartbeat expired are marked lost and,
+ * where their policy says so, rescheduled onto live hosts. One worker at a time runs it
+ * (a lock with a ttl, so a worker that dies holding it blocks nobody for long); null when
+ * another worker holds the lock.
+ *
+ * A host that was only slow, not dead, finds on its return processes whose records moved
+ * on: its reconciler stops them as orphans, so a process never stays owned by two hosts.
+ */
+export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<ClusterReport | null> {
+  const token = `${d.hostId}:${process.pid}:${d.now()}`;
+  if ((await d.redis.set(d.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
+  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [] };
+  try {
+    const now = d.now();
+    for (const h of await readHosts(d.redis, d.keys.hosts, now)) {
+      if (h.hostId === d.hostId || liveness(h, now) !== 'expired') continue;
+      const live = (await d.store.ofHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
+      if (live.length === 0) continue;
+      report.lostHosts.push(h.hostId);
+      const reason = `host ${h.hostId} stopped sending heartbeats ${Math.round((now - h.at) / 1000)}s ago`;
+      for (const rec of live) {
+        const { appended } = await d.store.transact(rec.id, (cur) =>
+          cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
+            ? [{ type: 'drift', kind: 'host-lost', detail: reason, pids: [] }, { type: 'lost', reason }]
+            : null,
+        );
+        if (appended.length === 0) continue;
+        report.lost.push(rec.id);
+        const { record, appended: next } = await d.store.transact(rec.id, (cur) => {
+          const e = cur ? decideRestart(cur) : null;
+          return e ? [e] : null;
+        });
+        const ev = next[0];
+        if (record && ev?.type === 'restart_scheduled') {
+          await d.enqueueStart(record, ev.delayMs);
+          report.rescheduled.push(rec.id);
+        }
+      }
+      d.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
+    }
+  } finally {
+    await d.redis.eval(RELEASE_LUA, 1, d.keys.clusterLock, token);
+  }
+  return report;
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+
+// Each worker gets a PID namespace of its own: a faithful stand-in for a separate host.
+const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
+const prefix = randomPrefix();
+const env = testEnv(testRedisUrl(), prefix);
+let c: ReapqClient;
+const workers: TestWorker[] = [];
+
+const innerPid = (w: TestWorker) => Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+async function host(id: string, args: string[] = []): Promise<TestWorker> {
+  const w = await startWorker(env, id, args, NS);
+  workers.push(w);
+  return w;
+}
+async function shutdown(w: TestWorker): Promise<number | null> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return w.child.exitCode;
+  process.kill(innerPid(w), 'SIGTERM'); // unshare does not forward signals
+  return w.stop();
+}
+
+beforeAll(() => {
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+});
+afterAll(async () => {
+  for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping' || r.state === 'pending') await c.stop(r.id, { graceMs: 500 });
+  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  await c.close();
+  for (const w of workers) await shutdown(w);
+});
+
+describe('several hosts', () => {
+  it('spreads starts by capacity and routes each stop to the owning host', async () => {
+    const a = await host('h-a', ['--max-processes', '2']);
+    const b = await host('h-b', ['--max-processes', '2']);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await c.start({ command: ['sleep', '1000'] })).id);
+    const recs = await Promise.all(ids.map((id) => c.waitFor(id, 'running', { timeoutMs: 10_000 })));
+    const byHost = (h: string) => recs.filter((r) => r.host === h).length;
+    expect([byHost('h-a'), byHost('h-b')]).toEqual([2, 2]);
+
+    // Both hosts are full: a fifth start waits until one has room.
+    const fifth = await c.start({ command: ['sleep', '1000'] });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await c.get(fifth.id)).state).toBe('pending');
+    const onA = recs.find((r) => r.host === 'h-a')!;
+    await c.stop(onA.id);
+    expect((await c.waitFor(onA.id, 'stopped')).host).toBe('h-a');
+    expect((await c.waitFor(fifth.id, 'running', { timeoutMs: 10_000 })).host).toBe('h-a');
+
+    for (const r of [...recs.filter((x) => x.id !== onA.id), await c.get(fifth.id)]) {
+      await c.stop(r.id);
+      const done = await c.waitFor(r.id, 'stopped');
+      expect(done.host).toBe(r.host);
+      expect(carriersOf(r.id)).toEqual([]);
+    }
+    expect(await shutdown(a)).toBe(0);
+    expect(await shutdown(b)).toBe(0);
+  });
+
+  it('marks the processes of a host killed outright lost and brings `always` ones back elsewhere', async () => {
+    const a = await host('h-gone');
+    const ids = [
+      (await c.start({ command: ['sleep', '1000'], restart: 'always' })).id,
+      (await c.start({ command: ['sleep', '1000'], restart: 'always' })).id,
+      (await c.start({ command: ['sleep', '1000'], restart: 'never' })).id,
+    ];
+    for (const id of ids) expect((await c.waitFor(id, 'running')).host).toBe('h-gone');
+    const b = await host('h-survivor');
+    process.kill(innerPid(a), 'SIGKILL'); // PID 1 of the namespace dies: the kernel kills every process in it
+    await a.stop();
+    for (const id of ids) await until(() => carriersOf(id).length === 0, 5000, 'namespace emptied');
+
+    for (const id of ids.slice(0, 2)) {
+      const back = await until(async () => {
+        const r = await c.get(id);
+        return r.state === 'running' && r.host === 'h-survivor' ? r : null;
+      }, 15_000, `${id} back on h-survivor`);
+      expect(back.restarts).toBe(1);
+      const evs = await c.events(id);
+      expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'host-lost')).toBe(true);
+      expect(carriersOf(id)).toHaveLength(1); // one process, on one host
+    }
+    const never = await c.waitFor(ids[2]!, 'lost', { timeoutMs: 5000 });
+    expect(never.error).toMatch(/h-gone stopped sending heartbeats/);
+
+    for (const id of ids.slice(0, 2)) {
+      await c.stop(id);
+      await c.waitFor(id, 'stopped');
+    }
+    expect(await shutdown(b)).toBe(0);
+  });
+});
