@@ -63,6 +63,7 @@ export class ReapqClient {
             spec: {
               name: s.name ?? null, command: s.command, cwd: s.cwd ?? null, env: s.env ?? {},
               port: s.port ?? null, restart: s.restart ?? 'never', graceMs: s.graceMs ?? null, host: s.host ?? null,
+              ready: s.ready ?? null,
             },
           }],
     );

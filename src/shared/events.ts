@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HostIdSchema, RESTART_POLICIES } from './record.js';
+import { HostIdSchema, ReadySchema, RESTART_POLICIES } from './record.js';
 
 /**
  * Every change of a managed process is one of these events. `v` is the schema version: a
@@ -19,6 +19,7 @@ const SpecInEvent = z.object({
   restart: z.enum(RESTART_POLICIES),
   graceMs: z.number().int().nullable(),
   host: z.string().nullable(),
+  ready: ReadySchema.nullable().default(null),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [
@@ -70,6 +71,10 @@ export const EventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('lost'), reason: z.string() }),
   z.object({ ...base, type: z.literal('restart_scheduled'), attempt: z.number().int().positive(), delayMs: z.number().int().nonnegative() }),
   z.object({ ...base, type: z.literal('gave_up'), reason: z.string() }),
+  /** The readiness check passed: only now is a process with a check `running`. */
+  z.object({ ...base, type: z.literal('ready'), how: z.string() }),
+  /** The readiness check never passed; its tree is stopped next. */
+  z.object({ ...base, type: z.literal('not_ready'), reason: z.string() }),
 ]);
 export type ReapqEvent = z.infer<typeof EventSchema>;
 export type EventType = ReapqEvent['type'];

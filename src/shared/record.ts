@@ -47,6 +47,30 @@ const noNul = (s: string) => !s.includes('\0');
 export const HostIdSchema = z.string().regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)');
 export const GraceMsSchema = z.number().int().min(0).max(3_600_000);
 
+const Port = z.number().int().min(1).max(65535);
+const ReadyTimeout = { timeoutMs: z.number().int().min(1).max(3_600_000).default(30_000) };
+/**
+ * How to know a process is ready: a TCP port accepting, an HTTP path answering 2xx, or a
+ * line of its output matching. Without it, `running` means spawned.
+ */
+export const ReadySchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('tcp'), port: Port.optional(), ...ReadyTimeout }),
+  z.object({ kind: z.literal('http'), path: z.string().startsWith('/', 'must start with /').max(2048), port: Port.optional(), ...ReadyTimeout }),
+  z.object({
+    kind: z.literal('log'),
+    pattern: z.string().min(1).max(1000).refine((p) => {
+      try {
+        new RegExp(p);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a valid regular expression'),
+    ...ReadyTimeout,
+  }),
+]);
+export type Ready = z.infer<typeof ReadySchema>;
+
 /** What a producer asks for. The same schema validates the client call, the HTTP body and the job. */
 export const StartSpecSchema = z.object({
   id: ProcessIdSchema.optional(),
@@ -64,6 +88,7 @@ export const StartSpecSchema = z.object({
   restart: z.enum(RESTART_POLICIES).optional(),
   graceMs: GraceMsSchema.optional(),
   host: HostIdSchema.optional(),
+  ready: ReadySchema.optional(),
 });
 export type StartSpec = z.input<typeof StartSpecSchema>;
 
@@ -74,7 +99,7 @@ export const StopOptionsSchema = z.object({
 export type StopOptions = z.input<typeof StopOptionsSchema>;
 
 /** How a process ended, first cause wins (see reducer). */
-export const END_REASONS = ['exited', 'signaled', 'stopped', 'killed', 'spawn-failed', 'lost', 'crash-loop', 'drift'] as const;
+export const END_REASONS = ['exited', 'signaled', 'stopped', 'killed', 'spawn-failed', 'not-ready', 'lost', 'crash-loop', 'drift'] as const;
 
 export const ProcessRecordSchema = z.object({
   id: z.string(),
@@ -110,5 +135,8 @@ export const ProcessRecordSchema = z.object({
   crashLoop: z.number().int(),
   startedAt: z.string().nullable(),
   endedAt: z.string().nullable(),
+  // Added after the first release: projections written before them still parse.
+  ready: ReadySchema.nullable().default(null),
+  readyAt: z.string().nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;

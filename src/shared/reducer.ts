@@ -20,7 +20,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       createdAt: at, updatedAt: at, version: 1,
       env: s.env, requestedPort: s.port, requestedHost: s.host, graceMs: s.graceMs,
       sid: null, startTime: null, bootId: null, stopSignal: null, killDeadline: null, killPending: [],
-      endReason: null, crashLoop: 0, startedAt: null, endedAt: null,
+      endReason: null, crashLoop: 0, startedAt: null, endedAt: null, ready: s.ready ?? null, readyAt: null,
     });
   }
   const r: ProcessRecord = { ...prev, updatedAt: at, version: prev.version + 1 };
@@ -48,7 +48,8 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       if (bad) return fail(bad);
       if (prev.host !== event.host) return fail(`spawned on ${event.host} but ${prev.host} began the spawn`);
       Object.assign(r, {
-        state: 'running', pid: event.pid, pgid: event.pgid, sid: event.sid, startTime: event.startTime,
+        // With a readiness check it stays starting, identity known, until `ready`.
+        state: prev.ready ? 'starting' : 'running', readyAt: prev.ready ? null : at, pid: event.pid, pgid: event.pgid, sid: event.sid, startTime: event.startTime,
         bootId: event.bootId, port: event.port, startedAt: at, exitCode: null, signal: null,
         endReason: null, endedAt: null, killPending: [],
       });
@@ -66,7 +67,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       r.stopSignal = event.signal;
       r.graceMs = event.graceMs;
       if (from === 'pending') end('stopped', 'stopped');
-      else if (from === 'running') r.state = 'stopping';
+      else if (from === 'running' || (from === 'starting' && prev.pid !== null)) r.state = 'stopping';
       // starting: the spawner sees desired=stopped and stops it as soon as it is spawned.
       // final states: only desired moves, so a late restart cannot bring it back.
       return ok(r);
@@ -127,6 +128,21 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
         port: typeof prev.requestedPort === 'number' ? prev.requestedPort : null,
         host: null,
       });
+      return ok(r);
+    }
+    case 'ready': {
+      const bad = need('starting');
+      if (bad) return fail(bad);
+      if (prev.pid === null) return fail('ready before spawned');
+      r.state = 'running';
+      r.readyAt = at;
+      return ok(r);
+    }
+    case 'not_ready': {
+      const bad = need('starting');
+      if (bad) return fail(bad);
+      r.error = event.reason;
+      end('failed', 'not-ready');
       return ok(r);
     }
     case 'gave_up': {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../shared/config.js';
 import type { EventStore } from '../shared/event-store.js';
@@ -8,6 +8,7 @@ import { LIVE_STATES, type ProcessRecord } from '../shared/record.js';
 import { findTree, type HostOs } from './host-os.js';
 import type { PortAllocator } from './ports.js';
 import { decideRestart } from './restart.js';
+import { awaitReady } from './readiness.js';
 import { buildEnv } from './spawn-env.js';
 import { escalate, identityOf, stopTree, type StopOutcome, type StopperDeps } from './stopper.js';
 
@@ -44,6 +45,7 @@ export class Supervisor {
   /** Ids whose spawn is under way in this worker. */
   readonly spawning = new Set<string>();
   private readonly stops = new Map<string, Promise<void>>();
+  private readonly readying = new Map<string, Promise<void>>();
   private readonly chains = new Map<string, Promise<unknown>>();
   private pollTimer: NodeJS.Timeout | null = null;
   readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0 };
@@ -121,10 +123,11 @@ export class Supervisor {
     const problem = checkCwd(cwd);
     let child: ChildProcess | null = null;
     let failure: string | null = problem;
+    let logOffset = 0;
     if (!failure) {
-      const logDir = resolve(this.d.config.dataDir, 'logs');
-      mkdirSync(logDir, { recursive: true });
-      const fd = openSync(join(logDir, `${id}.log`), 'a');
+      mkdirSync(this.logDir, { recursive: true });
+      const fd = openSync(this.logFile(id), 'a');
+      logOffset = fstatSync(fd).size;
       try {
         child = spawn(file, args, {
           cwd,
@@ -175,6 +178,40 @@ export class Supervisor {
     log.info({ processId: id, pgid: stat.pgid, childPid: pid, port, command: rec.command }, 'spawned');
     // A stop that arrived mid-spawn found no host to send a job to: it is carried out here.
     if (record && record.desired === 'stopped') void this.stop(id);
+    else if (record?.state === 'starting' && record.ready) this.checkReady(record, logOffset, this.d.now() + record.ready.timeoutMs);
+  }
+
+  get logDir(): string {
+    return resolve(this.d.config.dataDir, 'logs');
+  }
+
+  logFile(id: string): string {
+    return join(this.logDir, `${id}.log`);
+  }
+
+  /** Runs the record's readiness check in the background; `running` only once it passes. */
+  checkReady(rec: ProcessRecord, logOffset: number, deadline: number): void {
+    if (!rec.ready || this.readying.has(rec.id)) return;
+    const id = rec.id;
+    const p = (async () => {
+      const res = await awaitReady(rec.ready!, {
+        port: rec.port, logFile: this.logFile(id), logOffset, deadline, gone: () => this.watched.get(id)?.pid !== rec.pid,
+      });
+      const { appended, record } = await this.d.store.transact(id, (cur) =>
+        cur?.state === 'starting' && cur.pid === rec.pid ? [res.ok ? { type: 'ready', how: res.how } : { type: 'not_ready', reason: res.reason }] : null,
+      );
+      if (appended.length === 0 || !record) return;
+      this.d.log.info({ processId: id, pgid: rec.pgid, ...(res.ok ? { how: res.how } : { reason: res.reason }) }, res.ok ? 'ready' : 'not ready');
+      if (res.ok) return;
+      // A start that never became ready is failed, and nothing of it may stay behind.
+      const outcome = await stopTree(this.stopperDeps(), record, 'SIGTERM', record.graceMs ?? this.d.config.defaultGraceMs);
+      if (outcome !== 'pending') await this.d.store.transact(id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'stopped', how: outcome === 'escalated' ? 'escalated' : 'requested' }] : null));
+      this.watched.delete(id);
+      await this.releasePort(record);
+    })()
+      .catch((err) => this.d.log.error({ err, processId: id }, 'readiness check failed'))
+      .finally(() => this.readying.delete(id));
+    this.readying.set(id, p);
   }
 
   /** Records an exit seen by this worker and settles what follows it. */
@@ -271,6 +308,10 @@ export class Supervisor {
     this.watched.set(rec.id, { pid: rec.pid, startTime: rec.startTime, child: null });
     this.pollTimer ??= setInterval(() => this.pollAdopted(), 250);
     this.pollTimer.unref();
+    // Adopted mid-check: the check resumes with what is left of its time.
+    if (rec.state === 'starting' && rec.ready) {
+      this.checkReady(rec, 0, (rec.startedAt ? Date.parse(rec.startedAt) : this.d.now()) + rec.ready.timeoutMs);
+    }
   }
 
   private pollAdopted(): void {
@@ -285,7 +326,7 @@ export class Supervisor {
 
   /** Stops in flight, for a graceful shutdown to wait on. */
   async idle(): Promise<void> {
-    await Promise.allSettled([...this.stops.values(), ...this.chains.values()]);
+    await Promise.allSettled([...this.stops.values(), ...this.chains.values(), ...this.readying.values()]);
   }
 
   close(): void {

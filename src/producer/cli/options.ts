@@ -11,6 +11,8 @@ export function flag<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
 export const IntFlag = (min: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min));
 
+export const PortNumber = z.string().regex(/^\d+$/, 'must be a port number').transform(Number).pipe(z.number().int().min(1).max(65535));
+
 export const PortFlag = z.union([
   z.literal('auto'),
   z.string().regex(/^\d+$/, "must be 'auto' or a port number").transform(Number).pipe(z.number().int().min(1).max(65535)),

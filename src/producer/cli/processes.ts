@@ -2,10 +2,10 @@ import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, WaitError } from '../../shared/errors.js';
-import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type State } from '../../shared/record.js';
+import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type StartSpec, type State } from '../../shared/record.js';
 import type { ReapqClient } from '../client.js';
 import { eventLine, recordText, recordsTable, useColor } from './format.js';
-import { collect, EnvPair, flag, IntFlag, PortFlag } from './options.js';
+import { collect, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
 
 export type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
 
@@ -27,6 +27,10 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .option('--restart <policy>', 'never | on-failure | always', 'never')
     .option('--grace-ms <ms>', 'SIGTERM to SIGKILL grace period')
     .option('--host <id>', 'run on this host')
+    .option('--ready-tcp [port]', 'running only once this port (default: PORT) accepts connections')
+    .option('--ready-http <path>', 'running only once GET path on PORT answers 2xx')
+    .option('--ready-log <regex>', 'running only once an output line matches')
+    .option('--ready-timeout-ms <ms>', 'a start not ready by then fails and its tree is stopped', '30000')
     .option('--wait', 'return when running (exit 0) or failed (exit 1)')
     .option('--timeout-ms <ms>', 'how long --wait waits', '60000')
     .option('--json', 'print the record as JSON')
@@ -39,6 +43,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
           port: o.port === undefined ? undefined : flag('--port', PortFlag, o.port),
           restart: o.restart, graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
           host: o.host,
+          ready: readyFrom(o),
         });
         if (o.wait) rec = await waitOrReport(c, rec.id, ['running'], flag('--timeout-ms', IntFlag(1), o.timeoutMs), !!o.json);
         if (o.json) json(rec);
@@ -152,6 +157,16 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         if (o.follow) await follow(file, text.length);
       }),
     );
+}
+
+function readyFrom(o: Record<string, unknown>): StartSpec['ready'] {
+  const given = ['readyTcp', 'readyHttp', 'readyLog'].filter((k) => o[k] !== undefined);
+  if (given.length > 1) throw new InputError('give one of --ready-tcp, --ready-http, --ready-log');
+  const timeoutMs = flag('--ready-timeout-ms', IntFlag(1), o.readyTimeoutMs);
+  if (o.readyTcp !== undefined) return { kind: 'tcp', timeoutMs, ...(o.readyTcp === true ? {} : { port: flag('--ready-tcp', PortNumber, o.readyTcp) }) };
+  if (o.readyHttp !== undefined) return { kind: 'http', path: String(o.readyHttp), timeoutMs };
+  if (o.readyLog !== undefined) return { kind: 'log', pattern: String(o.readyLog), timeoutMs };
+  return undefined;
 }
 
 /** Waits, and on a wait that ends elsewhere prints the record (with --json) before exit 1. */

@@ -49,7 +49,10 @@ export async function reconcileOnce(d: ReconcileDeps): Promise<ReconcileReport> 
   for (const p of procs) if (p.ppid === 1 && p.pid !== os.selfPid) candidates.add(p.pid);
   const cookies = readCookies(os, candidates);
   const busy = new Set<string>([...sup.spawning, ...sup.stopsInFlight()]);
-  for (const id of sup.watched.keys()) if (byId.get(id)?.state === 'running') busy.add(id);
+  for (const id of sup.watched.keys()) {
+    const st = byId.get(id)?.state;
+    if (st === 'running' || st === 'starting') busy.add(id);
+  }
 
   const actions = plan({
     hostId: d.hostId, owner: d.owner, selfPid: os.selfPid, bootId: os.table.bootId(), now: t0,
@@ -74,7 +77,7 @@ async function act(d: ReconcileDeps, a: Action, byId: Map<string, ProcessRecord>
   const { sup, store } = d;
   switch (a.kind) {
     case 'adopt': {
-      const { record } = await store.transact(a.id, (cur) => (cur?.state === 'running' && cur.host === d.hostId ? [{ type: 'adopted', host: d.hostId }] : null));
+      const { record } = await store.transact(a.id, (cur) => (cur && isUp(cur) && cur.host === d.hostId ? [{ type: 'adopted', host: d.hostId }] : null));
       if (record) sup.adopt(record);
       return `adopted pid ${record?.pid}`;
     }
@@ -83,7 +86,7 @@ async function act(d: ReconcileDeps, a: Action, byId: Map<string, ProcessRecord>
       const kind = a.kind === 'missed-exit' ? 'missed-exit' : 'leftovers';
       const pids = a.kind === 'stop-leftovers' ? a.pids : [];
       const { record } = await store.transact(a.id, (cur) =>
-        cur?.state === 'running'
+        cur && isUp(cur)
           ? [{ type: 'drift', kind, detail: `leader ${cur.pid} ended unseen`, pids }, { type: 'exited', code: null, signal: null, how: 'unknown' }]
           : null,
       );
@@ -92,7 +95,7 @@ async function act(d: ReconcileDeps, a: Action, byId: Map<string, ProcessRecord>
     }
     case 'lost': {
       const { record } = await store.transact(a.id, (cur) =>
-        cur && (cur.state === 'running' || cur.state === 'stopping')
+        cur && (isUp(cur) || cur.state === 'stopping')
           ? [{ type: 'drift', kind: 'pid-reused', detail: a.reason, pids: [] }, { type: 'lost', reason: a.reason }]
           : null,
       );
@@ -127,6 +130,11 @@ async function act(d: ReconcileDeps, a: Action, byId: Map<string, ProcessRecord>
       return `reaped ${reaped.length} zombies`;
     }
   }
+}
+
+/** Running, or spawned and awaiting its readiness check. */
+function isUp(r: ProcessRecord): boolean {
+  return r.state === 'running' || (r.state === 'starting' && r.pid !== null);
 }
 
 /**

@@ -65,7 +65,8 @@ export function plan(input: PlanInput): Action[] {
     if (busy.has(rec.id)) continue;
     const ident = identityOf(rec);
 
-    if (rec.state === 'starting') {
+    // Spawned but not yet ready is judged like running; before the spawn was recorded it is abandoned.
+    if (rec.state === 'starting' && rec.pid === null) {
       const carriers = carriersOf(rec.id, cookies, owner);
       actions.push({ kind: 'abandoned-spawn', id: rec.id, pids: carriers });
       continue;
@@ -89,7 +90,7 @@ export function plan(input: PlanInput): Action[] {
       actions.push({ kind: 'resume-stop', id: rec.id, overdue: rec.killDeadline !== null && rec.killDeadline <= input.now });
       continue;
     }
-    // running
+    // running, or starting with its identity recorded
     const left = leaderAlive(ident, procs) ? [] : members();
     if (leaderAlive(ident, procs)) {
       actions.push({ kind: 'adopt', id: rec.id });

@@ -1,0 +1,94 @@
+import { open } from 'node:fs/promises';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import type { Ready } from '../shared/record.js';
+
+export type ProbeResult = { ok: true; how: string } | { ok: false; reason: string };
+
+/**
+ * Polls one readiness check until it passes, the deadline passes, or `gone()` says the
+ * process died (no point waiting on a dead server). Probes go to loopback: the process
+ * runs on this host.
+ */
+export async function awaitReady(
+  ready: Ready,
+  ctx: { port: number | null; logFile: string; logOffset: number; deadline: number; gone: () => boolean },
+): Promise<ProbeResult> {
+  const port = ready.kind === 'log' ? null : ready.port ?? ctx.port;
+  if (ready.kind !== 'log' && port === null) return { ok: false, reason: `${ready.kind} readiness needs a port: give ready.port or --port` };
+  const re = ready.kind === 'log' ? new RegExp(ready.pattern) : null;
+  let logPos = ctx.logOffset;
+  let carry = '';
+  for (;;) {
+    if (ready.kind === 'tcp' && (await tcpOpen(port!))) return { ok: true, how: `tcp port ${port} accepting` };
+    if (ready.kind === 'http') {
+      const status = await httpStatus(port!, ready.path);
+      if (status !== null && status >= 200 && status < 300) return { ok: true, how: `GET ${ready.path} answered ${status}` };
+    }
+    if (re) {
+      const chunk = await readFrom(ctx.logFile, logPos);
+      logPos += chunk.length;
+      const lines = (carry + chunk.toString('utf8')).split('\n');
+      carry = lines.pop() ?? '';
+      const hit = lines.find((l) => re.test(l)) ?? (re.test(carry) ? carry : undefined);
+      if (hit !== undefined) return { ok: true, how: `log line matched: ${hit.slice(0, 200)}` };
+    }
+    if (ctx.gone()) return { ok: false, reason: 'exited before it became ready' };
+    if (Date.now() >= ctx.deadline) return { ok: false, reason: `not ready within ${ready.timeoutMs} ms (${describe(ready, port)})` };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function describe(ready: Ready, port: number | null): string {
+  if (ready.kind === 'tcp') return `nothing accepted on port ${port}`;
+  if (ready.kind === 'http') return `GET http://127.0.0.1:${port}${ready.path} never answered 2xx`;
+  return `no output line matched /${ready.pattern}/`;
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    s.setTimeout(500);
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+    s.once('timeout', () => {
+      s.destroy();
+      res(false);
+    });
+  });
+}
+
+function httpStatus(port: number, path: string): Promise<number | null> {
+  return new Promise((res) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: 1000 }, (r) => {
+      r.resume();
+      res(r.statusCode ?? null);
+    });
+    req.once('error', () => res(null));
+    req.once('timeout', () => {
+      req.destroy();
+      res(null);
+    });
+    req.end();
+  });
+}
+
+async function readFrom(file: string, pos: number): Promise<Buffer> {
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const { size } = await fh.stat();
+      if (size <= pos) return Buffer.alloc(0);
+      const buf = Buffer.alloc(Math.min(size - pos, 1 << 20));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
