@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { Job } from 'bullmq';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { ensureRedisServerBinary, startLocalRedis } from '../../shared/local-redis.js';
@@ -10,20 +9,12 @@ import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
 import { mayRestart } from '../client.js';
+import { listenApi } from '../http/server.js';
+import { listHosts, reconcileTargets, requestReconcile } from '../reconcile-request.js';
+
+export { listHosts, type HostInfo } from '../reconcile-request.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
-
-export interface HostInfo {
-  hostId: string;
-  pid: number;
-  version: string;
-  state: string;
-  load: number;
-  capacity: number | null;
-  at: number;
-  ttlMs: number;
-  alive: boolean;
-}
 
 export function registerOpsCommands(program: Command, withClient: WithClient): void {
   program
@@ -69,6 +60,29 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     });
 
   program
+    .command('api')
+    .description('serve the HTTP API, /metrics and the dashboard (bearer token: REAPQ_API_TOKEN)')
+    .option('--listen <host:port>', 'address to listen on; beyond loopback only with REAPQ_API_TOKEN', '127.0.0.1:8080')
+    .action(async (o) => {
+      const config = loadConfig();
+      const log = makeLogger(config.logLevel, { component: 'api' });
+      const api = await listenApi(config, o.listen as string, log);
+      log.info({ url: api.url, auth: config.apiToken ? 'bearer' : 'none' }, 'api listening');
+      const sig = await new Promise<string>((res) => {
+        process.once('SIGTERM', () => res('SIGTERM'));
+        process.once('SIGINT', () => res('SIGINT'));
+      });
+      log.info({ signal: sig }, 'shutting down');
+      // Requests in flight (a ?wait) get a while to finish; a second signal or the deadline ends it.
+      const force = (why: string) => { log.warn(why); process.exit(1); };
+      process.once('SIGTERM', () => force('second signal: exiting now'));
+      process.once('SIGINT', () => force('second signal: exiting now'));
+      setTimeout(() => force('requests still open after 10 s: exiting'), 10_000).unref();
+      await api.close();
+      process.exit(0);
+    });
+
+  program
     .command('hosts')
     .description('hosts with their liveness, load and capacity')
     .option('--json', 'as JSON')
@@ -92,24 +106,11 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (o) =>
       withClient(async (c) => {
         const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
-        const hosts = o.host ? [o.host as string] : (await listHosts(c.connection, c.keys.hosts)).filter((h) => h.alive).map((h) => h.hostId);
+        const hosts = await reconcileTargets(c, o.host as string | undefined);
         if (hosts.length === 0) throw new Error('no live worker to reconcile');
-        const reports = await Promise.all(
-          hosts.map(async (h) => {
-            const q = c.queue(c.keys.hostQueue(h));
-            const job = await q.add('reconcile', {}, { removeOnComplete: { age: 3600 }, removeOnFail: 100 });
-            const deadline = Date.now() + timeoutMs;
-            for (;;) {
-              const j = await Job.fromId(q, job.id!);
-              if (j && (await j.isCompleted())) return j.returnvalue;
-              if (j && (await j.isFailed())) throw new Error(`reconcile on ${h} failed: ${j.failedReason}`);
-              if (Date.now() > deadline) throw new Error(`no report from ${h} within ${timeoutMs} ms (is its worker running?)`);
-              await new Promise((r) => setTimeout(r, 50));
-            }
-          }),
-        );
+        const reports = await Promise.all(hosts.map((h) => requestReconcile(c, h, timeoutMs)));
         if (o.json) { out(JSON.stringify(o.host ? reports[0] : reports, null, 2)); return; }
-        for (const r of reports as Array<{ host: string; durationMs: number; records: number; processes: number; actions: Array<{ kind: string; id?: string; detail: string }>; errors: string[] }>) {
+        for (const r of reports) {
           out(`${r.host}: ${r.records} records, ${r.processes} processes scanned in ${r.durationMs} ms, ${r.actions.length} actions`);
           for (const a of r.actions) out(`  ${a.kind}${a.id ? ` ${a.id}` : ''}: ${a.detail}`);
           for (const e of r.errors) out(`  error: ${e}`);
@@ -136,15 +137,6 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
         out(o.json ? JSON.stringify({ removed }) : `pruned ${removed.length} records`);
       }),
     );
-}
-
-export async function listHosts(redis: import('ioredis').Redis, key: string): Promise<HostInfo[]> {
-  const all = await redis.hgetall(key);
-  const now = Date.now();
-  return Object.values(all)
-    .map((v) => JSON.parse(v) as Omit<HostInfo, 'alive'>)
-    .map((h) => ({ ...h, alive: h.state !== 'down' && now - h.at < h.ttlMs }))
-    .sort((a, b) => a.hostId.localeCompare(b.hostId));
 }
 
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */

@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import type { ReapqClient } from '../client.js';
+import type { ApiContext } from './context.js';
+import { EventsQuery, EventVersion, GlobalEventId, GlobalEventsQuery, IdParams, parse } from './schemas.js';
+import { lastEventId, serveSse, sleep, wantsSse } from './sse.js';
+
+const GLOBAL_POLL_MS = 250;
+const GLOBAL_BATCH = 500;
+
+/**
+ * A process's events, and the fleet's. JSON arrays by default; with
+ * `Accept: text/event-stream` a live stream whose event ids resume it: the record version
+ * for one process, the global stream entry id for the fleet.
+ */
+export function registerEventRoutes(app: FastifyInstance, { client, streams }: ApiContext): void {
+  app.get('/processes/:id/events', async (request, reply) => {
+    const { id } = parse(IdParams, request.params, 'id');
+    const q = parse(EventsQuery, request.query, 'query');
+    await client.get(id); // 404 before anything is streamed
+    if (!wantsSse(request)) return client.events(id, q.after ?? 0);
+    const last = lastEventId(request);
+    const after = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : (q.after ?? 0);
+    await serveSse(request, reply, streams, async (sse) => {
+      const events = client.follow(id, after, sse.signal);
+      try {
+        for await (const e of events) {
+          if (sse.signal.aborted) break;
+          await sse.send(e.version, e);
+        }
+      } finally {
+        // Ends the generator (and its blocking Redis connection) within its 1 s read.
+        await events.return(undefined);
+      }
+    });
+    return reply;
+  });
+
+  app.get('/events', async (request, reply) => {
+    const q = parse(GlobalEventsQuery, request.query, 'query');
+    if (!wantsSse(request)) return client.store.readGlobal(q.after ?? '0', q.limit ?? 1000);
+    const last = lastEventId(request);
+    // A new subscriber starts from now unless it names a position (?after=0: everything kept).
+    let after = last !== undefined ? parse(GlobalEventId, last, 'Last-Event-ID') : (q.after ?? (await latestGlobalId(client)));
+    await serveSse(request, reply, streams, async (sse) => {
+      while (!sse.signal.aborted) {
+        const batch = await client.store.readGlobal(after, GLOBAL_BATCH);
+        for (const e of batch) {
+          await sse.send(e.streamId, e);
+          after = e.streamId;
+        }
+        if (batch.length < GLOBAL_BATCH) await sleep(GLOBAL_POLL_MS, sse.signal);
+      }
+    });
+    return reply;
+  });
+}
+
+async function latestGlobalId(client: ReapqClient): Promise<string> {
+  const [last] = await client.connection.xrevrange(client.keys.globalStream, '+', '-', 'COUNT', 1);
+  return last?.[0] ?? '0';
+}

@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import { listHosts, reconcileTargets, requestReconcile } from '../reconcile-request.js';
+import type { ApiContext } from './context.js';
+import { parse, ReconcileQuery } from './schemas.js';
+
+const DEFAULT_REPORT_WAIT_MS = 30_000;
+
+/** Hosts by heartbeat, and a reconcile pass on demand (as `reapq hosts` / `reapq reconcile`). */
+export function registerHostRoutes(app: FastifyInstance, { client }: ApiContext): void {
+  app.get('/hosts', async () => listHosts(client.connection, client.keys.hosts));
+
+  // With ?host the one report, else an array with one report per live host (like `reconcile --json`).
+  app.post('/reconcile', async (request, reply) => {
+    const q = parse(ReconcileQuery, request.query, 'query');
+    const hosts = await reconcileTargets(client, q.host);
+    if (hosts.length === 0) return reply.code(503).send({ error: 'no live worker to reconcile' });
+    const reports = await Promise.all(hosts.map((h) => requestReconcile(client, h, q.timeoutMs ?? DEFAULT_REPORT_WAIT_MS)));
+    return q.host ? reports[0] : reports;
+  });
+}

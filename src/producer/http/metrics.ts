@@ -1,0 +1,80 @@
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { STATES, type ProcessRecord } from '../../shared/record.js';
+import type { ReapqClient } from '../client.js';
+import { listHosts, type HostInfo } from '../reconcile-request.js';
+import type { ApiContext } from './context.js';
+
+interface Snapshot {
+  records: ProcessRecord[];
+  hosts: HostInfo[];
+}
+
+/**
+ * A registry of this api's own: the node process's default metrics plus gauges computed
+ * from Redis on each scrape. One read of the records and hosts serves every gauge of a scrape.
+ */
+export function makeMetrics(client: ReapqClient): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  let current: Promise<Snapshot> | null = null;
+  const snapshot = (): Promise<Snapshot> => {
+    if (!current) {
+      current = Promise.all([client.list(), listHosts(client.connection, client.keys.hosts)]).then(([records, hosts]) => ({ records, hosts }));
+      const clear = () => { current = null; };
+      current.then(clear, clear);
+    }
+    return current;
+  };
+
+  new Gauge({
+    name: 'reapq_processes',
+    help: 'Managed processes by observed state and host (host "" until one takes the process).',
+    labelNames: ['state', 'host'] as const,
+    registers: [registry],
+    async collect() {
+      const { records } = await snapshot();
+      this.reset();
+      const hosts = new Set(records.map((r) => r.host ?? ''));
+      if (hosts.size === 0) hosts.add('');
+      // Every state for every host, so a state that empties reads 0 instead of vanishing.
+      for (const host of hosts) for (const state of STATES) this.set({ state, host }, 0);
+      for (const r of records) this.inc({ state: r.state, host: r.host ?? '' });
+    },
+  });
+
+  new Gauge({
+    name: 'reapq_kill_pending_processes',
+    help: 'Processes with members that survived SIGKILL (uninterruptible sleep), by host.',
+    labelNames: ['host'] as const,
+    registers: [registry],
+    async collect() {
+      const { records } = await snapshot();
+      this.reset();
+      for (const r of records) if (r.host) this.inc({ host: r.host }, r.killPending.length > 0 ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'reapq_host_up',
+    help: '1 while a host heartbeats, 0 once its heartbeat is stale or it shut down.',
+    labelNames: ['host'] as const,
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      for (const h of hosts) this.set({ host: h.hostId }, h.alive ? 1 : 0);
+    },
+  });
+
+  return registry;
+}
+
+export function registerMetricsRoute(app: FastifyInstance, { client }: ApiContext): void {
+  const registry = makeMetrics(client);
+  app.get('/metrics', async (_request, reply) => {
+    const text = await registry.metrics();
+    return reply.type(registry.contentType).send(text);
+  });
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { InputError, describeIssues } from '../../shared/errors.js';
+import { HostIdSchema, ProcessIdSchema, StartSpecSchema, StateSchema, StopOptionsSchema } from '../../shared/record.js';
+
+/**
+ * What each route accepts. Bodies are the client's own schemas made strict, so a misspelt
+ * field (`restartPolicy` for `restart`) is a 400 instead of being silently dropped.
+ * Query values arrive as strings and are converted here.
+ */
+const WholeNumber = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+
+const Flag = z
+  .enum(['', 'true', 'false', '1', '0'], { message: 'must be true or false' })
+  .transform((v) => v !== 'false' && v !== '0');
+
+/** A Redis stream entry id (`<ms>-<seq>`), or 0 for the oldest entry kept. */
+const StreamId = z.string().regex(/^(0|\d+-\d+)$/, 'must be a stream id like 1700000000000-0, or 0');
+
+/** Longest an HTTP request may wait for a state or a report. */
+export const MAX_WAIT_MS = 600_000;
+
+export const StartBody = StartSpecSchema.strict();
+export const StopBody = StopOptionsSchema.strict();
+export const IdParams = z.object({ id: ProcessIdSchema });
+export const WaitQuery = z.object({ wait: Flag.optional(), timeoutMs: WholeNumber(1, MAX_WAIT_MS).optional() });
+export const ListQuery = z.object({ state: StateSchema.optional(), host: HostIdSchema.optional() });
+export const EventsQuery = z.object({ after: WholeNumber(0, Number.MAX_SAFE_INTEGER).optional() });
+export const EventVersion = WholeNumber(0, Number.MAX_SAFE_INTEGER);
+export const GlobalEventsQuery = z.object({ after: StreamId.optional(), limit: WholeNumber(1, 1000).optional() });
+export const GlobalEventId = StreamId;
+export const LogsQuery = z.object({ lines: WholeNumber(0, 100_000).optional() });
+export const ReconcileQuery = z.object({ host: HostIdSchema.optional(), timeoutMs: WholeNumber(1, MAX_WAIT_MS).optional() });
+
+/** safeParse, or an InputError naming what was wrong (the error handler makes it a 400). */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new InputError(`invalid ${what}: ${describeIssues(r.error.issues)}`);
+  return r.data;
+}

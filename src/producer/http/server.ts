@@ -1,0 +1,113 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Config } from '../../shared/config.js';
+import { InputError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { ReapqClient } from '../client.js';
+import { bearerAuth } from './auth.js';
+import type { ApiContext } from './context.js';
+import { registerDashboardRoute } from './dashboard.js';
+import { installErrorHandling, notFound } from './errors.js';
+import { registerEventRoutes } from './events.js';
+import { registerHealthRoute } from './health.js';
+import { registerHostRoutes } from './hosts.js';
+import { isLoopback, parseListen } from './listen-address.js';
+import { registerLogRoutes } from './logs.js';
+import { registerMetricsRoute } from './metrics.js';
+import { registerProcessRoutes } from './processes.js';
+import { SseStreams } from './sse.js';
+
+export interface ApiOptions {
+  /** When set, every /v1 route needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Where this host's process logs are (default: the client's REAPQ_DATA_DIR). */
+  dataDir?: string;
+  /** Request errors go here; without one the server logs nothing. */
+  logger?: Logger;
+}
+
+/**
+ * The HTTP API over a client. Routes under /v1 (behind the token when there is one),
+ * plus /healthz, /metrics and the dashboard at /. Nothing is listening yet: call
+ * `listen`, or `inject` in tests. Closing the server ends open event streams; the client
+ * stays the caller's to close.
+ */
+export function buildServer(client: ReapqClient, opts: ApiOptions = {}): FastifyInstance {
+  const app = (
+    opts.logger
+      ? Fastify({ loggerInstance: opts.logger, logController: new LogController({ disableRequestLogging: true }) })
+      : Fastify({ logger: false })
+  ) as unknown as FastifyInstance;
+  const streams = new SseStreams();
+  const ctx: ApiContext = { client, dataDir: opts.dataDir ?? client.config.dataDir, streams };
+
+  installErrorHandling(app);
+  // Event streams never end on their own: end them, and wait until they stop reading Redis.
+  app.addHook('preClose', async () => {
+    await streams.closeAll();
+  });
+
+  registerDashboardRoute(app);
+  registerHealthRoute(app, ctx);
+  registerMetricsRoute(app, ctx);
+  app.register(
+    async (v1) => {
+      if (opts.token) v1.addHook('onRequest', bearerAuth(opts.token));
+      v1.setNotFoundHandler(notFound);
+      registerProcessRoutes(v1, ctx);
+      registerEventRoutes(v1, ctx);
+      registerLogRoutes(v1, ctx);
+      registerHostRoutes(v1, ctx);
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}
+
+export interface RunningApi {
+  server: FastifyInstance;
+  client: ReapqClient;
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Stops accepting, ends event streams, waits for requests in flight, closes the client. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the API on HOST:PORT with the token of the config. Refuses, before connecting to
+ * anything, to listen beyond loopback without REAPQ_API_TOKEN.
+ */
+export async function listenApi(config: Config, listen: string, logger?: Logger): Promise<RunningApi> {
+  const { host, port } = parseListen(listen);
+  if (!config.apiToken && !isLoopback(host)) {
+    throw new InputError(`refusing to listen on ${listen} without REAPQ_API_TOKEN: set a token (16+ characters) or listen on 127.0.0.1`);
+  }
+  const client = new ReapqClient({
+    env: {
+      ...process.env,
+      REDIS_URL: config.redisUrl,
+      REAPQ_PREFIX: config.prefix,
+      REAPQ_DEFAULT_GRACE_MS: String(config.defaultGraceMs),
+      REAPQ_GLOBAL_EVENTS_MAX: String(config.globalEventsMax),
+    },
+  });
+  const server = buildServer(client, { token: config.apiToken, dataDir: config.dataDir, ...(logger ? { logger } : {}) });
+  try {
+    await server.listen({ host, port });
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
+    throw err;
+  }
+  const addr = server.server.address();
+  const bound = typeof addr === 'object' && addr ? addr : { address: host, port };
+  const url = `http://${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  return {
+    server,
+    client,
+    url,
+    async close() {
+      await server.close();
+      await client.close();
+    },
+  };
+}

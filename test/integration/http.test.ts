@@ -1,0 +1,318 @@
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { InputError } from '../../src/shared/errors.js';
+import { buildServer, listenApi } from '../../src/producer/http/server.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+
+// No worker runs in this file: nothing is ever spawned, records stay pending until stopped.
+
+const TOKEN = 'test-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+const clients: ReapqClient[] = [];
+const servers: FastifyInstance[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await Promise.all(clients.map((c) => c.close()));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(opts: { token?: string; dataDir?: string } = {}): { client: ReapqClient; app: FastifyInstance } {
+  const client = new ReapqClient({ redisUrl: testRedisUrl(), prefix: randomPrefix(), env: {} });
+  clients.push(client);
+  const app = buildServer(client, opts);
+  servers.push(app);
+  return { client, app };
+}
+
+describe('http api: validation and errors', () => {
+  it('answers bad bodies, queries and ids with 400 and one line of reason', async () => {
+    const { client, app } = setup();
+    const empty = await app.inject({ method: 'POST', url: '/v1/processes', payload: { command: [] } });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json().error).toMatch(/^invalid body: command: /);
+
+    const negative = await app.inject({ method: 'POST', url: '/v1/processes', payload: { command: ['x'], graceMs: -1 } });
+    expect(negative.statusCode).toBe(400);
+    expect(negative.json().error).toMatch(/graceMs/);
+
+    const typo = await app.inject({ method: 'POST', url: '/v1/processes', payload: { command: ['x'], restartPolicy: 'always' } });
+    expect(typo.statusCode).toBe(400);
+    expect(typo.json().error).toMatch(/restartPolicy/);
+
+    const notJson = await app.inject({ method: 'POST', url: '/v1/processes', payload: '{nope', headers: { 'content-type': 'application/json' } });
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json()).toEqual({ error: expect.any(String) });
+
+    const badState = await app.inject({ url: '/v1/processes?state=sleeping' });
+    expect(badState.statusCode).toBe(400);
+    expect(badState.json().error).toMatch(/^invalid query: state: /);
+
+    const badWait = await app.inject({ method: 'POST', url: '/v1/processes?wait=maybe', payload: { command: ['x'] } });
+    expect(badWait.statusCode).toBe(400);
+
+    const badId = await app.inject({ url: '/v1/processes/42' });
+    expect(badId.statusCode).toBe(400);
+    expect(badId.json().error).toMatch(/plain integer/);
+
+    for (const r of [empty, negative, typo, badState, badWait, badId]) expect(r.json().error).not.toContain('\n');
+    // Nothing was written by any of them.
+    expect(await client.list()).toEqual([]);
+  });
+
+  it('answers an unknown id with 404', async () => {
+    const { app } = setup();
+    for (const [method, url] of [
+      ['GET', '/v1/processes/nope'],
+      ['POST', '/v1/processes/nope/stop'],
+      ['GET', '/v1/processes/nope/events'],
+      ['GET', '/v1/processes/nope/logs'],
+    ] as const) {
+      const res = await app.inject({ method, url });
+      expect(res.statusCode, `${method} ${url}`).toBe(404);
+      expect(res.json()).toEqual({ error: 'no process with id nope' });
+    }
+    const route = await app.inject({ url: '/v1/nothing-here' });
+    expect(route.statusCode).toBe(404);
+    expect(route.json().error).toMatch(/no route/);
+  });
+
+  it('rejects a bad stop body with 400 and leaves the record alone', async () => {
+    const { client, app } = setup();
+    await client.start({ id: 'keep', command: ['sleep', '100'] });
+    const res = await app.inject({ method: 'POST', url: '/v1/processes/keep/stop', payload: { signal: 'SIGFOO' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatch(/signal/);
+    expect((await client.get('keep')).desired).toBe('running');
+    await client.stop('keep');
+  });
+});
+
+describe('http api: auth', () => {
+  it('needs the bearer token on /v1 when one is set', async () => {
+    const { app } = setup({ token: TOKEN });
+    const none = await app.inject({ url: '/v1/processes' });
+    expect(none.statusCode).toBe(401);
+    expect(none.json().error).toMatch(/bearer token/);
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+
+    const wrong = await app.inject({ url: '/v1/processes', headers: { authorization: 'Bearer not-the-token-at-all' } });
+    expect(wrong.statusCode).toBe(401);
+    const basic = await app.inject({ url: '/v1/processes', headers: { authorization: `Basic ${TOKEN}` } });
+    expect(basic.statusCode).toBe(401);
+    // A write without the token is refused before anything is validated or written.
+    const write = await app.inject({ method: 'POST', url: '/v1/processes', payload: { command: ['x'] } });
+    expect(write.statusCode).toBe(401);
+    // Unknown paths under /v1 too: no probing for routes without the token.
+    expect((await app.inject({ url: '/v1/nothing-here' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/v1/nothing-here', headers: auth })).statusCode).toBe(404);
+
+    const ok = await app.inject({ url: '/v1/processes', headers: auth });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual([]);
+
+    // Outside /v1: health, metrics and the (data-free) dashboard page.
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/' })).statusCode).toBe(200);
+  });
+
+  it('is open without a token', async () => {
+    const { app } = setup();
+    expect((await app.inject({ url: '/v1/processes' })).statusCode).toBe(200);
+  });
+
+  it('refuses to listen beyond loopback without a token', async () => {
+    const env = { REDIS_URL: testRedisUrl(), REAPQ_PREFIX: randomPrefix() };
+    await expect(listenApi(loadConfig(env), '0.0.0.0:0')).rejects.toThrow(InputError);
+    await expect(listenApi(loadConfig(env), '0.0.0.0:0')).rejects.toThrow(/REAPQ_API_TOKEN/);
+    await expect(listenApi(loadConfig(env), 'no-port')).rejects.toThrow(/HOST:PORT/);
+  });
+});
+
+describe('http api: processes without a worker', () => {
+  it('creates, shows, lists and stops a process (stop while pending wins)', async () => {
+    const { app } = setup({ token: TOKEN });
+    const created = await app.inject({
+      method: 'POST', url: '/v1/processes', headers: auth,
+      payload: { id: 'web-1', name: 'web', command: ['sleep', '100'], restart: 'on-failure', graceMs: 500 },
+    });
+    expect(created.statusCode).toBe(201);
+    const rec = created.json();
+    expect(rec).toMatchObject({ id: 'web-1', name: 'web', state: 'pending', desired: 'running', command: ['sleep', '100'], restartPolicy: 'on-failure', version: 1 });
+
+    // The same id again is the same process.
+    const again = await app.inject({ method: 'POST', url: '/v1/processes', headers: auth, payload: { id: 'web-1', command: ['sleep', '100'] } });
+    expect(again.statusCode).toBe(201);
+    expect(again.json()).toEqual(rec);
+
+    const shown = await app.inject({ url: '/v1/processes/web-1', headers: auth });
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toEqual(rec);
+
+    const pending = await app.inject({ url: '/v1/processes?state=pending', headers: auth });
+    expect(pending.json().map((r: { id: string }) => r.id)).toEqual(['web-1']);
+    const running = await app.inject({ url: '/v1/processes?state=running', headers: auth });
+    expect(running.json()).toEqual([]);
+
+    const stopped = await app.inject({ method: 'POST', url: '/v1/processes/web-1/stop?wait=true&timeoutMs=5000', headers: auth, payload: { signal: 'TERM', graceMs: 100 } });
+    expect(stopped.statusCode).toBe(200);
+    expect(stopped.json()).toMatchObject({ id: 'web-1', state: 'stopped', desired: 'stopped' });
+
+    const all = await app.inject({ url: '/v1/processes', headers: auth });
+    expect(all.json().map((r: { id: string; state: string }) => [r.id, r.state])).toEqual([['web-1', 'stopped']]);
+
+    // A second stop of a stopped process changes nothing.
+    const twice = await app.inject({ method: 'POST', url: '/v1/processes/web-1/stop', headers: auth });
+    expect(twice.statusCode).toBe(200);
+    expect(twice.json().version).toBe(stopped.json().version);
+  });
+
+  it('generates an id, and reports a wait that runs out with 504 and the record', async () => {
+    const { app } = setup();
+    const res = await app.inject({ method: 'POST', url: '/v1/processes?wait=true&timeoutMs=200', payload: { command: ['sleep', '1'] } });
+    expect(res.statusCode).toBe(504);
+    const body = res.json();
+    expect(body.error).toMatch(/timed out/);
+    expect(body.record.id).toMatch(/^p-/);
+    expect(body.record.state).toBe('pending');
+    await app.inject({ method: 'POST', url: `/v1/processes/${body.record.id}/stop` });
+  });
+
+  it('returns events as JSON, from a version on', async () => {
+    const { client, app } = setup();
+    await client.start({ id: 'ev', command: ['sleep', '100'] });
+    await client.stop('ev');
+    const res = await app.inject({ url: '/v1/processes/ev/events' });
+    expect(res.statusCode).toBe(200);
+    const events = res.json() as Array<{ version: number; event: { type: string } }>;
+    expect(events.map((e) => [e.version, e.event.type])).toEqual([[1, 'start_requested'], [2, 'stop_requested']]);
+    const after = await app.inject({ url: '/v1/processes/ev/events?after=1' });
+    expect(after.json().map((e: { version: number }) => e.version)).toEqual([2]);
+
+    const global = await app.inject({ url: '/v1/events?after=0' });
+    expect(global.statusCode).toBe(200);
+    expect(global.json().map((e: { processId: string; version: number }) => [e.processId, e.version])).toEqual([['ev', 1], ['ev', 2]]);
+  });
+
+  it('streams events as SSE and resumes from Last-Event-ID', async () => {
+    const prefix = randomPrefix();
+    const client = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+    clients.push(client);
+    await client.start({ id: 'sse', command: ['sleep', '100'] });
+    const api = await listenApi(loadConfig({ REDIS_URL: testRedisUrl(), REAPQ_PREFIX: prefix, LOG_LEVEL: 'silent' }), '127.0.0.1:0');
+    try {
+      // Resume after version 1: the stop appended while the stream is open is the first event.
+      const stream = await openStream(`${api.url}/v1/processes/sse/events`, { 'last-event-id': '1' });
+      expect(stream.res.statusCode).toBe(200);
+      expect(stream.res.headers['content-type']).toMatch(/^text\/event-stream/);
+      await client.stop('sse');
+      const text = await stream.until(/\n\n[^]*id: 2\n/);
+      stream.close();
+      expect(text).not.toMatch(/^id: 1$/m);
+      const data = /id: 2\ndata: (.*)\n/.exec(text)![1]!;
+      expect(JSON.parse(data)).toMatchObject({ version: 2, event: { type: 'stop_requested' } });
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+describe('http api: logs, hosts, reconcile, health, metrics', () => {
+  it('tails a process log from the data dir, and 404s when there is none', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reapq-http-'));
+    dirs.push(dataDir);
+    const { client, app } = setup({ dataDir });
+    await client.start({ id: 'logged', command: ['sleep', '100'] });
+    await client.start({ id: 'silent', command: ['sleep', '100'] });
+    mkdirSync(join(dataDir, 'logs'));
+    writeFileSync(join(dataDir, 'logs', 'logged.log'), 'one\ntwo\nthree\n');
+
+    const tail = await app.inject({ url: '/v1/processes/logged/logs?lines=2' });
+    expect(tail.statusCode).toBe(200);
+    expect(tail.headers['content-type']).toMatch(/^text\/plain/);
+    expect(tail.body).toBe('two\nthree\n');
+    expect((await app.inject({ url: '/v1/processes/logged/logs' })).body).toBe('one\ntwo\nthree\n');
+    expect((await app.inject({ url: '/v1/processes/logged/logs?lines=x' })).statusCode).toBe(400);
+
+    const none = await app.inject({ url: '/v1/processes/silent/logs' });
+    expect(none.statusCode).toBe(404);
+    expect(none.json().error).toMatch(/no log for silent/);
+    await client.stop('logged');
+    await client.stop('silent');
+  });
+
+  it('lists no hosts and cannot reconcile without a worker', async () => {
+    const { app } = setup();
+    const hosts = await app.inject({ url: '/v1/hosts' });
+    expect(hosts.statusCode).toBe(200);
+    expect(hosts.json()).toEqual([]);
+    const rec = await app.inject({ method: 'POST', url: '/v1/reconcile' });
+    expect(rec.statusCode).toBe(503);
+    expect(rec.json().error).toMatch(/no live worker/);
+    expect((await app.inject({ method: 'POST', url: '/v1/reconcile?host=a:b' })).statusCode).toBe(400);
+    const late = await app.inject({ method: 'POST', url: '/v1/reconcile?host=nobody&timeoutMs=200' });
+    expect(late.statusCode).toBe(504);
+    expect(late.json().error).toMatch(/no report from nobody/);
+  });
+
+  it('answers /healthz with 200 while Redis answers', async () => {
+    const { app } = setup();
+    const res = await app.inject({ url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ ok: true });
+  });
+
+  it('exposes process counts and default metrics on /metrics', async () => {
+    const { client, app } = setup();
+    await client.start({ id: 'm-1', command: ['sleep', '100'] });
+    await client.start({ id: 'm-2', command: ['sleep', '100'] });
+    await client.stop('m-2');
+    const res = await app.inject({ url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.body).toContain('# TYPE reapq_processes gauge');
+    expect(res.body).toContain('reapq_processes{state="pending",host=""} 1');
+    expect(res.body).toContain('reapq_processes{state="stopped",host=""} 1');
+    expect(res.body).toContain('reapq_processes{state="running",host=""} 0');
+    expect(res.body).toContain('process_cpu_user_seconds_total');
+    await client.stop('m-1');
+  });
+
+  it('serves the dashboard page', async () => {
+    const { app } = setup();
+    const res = await app.inject({ url: '/' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.body).toContain('/v1/processes');
+  });
+});
+
+/** A raw HTTP/1.1 SSE reader: a fresh socket (no pooling), closed by close(). */
+async function openStream(url: string, headers: Record<string, string>) {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    httpGet(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false }, resolve).on('error', reject);
+  });
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d: string) => (text += d));
+  return {
+    res,
+    until: async (re: RegExp, timeoutMs = 5000): Promise<string> => {
+      const deadline = Date.now() + timeoutMs;
+      while (!re.test(text)) {
+        if (Date.now() > deadline) throw new Error(`no match for ${re} in ${JSON.stringify(text)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return text;
+    },
+    close: () => res.destroy(),
+  };
+}
