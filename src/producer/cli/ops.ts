@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../shared/config.js';
@@ -34,29 +35,37 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
 
   program
     .command('dev')
-    .description('one command: Redis (started locally unless REDIS_URL is set) and a worker')
-    .action(async () => {
+    .description('one command: Redis (started locally unless REDIS_URL is set), a worker and the api')
+    .option('--listen <host:port>', 'api address (falls back to a free port when taken)', '127.0.0.1:8080')
+    .action(async (o) => {
       let config = loadConfig();
       let stopRedis: (() => Promise<void>) | null = null;
       if (!process.env.REDIS_URL) {
         await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
-        const r = await startLocalRedis({ dataDir: resolve(config.dataDir, 'redis') });
+        const r = await startDevRedis(resolve(config.dataDir, 'redis'));
         stopRedis = r.stop;
         config = loadConfig({ ...process.env, REDIS_URL: r.url });
       }
+      const log = makeLogger(config.logLevel);
+      const api = await listenApi(config, o.listen as string, log).catch((err) =>
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
+      );
       process.stderr.write(
         [
-          `reapq dev: Redis at ${config.redisUrl}, host ${config.hostId}, prefix ${config.prefix}`,
+          `reapq dev: Redis at ${config.redisUrl}, host ${config.hostId}, prefix ${config.prefix}, api and dashboard at ${api.url}`,
           `in another terminal:`,
           `  export REDIS_URL=${config.redisUrl}`,
           `  ./bin/reapq start --wait -- sleep 1000     # prints the id`,
           `  ./bin/reapq ls`,
           `  ./bin/reapq stop ID --wait`,
-          `Ctrl-C stops the worker (processes keep running) and the local Redis.`,
+          `Ctrl-C stops the worker (processes keep running, a later worker adopts them), the api and the local Redis.`,
           '',
         ].join('\n'),
       );
-      await serveWorker(config, {}, stopRedis ?? undefined);
+      await serveWorker(config, {}, async () => {
+        await api.close();
+        if (stopRedis) await stopRedis();
+      });
     });
 
   program
@@ -137,6 +146,21 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
         out(o.json ? JSON.stringify({ removed }) : `pruned ${removed.length} records`);
       }),
     );
+}
+
+/**
+ * The dev Redis keeps its port across runs (remembered next to its data), so the
+ * REDIS_URL printed last time stays valid; a taken port falls back to a free one.
+ */
+async function startDevRedis(dir: string) {
+  const portFile = resolve(dir, 'port');
+  const remembered = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : NaN;
+  const r = Number.isInteger(remembered) && remembered > 0
+    ? await startLocalRedis({ dataDir: dir, port: remembered }).catch(() => startLocalRedis({ dataDir: dir }))
+    : await startLocalRedis({ dataDir: dir });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(portFile, String(r.port));
+  return r;
 }
 
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
