@@ -175,7 +175,13 @@ async function serveWorker(config: Config, opts: { concurrency?: number; maxProc
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
-  await handle.close();
+  // A drain must not hang on an unreachable Redis: managed processes are left running
+  // either way, so after a bound the worker simply exits and the next one adopts them.
+  const bound = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 15_000).unref());
+  if ((await Promise.race([handle.close().then(() => 'closed' as const), bound])) === 'timeout') {
+    log.error('shutdown did not finish within 15 s (Redis unreachable?): exiting; processes stay for the next worker');
+    process.exit(1);
+  }
   if (after) await after();
   process.exit(0);
 }
