@@ -1,31 +1,17 @@
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { WaitError } from '../shared/errors.js';
+import { readHosts, type HostInfo } from '../shared/hosts.js';
 import type { ReconcileReport } from '../worker/reconcile/execute.js';
 import type { ReapqClient } from './client.js';
 
 export type { ReconcileReport };
 
-/** A host's last heartbeat, as the worker wrote it, plus whether it is still fresh. */
-export interface HostInfo {
-  hostId: string;
-  pid: number;
-  version: string;
-  state: string;
-  load: number;
-  capacity: number | null;
-  at: number;
-  ttlMs: number;
-  alive: boolean;
-}
+export type { HostInfo } from '../shared/hosts.js';
 
-export async function listHosts(redis: Redis, key: string): Promise<HostInfo[]> {
-  const all = await redis.hgetall(key);
-  const now = Date.now();
-  return Object.values(all)
-    .map((v) => JSON.parse(v) as Omit<HostInfo, 'alive'>)
-    .map((h) => ({ ...h, alive: h.state !== 'down' && now - h.at < h.ttlMs }))
-    .sort((a, b) => a.hostId.localeCompare(b.hostId));
+/** Every host that ever sent a heartbeat, with whether it is still fresh. */
+export function listHosts(redis: Redis, key: string): Promise<HostInfo[]> {
+  return readHosts(redis, key);
 }
 
 /** The hosts a reconcile request goes to: the one asked for, else every live host (maybe none). */

@@ -11,6 +11,8 @@ export const HeartbeatSchema = z.object({
   capacity: z.number().int().nullable(),
   at: z.number().int(),
   ttlMs: z.number().int().positive(),
+  /** Monotonic counters of this worker since it started, for /metrics. */
+  counters: z.record(z.string(), z.number()).default({}),
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 export type HostInfo = Heartbeat & { alive: boolean };

@@ -79,7 +79,15 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
 
   const rdeps = { sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, graceMs: config.defaultGraceMs, now: Date.now };
   const cdeps = { redis, store, keys, log: hlog, hostId: config.hostId, now: Date.now, enqueueStart };
-  const recovery = await reconcileOnce(rdeps);
+  const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
+  const reconcile = async (): Promise<ReconcileReport> => {
+    const report = await reconcileOnce(rdeps);
+    passes.reconcilePasses = (passes.reconcilePasses ?? 0) + 1;
+    passes.reconcileMsTotal = (passes.reconcileMsTotal ?? 0) + report.durationMs;
+    for (const a of report.actions) passes[`drift.${a.kind}`] = (passes[`drift.${a.kind}`] ?? 0) + 1;
+    return report;
+  };
+  const recovery = await reconcile();
   hlog.info({ actions: recovery.actions.length, records: recovery.records }, 'recovered before taking work');
 
   const connection = connect(config.redisUrl, 'blocking');
@@ -100,7 +108,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         await sup.stop(parsed.data.id);
         return null;
       case 'reconcile': {
-        const report = await reconcileOnce(rdeps);
+        const report = await reconcile();
         const cluster = await clusterPass(cdeps).catch((err) => {
           hlog.warn({ err: (err as Error).message }, 'cluster pass failed');
           return null;
@@ -119,7 +127,8 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   await queue(keys.hostQueue(config.hostId)).upsertJobScheduler(`reconcile.${config.hostId}`, { every: config.reconcileMs }, { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
 
   const beat = async (state: 'up' | 'draining' | 'down') => {
-    const value = JSON.stringify({ hostId: config.hostId, pid: process.pid, version: VERSION, state, load: sup.load, capacity: Number.isFinite(maxProcesses) ? maxProcesses : null, at: Date.now(), ttlMs: config.heartbeatMs * 3 });
+    const counters = { ...sup.stats, reaped: reaper.reaped, ...passes };
+    const value = JSON.stringify({ hostId: config.hostId, pid: process.pid, version: VERSION, state, load: sup.load, capacity: Number.isFinite(maxProcesses) ? maxProcesses : null, at: Date.now(), ttlMs: config.heartbeatMs * 3, counters });
     await redis.hset(keys.hosts, config.hostId, value);
   };
   await beat('up');
@@ -130,7 +139,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   return {
     hostId: config.hostId,
     supervisor: sup,
-    reconcile: () => reconcileOnce(rdeps),
+    reconcile,
     clusterPass: () => clusterPass(cdeps),
     close() {
       closing ??= (async () => {

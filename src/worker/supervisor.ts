@@ -48,7 +48,7 @@ export class Supervisor {
   private readonly readying = new Map<string, Promise<void>>();
   private readonly chains = new Map<string, Promise<unknown>>();
   private pollTimer: NodeJS.Timeout | null = null;
-  readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0 };
+  readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0, stopMsTotal: 0, killPending: 0 };
 
   constructor(private readonly d: SupervisorDeps) {}
 
@@ -279,6 +279,7 @@ export class Supervisor {
     const started = this.d.now();
     const outcome = await stopTree(this.stopperDeps(), rec, signal, grace);
     await this.finishStop(id, outcome);
+    this.stats.stopMsTotal += this.d.now() - started;
     log.info({ processId: id, pgid: rec.pgid, outcome, ms: this.d.now() - started }, 'stop finished');
   }
 
@@ -292,7 +293,10 @@ export class Supervisor {
   }
 
   private async finishStop(id: string, outcome: StopOutcome): Promise<void> {
-    if (outcome === 'pending') return; // the reconciler tries again; never call it stopped while something lives
+    if (outcome === 'pending') {
+      this.stats.killPending++;
+      return; // the reconciler tries again; never call it stopped while something lives
+    }
     if (outcome === 'escalated') this.stats.escalations++;
     this.stats.stops++;
     const { record } = await this.d.store.transact(id, (cur) =>

@@ -68,6 +68,60 @@ export function makeMetrics(client: ReapqClient): Registry {
     },
   });
 
+  // Worker counters travel in each host's heartbeat; they reset when a worker restarts,
+  // which Prometheus' rate() handles as a counter reset.
+  const counter = (name: string, help: string, pick: (c: Record<string, number>) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['host'] as const,
+      registers: [registry],
+      async collect() {
+        const { hosts } = await snapshot();
+        this.reset();
+        for (const h of hosts) this.set({ host: h.hostId }, pick(h.counters));
+      },
+    });
+  counter('reapq_starts_total', 'Processes spawned by the host since its worker started.', (c) => c.starts ?? 0);
+  counter('reapq_spawn_failures_total', 'Spawns that failed (missing binary, bad cwd).', (c) => c.spawnFailures ?? 0);
+  counter('reapq_stops_total', 'Trees stopped and verified gone.', (c) => c.stops ?? 0);
+  counter('reapq_stop_escalations_total', 'Stops that needed SIGKILL after the grace period.', (c) => c.escalations ?? 0);
+  counter('reapq_stop_duration_seconds_sum', 'Total time from stop job to verified gone.', (c) => (c.stopMsTotal ?? 0) / 1000);
+  counter('reapq_stop_duration_seconds_count', 'Stops measured in reapq_stop_duration_seconds_sum.', (c) => c.stops ?? 0);
+  counter('reapq_zombies_reaped_total', 'Inherited zombies reaped by the worker.', (c) => c.reaped ?? 0);
+  counter('reapq_reconcile_passes_total', 'Reconcile passes run.', (c) => c.reconcilePasses ?? 0);
+  counter('reapq_reconcile_duration_seconds_sum', 'Total time spent in reconcile passes.', (c) => (c.reconcileMsTotal ?? 0) / 1000);
+
+  new Gauge({
+    name: 'reapq_drift_total',
+    help: 'Drift found and repaired by reconcile passes, by kind of action.',
+    labelNames: ['host', 'kind'] as const,
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      for (const h of hosts) {
+        for (const [k, v] of Object.entries(h.counters)) if (k.startsWith('drift.')) this.set({ host: h.hostId, kind: k.slice(6) }, v);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'reapq_queue_jobs',
+    help: 'Jobs waiting or delayed in the shared start queue and each host queue.',
+    labelNames: ['queue', 'status'] as const,
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      const names = [client.keys.startQueue, ...hosts.map((h) => client.keys.hostQueue(h.hostId))];
+      for (const name of names) {
+        const counts = await client.queue(name).getJobCounts('waiting', 'delayed', 'active');
+        for (const [status, n] of Object.entries(counts)) this.set({ queue: name, status }, n);
+      }
+    },
+  });
+
   return registry;
 }
 
