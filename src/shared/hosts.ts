@@ -24,6 +24,7 @@ export type HostInfo = Heartbeat & { alive: boolean };
  */
 export function liveness(h: Heartbeat, now: number): 'alive' | 'down' | 'expired' {
   if (h.state === 'down') return 'down';
+  // A draining host is alive: it still heartbeats and serves its processes.
   return now - h.at < h.ttlMs ? 'alive' : 'expired';
 }
 

@@ -28,6 +28,8 @@ export interface Keys {
   readonly hosts: string;
   /** Hash port -> process id, per host. */
   ports(hostId: string): string;
+  /** Set of host ids an operator is draining: they take no new starts. */
+  readonly drain: string;
   /** Lock that lets one worker of the fleet at a time run the cluster-level pass. */
   readonly clusterLock: string;
 }
@@ -47,5 +49,6 @@ export function makeKeys(prefix: string): Keys {
     hosts: `${tag}:hosts`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
     clusterLock: `${tag}:lock:cluster`,
+    drain: `${tag}:drain`,
   });
 }

@@ -93,12 +93,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const connection = connect(config.redisUrl, 'blocking');
   const common = { connection, prefix: keys.bullPrefix, lockDuration: config.stalledMs * 2, stalledInterval: config.stalledMs };
 
+  let draining = false;
   const handle = async (job: Job, token?: string): Promise<unknown> => {
     const parsed = parseJob(job.name, job.data);
     switch (parsed.name) {
       case 'start':
-        if (sup.load >= maxProcesses && token) {
-          // Full: hand the start back so a host with room takes it.
+        if ((sup.load >= maxProcesses || draining) && token) {
+          // Full or drained: hand the start back so a host with room takes it. (A paused
+          // worker may still hold one job it fetched before the pause.)
           await job.moveToDelayed(Date.now() + 250, token);
           throw new DelayedError();
         }
@@ -132,7 +134,20 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     await redis.hset(keys.hosts, config.hostId, value);
   };
   await beat('up');
-  const beatTimer = setInterval(() => void beat('up').catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);
+  // Draining is asked for in Redis (reapq drain), so it reaches the worker wherever it runs;
+  // a drained worker stops fetching starts but still serves stops and reconcile passes.
+  const tick = async () => {
+    const want = (await redis.sismember(keys.drain, config.hostId)) === 1;
+    if (want !== draining) {
+      draining = want;
+      if (want) await startWorker.pause(true);
+      else startWorker.resume();
+      hlog.info({ draining }, draining ? 'draining: no new starts' : 'drain lifted: taking starts');
+    }
+    await beat(draining ? 'draining' : 'up');
+  };
+  await tick();
+  const beatTimer = setInterval(() => void tick().catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);
   hlog.info({ concurrency: opts.concurrency ?? 8, maxProcesses: opts.maxProcesses ?? null }, 'worker ready');
 
   let closing: Promise<void> | null = null;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 // Each worker gets a PID namespace of its own: a faithful stand-in for a separate host.
 const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
@@ -92,6 +92,26 @@ describe('several hosts', () => {
       await c.stop(id);
       await c.waitFor(id, 'stopped');
     }
+    expect(await shutdown(b)).toBe(0);
+  });
+
+  it('sends no new starts to a drained host, which keeps serving its processes', async () => {
+    const a = await host('h-drained');
+    const kept = await c.start({ command: ['sleep', '1000'] });
+    expect((await c.waitFor(kept.id, 'running')).host).toBe('h-drained');
+    const b = await host('h-open');
+    const drain = await cli(env, ['drain', 'h-drained']);
+    expect(drain.code).toBe(0);
+    await until(async () => JSON.parse((await cli(env, ['hosts', '--json'])).stdout).some((h: { hostId: string; state: string }) => h.hostId === 'h-drained' && h.state === 'draining'), 5000, 'draining');
+    const fresh = [];
+    for (let i = 0; i < 4; i++) fresh.push((await c.start({ command: ['sleep', '1000'] })).id);
+    for (const id of fresh) expect((await c.waitFor(id, 'running')).host).toBe('h-open');
+    await c.stop(kept.id); // the drained host still carries out stops
+    expect((await c.waitFor(kept.id, 'stopped')).host).toBe('h-drained');
+    for (const id of fresh) await c.stop(id);
+    for (const id of fresh) await c.waitFor(id, 'stopped');
+    expect((await cli(env, ['drain', 'h-drained', '--off'])).code).toBe(0);
+    expect(await shutdown(a)).toBe(0);
     expect(await shutdown(b)).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { ensureRedisServerBinary, startLocalRedis } from '../../shared/local-redis.js';
 import { makeLogger } from '../../shared/logger.js';
-import { FINAL_STATES } from '../../shared/record.js';
+import { FINAL_STATES, HostIdSchema } from '../../shared/record.js';
 import { runWorker } from '../../worker/main.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
@@ -103,6 +103,20 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
         const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID']];
         for (const h of hosts) rows.push([h.hostId, h.alive ? h.state : 'dead', String(h.load), h.capacity?.toString() ?? '-', `${humanMs(now - h.at)} ago`, h.version, String(h.pid)]);
         out(table(rows, useColor()));
+      }),
+    );
+
+  program
+    .command('drain')
+    .description('stop a host taking new starts (its processes keep running); --off lifts it')
+    .argument('<host>', 'host id')
+    .option('--off', 'take starts again')
+    .action(async (hostId: string, o) =>
+      withClient(async (c) => {
+        const id = flag('host', HostIdSchema, hostId);
+        if (o.off) await c.connection.srem(c.keys.drain, id);
+        else await c.connection.sadd(c.keys.drain, id);
+        out(`${id} ${o.off ? 'takes starts again' : 'draining: takes no new starts'} (within one heartbeat)`);
       }),
     );
 
