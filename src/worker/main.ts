@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ProcessRecord } from '../shared/record.js';
 import { connect } from '../shared/redis.js';
 import { linuxOs, type HostOs } from './host-os.js';
+import { loadPolicy } from './policy.js';
 import { PortAllocator } from './ports.js';
 import { Reaper } from './reaper.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
@@ -37,13 +38,15 @@ export const VERSION = '0.1.0';
  * before taking any job, then serves the shared start queue and its own host queue.
  */
 export async function runWorker(config: Config, log: Logger, opts: WorkerOptions = {}): Promise<WorkerHandle> {
+  // Before any connection: a bad policy must stop the worker at once, not leave it half up.
+  const policy = loadPolicy(process.env);
   const os = opts.os ?? linuxOs;
   const keys = makeKeys(config.prefix);
   const redis = connect(config.redisUrl, 'command');
   const store = new EventStore(redis, keys, config.globalEventsMax);
   const owner = `${config.prefix}/${config.hostId}`;
   const hlog = log.child({ hostId: config.hostId });
-  const maxProcesses = opts.maxProcesses ?? Infinity;
+  const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
   const queues = new Map<string, Queue>();
   const queue = (name: string) => {
     let q = queues.get(name);
@@ -57,7 +60,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   };
   const sup = new Supervisor({
     config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env,
+    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   if (reaper.becomeSubreaper()) hlog.info('child subreaper set: orphaned descendants re-parent to this worker');

@@ -8,6 +8,7 @@ import { LIVE_STATES, type ProcessRecord } from '../shared/record.js';
 import { findTree, type HostOs } from './host-os.js';
 import type { PortAllocator } from './ports.js';
 import { decideRestart } from './restart.js';
+import { checkStart, type Policy } from './policy.js';
 import { awaitReady } from './readiness.js';
 import { buildEnv } from './spawn-env.js';
 import { escalate, identityOf, stopTree, type StopOutcome, type StopperDeps } from './stopper.js';
@@ -24,6 +25,8 @@ export interface SupervisorDeps {
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   runnerEnv: NodeJS.ProcessEnv;
+  /** What this host refuses to run; enforced here, whatever the producer checked. */
+  policy: Policy;
 }
 
 interface Watch {
@@ -120,7 +123,8 @@ export class Supervisor {
     const id = rec.id;
     const cwd = resolve(rec.cwd ?? process.cwd());
     const [file, ...args] = rec.command as [string, ...string[]];
-    const problem = checkCwd(cwd);
+    // Capacity is not the policy's to refuse: a full host hands the start back instead.
+    const problem = checkStart({ ...this.d.policy, maxProcesses: null }, { command: rec.command, cwd, env: rec.env }, 0) ?? checkCwd(cwd);
     let child: ChildProcess | null = null;
     let failure: string | null = problem;
     let logOffset = 0;
@@ -133,6 +137,7 @@ export class Supervisor {
           cwd,
           env: buildEnv(this.d.runnerEnv, rec.env, id, this.d.owner, port),
           detached: true, // setsid(): the child leads a new session and process group
+          ...(this.d.policy.runAs ? { uid: this.d.policy.runAs.uid, gid: this.d.policy.runAs.gid } : {}),
           stdio: ['ignore', fd, fd],
         });
       } catch (err) {
