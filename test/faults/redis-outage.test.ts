@@ -1,0 +1,69 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { startLocalRedis, type LocalRedis } from '../../src/shared/local-redis.js';
+import { randomPrefix } from '../helpers/redis.js';
+import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+
+// A Redis of this file's own, with AOF on, so it can be stopped and restarted on the same port.
+const dataDir = mkdtempSync(join(tmpdir(), 'reapq-aof-'));
+let redis: LocalRedis;
+let w: TestWorker;
+let c: ReapqClient;
+const prefix = randomPrefix();
+
+beforeAll(async () => {
+  redis = await startLocalRedis({ dataDir });
+  w = await startWorker(testEnv(redis.url, prefix), 'h-outage');
+  c = new ReapqClient({ redisUrl: redis.url, prefix, env: {} });
+});
+afterAll(async () => {
+  await c.close();
+  await w.stop();
+  await redis.stop();
+});
+
+async function restartRedis(downMs: number): Promise<void> {
+  const port = redis.port;
+  await redis.stop();
+  await new Promise((r) => setTimeout(r, downMs));
+  redis = await startLocalRedis({ dataDir, port });
+}
+
+const spawnedCount = async (id: string) => (await c.events(id)).filter((e) => e.event.type === 'spawned').length;
+
+describe('Redis restarted or away', () => {
+  it('loses no start and no stop across a Redis restart, and runs nothing twice', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await c.start({ id: `r-${i}`, command: [join(FIXTURES, 'tree.sh')] })).id);
+    await restartRedis(300);
+    for (let i = 10; i < 20; i++) ids.push((await c.start({ id: `r-${i}`, command: [join(FIXTURES, 'tree.sh')] })).id);
+    for (const id of ids) await c.waitFor(id, 'running', { timeoutMs: 20_000 });
+    for (const id of ids.slice(0, 10)) await c.stop(id, { graceMs: 2000 });
+    await restartRedis(300);
+    for (const id of ids.slice(10)) await c.stop(id, { graceMs: 2000 });
+    for (const id of ids) expect((await c.waitFor(id, 'stopped', { timeoutMs: 20_000 })).state).toBe('stopped');
+    for (const id of ids) expect(await spawnedCount(id)).toBe(1);
+    for (const id of ids) expect(carriersOf(id)).toEqual([]);
+  });
+
+  it('keeps processes running while Redis is away, fails producers fast, and catches up', async () => {
+    const rec = await c.start({ id: 'away', command: ['sleep', '1000'] });
+    await c.waitFor(rec.id, 'running');
+    const port = redis.port;
+    await redis.stop();
+    const t0 = Date.now();
+    await expect(c.get(rec.id)).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(15_000); // a clear error, never a hang
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(carriersOf(rec.id)).toHaveLength(1); // the worker did not touch its process
+    redis = await startLocalRedis({ dataDir, port });
+    await until(async () => (await c.get(rec.id).catch(() => null))?.state === 'running', 10_000, 'Redis back');
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped', { timeoutMs: 15_000 });
+    expect(carriersOf(rec.id)).toEqual([]);
+    expect(w.child.exitCode).toBeNull(); // the worker rode it out
+  });
+});
