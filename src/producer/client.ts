@@ -122,6 +122,34 @@ export class ReapqClient {
     }
   }
 
+  /** The last `lines` output lines of a process, shipped to Redis by its worker, oldest first. */
+  async logs(id: string, lines = 100): Promise<string[]> {
+    await this.store.mustGet(id);
+    if (lines <= 0) return [];
+    const rows = await this.redis.xrevrange(this.keys.logs(id), '+', '-', 'COUNT', lines);
+    return rows.reverse().map(([, f]) => f[f.indexOf('l') + 1] ?? '');
+  }
+
+  /** Yields output lines as they are shipped, starting after the current end. */
+  async *followLogs(id: string, signal?: AbortSignal): AsyncGenerator<string> {
+    await this.store.mustGet(id);
+    const conn = this.redis.duplicate();
+    try {
+      let after = '$';
+      while (!signal?.aborted) {
+        const res = await conn.xread('BLOCK', 1000, 'STREAMS', this.keys.logs(id), after);
+        for (const [, rows] of res ?? []) {
+          for (const [sid, f] of rows) {
+            after = sid;
+            yield f[f.indexOf('l') + 1] ?? '';
+          }
+        }
+      }
+    } finally {
+      conn.disconnect();
+    }
+  }
+
   /**
    * Resolves with the record once it is in one of `states`. Rejects when it settles in a
    * final state it cannot leave (no restart will come) or when the timeout passes. Waits on

@@ -5,7 +5,7 @@ import { InputError } from './errors.js';
 const intFrom = (min: number) => z.coerce.number().int().min(min);
 
 const EnvSchema = z.object({
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().regex(/^rediss?(\+cluster|\+sentinel)?:\/\//, 'must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://').default('redis://127.0.0.1:6379'),
   // The prefix becomes a Redis hash tag, so braces would break slot routing.
   REAPQ_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').default('reapq'),
   REAPQ_HOST_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').optional(),
@@ -21,6 +21,8 @@ const EnvSchema = z.object({
     .regex(/^\d+-\d+$/, 'must look like 20000-29999')
     .default('20000-29999'),
   REAPQ_GLOBAL_EVENTS_MAX: intFrom(100).default(100_000),
+  REAPQ_LOG_LINES: intFrom(10).default(2000),
+  REAPQ_LOG_MAX_BYTES: intFrom(4096).default(16 * 1024 * 1024),
 });
 
 export interface Config {
@@ -36,6 +38,10 @@ export interface Config {
   readonly stalledMs: number;
   readonly portRange: readonly [number, number];
   readonly globalEventsMax: number;
+  /** Output lines kept per process in Redis. */
+  readonly logLines: number;
+  /** Size at which a process's log file is rotated (one previous file kept). */
+  readonly logMaxBytes: number;
 }
 
 /**
@@ -73,6 +79,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     stalledMs: e.REAPQ_STALLED_MS,
     portRange: [lo, hi] as const,
     globalEventsMax: e.REAPQ_GLOBAL_EVENTS_MAX,
+    logLines: e.REAPQ_LOG_LINES,
+    logMaxBytes: e.REAPQ_LOG_MAX_BYTES,
     ...overrides,
   });
 }

@@ -174,7 +174,7 @@ export class EventStore {
   /** Deletes a final record with its stream and index entries. Refuses anything that may be alive. */
   async remove(rec: ProcessRecord): Promise<void> {
     const pipe = this.redis.multi();
-    pipe.del(this.keys.record(rec.id), this.keys.stream(rec.id));
+    pipe.del(this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id));
     pipe.zrem(this.keys.allIndex, rec.id);
     if (rec.host) pipe.srem(this.keys.hostIndex(rec.host), rec.id);
     await pipe.exec();

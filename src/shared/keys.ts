@@ -18,6 +18,8 @@ export interface Keys {
   record(id: string): string;
   /** Stream of one process's events; entry ids are the event order. */
   stream(id: string): string;
+  /** Capped stream of one process's output lines, shipped by its worker: readable from any host. */
+  logs(id: string): string;
   /** Capped stream of every event of every process. */
   readonly globalStream: string;
   /** Sorted set of every process id, scored by creation time. */
@@ -43,6 +45,7 @@ export function makeKeys(prefix: string): Keys {
     hostQueue: (hostId: string) => `host.${hostId}`,
     record: (id: string) => `${tag}:p:${id}`,
     stream: (id: string) => `${tag}:p:${id}:events`,
+    logs: (id: string) => `${tag}:p:${id}:logs`,
     globalStream: `${tag}:events`,
     allIndex: `${tag}:idx:all`,
     hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,

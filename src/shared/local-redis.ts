@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, rmSync } from 'node:fs';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -149,7 +149,7 @@ function describeExit(exit: ChildExit): string {
   return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }
 
-async function startOnce(bin: string, port: number, dataDir: string | undefined): Promise<LocalRedis> {
+async function startOnce(bin: string, port: number, dataDir: string | undefined, extraArgs: readonly string[] = []): Promise<LocalRedis> {
   let dir: string;
   let tempDir: string | undefined;
   if (dataDir !== undefined) {
@@ -170,6 +170,7 @@ async function startOnce(bin: string, port: number, dataDir: string | undefined)
     '--appendonly', dataDir !== undefined ? 'yes' : 'no',
     '--dir', dir,
     '--logfile', '',
+    ...extraArgs,
   ];
 
   const child: ChildProcess = spawn(bin, args, { stdio: 'ignore' });
@@ -269,4 +270,154 @@ export async function startLocalRedis(opts: StartLocalRedisOptions = {}): Promis
     }
   }
   throw lastError;
+}
+
+/**
+ * A private Redis Cluster of `nodes` masters (no replicas) on loopback, for tests and
+ * benchmarks. Each node is a startLocalRedis-style child (no persistence); the cluster
+ * config files live in one temp dir. Resolves once every node reports cluster_state:ok
+ * with all 16384 slots served and every node known, so a client sees one stable topology.
+ */
+export interface LocalCluster {
+  /** `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...` */
+  url: string;
+  ports: number[];
+  /** Stops every node, reaps them and removes the temp dir; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface StartLocalClusterOptions {
+  /** Masters; redis-cli --cluster create needs at least 3. Default 3. */
+  nodes?: number;
+}
+
+const CLUSTER_READY_TIMEOUT_MS = 20_000;
+
+export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Promise<LocalCluster> {
+  const count = opts.nodes ?? 3;
+  if (!Number.isInteger(count) || count < 3) throw new Error(`a Redis Cluster needs at least 3 masters, got ${count}`);
+  const bin = await ensureRedisServerBinary();
+  const cli = await findExecutable('redis-cli');
+  if (!cli) throw new Error('redis-cli not found: it comes with redis-server (apt-get install redis-server)');
+
+  const dir = await mkdtemp(join(tmpdir(), 'reapq-cluster-'));
+  const removeDirNow = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDirNow);
+  const nodes: LocalRedis[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    process.removeListener('exit', removeDirNow);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  };
+
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startClusterNode(bin, dir));
+    const ports = nodes.map((n) => n.port);
+    const create = await runCaptured(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_READY_TIMEOUT_MS);
+    if (create.code !== 0) throw new Error(`redis-cli --cluster create failed (${create.code === null ? 'timed out' : `exit ${create.code}`}): ${create.output.trim().split('\n').slice(-5).join(' | ')}`);
+
+    const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
+    for (;;) {
+      const infos = await Promise.all(ports.map((p) => clusterInfo(p)));
+      if (infos.every((info) => clusterReady(info, count))) break;
+      if (Date.now() > deadline) throw new Error(`local cluster on ports ${ports.join(',')} not ok within ${CLUSTER_READY_TIMEOUT_MS / 1000}s`);
+      await sleep(100);
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      ports,
+      stop(): Promise<void> {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * One cluster-enabled node. Its bus port is picked free too (`--cluster-port`) instead of
+ * the default port+10000, which can be taken or beyond 65535 for a high ephemeral port.
+ */
+async function startClusterNode(bin: string, dir: string): Promise<LocalRedis> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    let busPort = await freePort();
+    while (busPort === port) busPort = await freePort();
+    try {
+      return await startOnce(bin, port, undefined, [
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+        '--cluster-port', String(busPort),
+      ]);
+    } catch (err) {
+      lastError = err;
+      if (!(err instanceof EarlyExitError)) throw err;
+    }
+  }
+  throw lastError;
+}
+
+function clusterReady(info: string | undefined, count: number): boolean {
+  if (info === undefined) return false;
+  const field = (name: string): string | undefined => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
+  return field('cluster_state') === 'ok' && field('cluster_slots_ok') === '16384' && field('cluster_known_nodes') === String(count);
+}
+
+/** CLUSTER INFO over a raw socket (bulk string reply), or undefined on any failure. */
+function clusterInfo(port: number, timeoutMs = 1000): Promise<string | undefined> {
+  return new Promise((resolvePromise) => {
+    let settled = false;
+    let buffer = '';
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const finish = (value: string | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolvePromise(value);
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.once('connect', () => socket.write('CLUSTER INFO\r\n'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const headerEnd = buffer.indexOf('\r\n');
+      if (headerEnd < 0) return;
+      if (!buffer.startsWith('$')) return finish(undefined);
+      const length = Number(buffer.slice(1, headerEnd));
+      // CLUSTER INFO is ASCII, so characters and bytes agree.
+      if (buffer.length >= headerEnd + 2 + length) finish(buffer.slice(headerEnd + 2, headerEnd + 2 + length));
+    });
+    socket.once('error', () => finish(undefined));
+    socket.once('close', () => finish(undefined));
+  });
+}
+
+/** Runs a command to completion with its output captured; code null when it timed out (then it is killed and reaped). */
+function runCaptured(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let timedOut = false;
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: timedOut ? null : code, output });
+    });
+  });
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ProcessRecord } from '../shared/record.js';
 import { connect } from '../shared/redis.js';
 import { linuxOs, type HostOs } from './host-os.js';
+import { LogShipper } from './log-shipper.js';
 import { loadPolicy } from './policy.js';
 import { PortAllocator } from './ports.js';
 import { Reaper } from './reaper.js';
@@ -58,9 +59,10 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     const name = rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue;
     await queue(name).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 });
   };
+  const shipper = new LogShipper(redis, keys, hlog, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
   const sup = new Supervisor({
     config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy,
+    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   if (reaper.becomeSubreaper()) hlog.info('child subreaper set: orphaned descendants re-parent to this worker');
@@ -166,6 +168,8 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         await Promise.all([startWorker.close(), hostWorker.close()]);
         await sup.idle();
         sup.close();
+        await shipper.pump().catch(() => undefined);
+        shipper.close();
         clearInterval(sweepTimer);
         process.off('SIGCHLD', sweepSoon);
         await beat('down').catch(() => undefined);

@@ -8,6 +8,7 @@ import { LIVE_STATES, type ProcessRecord } from '../shared/record.js';
 import { findTree, type HostOs } from './host-os.js';
 import type { PortAllocator } from './ports.js';
 import { decideRestart } from './restart.js';
+import type { LogShipper } from './log-shipper.js';
 import { checkStart, type Policy } from './policy.js';
 import { awaitReady } from './readiness.js';
 import { buildEnv } from './spawn-env.js';
@@ -27,6 +28,7 @@ export interface SupervisorDeps {
   runnerEnv: NodeJS.ProcessEnv;
   /** What this host refuses to run; enforced here, whatever the producer checked. */
   policy: Policy;
+  shipper: LogShipper;
 }
 
 interface Watch {
@@ -181,6 +183,7 @@ export class Supervisor {
         : null,
     );
     log.info({ processId: id, pgid: stat.pgid, childPid: pid, port, command: rec.command }, 'spawned');
+    void this.d.shipper.track(id, this.logFile(id), logOffset).catch(() => undefined);
     // A stop that arrived mid-spawn found no host to send a job to: it is carried out here.
     if (record && record.desired === 'stopped') void this.stop(id);
     else if (record?.state === 'starting' && record.ready) this.checkReady(record, logOffset, this.d.now() + record.ready.timeoutMs);
@@ -230,6 +233,7 @@ export class Supervisor {
         : null,
     );
     this.d.log.info({ processId: id, childPid: pid, code, signal }, 'leader exited');
+    await this.d.shipper.untrack(id);
     if (!record) return;
     if (record.state === 'stopping') {
       if (!this.stops.has(id)) void this.stop(id);
@@ -315,6 +319,7 @@ export class Supervisor {
   adopt(rec: ProcessRecord): void {
     if (rec.pid === null || rec.startTime === null || this.watched.has(rec.id)) return;
     this.watched.set(rec.id, { pid: rec.pid, startTime: rec.startTime, child: null });
+    void this.d.shipper.track(rec.id, this.logFile(rec.id)).catch(() => undefined);
     this.pollTimer ??= setInterval(() => this.pollAdopted(), 250);
     this.pollTimer.unref();
     // Adopted mid-check: the check resumes with what is left of its time.

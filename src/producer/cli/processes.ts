@@ -1,4 +1,3 @@
-import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, WaitError } from '../../shared/errors.js';
@@ -140,21 +139,18 @@ export function registerProcessCommands(program: Command, withClient: WithClient
 
   program
     .command('logs')
-    .description("a process's stdout and stderr (kept on its host, under REAPQ_DATA_DIR/logs)")
+    .description("a process's stdout and stderr, from any host (the last REAPQ_LOG_LINES lines are kept in Redis)")
     .argument('<id>')
     .option('--follow', 'keep printing')
     .option('--lines <n>', 'last N lines', '100')
     .action(async (id: string, o) =>
       withClient(async (c) => {
-        await c.get(id);
         const lines = flag('--lines', IntFlag(0), o.lines);
-        const file = resolve(c.config.dataDir, 'logs', `${id}.log`);
-        if (!existsSync(file)) throw new Error(`no log for ${id} on this host (${file})`);
-        const text = await readAll(file);
-        const tail = text.split('\n');
-        if (tail.at(-1) === '') tail.pop();
-        for (const l of tail.slice(Math.max(0, tail.length - lines))) out(l);
-        if (o.follow) await follow(file, text.length);
+        for (const l of await c.logs(id, lines)) out(l);
+        if (!o.follow) return;
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        for await (const l of c.followLogs(id, ac.signal)) out(l);
       }),
     );
 }
@@ -179,23 +175,4 @@ async function waitOrReport(c: ReapqClient, id: string, states: State[], timeout
   }
 }
 
-function readAll(file: string): Promise<string> {
-  return new Promise((res, rej) => {
-    let s = '';
-    createReadStream(file, 'utf8').on('data', (d) => (s += d)).on('end', () => res(s)).on('error', rej);
-  });
-}
 
-function follow(file: string, from: number): Promise<void> {
-  return new Promise(() => {
-    let pos = from;
-    const pump = () => {
-      const size = statSync(file).size;
-      if (size <= pos) return;
-      createReadStream(file, { start: pos, end: size - 1 }).pipe(process.stdout, { end: false });
-      pos = size;
-    };
-    watch(file, pump);
-    setInterval(pump, 1000);
-  });
-}
