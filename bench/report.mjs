@@ -1,0 +1,190 @@
+// Regenerates BENCHMARKS.md and bench/charts/*.svg from bench/results/*.json.
+// `node bench/report.mjs` does only this (no bench is run).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { fmt, machine, RESULTS_DIR, ROOT } from './lib.mjs';
+import { barChart } from './svg.mjs';
+
+export const BENCHES = [
+  {
+    name: 'start-throughput',
+    heading: 'Start throughput',
+    what:
+      'N `sleep 1000` processes through the whole path: `client.start()` records `pending` and enqueues, one worker ' +
+      '(`--concurrency 16`) takes the jobs, spawns, and records `running`. Timed from the first `start()` to the last ' +
+      '`spawned` event seen on the global event stream. Baseline: a bare Node loop doing ' +
+      "`spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' })` N times, timed until every `spawn` event, then " +
+      'killing them. Each run uses a fresh prefix and worker and stops everything before the next one.',
+    goal: 'reapq >= 60% of bare spawns/s',
+  },
+  {
+    name: 'start-latency',
+    heading: 'Start latency at low load',
+    what:
+      'N sequential starts of `sleep 1000` (one at a time, after a warm-up): from `client.start()` to the `spawned` ' +
+      'event (state `running`) arriving on the global event stream; p50/p99 per run. Baselines, same count, same ' +
+      "process: a bare `spawn()` until its `'spawn'` event, and a BullMQ `queue.add()` until a no-op processor of an " +
+      'in-process `Worker` runs it (same Redis).',
+    goal: 'p50 < 10 ms, p99 < 30 ms',
+  },
+  {
+    name: 'stop-latency',
+    heading: 'Stop latency',
+    what:
+      'A tree that honours SIGTERM (`test/fixtures/tree.sh`: leader, child, grandchild; 4 processes) is started and, ' +
+      'once complete, stopped: from `client.stop()` to the `stopped` event (the whole tree verified gone), p50/p99 ' +
+      'per run, with unrelated background `sleep` processes on the host (spawned by the bench, killed afterwards). ' +
+      'Baseline: the same tree spawned bare and killed with `kill(-pgid, SIGTERM)`, timed until its 4 processes are ' +
+      'gone (the bench is a child subreaper and reaps the orphans).',
+    goal: 'p50 < 50 ms; little growth with unrelated processes',
+  },
+  {
+    name: 'reconcile',
+    heading: 'Reconcile pass',
+    what:
+      "N managed `sh -c 'sleep 1000 & sleep 1000 & wait'` (3N OS processes) on one worker whose scheduled passes are " +
+      'turned off; then `reapq reconcile --host H --json` several times. Wall is the report\'s `durationMs`; CPU is the ' +
+      "worker's CPU time (sum of its threads' `se.sum_exec_runtime`) across the request, so it also holds the cluster " +
+      'pass and the job overhead. Baseline: a bare synchronous `readdirSync(/proc)` + `readFileSync(/proc/N/stat)` scan ' +
+      "in the bench process. RSS is the worker's `VmRSS` with N managed, beside the same worker idle.",
+    goal: '< 150 ms per pass',
+  },
+  {
+    name: 'load',
+    heading: 'Load test (two hosts)',
+    what:
+      'Two workers, each PID 1 of its own PID namespace (`unshare --pid --fork --mount-proc`, a stand-in for two ' +
+      'hosts). N starts issued at once; when all run, N stops issued at once. Then every record must be `stopped` and ' +
+      'no process may carry the cookie (the bench fails otherwise). A correctness check under load: rates are reported, ' +
+      'not held to a goal. Baseline: N bare detached spawns, then SIGTERM to all until every exit.',
+    goal: 'every record stopped, no carrier left',
+  },
+];
+
+function load(name) {
+  const p = join(RESULTS_DIR, `${name}.json`);
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8'));
+  } catch (err) {
+    return { name, error: `unreadable ${p}: ${err.message}`, figures: [] };
+  }
+}
+
+const range = (x) => `${fmt(x.min)}–${fmt(x.max)}`;
+const machineLine = (m) => `${m.nproc} CPUs (\`nproc\`), ${m.cpu}, Node ${m.node}, Linux ${m.kernel}`;
+
+function chartFor(b, r) {
+  const groups = r.figures
+    .filter((f) => f.chart !== false)
+    .map((f) => ({
+      title: f.label,
+      unit: f.unit,
+      goal: f.goal,
+      bars: [{ label: 'reapq', median: f.median, min: f.min, max: f.max }, ...f.baselines.map((x) => ({ label: x.label, median: x.median, min: x.min, max: x.max, baseline: true }))],
+    }));
+  if (groups.length === 0) return null;
+  const runs = r.params?.passes ? `${r.params.passes} passes` : r.params?.runs ? `${r.params.runs} run${r.params.runs === 1 ? '' : 's'}` : '';
+  const mm = r.machine ?? {};
+  return barChart({
+    title: `${b.heading}${r.smoke ? ' (smoke run: reduced sizes)' : ''}`,
+    subtitle: [r.command, `${r.date?.slice(0, 10)} · ${mm.nproc} CPUs, ${mm.cpu}, Node ${mm.node}${runs ? ` · ${runs}` : ''}`],
+    groups,
+  });
+}
+
+function table(r) {
+  const rows = ['| figure | reapq (median) | spread (min–max) | baseline | baseline (median) | spread (min–max) | goal |', '|---|---:|---:|---|---:|---:|---|'];
+  for (const f of r.figures) {
+    const goal = f.goal ? `${f.goal.text}: **${f.goal.met ? 'met' : 'missed'}**` : '';
+    const head = `| ${f.label} | ${fmt(f.median)} ${f.unit} | ${range(f)} |`;
+    if (f.baselines.length === 0) rows.push(`${head} | | | ${goal} |`);
+    f.baselines.forEach((b, i) => {
+      rows.push(`${i === 0 ? head : '| | | |'} ${b.label} | ${fmt(b.median)} ${b.unit} | ${range(b)} | ${i === 0 ? goal : ''} |`);
+    });
+  }
+  return rows.join('\n');
+}
+
+export function generate() {
+  const m = machine();
+  const chartsDir = join(ROOT, 'bench/charts');
+  mkdirSync(chartsDir, { recursive: true });
+  const out = [];
+  out.push('# Benchmarks', '');
+  out.push('<!-- Generated by bench/report.mjs (run by `npm run bench`) from bench/results/*.json: edit the benches, not this file. -->', '');
+  out.push(`Machine: ${machineLine(m)}. Generated ${new Date().toISOString()}.`, '');
+  out.push('Every figure is the median over runs with its spread (min–max across runs), printed beside its baseline measured in the same run on the same machine. Each bench starts its own private `redis-server` on a free port with a random `REAPQ_PREFIX`, runs workers as child processes (`node bin/reapq worker`), and stops every process it started; it fails if any process carrying one of its cookies (or any of its workers, bare processes or its redis-server) is left.', '');
+
+  out.push('## Summary', '', '| bench | figure | reapq (median) | baseline (median) | goal |', '|---|---|---:|---:|---|');
+  const results = BENCHES.map((b) => [b, load(b.name)]);
+  for (const [b, r] of results) {
+    if (!r) {
+      out.push(`| [${b.heading}](#${b.name}) | not run yet | | | ${b.goal} |`);
+      continue;
+    }
+    if (r.error) out.push(`| [${b.heading}](#${b.name}) | **failed**: ${r.error.split('\n')[0].replace(/\|/g, '\\|').slice(0, 160)} | | | |`);
+    for (const f of r.figures) {
+      if (!f.goal && f.chart === false) continue;
+      const base = f.baselines.map((x) => `${fmt(x.median)} ${x.unit} (${x.label})`).join('; ');
+      out.push(`| [${b.heading}](#${b.name})${r.smoke ? ' (smoke)' : ''} | ${f.label} | ${fmt(f.median)} ${f.unit} | ${base} | ${f.goal ? `${f.goal.text}: ${f.goal.met ? 'met' : '**missed**'}` : ''} |`);
+    }
+  }
+  out.push('');
+
+  results.forEach(([b, r], i) => {
+    out.push(`<a id="${b.name}"></a>`, `## ${i + 1}. ${b.heading} (\`bench/${b.name}.mjs\`)`, '', b.what, '', `Goal: ${b.goal}.`, '');
+    if (!r) {
+      out.push(`Not run yet: \`npm run build && node bench/${b.name}.mjs\`.`, '');
+      return;
+    }
+    out.push(`Command (every figure of this section): \`${r.command}\` (after \`npm run build\`).`, '');
+    const params = Object.entries(r.params ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`).join(', ');
+    out.push(`Measured ${r.date} in ${r.seconds} s; ${params}.${r.machine && machineLine(r.machine) !== machineLine(m) ? ` Machine: ${machineLine(r.machine)}.` : ''}`, '');
+    if (r.smoke) out.push('> **Smoke run** with reduced sizes: proves the bench works, the numbers are not the figures of the issue. Run `npm run bench` with the defaults for those.', '');
+    if (r.error) out.push(`> **Failed**: ${r.error.replace(/\n/g, ' ')}`, '');
+    if (r.figures.length) {
+      out.push(table(r), '');
+      const svg = chartFor(b, r);
+      if (svg) {
+        writeFileSync(join(chartsDir, `${b.name}.svg`), svg);
+        out.push(`![${b.heading}](bench/charts/${b.name}.svg)`, '');
+      }
+    }
+    if (r.extra?.distribution) out.push(`Starts per host, per run: ${r.extra.distribution.map((d) => Object.entries(d).map(([h, n]) => `${h} ${n}`).join(', ')).join(' / ')}. ${r.extra.check ?? ''}`, '');
+    if (r.leakCheck) out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
+  });
+
+  out.push(
+    '## How to run',
+    '',
+    '```sh',
+    'npm run bench                          # build, run all five benches in sequence, regenerate this file and bench/charts/',
+    'BENCH_N=20 BENCH_RUNS=1 BENCH_BG=10,100 npm run bench     # a quick smoke run',
+    'npm run build && node bench/start-latency.mjs             # one bench (writes bench/results/start-latency.json)',
+    'node bench/run.mjs start-latency stop-latency             # some benches, then regenerate the report',
+    'node bench/report.mjs                                     # only regenerate BENCHMARKS.md and the charts',
+    '```',
+    '',
+    'Needs `redis-server` (installed as in the README when missing) and, for the load test, `unshare` with the right to make PID namespaces (root). Each bench starts its own `redis-server`; none touches another Redis or flushes anything.',
+    '',
+    '| variable | default | meaning |',
+    '|---|---|---|',
+    '| `BENCH_RUNS` | `3` | runs per bench; figures are the median over runs, spread min–max |',
+    '| `BENCH_N` | per bench: throughput 1000, start latency 100, stop latency 100, reconcile 1000, load 500 | processes (or samples) per run |',
+    '| `BENCH_BG` | `100,3000` | stop latency: unrelated background processes, one level after another |',
+    '| `BENCH_PASSES` | `max(5, BENCH_RUNS)` | reconcile: passes requested through the CLI |',
+    '| `BENCH_WARMUP` | `5` | start latency: unmeasured starts before the runs |',
+    '| `BENCH_STRICT_LEAKS` | unset | `1`: also fail on cookie carriers of other runs on the host (e.g. a test suite running meanwhile) |',
+    '',
+    'A bench prints each figure beside its baseline, writes `bench/results/<name>.json` (per-run values, median, min, max, the exact command), and exits non-zero when it fails or leaves a process behind. The benches are CPU-heavy: run them on a quiet machine; on a shared one the spread shows it.',
+    '',
+  );
+  writeFileSync(join(ROOT, 'BENCHMARKS.md'), out.join('\n'));
+  return join(ROOT, 'BENCHMARKS.md');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  console.log(`wrote ${generate()}`);
+}
