@@ -64,9 +64,11 @@ export class EventStore {
    * re-decides on the winner's result, so no event is lost and none interleaves.
    * An event the reducer rejects is a bug in the decider, reported as an Error.
    */
-  async transact(id: string, decide: Decide): Promise<AppendResult> {
+  async transact(id: string, decide: Decide, known?: ProcessRecord | null): Promise<AppendResult> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const current = await this.get(id);
+      // A caller that just read or wrote the record saves the read; the version check
+      // still guards the append, and a stale guess only costs one retry.
+      const current = attempt === 0 && known !== undefined ? known : await this.get(id);
       const fresh = decide(current);
       if (!fresh || fresh.length === 0) return { record: current, appended: [] };
       const events = fresh.map((e) => withVersion(e, this.now()));

@@ -39,3 +39,28 @@ export function findTree(os: HostOs, ident: Identity, owner: string): number[] {
   const cookies = readCookies(os, cookieCandidates(procs, [ident], os.selfPid));
   return treeMembers(ident, procs, cookies, os.selfPid, owner);
 }
+
+/**
+ * The same tree found without scanning /proc: walk down from the recorded leader and from
+ * the worker's own children (where orphans and escaped descendants land while the worker
+ * is their subreaper). Cost follows the tree and the worker's children, not the host's
+ * process count. Only valid for trees this worker spawned while a subreaper: an adopted
+ * tree's orphans went to init, out of reach of this walk.
+ */
+export function findTreeFast(os: HostOs, ident: Identity, otherLeaders: ReadonlySet<number>): number[] {
+  const found = new Map<number, number>();
+  const queue: number[] = [];
+  const consider = (pid: number, mustMatch: boolean): void => {
+    if (found.has(pid) || pid === os.selfPid) return;
+    const s = os.table.stat(pid);
+    if (!s || s.state === 'Z' || s.startTime < ident.startTime) return;
+    if (mustMatch && s.pgid !== ident.pgid && s.sid !== ident.sid && os.table.cookie(pid, COOKIE) !== ident.id) return;
+    found.set(pid, s.startTime);
+    queue.push(pid);
+  };
+  const leader = os.table.stat(ident.pid);
+  if (leader && leader.startTime === ident.startTime) consider(ident.pid, false);
+  for (const c of os.table.children(os.selfPid)) if (!otherLeaders.has(c)) consider(c, true);
+  while (queue.length > 0) for (const c of os.table.children(queue.pop()!)) consider(c, false);
+  return [...found.keys()].sort((a, b) => a - b);
+}

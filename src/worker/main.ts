@@ -59,13 +59,15 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     const name = rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue;
     await queue(name).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 });
   };
+  let subreaper = false;
   const shipper = new LogShipper(redis, keys, hlog, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
   const sup = new Supervisor({
     config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper,
+    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
-  if (reaper.becomeSubreaper()) hlog.info('child subreaper set: orphaned descendants re-parent to this worker');
+  subreaper = reaper.becomeSubreaper();
+  if (subreaper) hlog.info('child subreaper set: orphaned descendants re-parent to this worker');
   else hlog.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
 
   // SIGCHLD tells us a child changed state; the sweep reaps only inherited zombies.

@@ -15,7 +15,11 @@ export interface StopperDeps {
   sleep: (ms: number) => Promise<void>;
   /** How long SIGKILLed processes get to disappear before they are reported as kill pending. */
   killWaitMs?: number;
+  /** Finds the live members of a tree; defaults to a scan of the whole process table. */
+  find?: (ident: Identity) => number[];
 }
+
+const finder = (deps: StopperDeps) => deps.find ?? ((ident: Identity) => findTree(deps.os, ident, deps.owner));
 
 export function identityOf(rec: ProcessRecord): Identity | null {
   if (rec.pid === null || rec.pgid === null || rec.sid === null || rec.startTime === null) return null;
@@ -34,10 +38,11 @@ export async function stopTree(deps: StopperDeps, rec: ProcessRecord, signal: No
   if (!ident) return 'requested';
   const { os, store, log, now, sleep } = deps;
   const plog = log.child({ processId: rec.id, pgid: ident.pgid });
+  const find = finder(deps);
   let deadline = rec.killDeadline;
 
   if (deadline === null) {
-    const members = findTree(os, ident, deps.owner);
+    const members = find(ident);
     if (members.length === 0) return 'requested';
     const sent = signalAll(os, ident, members, signal);
     signalAll(os, ident, members, 'SIGCONT');
@@ -55,18 +60,19 @@ export async function stopTree(deps: StopperDeps, rec: ProcessRecord, signal: No
 
   let wait = 10;
   while (now() < deadline) {
-    if (findTree(os, ident, deps.owner).length === 0) return 'requested';
+    if (find(ident).length === 0) return 'requested';
     await sleep(Math.min(wait, Math.max(1, deadline - now())));
     wait = Math.min(wait * 2, 100);
   }
-  if (findTree(os, ident, deps.owner).length === 0) return 'requested';
+  if (find(ident).length === 0) return 'requested';
   return escalate(deps, rec, ident);
 }
 
 /** SIGKILL to everything left, then report what refuses to die (uninterruptible sleep). */
 export async function escalate(deps: StopperDeps, rec: ProcessRecord, ident: Identity): Promise<StopOutcome> {
   const { os, store, log, now, sleep } = deps;
-  const members = findTree(os, ident, deps.owner);
+  const find = finder(deps);
+  const members = find(ident);
   if (members.length === 0) return 'requested';
   const sent = signalAll(os, ident, members, 'SIGKILL');
   await store.transact(rec.id, (cur) =>
@@ -78,7 +84,7 @@ export async function escalate(deps: StopperDeps, rec: ProcessRecord, ident: Ide
   const until = now() + (deps.killWaitMs ?? 2000);
   let left = members;
   while (now() < until) {
-    left = findTree(os, ident, deps.owner);
+    left = find(ident);
     if (left.length === 0) return 'escalated';
     // Something forked between the scan and the kill: it gets the same treatment.
     signalAll(os, ident, left, 'SIGKILL');

@@ -5,7 +5,7 @@ import type { Config } from '../shared/config.js';
 import type { EventStore } from '../shared/event-store.js';
 import type { Logger } from '../shared/logger.js';
 import { LIVE_STATES, type ProcessRecord } from '../shared/record.js';
-import { findTree, type HostOs } from './host-os.js';
+import { findTree, findTreeFast, type HostOs } from './host-os.js';
 import type { PortAllocator } from './ports.js';
 import { decideRestart } from './restart.js';
 import type { LogShipper } from './log-shipper.js';
@@ -29,6 +29,8 @@ export interface SupervisorDeps {
   /** What this host refuses to run; enforced here, whatever the producer checked. */
   policy: Policy;
   shipper: LogShipper;
+  /** Whether orphans of this worker's trees re-parent to it (prctl succeeded). */
+  isSubreaper: () => boolean;
 }
 
 interface Watch {
@@ -107,7 +109,7 @@ export class Supervisor {
     if (rec.requestedPort === 'auto') port = await this.d.ports.allocate(id);
     const begun = await store.transact(id, (cur) =>
       cur?.state === 'pending' && cur.desired === 'running' ? [{ type: 'spawn_begun', host: this.hostId, port }] : null,
-    );
+    rec);
     if (begun.appended.length === 0) {
       if (rec.requestedPort === 'auto' && port !== null) await this.d.ports.release(port, id);
       return;
@@ -181,7 +183,7 @@ export class Supervisor {
       cur?.state === 'starting' && cur.host === this.hostId
         ? [{ type: 'spawned', host: this.hostId, pid, pgid: stat.pgid, sid: stat.sid, startTime: stat.startTime, bootId: os.table.bootId(), port }]
         : null,
-    );
+    rec);
     log.info({ processId: id, pgid: stat.pgid, childPid: pid, port, command: rec.command }, 'spawned');
     void this.d.shipper.track(id, this.logFile(id), logOffset).catch(() => undefined);
     // A stop that arrived mid-spawn found no host to send a job to: it is carried out here.
@@ -286,7 +288,7 @@ export class Supervisor {
     const signal = (rec.stopSignal ?? 'SIGTERM') as NodeJS.Signals;
     const grace = rec.graceMs ?? this.d.config.defaultGraceMs;
     const started = this.d.now();
-    const outcome = await stopTree(this.stopperDeps(), rec, signal, grace);
+    const outcome = await stopTree(this.stopperDeps(id), rec, signal, grace);
     await this.finishStop(id, outcome);
     this.stats.stopMsTotal += this.d.now() - started;
     log.info({ processId: id, pgid: rec.pgid, outcome, ms: this.d.now() - started }, 'stop finished');
@@ -348,8 +350,17 @@ export class Supervisor {
     this.pollTimer = null;
   }
 
-  stopperDeps(): StopperDeps {
-    return { os: this.d.os, store: this.d.store, log: this.d.log, owner: this.d.owner, now: this.d.now, sleep: this.d.sleep };
+  /**
+   * For a tree this worker spawned while a subreaper, members are found by walking down
+   * from it and from the worker's children, so a stop costs the same on a host with 100
+   * or 3,000 unrelated processes; anything else (adopted trees, drift) scans /proc.
+   */
+  stopperDeps(id?: string): StopperDeps {
+    const base = { os: this.d.os, store: this.d.store, log: this.d.log, owner: this.d.owner, now: this.d.now, sleep: this.d.sleep };
+    if (!id || !this.watched.get(id)?.child || !this.d.isSubreaper()) return base;
+    const others = new Set<number>();
+    for (const [other, w] of this.watched) if (other !== id) others.add(w.pid);
+    return { ...base, find: (ident) => findTreeFast(this.d.os, ident, others) };
   }
 
   private async releasePort(rec: ProcessRecord): Promise<void> {
