@@ -6,6 +6,7 @@ import { ReapqClient } from '../client.js';
 import { bearerAuth } from './auth.js';
 import type { ApiContext } from './context.js';
 import { registerDashboardRoute } from './dashboard.js';
+import { registerDashboardFeedRoute } from './dashboard-feed.js';
 import { installErrorHandling, notFound } from './errors.js';
 import { registerEventRoutes } from './events.js';
 import { registerHealthRoute } from './health.js';
@@ -14,6 +15,7 @@ import { isLoopback, parseListen } from './listen-address.js';
 import { registerLogRoutes } from './logs.js';
 import { registerMetricsRoute } from './metrics.js';
 import { registerProcessRoutes } from './processes.js';
+import { registerQueueRoutes } from './queues.js';
 import { SseStreams } from './sse.js';
 
 export interface ApiOptions {
@@ -57,6 +59,8 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
       registerEventRoutes(v1, ctx);
       registerLogRoutes(v1, ctx);
       registerHostRoutes(v1, ctx);
+      registerQueueRoutes(v1, ctx);
+      registerDashboardFeedRoute(v1, ctx);
     },
     { prefix: '/v1' },
   );

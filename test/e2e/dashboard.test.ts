@@ -1,0 +1,199 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { listenApi, type RunningApi } from '../../src/producer/http/server.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+
+// The dashboard in a real headless Chromium (Debian's, driven by playwright-core) against
+// a real api and a real worker.
+
+const CHROMIUM = '/usr/bin/chromium';
+const HOST = 'h-dash';
+const TOKEN = 'dash-token-0123456789abcdef';
+/** User input that would run script if it were ever rendered as HTML. */
+const HOSTILE = '<img src=x onerror=alert(1)>';
+const LIVE_MS = 10_000;
+
+const prefix = randomPrefix();
+let worker: TestWorker;
+let c: ReapqClient;
+let api: RunningApi;
+let tokenApi: RunningApi;
+let browser: Browser;
+const dialogs: string[] = [];
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  const env = testEnv(testRedisUrl(), prefix);
+  worker = await startWorker(env, HOST);
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  const config = (extra: Record<string, string> = {}) =>
+    loadConfig({ REDIS_URL: testRedisUrl(), REAPQ_PREFIX: prefix, REAPQ_DATA_DIR: env.REAPQ_DATA_DIR!, ...extra });
+  api = await listenApi(config(), '127.0.0.1:0');
+  tokenApi = await listenApi(config({ REAPQ_API_TOKEN: TOKEN }), '127.0.0.1:0');
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  await tokenApi?.close();
+  if (c) {
+    for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping' || r.state === 'pending' || r.state === 'starting') await c.stop(r.id, { graceMs: 200 });
+    for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+    await c.close();
+  }
+  if (worker) expect(await worker.stop()).toBe(0);
+}, 60_000);
+
+async function newPage(): Promise<Page> {
+  const page = await browser.newPage();
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  return page;
+}
+
+const text = (page: Page, selector: string) => () => page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => null);
+
+/** Marks the document; a reload would lose the mark. */
+async function mark(page: Page): Promise<void> {
+  await page.evaluate(() => ((window as unknown as { reapqMark: number }).reapqMark = 42));
+}
+async function stillMarked(page: Page): Promise<boolean> {
+  return page.evaluate(() => (window as unknown as { reapqMark?: number }).reapqMark === 42);
+}
+
+describe('dashboard in a headless browser', () => {
+  let first: string;
+
+  it('shows hosts, processes and queues, escapes user input, and follows a stop live', async () => {
+    const rec = await c.start({ command: ['sh', '-c', 'echo "<b>hello</b> from dash"; exec sleep 300'], name: HOSTILE });
+    first = rec.id;
+    await c.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
+
+    const page = await newPage();
+    await page.goto(`${api.url}/`);
+    await expect.poll(text(page, '#live'), { timeout: LIVE_MS }).toBe('live');
+
+    // The host, alive, with its load.
+    await expect.poll(text(page, `#hosts tr[data-host="${HOST}"] td.hstate`), { timeout: LIVE_MS }).toBe('alive');
+
+    // The process row: running, its name shown as text, no element made from it.
+    const row = `#procs tr[data-id="${rec.id}"]`;
+    await expect.poll(text(page, `${row} td.state`), { timeout: LIVE_MS }).toBe('running');
+    expect(await page.locator(`${row} td.name`).textContent()).toBe(HOSTILE);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.locator(`${row} a`).getAttribute('href')).toBe(`/processes/${rec.id}`);
+    await expect.poll(text(page, '#counts [data-state="running"]'), { timeout: LIVE_MS }).toBe('running 1');
+
+    // BullMQ's queues: the shared start queue and this host's.
+    await expect.poll(() => page.locator('#queues tr').count(), { timeout: LIVE_MS }).toBe(2);
+    expect(await page.locator('#queues tr[data-queue="start"] td').first().textContent()).toBe('start');
+    expect(await page.locator(`#queues tr[data-queue="host.${HOST}"]`).count()).toBe(1);
+
+    // Stopped through the client, the row follows without a reload.
+    await mark(page);
+    await c.stop(rec.id, { graceMs: 1000 });
+    await c.waitFor(rec.id, 'stopped', { timeoutMs: 15_000 });
+    await expect.poll(text(page, `${row} td.state`), { timeout: LIVE_MS }).toBe('stopped');
+    expect(await stillMarked(page)).toBe(true);
+    expect(await page.locator('#live').textContent()).toBe('live');
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('shows a process page with its record, event history and log tail', async () => {
+    const page = await newPage();
+    await page.goto(`${api.url}/processes/${first}`);
+    await expect.poll(text(page, '#record tr[data-field="state"] td'), { timeout: LIVE_MS }).toBe('stopped');
+    expect(await page.locator('#record tr[data-field="name"] td').textContent()).toBe(HOSTILE);
+    expect(await page.locator('#record tr[data-field="host"] td').textContent()).toBe(HOST);
+
+    // The history, in order, from start_requested to stopped.
+    await expect.poll(() => page.locator('#events tr[data-type="stopped"]').count(), { timeout: LIVE_MS }).toBe(1);
+    const types = await page.locator('#events tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.type));
+    expect(types[0]).toBe('start_requested');
+    expect(types).toContain('spawned');
+    expect(types.indexOf('spawned')).toBeLessThan(types.indexOf('stopped'));
+
+    // The log tail, as text: the markup the process printed is not markup here.
+    await expect.poll(text(page, '#logs'), { timeout: LIVE_MS }).toContain('<b>hello</b> from dash');
+    expect(await page.locator('main b, img').count()).toBe(0);
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('lists restarts as they happen and follows a process page live', async () => {
+    const rec = await c.start({ command: ['sleep', '300'], name: 'crashy', restart: 'on-failure' });
+    const running = await c.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
+
+    const index = await newPage();
+    await index.goto(`${api.url}/`);
+    await expect.poll(text(index, '#live'), { timeout: LIVE_MS }).toBe('live');
+    await expect.poll(text(index, `#procs tr[data-id="${rec.id}"] td.state`), { timeout: LIVE_MS }).toBe('running');
+    await mark(index);
+
+    // A crash: the worker restarts it, and the index lists the restart from the fleet stream.
+    process.kill(running.pid!, 'SIGKILL');
+    const item = `#recent li[data-type="restart_scheduled"]`;
+    await expect.poll(() => index.locator(item).filter({ hasText: rec.id }).count(), { timeout: LIVE_MS }).toBe(1);
+    expect(await index.locator(item).filter({ hasText: rec.id }).textContent()).toMatch(/restart #1/);
+    await expect.poll(text(index, `#procs tr[data-id="${rec.id}"] td:nth-child(7)`), { timeout: LIVE_MS }).toBe('1');
+    await c.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
+
+    // Its page follows the stop as it happens.
+    const page = await newPage();
+    await page.goto(`${api.url}/processes/${rec.id}`);
+    await expect.poll(text(page, '#live'), { timeout: LIVE_MS }).toBe('live');
+    await expect.poll(text(page, '#record tr[data-field="state"] td'), { timeout: LIVE_MS }).toBe('running');
+    expect(await page.locator('#events tr[data-type="stopped"]').count()).toBe(0);
+    await mark(page);
+    await c.stop(rec.id, { graceMs: 1000 });
+    await expect.poll(() => page.locator('#events tr[data-type="stopped"]').count(), { timeout: LIVE_MS }).toBe(1);
+    await expect.poll(text(page, '#record tr[data-field="state"] td'), { timeout: LIVE_MS }).toBe('stopped');
+    expect(await stillMarked(page)).toBe(true);
+
+    // A page opened later has the restart in its recent list from the start.
+    const later = await newPage();
+    await later.goto(`${api.url}/`);
+    await expect.poll(() => later.locator(item).filter({ hasText: rec.id }).count(), { timeout: LIVE_MS }).toBe(1);
+
+    expect(await stillMarked(index)).toBe(true);
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await Promise.all([index.close(), page.close(), later.close()]);
+  }, 60_000);
+
+  it('asks for the token once when the api has one, and then streams with it', async () => {
+    const page = await newPage();
+    await page.goto(`${tokenApi.url}/`);
+    await page.locator('#auth').waitFor({ state: 'visible', timeout: LIVE_MS });
+    await page.locator('#token').fill(TOKEN);
+    await page.locator('#auth button').click();
+    await expect.poll(text(page, `#hosts tr[data-host="${HOST}"] td.hstate`), { timeout: LIVE_MS }).toBe('alive');
+    await expect.poll(text(page, '#live'), { timeout: LIVE_MS }).toBe('live');
+    expect(await page.locator(`#procs tr[data-id="${first}"] td.state`).textContent()).toBe('stopped');
+    expect(await page.locator('#auth').isHidden()).toBe(true);
+
+    // Kept for the session: a reload does not ask again.
+    await page.reload();
+    await expect.poll(text(page, '#live'), { timeout: LIVE_MS }).toBe('live');
+    await expect.poll(text(page, `#hosts tr[data-host="${HOST}"] td.hstate`), { timeout: LIVE_MS }).toBe('alive');
+    expect(await page.locator('#auth').isHidden()).toBe(true);
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 60_000);
+});
