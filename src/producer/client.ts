@@ -46,6 +46,9 @@ export class ReapqClient {
     this.config = loadConfig(env);
     this.keys = makeKeys(this.config.prefix);
     this.redis = connect(this.config.redisUrl, 'command');
+    // Connection errors reach callers as rejected commands; without a listener ioredis
+    // would also print each reconnect attempt.
+    this.redis.on('error', () => undefined);
     this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax);
   }
 
@@ -110,7 +113,7 @@ export class ReapqClient {
 
   /** Yields events as they are appended, from a version on; ends when the signal aborts. */
   async *follow(id: string, afterVersion = 0, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     try {
       let after = afterVersion;
       for (const e of await this.store.readEvents(id, after)) { after = e.version; yield e; }
@@ -133,7 +136,7 @@ export class ReapqClient {
   /** Yields output lines as they are shipped, starting after the current end. */
   async *followLogs(id: string, signal?: AbortSignal): AsyncGenerator<string> {
     await this.store.mustGet(id);
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     try {
       let after = '$';
       while (!signal?.aborted) {
@@ -159,7 +162,7 @@ export class ReapqClient {
     const want = new Set(Array.isArray(states) ? states : [states]);
     for (const s of want) StateSchema.parse(s);
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-    const conn = this.redis.duplicate();
+    const conn = quiet(this.redis.duplicate());
     try {
       let rec = await this.store.mustGet(id);
       for (;;) {
@@ -206,6 +209,11 @@ export class ReapqClient {
   private async enqueueStop(rec: ProcessRecord): Promise<void> {
     await this.queue(this.keys.hostQueue(rec.host!)).add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 });
   }
+}
+
+function quiet(conn: Redis): Redis {
+  conn.on('error', () => undefined);
+  return conn;
 }
 
 /** A final state that the record's restart policy will leave on its own. */

@@ -43,10 +43,20 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const policy = loadPolicy(process.env);
   const os = opts.os ?? linuxOs;
   const keys = makeKeys(config.prefix);
+  const hlog = log.child({ hostId: config.hostId });
   const redis = connect(config.redisUrl, 'command');
+  // One line per outage, not one per reconnect attempt; processes keep running meanwhile.
+  let redisDown = false;
+  redis.on('error', (err) => {
+    if (!redisDown) hlog.error({ err: err.message }, 'Redis unreachable: processes keep running, retrying with backoff');
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) hlog.info('Redis reachable again: catching up');
+    redisDown = false;
+  });
   const store = new EventStore(redis, keys, config.globalEventsMax);
   const owner = `${config.prefix}/${config.hostId}`;
-  const hlog = log.child({ hostId: config.hostId });
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
   const queues = new Map<string, Queue>();
   const queue = (name: string) => {
@@ -98,6 +108,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   hlog.info({ actions: recovery.actions.length, records: recovery.records }, 'recovered before taking work');
 
   const connection = connect(config.redisUrl, 'blocking');
+  connection.on('error', () => undefined); // reported once through the command connection above
   const common = { connection, prefix: keys.bullPrefix, lockDuration: config.stalledMs * 2, stalledInterval: config.stalledMs };
 
   let draining = false;
