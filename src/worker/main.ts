@@ -141,7 +141,9 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const startWorker = new Worker(keys.startQueue, handle, { ...common, concurrency: opts.concurrency ?? 8 });
   const hostWorker = new Worker(keys.hostQueue(config.hostId), handle, { ...common, concurrency: 64 });
   for (const w of [startWorker, hostWorker]) {
-    w.on('error', (err) => hlog.error({ err: err.message }, 'queue error'));
+    w.on('error', (err) => {
+      if (!redisDown) hlog.error({ err: err.message }, 'queue error');
+    });
     w.on('failed', (job, err) => hlog.warn({ jobId: job?.id, job: job?.name, error: err.message }, 'job failed'));
   }
   await queue(keys.hostQueue(config.hostId)).upsertJobScheduler(`reconcile.${config.hostId}`, { every: config.reconcileMs }, { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
