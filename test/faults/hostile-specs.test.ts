@@ -1,0 +1,70 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError, ReapqClient } from '../../src/index.js';
+import { FINAL_STATES } from '../../src/shared/record.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+
+const prefix = randomPrefix();
+let w: TestWorker;
+let c: ReapqClient;
+beforeAll(async () => {
+  w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-hostile');
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+});
+afterAll(async () => {
+  await c.close();
+  expect(await w.stop()).toBe(0);
+});
+
+// Programs that cannot do harm whatever arguments they get; the rest of the spec is hostile.
+const program = fc.constantFrom('sleep', '/bin/true', '/bin/false', '/nonexistent/x', 'env', '');
+const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('..', '../../etc', '\0', '$(reboot)', '; rm -rf /', '\u2028', '-' .repeat(100)));
+/** Mostly a plausible value, sometimes a hostile one: so that some specs pass validation and reach the worker. */
+const mostly = <T, U>(ok: fc.Arbitrary<T>, bad: fc.Arbitrary<U>) => fc.oneof({ arbitrary: ok, weight: 5 }, { arbitrary: bad, weight: 1 });
+const spec = fc.record(
+  {
+    id: mostly(fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/), fc.oneof(fc.string({ maxLength: 140 }), fc.constantFrom('42', 'a:b', '../x', ''))),
+    name: text,
+    command: fc.tuple(program, fc.array(text, { maxLength: 5 })).map(([p, args]) => [p, ...args]),
+    cwd: mostly(fc.constantFrom('/tmp', '/nonexistent', '/', '/tmp/../tmp'), text),
+    env: fc.dictionary(mostly(fc.constantFrom('LD_PRELOAD', 'PATH', 'REAPQ_PROCESS_ID', 'FOO'), fc.constantFrom('1BAD', 'A=B', '')), text, { maxKeys: 3 }),
+    port: mostly(fc.constant('auto' as const), fc.integer({ min: -5, max: 70000 })),
+    restart: mostly(fc.constantFrom('never', 'on-failure'), fc.constant('sometimes')),
+    graceMs: mostly(fc.integer({ min: 0, max: 500 }), fc.integer({ min: -1000, max: -1 })),
+    ready: mostly(fc.constant(undefined), fc.record({ kind: fc.constantFrom('tcp', 'http', 'log', 'magic'), pattern: fc.constantFrom('(', 'ok', '.*'), path: fc.constantFrom('/', 'x'), timeoutMs: fc.integer({ min: -1, max: 300 }) })),
+  },
+  { requiredKeys: ['command'] },
+);
+
+describe('hostile specs', () => {
+  it('are refused with a reason or run and stop cleanly; the worker never falls over', async () => {
+    const samples = fc.sample(spec, { numRuns: 60, seed: 1127 });
+    const accepted: string[] = [];
+    let refused = 0;
+    for (const s of samples) {
+      try {
+        accepted.push((await c.start(s as never)).id);
+      } catch (err) {
+        expect(err, JSON.stringify(s)).toBeInstanceOf(InputError);
+        expect((err as Error).message.split('\n')).toHaveLength(1);
+        refused++;
+      }
+    }
+    expect(refused).toBeGreaterThan(0);
+    expect(accepted.length).toBeGreaterThan(0);
+    for (const id of new Set(accepted)) await c.stop(id, { graceMs: 200 });
+    for (const id of new Set(accepted)) {
+      const rec = await c.waitFor(id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 15_000 });
+      expect(FINAL_STATES.has(rec.state)).toBe(true);
+      if (rec.state === 'failed') expect(rec.error).toBeTruthy();
+      expect(carriersOf(id)).toEqual([]);
+    }
+    expect(w.child.exitCode).toBeNull();
+    // Still serving after all of it.
+    const ok = await c.start({ command: ['sleep', '1000'] });
+    await c.waitFor(ok.id, 'running');
+    await c.stop(ok.id);
+    await c.waitFor(ok.id, 'stopped');
+  });
+});
