@@ -191,6 +191,7 @@ export class ReapqClient {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.redis, prefix: this.keys.bullPrefix });
+      q.on('error', () => undefined); // surfaces as a rejected add()
       this.queues.set(name, q);
     }
     return q;

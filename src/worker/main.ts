@@ -61,7 +61,10 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const queues = new Map<string, Queue>();
   const queue = (name: string) => {
     let q = queues.get(name);
-    if (!q) queues.set(name, (q = new Queue(name, { connection: redis, prefix: keys.bullPrefix })));
+    if (!q) {
+      queues.set(name, (q = new Queue(name, { connection: redis, prefix: keys.bullPrefix })));
+      q.on('error', () => undefined); // reported once through the command connection
+    }
     return q;
   };
 
@@ -112,17 +115,24 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const common = { connection, prefix: keys.bullPrefix, lockDuration: config.stalledMs * 2, stalledInterval: config.stalledMs };
 
   let draining = false;
+  let reserved = 0;
   const handle = async (job: Job, token?: string): Promise<unknown> => {
     const parsed = parseJob(job.name, job.data);
     switch (parsed.name) {
       case 'start':
-        if ((sup.load >= maxProcesses || draining) && token) {
+        // Counted before the first await: concurrent start jobs must not all see room.
+        if ((sup.load + reserved >= maxProcesses || draining) && token) {
           // Full or drained: hand the start back so a host with room takes it. (A paused
           // worker may still hold one job it fetched before the pause.)
           await job.moveToDelayed(Date.now() + 250, token);
           throw new DelayedError();
         }
-        await sup.start(parsed.data.id);
+        reserved++;
+        try {
+          await sup.start(parsed.data.id);
+        } finally {
+          reserved--;
+        }
         return null;
       case 'stop':
         await sup.stop(parsed.data.id);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
@@ -26,11 +26,15 @@ async function shutdown(w: TestWorker): Promise<number | null> {
 beforeAll(() => {
   c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
 });
-afterAll(async () => {
-  for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping' || r.state === 'pending') await c.stop(r.id, { graceMs: 500 });
+// Each test leaves nothing for the next, even when it fails half way: its processes are
+// stopped while its workers still run, then the workers go.
+afterEach(async () => {
+  for (const r of await c.list()) if (!['stopped', 'exited', 'failed', 'lost'].includes(r.state)) await c.stop(r.id, { graceMs: 500 });
   for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  for (const w of workers.splice(0)) await shutdown(w);
+});
+afterAll(async () => {
   await c.close();
-  for (const w of workers) await shutdown(w);
 });
 
 describe('several hosts', () => {
