@@ -8,7 +8,7 @@ import type { StoredEvent } from '../shared/events.js';
 import { startJobId } from '../shared/jobs.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import {
-  FINAL_STATES, StartSpecSchema, StateSchema, StopOptionsSchema,
+  FINAL_STATES, mayRestart, StartSpecSchema, StateSchema, StopOptionsSchema,
   type ProcessRecord, type StartSpec, type State, type StopOptions,
 } from '../shared/record.js';
 import { connect } from '../shared/redis.js';
@@ -217,9 +217,4 @@ function quiet(conn: Redis): Redis {
   return conn;
 }
 
-/** A final state that the record's restart policy will leave on its own. */
-export function mayRestart(rec: ProcessRecord): boolean {
-  if (rec.desired === 'stopped' || rec.state === 'stopped' || rec.state === 'failed') return false;
-  if (rec.restartPolicy === 'always') return true;
-  return rec.restartPolicy === 'on-failure' && (rec.state === 'lost' || rec.exitCode !== 0);
-}
+export { mayRestart };

@@ -22,6 +22,7 @@ const EnvSchema = z.object({
     .default('20000-29999'),
   REAPQ_GLOBAL_EVENTS_MAX: intFrom(100).default(100_000),
   REAPQ_LOG_LINES: intFrom(10).default(2000),
+  REAPQ_RETENTION_MS: intFrom(0).default(7 * 24 * 3600 * 1000),
   REAPQ_LOG_MAX_BYTES: intFrom(4096).default(16 * 1024 * 1024),
 });
 
@@ -38,6 +39,8 @@ export interface Config {
   readonly stalledMs: number;
   readonly portRange: readonly [number, number];
   readonly globalEventsMax: number;
+  /** Finished records older than this are pruned by the fleet pass; 0 keeps them. */
+  readonly retentionMs: number;
   /** Output lines kept per process in Redis. */
   readonly logLines: number;
   /** Size at which a process's log file is rotated (one previous file kept). */
@@ -80,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     portRange: [lo, hi] as const,
     globalEventsMax: e.REAPQ_GLOBAL_EVENTS_MAX,
     logLines: e.REAPQ_LOG_LINES,
+    retentionMs: e.REAPQ_RETENTION_MS,
     logMaxBytes: e.REAPQ_LOG_MAX_BYTES,
     ...overrides,
   });

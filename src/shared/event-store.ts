@@ -30,6 +30,14 @@ end
 return {1, cur + n}
 `;
 
+const REMOVE_LUA = `
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SREM', KEYS[5], ARGV[2]) end
+return 1
+`;
+
 /** Decides what to append given the current record; null or [] means nothing to do. */
 export type Decide = (current: ProcessRecord | null) => EventDraft[] | null;
 
@@ -173,13 +181,18 @@ export class EventStore {
     });
   }
 
-  /** Deletes a final record with its stream and index entries. Refuses anything that may be alive. */
-  async remove(rec: ProcessRecord): Promise<void> {
-    const pipe = this.redis.multi();
-    pipe.del(this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id));
-    pipe.zrem(this.keys.allIndex, rec.id);
-    if (rec.host) pipe.srem(this.keys.hostIndex(rec.host), rec.id);
-    await pipe.exec();
+  /**
+   * Deletes a record with its streams and index entries, only if it is still at the
+   * version the caller judged (a restart scheduled meanwhile keeps it). True if deleted.
+   */
+  async remove(rec: ProcessRecord): Promise<boolean> {
+    const res = await this.redis.eval(
+      REMOVE_LUA, 6,
+      this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id), this.keys.allIndex,
+      this.keys.hostIndex(rec.host ?? ''), this.keys.hostIndex(''),
+      String(rec.version), rec.id, rec.host ?? '',
+    );
+    return res === 1;
   }
 }
 

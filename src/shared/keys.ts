@@ -30,6 +30,8 @@ export interface Keys {
   readonly hosts: string;
   /** Hash port -> process id, per host. */
   ports(hostId: string): string;
+  /** Held for a minute by the worker that last pruned: retention runs once a minute fleet-wide. */
+  readonly pruneLock: string;
   /** Set of host ids an operator is draining: they take no new starts. */
   readonly drain: string;
   /** Lock that lets one worker of the fleet at a time run the cluster-level pass. */
@@ -53,5 +55,6 @@ export function makeKeys(prefix: string): Keys {
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
     clusterLock: `${tag}:lock:cluster`,
     drain: `${tag}:drain`,
+    pruneLock: `${tag}:lock:prune`,
   });
 }

@@ -140,3 +140,10 @@ export const ProcessRecordSchema = z.object({
   readyAt: z.string().nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
+
+/** A final state that the record's restart policy will leave on its own. */
+export function mayRestart(rec: ProcessRecord): boolean {
+  if (rec.desired === 'stopped' || rec.state === 'stopped' || rec.state === 'failed') return false;
+  if (rec.restartPolicy === 'always') return true;
+  return rec.restartPolicy === 'on-failure' && (rec.state === 'lost' || rec.exitCode !== 0);
+}

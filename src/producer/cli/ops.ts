@@ -4,12 +4,12 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { ensureRedisServerBinary, startLocalRedis } from '../../shared/local-redis.js';
 import { makeLogger } from '../../shared/logger.js';
-import { FINAL_STATES, HostIdSchema } from '../../shared/record.js';
+import { HostIdSchema } from '../../shared/record.js';
 import { runWorker } from '../../worker/main.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
-import { mayRestart } from '../client.js';
+import { prune } from '../../shared/prune.js';
 import { listenApi } from '../http/server.js';
 import { listHosts, reconcileTargets, requestReconcile } from '../reconcile-request.js';
 
@@ -149,14 +149,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (o) =>
       withClient(async (c) => {
         const age = flag('--older-than', Duration, o.olderThan);
-        const cutoff = Date.now() - age;
-        const removed: string[] = [];
-        for (const r of await c.list()) {
-          const ended = r.endedAt ? Date.parse(r.endedAt) : Date.parse(r.updatedAt);
-          if (!FINAL_STATES.has(r.state) || mayRestart(r) || ended > cutoff) continue;
-          await c.store.remove(r);
-          removed.push(r.id);
-        }
+        const removed = await prune(c.store, Date.now() - age);
         out(o.json ? JSON.stringify({ removed }) : `pruned ${removed.length} records`);
       }),
     );

@@ -1,0 +1,47 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { prunable, prune } from '../../src/shared/prune.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { cli, testEnv } from '../helpers/workers.js';
+
+const clients: ReapqClient[] = [];
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+});
+
+describe('retention', () => {
+  it('prunes finished records with their streams and never a live or restartable one', async () => {
+    const prefix = randomPrefix();
+    const c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+    clients.push(c);
+    const done = await c.start({ id: 'done', command: ['x'] });
+    await c.stop(done.id); // pending -> stopped: finished
+    await c.connection.xadd(c.keys.logs('done'), '*', 'l', 'bye', 'pos', '0');
+    await c.start({ id: 'waiting', command: ['x'] }); // pending: live
+    await new Promise((r) => setTimeout(r, 20));
+
+    const stopped = await c.get('done');
+    expect(prunable(stopped, Date.now())).toBe(true);
+    expect(prunable(stopped, Date.parse(stopped.endedAt!) - 1)).toBe(false); // not old enough
+    expect(prunable({ ...stopped, state: 'exited', desired: 'running', restartPolicy: 'always' }, Date.now())).toBe(false);
+    expect(prunable({ ...stopped, killPending: [123] }, Date.now())).toBe(false);
+
+    const r = await cli(testEnv(testRedisUrl(), prefix), ['prune', '--older-than', '0s', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ removed: ['done'] });
+    expect((await c.list()).map((x) => x.id)).toEqual(['waiting']);
+    for (const k of [c.keys.record('done'), c.keys.stream('done'), c.keys.logs('done')]) expect(await c.connection.exists(k)).toBe(0);
+    expect(await prune(c.store, Date.now())).toEqual([]);
+    expect((await cli(testEnv(testRedisUrl(), prefix), ['prune', '--older-than', 'soon'])).code).toBe(2);
+  });
+
+  it('keeps a record that changed after it was judged', async () => {
+    const c = new ReapqClient({ redisUrl: testRedisUrl(), prefix: randomPrefix(), env: {} });
+    clients.push(c);
+    await c.start({ id: 'moving', command: ['x'] });
+    const judged = await c.stop('moving');
+    await c.store.transact('moving', () => [{ type: 'drift', kind: 'orphan', detail: 'late news', pids: [] }]);
+    expect(await c.store.remove(judged)).toBe(false);
+    expect((await c.get('moving')).version).toBe(judged.version + 1);
+  });
+});
