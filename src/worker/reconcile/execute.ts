@@ -1,8 +1,8 @@
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ProcessRecord } from '../../shared/record.js';
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import { readCookies, type HostOs } from '../host-os.js';
-import { descendants } from '../proc/parse.js';
+import { descendants, type ProcStat } from '../proc/parse.js';
 import type { Reaper } from '../reaper.js';
 import { identityOf, stopTree } from '../stopper.js';
 import type { Supervisor } from '../supervisor.js';
@@ -47,6 +47,11 @@ export async function reconcileOnce(d: ReconcileDeps): Promise<ReconcileReport> 
   const candidates = cookieCandidates(procs, idents, os.selfPid);
   // A worker that died left its orphans to init: they are found by their cookie there.
   for (const p of procs) if (p.ppid === 1 && p.pid !== os.selfPid) candidates.add(p.pid);
+  // Members of a live group whose leader still has its recorded identity belong to that
+  // record already: their environment says nothing new. Only the rest is read, which
+  // keeps a pass over 1,000 healthy trees from reading 3,000 environments.
+  const trusted = trustedGroups(records, procs);
+  for (const p of procs) if (trusted.has(p.pgid) && candidates.has(p.pid)) candidates.delete(p.pid);
   const cookies = readCookies(os, candidates);
   const busy = new Set<string>([...sup.spawning, ...sup.stopsInFlight()]);
   for (const id of sup.watched.keys()) {
@@ -130,6 +135,18 @@ async function act(d: ReconcileDeps, a: Action, byId: Map<string, ProcessRecord>
       return `reaped ${reaped.length} zombies`;
     }
   }
+}
+
+/** Process groups of live records whose leader is alive with its recorded identity. */
+function trustedGroups(records: readonly ProcessRecord[], procs: readonly ProcStat[]): Set<number> {
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
+  const out = new Set<number>();
+  for (const r of records) {
+    if (FINAL_STATES.has(r.state) || r.pid === null || r.pgid === null) continue;
+    const leader = byPid.get(r.pid);
+    if (leader && leader.state !== 'Z' && leader.startTime === r.startTime && leader.pgid === r.pgid) out.add(r.pgid);
+  }
+  return out;
 }
 
 /** Running, or spawned and awaiting its readiness check. */

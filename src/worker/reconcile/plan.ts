@@ -1,7 +1,7 @@
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ProcStat } from '../proc/parse.js';
 import { identityOf } from '../stopper.js';
-import { leaderAlive, treeMembers, type Cookie } from '../tree.js';
+import { treeMembers, type Cookie } from '../tree.js';
 
 export type Action =
   /** Alive, identity matches, nobody here watches it. */
@@ -58,6 +58,7 @@ export function plan(input: PlanInput): Action[] {
     sids.add(p.sid);
   }
   const cookieIds = new Set([...cookies.values()].map((c) => c.id));
+  const byPid = new Map(procs.map((p) => [p.pid, p]));
 
   for (const rec of records) {
     if (rec.host !== input.hostId) continue;
@@ -91,12 +92,14 @@ export function plan(input: PlanInput): Action[] {
       continue;
     }
     // running, or starting with its identity recorded
-    const left = leaderAlive(ident, procs) ? [] : members();
-    if (leaderAlive(ident, procs)) {
+    const leader = byPid.get(ident.pid);
+    const alive = !!leader && leader.startTime === ident.startTime && leader.state !== 'Z';
+    const left = alive ? [] : members();
+    if (alive) {
       actions.push({ kind: 'adopt', id: rec.id });
     } else if (left.length > 0) {
       actions.push({ kind: 'stop-leftovers', id: rec.id, pids: left });
-    } else if (procs.some((p) => p.pid === ident.pid && p.state !== 'Z')) {
+    } else if (leader && leader.state !== 'Z') {
       actions.push({ kind: 'lost', id: rec.id, reason: `pid ${ident.pid} was reused by another process` });
     } else {
       actions.push({ kind: 'missed-exit', id: rec.id });
@@ -106,7 +109,7 @@ export function plan(input: PlanInput): Action[] {
   const orphans = new Map<string, number[]>();
   for (const [pid, c] of cookies) {
     if (c.owner !== owner || claimed.has(c.id) || busy.has(c.id)) continue;
-    const p = procs.find((x) => x.pid === pid);
+    const p = byPid.get(pid);
     if (!p || p.state === 'Z' || pid === selfPid) continue;
     orphans.set(c.id, [...(orphans.get(c.id) ?? []), pid]);
   }
