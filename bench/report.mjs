@@ -60,6 +60,29 @@ export const BENCHES = [
       'not held to a goal. Baseline: N bare detached spawns, then SIGTERM to all until every exit.',
     goal: 'every record stopped, no carrier left',
   },
+  {
+    name: 'pm2',
+    heading: 'reapq vs PM2',
+    what:
+      'The same app on both sides: N copies of `test/fixtures/app` (`npm run start` -> `sh` -> `node server.js` listening ' +
+      'on its `PORT`, which spawns a `sleep 1000` grandchild). reapq: one worker (defaults, `--concurrency 8`), N ' +
+      "`client.start({ command: ['npm', 'run', 'start'], cwd, port: 'auto' })` issued at once, timed until every `spawned` " +
+      'event (state `running`); then N `client.stop()` at once, timed until every `stopped` event. PM2 (the version in ' +
+      'the chart, a dev dependency of this bench only, with a fresh `PM2_HOME` per run, never `~/.pm2`; defaults: fork ' +
+      'mode, kill signal SIGINT, treekill): the N apps (`script: npm`, `args: run start`, a free `PORT` each) in one ' +
+      '`pm2.start({ apps })` call, timed until `pm2.list()` shows all `online`; then `pm2.stop(\'all\')` until all ' +
+      '`stopped`. Both sides are driven through their programmatic API on a connection made before the clock starts; ' +
+      'both daemons are up before it (not timed). Left behind: processes of the apps (found by an environment marker: ' +
+      "reapq's cookie, a `REAPQ_BENCH_APP` variable for PM2) still alive 2 s after the stop was reported done; they are " +
+      "killed afterwards. Daemon RSS: `VmRSS` of the reapq worker, of PM2's God daemon (pid from `PM2_HOME/pm2.pid`), " +
+      'with the N apps up and their trees complete. The sides alternate which goes first; each run ends with `pm2 kill` ' +
+      'and the removal of its `PM2_HOME`. How PM2 stops (its source): SIGINT to a `ps` snapshot of the tree, then it ' +
+      'polls `kill(pid, 0)` on every pid of the snapshot and sends SIGKILL to what still answers after `kill_timeout` ' +
+      "(1600 ms); an orphan that is dead but not yet reaped by init answers, so the log's count of SIGKILL escalations " +
+      'is given below.',
+    goal: 'no process left behind by reapq; figures beside PM2\'s',
+    baselineLegend: 'PM2',
+  },
 ];
 
 function load(name) {
@@ -91,6 +114,7 @@ function chartFor(b, r) {
     title: `${b.heading}${r.smoke ? ' (smoke run: reduced sizes)' : ''}`,
     subtitle: [r.command, `${r.date?.slice(0, 10)} · ${mm.nproc} CPUs, ${mm.cpu}, Node ${mm.node}${runs ? ` · ${runs}` : ''}`],
     groups,
+    baselineLegend: b.baselineLegend,
   });
 }
 
@@ -153,6 +177,7 @@ export function generate() {
       }
     }
     if (r.extra?.distribution) out.push(`Starts per host, per run: ${r.extra.distribution.map((d) => Object.entries(d).map(([h, n]) => `${h} ${n}`).join(', ')).join(' / ')}. ${r.extra.check ?? ''}`, '');
+    if (r.extra?.note) out.push(r.extra.note, '');
     if (r.leakCheck) out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
   });
 
@@ -160,19 +185,20 @@ export function generate() {
     '## How to run',
     '',
     '```sh',
-    'npm run bench                          # build, run all five benches in sequence, regenerate this file and bench/charts/',
-    'BENCH_N=20 BENCH_RUNS=1 BENCH_BG=10,100 npm run bench     # a quick smoke run',
+    'npm run bench                          # build, run all six benches in sequence, regenerate this file and bench/charts/',
+    'BENCH_N=20 BENCH_APPS=5 BENCH_RUNS=1 BENCH_BG=10,100 npm run bench   # a quick smoke run',
     'npm run build && node bench/start-latency.mjs             # one bench (writes bench/results/start-latency.json)',
     'node bench/run.mjs start-latency stop-latency             # some benches, then regenerate the report',
     'node bench/report.mjs                                     # only regenerate BENCHMARKS.md and the charts',
     '```',
     '',
-    'Needs `redis-server` (installed as in the README when missing) and, for the load test, `unshare` with the right to make PID namespaces (root). Each bench starts its own `redis-server`; none touches another Redis or flushes anything.',
+    'Needs `redis-server` (installed as in the README when missing) and, for the load test, `unshare` with the right to make PID namespaces (root). Each bench starts its own `redis-server`; none touches another Redis or flushes anything. The PM2 comparison uses the `pm2` dev dependency (`npm ci` installs it) with a temporary `PM2_HOME` of its own; it never touches `~/.pm2` or a PM2 daemon already running.',
     '',
     '| variable | default | meaning |',
     '|---|---|---|',
     '| `BENCH_RUNS` | `3` | runs per bench; figures are the median over runs, spread min–max |',
     '| `BENCH_N` | per bench: throughput 1000, start latency 100, stop latency 100, reconcile 1000, load 500 | processes (or samples) per run |',
+    '| `BENCH_APPS` | `50` | reapq vs PM2: apps started and stopped per run and side |',
     '| `BENCH_BG` | `100,3000` | stop latency: unrelated background processes, one level after another |',
     '| `BENCH_PASSES` | `max(5, BENCH_RUNS)` | reconcile: passes requested through the CLI |',
     '| `BENCH_WARMUP` | `5` | start latency: unmeasured starts before the runs |',

@@ -13,7 +13,7 @@ function num(v) {
  * groups: [{ title, unit, goal?: { value, text }, bars: [{ label, median, min, max, baseline }] }]
  * Each group has its own scale (figures of one bench differ in unit and size).
  */
-export function barChart({ title, subtitle = [], groups }) {
+export function barChart({ title, subtitle = [], groups, baselineLegend = 'baseline' }) {
   const W = 820;
   const LABEL_W = 330;
   const X0 = LABEL_W + 10;
@@ -59,7 +59,7 @@ export function barChart({ title, subtitle = [], groups }) {
   }
   y += 28;
   parts.push(`<rect x="10" y="${y - 10}" width="12" height="10" fill="#2563eb"/><text x="27" y="${y}" font-size="11">reapq</text>`);
-  parts.push(`<rect x="80" y="${y - 10}" width="12" height="10" fill="#9ca3af"/><text x="97" y="${y}" font-size="11">baseline</text>`);
+  parts.push(`<rect x="80" y="${y - 10}" width="12" height="10" fill="#9ca3af"/><text x="97" y="${y}" font-size="11">${esc(baselineLegend)}</text>`);
   parts.push(`<text x="170" y="${y}" font-size="11" fill="#555">bar: median over runs; whisker: min-max</text>`);
   y += 12;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`;

@@ -69,6 +69,8 @@ export class ReapqClient {
               ready: s.ready ?? null,
             },
           }],
+      // A generated id is new: no need to read it first (the version check still guards).
+      s.id === undefined ? null : undefined,
     );
     const rec = record!;
     // Enqueued even when the record existed: a producer that crashed between the append and

@@ -32,7 +32,8 @@ export interface WorkerHandle {
   close(): Promise<void>;
 }
 
-export const VERSION = '0.1.0';
+export { VERSION } from '../shared/version.js';
+import { VERSION } from '../shared/version.js';
 
 /**
  * Boots a worker: becomes subreaper, recovers this host's processes from the record

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../shared/config.js';
 import type { EventStore } from '../shared/event-store.js';
@@ -53,6 +54,7 @@ export class Supervisor {
   readonly spawning = new Set<string>();
   private readonly stops = new Map<string, Promise<void>>();
   private readonly readying = new Map<string, Promise<void>>();
+  private logDirMade = false;
   private readonly chains = new Map<string, Promise<unknown>>();
   private pollTimer: NodeJS.Timeout | null = null;
   readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0, stopMsTotal: 0, killPending: 0 };
@@ -132,10 +134,14 @@ export class Supervisor {
     let child: ChildProcess | null = null;
     let failure: string | null = problem;
     let logOffset = 0;
+    let closing: Promise<void> = Promise.resolve();
     if (!failure) {
-      mkdirSync(this.logDir, { recursive: true });
-      const fd = openSync(this.logFile(id), 'a');
-      logOffset = fstatSync(fd).size;
+      if (!this.logDirMade) mkdirSync(this.logDir, { recursive: true });
+      this.logDirMade = true;
+      // Creating the file off the event loop: on a busy host a create costs more than the spawn.
+      const fh = await open(this.logFile(id), 'a');
+      const fd = fh.fd;
+      logOffset = (await fh.stat()).size;
       try {
         child = spawn(file, args, {
           cwd,
@@ -147,7 +153,9 @@ export class Supervisor {
       } catch (err) {
         failure = `cannot spawn ${file}: ${(err as Error).message}`;
       } finally {
-        closeSync(fd);
+        // Not awaited here: nothing may yield between spawn() and reading the identity
+        // and hooking 'spawn'/'exit' below.
+        closing = fh.close();
       }
     }
     // Read the identity before yielding to the event loop: until libuv runs, the child
@@ -162,12 +170,15 @@ export class Supervisor {
       });
     }
     if (child && !failure) {
-      const spawnErr = await new Promise<Error | null>((res) => {
+      const spawnErr = new Promise<Error | null>((res) => {
         child!.once('spawn', () => res(null));
         child!.once('error', (e) => res(e));
       });
-      if (spawnErr) failure = describeSpawnError(spawnErr, file, cwd);
+      await closing;
+      const err = await spawnErr;
+      if (err) failure = describeSpawnError(err, file, cwd);
     }
+    await closing;
     if (failure || !child || pid === undefined || !stat) {
       failure ??= `${file} exited before its identity could be read`;
       this.stats.spawnFailures++;

@@ -5,12 +5,15 @@ import { loadConfig, type Config } from '../../shared/config.js';
 import { ensureRedisServerBinary, startLocalRedis } from '../../shared/local-redis.js';
 import { makeLogger } from '../../shared/logger.js';
 import { HostIdSchema } from '../../shared/record.js';
-import { runWorker } from '../../worker/main.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
 import { prune } from '../../shared/prune.js';
-import { listenApi } from '../http/server.js';
+// The api (fastify, prom-client) and the worker load only in the commands that run them:
+// a worker that also holds the api's modules is a bigger process, and every fork of a
+// spawn copies its page tables.
+const listenApi: typeof import('../http/server.js').listenApi = async (...args) => (await import('../http/server.js')).listenApi(...args);
+const runWorker: typeof import('../../worker/main.js').runWorker = async (...args) => (await import('../../worker/main.js')).runWorker(...args);
 import { listHosts, reconcileTargets, requestReconcile } from '../reconcile-request.js';
 
 export { listHosts, type HostInfo } from '../reconcile-request.js';
