@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { InputError, WaitError } from '../../shared/errors.js';
 import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type StartSpec, type State } from '../../shared/record.js';
 import type { ReapqClient } from '../client.js';
-import { eventLine, recordText, recordsTable, useColor } from './format.js';
+import { eventLine, humanMs, recordText, recordsTable, useColor } from './format.js';
 import { collect, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
 
 export type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
@@ -78,7 +78,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
           const tty = process.stderr.isTTY && ids.length > 1;
           results = await Promise.all(
             results.map(async (r) => {
-              const fin = await waitOrReport(c, r.id, STOP_DONE, timeoutMs, !!o.json);
+              const fin = await waitOrReport(c, r.id, STOP_DONE, timeoutMs, !!o.json, ids.length === 1);
               if (tty) process.stderr.write(`\rstopped ${++done}/${ids.length}`);
               return fin;
             }),
@@ -166,13 +166,29 @@ function readyFrom(o: Record<string, unknown>): StartSpec['ready'] {
 }
 
 /** Waits, and on a wait that ends elsewhere prints the record (with --json) before exit 1. */
-async function waitOrReport(c: ReapqClient, id: string, states: State[], timeoutMs: number, asJson: boolean): Promise<ProcessRecord> {
+async function waitOrReport(c: ReapqClient, id: string, states: State[], timeoutMs: number, asJson: boolean, spin = true): Promise<ProcessRecord> {
+  const stop = spin ? spinner(`waiting for ${id} to be ${states.join('|')}`) : () => undefined;
   try {
     return await c.waitFor(id, states, { timeoutMs });
   } catch (err) {
     if (err instanceof WaitError && asJson && err.record) json(err.record);
     throw err;
+  } finally {
+    stop();
   }
+}
+
+/** A spinner with the elapsed time on stderr, only on a terminal (pipes and CI get nothing). */
+function spinner(what: string): () => void {
+  if (!process.stderr.isTTY) return () => undefined;
+  const frames = '|/-\\';
+  const t0 = Date.now();
+  let i = 0;
+  const timer = setInterval(() => process.stderr.write(`\r${frames[i++ % frames.length]} ${what} ${humanMs(Date.now() - t0)}  `), 100);
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[2K');
+  };
 }
 
 
