@@ -181,6 +181,20 @@ export function generate() {
     if (r.leakCheck) out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
   });
 
+  // Measurements without a baseline, run on their own (not part of `npm run bench`).
+  const others = [
+    ['lost-host', 'Lost-host detection', 'A worker host killed outright (its PID namespace dies with it): time from the kill to `lost` recorded and to the `always` process running on the other host, with the default timings.', (e) => `kill -> lost recorded: ${e.lostMs.join(', ')} ms; kill -> running on the other host: ${e.backMs.join(', ')} ms (${e.note}).`],
+    ['redis-memory', 'Redis memory per finished record', 'MEMORY USAGE of a finished record\'s projection, event stream and index entry, its log stream removed. Goal: under 4 KB.', (e) => `projection ${e.record} B + event stream ${e.stream} B (${e.eventsPerRecord} events) + index ${e.index} B = **${e.total} B** per record: goal ${e.total < 4096 ? 'met' : '**missed**'}.`],
+    ['soak', 'Soak', 'Two workers, start/stop cycles of trees that fork, leave orphans, escape their group or ignore SIGTERM, with a worker SIGKILLed and restarted at random every ~15 s. Fails on any failed cycle, leaked process or zombie.', (e) => `${e.cycles} cycles in ${e.seconds} s (${e.cyclesPerSecond}/s), ${e.kills} worker kills, 0 failed cycles; worker RSS MiB (first/last/max sample per host): ${Object.entries(e.memory).map(([h, m]) => `${h} ${m.first}/${m.last}/${m.max}`).join(', ')}.`],
+  ];
+  for (const [name, heading, what, line] of others) {
+    const r = load(name);
+    if (!r) continue;
+    out.push(`<a id="${name}"></a>`, `## ${heading} (\`bench/${name}.mjs\`)`, '', what, '', `Command: \`${r.command}\` (after \`npm run build\`). Measured ${r.date} in ${r.seconds} s.`, '');
+    out.push(r.error ? `> **Failed**: ${r.error.replace(/\n/g, ' ')}` : line(r.extra), '');
+    if (r.leakCheck) out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
+  }
+
   out.push(
     '## How to run',
     '',

@@ -1,0 +1,31 @@
+// Redis memory per finished record (its projection and event stream, log stream removed):
+// `npm run build && node bench/redis-memory.mjs`. Runs N start/stop cycles through a worker,
+// drops the log streams, and reads MEMORY USAGE of what is left per record.
+import { envInt, runBench } from './lib.mjs';
+
+const N = envInt('BENCH_N', 200, 1);
+await runBench('redis-memory', `Redis bytes per finished record (${N} records through a worker)`, async (ctx) => {
+  const prefix = await ctx.newPrefix();
+  await ctx.worker(prefix, 'mem');
+  const c = await ctx.client(prefix);
+  const ids = [];
+  for (let i = 0; i < N; i++) ids.push((await c.start({ command: ['sleep', '1000'], name: `app-${i}` })).id);
+  for (const id of ids) await c.waitFor(id, 'running');
+  for (const id of ids) await c.stop(id);
+  for (const id of ids) await c.waitFor(id, 'stopped');
+  const r = c.connection;
+  let record = 0;
+  let stream = 0;
+  let events = 0;
+  for (const id of ids) {
+    await r.del(c.keys.logs(id));
+    record += Number(await r.call('MEMORY', 'USAGE', c.keys.record(id), 'SAMPLES', '0'));
+    stream += Number(await r.call('MEMORY', 'USAGE', c.keys.stream(id), 'SAMPLES', '0'));
+    events += await r.xlen(c.keys.stream(id));
+  }
+  const index = Number(await r.call('MEMORY', 'USAGE', c.keys.allIndex, 'SAMPLES', '0')) / N;
+  const per = { record: Math.round(record / N), stream: Math.round(stream / N), index: Math.round(index), eventsPerRecord: events / N };
+  const total = per.record + per.stream + per.index;
+  console.log(`  per finished record: projection ${per.record} B + event stream ${per.stream} B (${per.eventsPerRecord} events) + index ${per.index} B = ${total} B  |  goal < 4096 B: ${total < 4096 ? 'met' : 'MISSED'}`);
+  return { params: { N }, env: { BENCH_N: N }, figures: [], extra: { ...per, total } };
+});
