@@ -44,8 +44,12 @@ await runBench('soak', `${CYCLES} start/stop cycles over 2 workers with random w
 
   const sampler = setInterval(() => {
     for (const [h, w] of workers) {
-      const kb = rssKbOf(w.pid);
-      if (kb) rss[h].push(Math.round(kb / 1024));
+      try {
+        const kb = rssKbOf(w.pid);
+        if (kb) rss[h].push(Math.round(kb / 1024));
+      } catch {
+        // killed between the lookup and the read
+      }
     }
   }, 5000);
   const killer = (async () => {
@@ -66,7 +70,7 @@ await runBench('soak', `${CYCLES} start/stop cycles over 2 workers with random w
       const cmd = TREES[Math.floor(rand() * TREES.length)];
       try {
         const rec = await client.start({ command: cmd, graceMs: 500 });
-        await tail.when(rec.id, ['spawned'], { fail: ['spawn_failed'], timeoutMs: 60_000 });
+        await client.waitFor(rec.id, 'running', { timeoutMs: 60_000 });
         await sleep(rand() * 200);
         await client.stop(rec.id);
         await client.waitFor(rec.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 60_000 });

@@ -98,7 +98,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   process.on('SIGCHLD', sweepSoon);
   const sweepTimer = setInterval(sweepSoon, 1000);
 
-  const rdeps = { sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, graceMs: config.defaultGraceMs, now: Date.now };
+  const rdeps = { sup, store, os, reaper, enqueueStart, log: hlog, hostId: config.hostId, owner, graceMs: config.defaultGraceMs, now: Date.now };
   const cdeps = { redis, store, keys, log: hlog, hostId: config.hostId, now: Date.now, enqueueStart, retentionMs: config.retentionMs };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
   const reconcile = async (): Promise<ReconcileReport> => {
@@ -130,7 +130,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         }
         reserved++;
         try {
-          await sup.start(parsed.data.id);
+          await sup.start(parsed.data.id, job.id);
         } finally {
           reserved--;
         }

@@ -10,6 +10,7 @@ import { findTree, findTreeFast, type HostOs } from './host-os.js';
 import type { PortAllocator } from './ports.js';
 import { decideRestart } from './restart.js';
 import type { LogShipper } from './log-shipper.js';
+import { startJobId } from '../shared/jobs.js';
 import { checkStart, type Policy } from './policy.js';
 import { awaitReady } from './readiness.js';
 import { buildEnv } from './spawn-env.js';
@@ -96,15 +97,21 @@ export class Supervisor {
   }
 
   /** Handles a start job. Throws (failing the job) only after the failure is on the record. */
-  start(id: string): Promise<void> {
-    return this.serial(id, () => this.doStart(id));
+  start(id: string, jobId?: string): Promise<void> {
+    return this.serial(id, () => this.doStart(id, jobId));
   }
 
-  private async doStart(id: string): Promise<void> {
+  private async doStart(id: string, jobId?: string): Promise<void> {
     const { store, log } = this.d;
     const rec = await store.get(id);
     if (!rec) throw new Error(`start job for unknown process ${id}`);
     if (rec.state !== 'pending' || rec.desired !== 'running') return; // duplicate delivery, or stopped while queued
+    // Each run of a record has its own start job; a late redelivery of an earlier run's job
+    // must not start this run before its own (possibly delayed) job says so.
+    if (jobId !== undefined && jobId !== startJobId(id, rec.restarts)) {
+      log.debug({ processId: id, jobId }, 'start job of an earlier run: ignored');
+      return;
+    }
     if (rec.requestedHost && rec.requestedHost !== this.hostId) return;
 
     let port: number | null = typeof rec.requestedPort === 'number' ? rec.requestedPort : null;

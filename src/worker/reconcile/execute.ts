@@ -6,6 +6,7 @@ import { descendants, type ProcStat } from '../proc/parse.js';
 import type { Reaper } from '../reaper.js';
 import { identityOf, stopTree } from '../stopper.js';
 import type { Supervisor } from '../supervisor.js';
+import { CRASH_LOOP_LIMIT } from '../restart.js';
 import { cookieCandidates } from '../tree.js';
 import { plan, type Action } from './plan.js';
 
@@ -22,6 +23,8 @@ export interface ReconcileReport {
 
 export interface ReconcileDeps {
   sup: Supervisor;
+  /** Enqueues the start job of a retried or restarted record. */
+  enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
   store: EventStore;
   os: HostOs;
   reaper: Reaper;
@@ -117,15 +120,25 @@ async function act(d: ReconcileDeps, a: Action, byId: Map<string, ProcessRecord>
       });
       return `stopping ${a.pids.length} processes`;
     }
-    case 'stop-orphan':
-    case 'abandoned-spawn': {
-      if (a.kind === 'abandoned-spawn') {
-        await store.transact(a.id, (cur) => (cur?.state === 'starting' ? [{ type: 'spawn_failed', host: d.hostId, error: 'the worker died while spawning it' }] : null));
-      } else {
-        await store.transact(a.id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail: `carries the cookie of ${a.id} on ${d.hostId}, no record claims it`, pids: a.pids }] : null)).catch(() => undefined);
-      }
+    case 'stop-orphan': {
+      await store.transact(a.id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail: `carries the cookie of ${a.id} on ${d.hostId}, no record claims it`, pids: a.pids }] : null)).catch(() => undefined);
       if (a.pids.length > 0) sup.track(a.id, () => killPids(d, a.pids));
-      return a.pids.length > 0 ? `stopping ${a.pids.length} orphans` : 'recorded the failed spawn';
+      return `stopping ${a.pids.length} orphans`;
+    }
+    case 'abandoned-spawn': {
+      // The user still wants it running: the failure and the retry are one append, so a
+      // waiter never sees a final state in between. The retry's job waits out a grace
+      // period, by when whatever the dead worker left is gone: it can never run beside it.
+      const delayMs = d.graceMs + 2000;
+      const { record, appended } = await store.transact(a.id, (cur) => {
+        if (cur?.state !== 'starting') return null;
+        const failed = { type: 'spawn_failed' as const, host: d.hostId, error: 'the worker died while spawning it' };
+        const retry = cur.desired === 'running' && cur.crashLoop < CRASH_LOOP_LIMIT;
+        return retry ? [failed, { type: 'restart_scheduled' as const, attempt: cur.restarts + 1, delayMs }] : [failed];
+      });
+      if (record?.state === 'pending' && appended.length === 2) await d.enqueueStart(record, delayMs);
+      if (a.pids.length > 0) sup.track(a.id, () => killPids(d, a.pids));
+      return `${a.pids.length > 0 ? `stopping ${a.pids.length} left by the dead spawn; ` : ''}${record?.state === 'pending' ? `retrying in ${delayMs} ms` : 'failed'}`;
     }
     case 'resume-stop':
       void sup.stop(a.id);
