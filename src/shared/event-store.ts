@@ -32,10 +32,24 @@ return {1, cur + n}
 
 const REMOVE_LUA = `
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])
 redis.call('ZREM', KEYS[4], ARGV[2])
 if ARGV[3] ~= '' then redis.call('SREM', KEYS[5], ARGV[2]) end
 return 1
+`;
+
+/** Moves a stream's entries to the archive list, guarded by the record's version. */
+const COMPACT_LUA = `
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return -1 end
+local rows = redis.call('XRANGE', KEYS[2], '-', '+')
+for _, row in ipairs(rows) do
+  local f = row[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'e' then redis.call('RPUSH', KEYS[3], string.match(row[1], '^(%d+)-') .. ' ' .. f[i + 1]) end
+  end
+end
+redis.call('DEL', KEYS[2])
+return #rows
 `;
 
 /** Decides what to append given the current record; null or [] means nothing to do. */
@@ -150,8 +164,28 @@ export class EventStore {
   /** Events of one process after a version (0: all). */
   async readEvents(id: string, afterVersion = 0, count?: number): Promise<StoredEvent[]> {
     const args: [string, string, string] = [this.keys.stream(id), `${afterVersion + 1}-0`, '+'];
-    const rows = count ? await this.redis.xrange(...args, 'COUNT', count) : await this.redis.xrange(...args);
-    return rows.map(([sid, fields]) => toStored(sid, fields));
+    const [archived, rows] = await Promise.all([
+      this.redis.lrange(this.keys.archive(id), 0, -1),
+      count ? this.redis.xrange(...args, 'COUNT', count) : this.redis.xrange(...args),
+    ]);
+    const old = archived.map(fromArchive).filter((e) => e.version > afterVersion);
+    const all = [...old, ...rows.map(([sid, fields]) => toStored(sid, fields))];
+    return count ? all.slice(0, count) : all;
+  }
+
+  /**
+   * Moves a finished record's events from its stream to a compact list (a few hundred
+   * bytes instead of a stream node of several KB). Readers see no difference; a later
+   * event starts a new stream. Returns false if the record changed meanwhile.
+   */
+  async compact(rec: ProcessRecord): Promise<boolean> {
+    const moved = await this.redis.eval(COMPACT_LUA, 3, this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.archive(rec.id), String(rec.version));
+    return Number(moved) >= 0;
+  }
+
+  /** Whether the record's events still sit in a stream. */
+  async hasStream(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.stream(id))) === 1;
   }
 
   /** Waits up to blockMs for events after a version; needs a connection of its own. */
@@ -187,9 +221,9 @@ export class EventStore {
    */
   async remove(rec: ProcessRecord): Promise<boolean> {
     const res = await this.redis.eval(
-      REMOVE_LUA, 6,
+      REMOVE_LUA, 7,
       this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id), this.keys.allIndex,
-      this.keys.hostIndex(rec.host ?? ''), this.keys.hostIndex(''),
+      this.keys.hostIndex(rec.host ?? ''), this.keys.hostIndex(''), this.keys.archive(rec.id),
       String(rec.version), rec.id, rec.host ?? '',
     );
     return res === 1;
@@ -208,6 +242,12 @@ function fieldMap(fields: string[]): Record<string, string> {
   const m: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
   return m;
+}
+
+function fromArchive(line: string): StoredEvent {
+  const sp = line.indexOf(' ');
+  const version = Number(line.slice(0, sp));
+  return { id: `${version}-0`, version, event: decodeEvent(line.slice(sp + 1)) };
 }
 
 function toStored(streamId: string, fields: string[]): StoredEvent {

@@ -18,6 +18,11 @@ export interface Keys {
   record(id: string): string;
   /** Stream of one process's events; entry ids are the event order. */
   stream(id: string): string;
+  /**
+   * List of a finished process's events (`<version> <json>`), moved out of its stream: a
+   * stream keeps a preallocated node of several KB however few entries it has.
+   */
+  archive(id: string): string;
   /** Capped stream of one process's output lines, shipped by its worker: readable from any host. */
   logs(id: string): string;
   /** Capped stream of every event of every process. */
@@ -48,6 +53,7 @@ export function makeKeys(prefix: string): Keys {
     record: (id: string) => `${tag}:p:${id}`,
     stream: (id: string) => `${tag}:p:${id}:events`,
     logs: (id: string) => `${tag}:p:${id}:logs`,
+    archive: (id: string) => `${tag}:p:${id}:archive`,
     globalStream: `${tag}:events`,
     allIndex: `${tag}:idx:all`,
     hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,

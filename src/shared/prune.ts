@@ -14,3 +14,16 @@ export async function prune(store: EventStore, cutoff: number): Promise<string[]
   for (const r of await store.all()) if (prunable(r, cutoff) && (await store.remove(r))) removed.push(r.id);
   return removed;
 }
+
+/**
+ * Compacts the event streams of records finished before the cutoff (see EventStore.compact);
+ * returns how many were compacted.
+ */
+export async function compactFinished(store: EventStore, cutoff: number): Promise<number> {
+  let n = 0;
+  for (const r of await store.all()) {
+    if (!FINAL_STATES.has(r.state) || mayRestart(r) || !r.endedAt || Date.parse(r.endedAt) > cutoff) continue;
+    if ((await store.hasStream(r.id)) && (await store.compact(r))) n++;
+  }
+  return n;
+}

@@ -78,4 +78,25 @@ describe('event store', () => {
     expect(await store.ofHost('h1')).toEqual([]);
     expect(await redis.smembers(keys.hostIndex('h1'))).toEqual([]);
   });
+
+  it('compacts a finished record into a list that reads, rebuilds and grows like the stream', async () => {
+    await store.transact('k', () => [{ type: 'start_requested', spec }]);
+    await store.transact('k', () => [{ type: 'spawn_begun', host: 'h1', port: null }]);
+    await store.transact('k', () => [{ type: 'spawned', host: 'h1', pid: 10, pgid: 10, sid: 10, startTime: 5, bootId: 'b', port: null }]);
+    await store.transact('k', () => [{ type: 'exited', code: 0, signal: null, how: 'exited' }]);
+    const before = await store.readEvents('k');
+    const rec = (await store.get('k'))!;
+    expect(await store.compact({ ...rec, version: rec.version - 1 })).toBe(false); // judged on a stale version: nothing moves
+    expect(await store.compact(rec)).toBe(true);
+    expect(await redis.exists(keys.stream('k'))).toBe(0);
+    expect(await store.readEvents('k')).toEqual(before);
+    expect(await store.readEvents('k', 2)).toEqual(before.slice(2));
+    expect(await store.rebuild('k')).toEqual(rec);
+    // A later event (a stop on the finished record) starts a new stream after the archive.
+    await store.transact('k', () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 10 }]);
+    expect((await store.readEvents('k')).map((e) => e.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(await store.rebuild('k')).toEqual(await store.get('k'));
+    expect(await store.remove((await store.get('k'))!)).toBe(true);
+    expect(await redis.exists(keys.archive('k'), keys.stream('k'), keys.record('k'))).toBe(0);
+  });
 });

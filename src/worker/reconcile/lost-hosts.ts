@@ -4,7 +4,7 @@ import { liveness, readHosts } from '../../shared/hosts.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
-import { prune } from '../../shared/prune.js';
+import { compactFinished, prune } from '../../shared/prune.js';
 import { decideRestart } from '../restart.js';
 
 const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -14,6 +14,7 @@ export interface ClusterReport {
   lost: string[];
   rescheduled: string[];
   pruned: number;
+  compacted: number;
 }
 
 export interface ClusterDeps {
@@ -29,6 +30,8 @@ export interface ClusterDeps {
 }
 
 const PRUNE_EVERY_MS = 60_000;
+/** A finished record's events move from its stream to a compact list after this. */
+const COMPACT_AFTER_MS = 60_000;
 
 /**
  * The fleet-level pass: processes of hosts whose heartbeat expired are marked lost and,
@@ -42,7 +45,7 @@ const PRUNE_EVERY_MS = 60_000;
 export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<ClusterReport | null> {
   const token = `${d.hostId}:${process.pid}:${d.now()}`;
   if ((await d.redis.set(d.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
-  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0 };
+  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0 };
   try {
     const now = d.now();
     for (const h of await readHosts(d.redis, d.keys.hosts, now)) {
@@ -72,8 +75,9 @@ export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<Clus
       d.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
     }
     // Retention runs here, once a minute across the fleet, so no worker repeats the others' work.
-    if (d.retentionMs > 0 && (await d.redis.set(d.keys.pruneLock, token, 'PX', PRUNE_EVERY_MS, 'NX')) === 'OK') {
-      report.pruned = (await prune(d.store, now - d.retentionMs)).length;
+    if ((await d.redis.set(d.keys.pruneLock, token, 'PX', PRUNE_EVERY_MS, 'NX')) === 'OK') {
+      if (d.retentionMs > 0) report.pruned = (await prune(d.store, now - d.retentionMs)).length;
+      report.compacted = await compactFinished(d.store, now - COMPACT_AFTER_MS);
       if (report.pruned > 0) d.log.info({ pruned: report.pruned }, 'pruned finished records past retention');
     }
   } finally {
