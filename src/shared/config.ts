@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { InputError } from './errors.js';
+import { parseEnv } from './env.js';
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
 
@@ -52,18 +53,7 @@ export interface Config {
  * the bad value, so a misconfigured deploy fails at boot with one line, not later.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const picked: Record<string, string> = {};
-  for (const key of Object.keys(EnvSchema.shape)) {
-    const v = env[key];
-    if (v !== undefined && v !== '') picked[key] = v;
-  }
-  const parsed = EnvSchema.safeParse(picked);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new InputError(`invalid ${name}=${JSON.stringify(picked[name])}: ${issue.message}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(EnvSchema, env);
   const [lo, hi] = e.REAPQ_PORT_RANGE.split('-').map(Number) as [number, number];
   if (!(lo >= 1024 && hi <= 65535 && lo <= hi)) {
     throw new InputError(`invalid REAPQ_PORT_RANGE=${JSON.stringify(e.REAPQ_PORT_RANGE)}: must be within 1024-65535, low <= high`);

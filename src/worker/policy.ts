@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { InputError } from '../shared/errors.js';
+import { parseEnv } from '../shared/env.js';
 
 /**
  * What a worker lets a start do on its host. Anyone who can enqueue a start can run code
@@ -114,18 +114,7 @@ const PolicyEnvSchema = z.object({
  * as unset, as in loadConfig.
  */
 export function loadPolicy(env: NodeJS.ProcessEnv): Policy {
-  const picked: Record<string, string> = {};
-  for (const key of Object.keys(PolicyEnvSchema.shape)) {
-    const v = env[key];
-    if (v !== undefined && v !== '') picked[key] = v;
-  }
-  const parsed = PolicyEnvSchema.safeParse(picked);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new InputError(`invalid ${name}=${JSON.stringify(picked[name])}: ${issue.message}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(PolicyEnvSchema, env);
   return Object.freeze({
     allowedCommands: e.REAPQ_ALLOWED_COMMANDS ?? null,
     allowedCwds: e.REAPQ_ALLOWED_CWDS ?? null,
