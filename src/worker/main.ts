@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ProcessRecord } from '../shared/record.js';
 import { connect } from '../shared/redis.js';
 import { linuxOs, type HostOs } from './host-os.js';
+import { Forker } from './forker.js';
 import { LogShipper } from './log-shipper.js';
 import { loadPolicy } from './policy.js';
 import { PortAllocator } from './ports.js';
@@ -75,9 +76,13 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   };
   let subreaper = false;
   const shipper = new LogShipper(redis, keys, hlog, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
-  const sup = new Supervisor({
+  const ownChildren = new Set<number>();
+  // The forker's callbacks run only after it has spawned something, by when sup exists.
+  const forker = new Forker({ onExit: (id, pid, code, signal) => sup.forkedExit(id, pid, code, signal), onLost: () => sup.forkerLost() }, hlog, ownChildren);
+  forker.start();
+  const sup: Supervisor = new Supervisor({
     config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper,
+    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper, forker, ownChildren,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   subreaper = reaper.becomeSubreaper();
@@ -194,6 +199,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         await Promise.all([startWorker.close(), hostWorker.close()]);
         await sup.idle();
         sup.close();
+        await forker.close();
         await shipper.pump().catch(() => undefined);
         shipper.close();
         clearInterval(sweepTimer);

@@ -1,6 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Config } from '../shared/config.js';
 import type { EventStore } from '../shared/event-store.js';
@@ -9,6 +7,7 @@ import { LIVE_STATES, type ProcessRecord } from '../shared/record.js';
 import { findTree, findTreeFast, type HostOs } from './host-os.js';
 import type { PortAllocator } from './ports.js';
 import { decideRestart } from './restart.js';
+import type { Forker, SpawnResult } from './forker.js';
 import type { LogShipper } from './log-shipper.js';
 import { startJobId } from '../shared/jobs.js';
 import { checkStart, type Policy } from './policy.js';
@@ -33,13 +32,16 @@ export interface SupervisorDeps {
   shipper: LogShipper;
   /** Whether orphans of this worker's trees re-parent to it (prctl succeeded). */
   isSubreaper: () => boolean;
+  forker: Forker;
+  /** Shared with the forker client, which adds the forker's pid. */
+  ownChildren: Set<number>;
 }
 
 interface Watch {
   pid: number;
   startTime: number;
-  /** null for a process adopted from an earlier worker: it is polled, not waited on. */
-  child: ChildProcess | null;
+  /** Spawned by this worker's forker, which reports its exit; an adopted one is polled. */
+  spawnedHere: boolean;
 }
 
 /**
@@ -48,8 +50,8 @@ interface Watch {
  * so an exit can never be recorded before the spawn it belongs to.
  */
 export class Supervisor {
-  /** Pids spawned through child_process; the reaper leaves them to libuv. */
-  readonly ownChildren = new Set<number>();
+  /** Pids spawned through child_process (the forker); the reaper leaves them to libuv. */
+  readonly ownChildren: Set<number>;
   readonly watched = new Map<string, Watch>();
   /** Ids whose spawn is under way in this worker. */
   readonly spawning = new Set<string>();
@@ -60,7 +62,9 @@ export class Supervisor {
   private pollTimer: NodeJS.Timeout | null = null;
   readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0, stopMsTotal: 0, killPending: 0 };
 
-  constructor(private readonly d: SupervisorDeps) {}
+  constructor(private readonly d: SupervisorDeps) {
+    this.ownChildren = d.ownChildren;
+  }
 
   get hostId(): string {
     return this.d.config.hostId;
@@ -138,64 +142,31 @@ export class Supervisor {
     const [file, ...args] = rec.command as [string, ...string[]];
     // Capacity is not the policy's to refuse: a full host hands the start back instead.
     const problem = checkStart({ ...this.d.policy, maxProcesses: null }, { command: rec.command, cwd, env: rec.env }, 0) ?? checkCwd(cwd);
-    let child: ChildProcess | null = null;
     let failure: string | null = problem;
-    let logOffset = 0;
-    let closing: Promise<void> = Promise.resolve();
+    let spawned: Extract<SpawnResult, { ok: true }> | null = null;
     if (!failure) {
       if (!this.logDirMade) mkdirSync(this.logDir, { recursive: true });
       this.logDirMade = true;
-      // Creating the file off the event loop: on a busy host a create costs more than the spawn.
-      const fh = await open(this.logFile(id), 'a');
-      const fd = fh.fd;
-      logOffset = (await fh.stat()).size;
-      try {
-        child = spawn(file, args, {
-          cwd,
-          env: buildEnv(this.d.runnerEnv, rec.env, id, this.d.owner, port),
-          detached: true, // setsid(): the child leads a new session and process group
-          ...(this.d.policy.runAs ? { uid: this.d.policy.runAs.uid, gid: this.d.policy.runAs.gid } : {}),
-          stdio: ['ignore', fd, fd],
-        });
-      } catch (err) {
-        failure = `cannot spawn ${file}: ${(err as Error).message}`;
-      } finally {
-        // Not awaited here: nothing may yield between spawn() and reading the identity
-        // and hooking 'spawn'/'exit' below.
-        closing = fh.close();
-      }
-    }
-    // Read the identity before yielding to the event loop: until libuv runs, the child
-    // cannot have been reaped, so even an instant exit leaves a stat to read.
-    const pid = child?.pid;
-    const stat = pid !== undefined ? os.table.stat(pid) : null;
-    if (child && pid !== undefined) {
-      this.ownChildren.add(pid);
-      child.once('exit', (code, signal) => {
-        this.ownChildren.delete(pid);
-        void this.serial(id, () => this.onExit(id, pid, code, signal)).catch((err) => log.error({ err, processId: id }, 'exit handling failed'));
+      const res = await this.d.forker.spawn({
+        id, file, args, cwd, logFile: this.logFile(id),
+        env: buildEnv(this.d.runnerEnv, rec.env, id, this.d.owner, port),
+        uid: this.d.policy.runAs?.uid ?? null,
+        gid: this.d.policy.runAs?.gid ?? null,
       });
+      if (res.ok) spawned = res;
+      else failure = describeSpawnError(res.code, res.message, file, cwd);
     }
-    if (child && !failure) {
-      const spawnErr = new Promise<Error | null>((res) => {
-        child!.once('spawn', () => res(null));
-        child!.once('error', (e) => res(e));
-      });
-      await closing;
-      const err = await spawnErr;
-      if (err) failure = describeSpawnError(err, file, cwd);
-    }
-    await closing;
-    if (failure || !child || pid === undefined || !stat) {
-      failure ??= `${file} exited before its identity could be read`;
+    if (failure || !spawned) {
+      failure ??= `${file} could not be spawned`;
       this.stats.spawnFailures++;
       await store.transact(id, (cur) => (cur?.state === 'starting' ? [{ type: 'spawn_failed', host: this.hostId, error: failure! }] : null));
       if (rec.requestedPort === 'auto' && port !== null) await this.d.ports.release(port, id);
       log.warn({ processId: id, error: failure }, 'spawn failed');
       throw new Error(failure);
     }
-    child.unref();
-    this.watched.set(id, { pid, startTime: stat.startTime, child });
+    const { pid, logOffset } = spawned;
+    const stat = spawned;
+    this.watched.set(id, { pid, startTime: stat.startTime, spawnedHere: true });
     this.stats.starts++;
     const { record } = await store.transact(id, (cur) =>
       cur?.state === 'starting' && cur.host === this.hostId
@@ -335,10 +306,22 @@ export class Supervisor {
     if (record) await this.releasePort(record);
   }
 
+  /** An exit the forker saw. */
+  forkedExit(id: string, pid: number, code: number | null, signal: NodeJS.Signals | null): void {
+    void this.serial(id, () => this.onExit(id, pid, code, signal)).catch((err) => this.d.log.error({ err, processId: id }, 'exit handling failed'));
+  }
+
+  /** The forker died: nobody will report its children's exits, so they are polled from now on. */
+  forkerLost(): void {
+    for (const w of this.watched.values()) w.spawnedHere = false;
+    this.pollTimer ??= setInterval(() => this.pollAdopted(), 250);
+    this.pollTimer.unref();
+  }
+
   /** Watches a process an earlier worker started; it is not our child, so it is polled. */
   adopt(rec: ProcessRecord): void {
     if (rec.pid === null || rec.startTime === null || this.watched.has(rec.id)) return;
-    this.watched.set(rec.id, { pid: rec.pid, startTime: rec.startTime, child: null });
+    this.watched.set(rec.id, { pid: rec.pid, startTime: rec.startTime, spawnedHere: false });
     void this.d.shipper.track(rec.id, this.logFile(rec.id)).catch(() => undefined);
     this.pollTimer ??= setInterval(() => this.pollAdopted(), 250);
     this.pollTimer.unref();
@@ -350,7 +333,7 @@ export class Supervisor {
 
   private pollAdopted(): void {
     for (const [id, w] of this.watched) {
-      if (w.child) continue;
+      if (w.spawnedHere) continue;
       const s = this.d.os.table.stat(w.pid);
       if (s && s.startTime === w.startTime && s.state !== 'Z') continue;
       this.watched.delete(id);
@@ -375,7 +358,7 @@ export class Supervisor {
    */
   stopperDeps(id?: string): StopperDeps {
     const base = { os: this.d.os, store: this.d.store, log: this.d.log, owner: this.d.owner, now: this.d.now, sleep: this.d.sleep };
-    if (!id || !this.watched.get(id)?.child || !this.d.isSubreaper()) return base;
+    if (!id || !this.watched.get(id)?.spawnedHere || !this.d.isSubreaper()) return base;
     const others = new Set<number>();
     for (const [other, w] of this.watched) if (other !== id) others.add(w.pid);
     return { ...base, find: (ident) => findTreeFast(this.d.os, ident, others) };
@@ -394,9 +377,8 @@ function checkCwd(cwd: string): string | null {
   }
 }
 
-function describeSpawnError(err: Error, file: string, cwd: string): string {
-  const code = (err as NodeJS.ErrnoException).code;
+function describeSpawnError(code: string | null, message: string, file: string, cwd: string): string {
   if (code === 'ENOENT') return `command not found: ${file} (cwd ${cwd})`;
   if (code === 'EACCES') return `permission denied: ${file}`;
-  return `cannot spawn ${file}: ${err.message}`;
+  return `cannot spawn ${file}: ${message}`;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
@@ -117,5 +118,25 @@ describe('crash recovery', () => {
     await c.stop(rec.id);
     await c.waitFor(rec.id, 'stopped');
     expect(await w2.stop()).toBe(0);
+  });
+
+  it('survives its forker dying: running processes stay watched, new starts work', async () => {
+    const w = await startWorker(env, 'h-forker');
+    const rec = await c.start({ command: ['sleep', '1000'] });
+    const running = await c.waitFor(rec.id, 'running');
+    const forkerPid = () =>
+      readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+        .find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('forker-main.js'));
+    const first = forkerPid()!;
+    process.kill(first, 'SIGKILL');
+    await until(() => { const p = forkerPid(); return p !== undefined && p !== first; }, 5000, 'a new forker');
+    expect(carriersOf(rec.id)).toHaveLength(1); // the process did not die with its forker
+    process.kill(running.pid!, 'SIGKILL'); // its exit is now seen by polling
+    expect((await c.waitFor(rec.id, 'exited', { timeoutMs: 5000 })).exitCode).toBeNull();
+    const next = await c.start({ command: ['sleep', '1000'] });
+    await c.waitFor(next.id, 'running');
+    await c.stop(next.id);
+    await c.waitFor(next.id, 'stopped');
+    expect(await w.stop()).toBe(0);
   });
 });
