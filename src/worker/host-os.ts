@@ -7,11 +7,21 @@ export interface HostOs {
   readonly table: ProcessTable;
   /** false when nothing received it (ESRCH). */
   kill(pid: number, signal: NodeJS.Signals): boolean;
+  /** Whether a pid (or with a negative number, a process group) exists, zombies included. */
+  exists(pid: number): boolean;
 }
 
 export const linuxOs: HostOs = {
   selfPid: process.pid,
   table: linuxProcessTable,
+  exists(pid) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  },
   kill(pid, signal) {
     try {
       process.kill(pid, signal);

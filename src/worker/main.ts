@@ -79,13 +79,15 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const ownChildren = new Set<number>();
   // The forker's callbacks run only after it has spawned something, by when sup exists.
   const forker = new Forker({ onExit: (id, pid, code, signal) => sup.forkedExit(id, pid, code, signal), onLost: () => sup.forkerLost() }, hlog, ownChildren);
-  forker.start();
   const sup: Supervisor = new Supervisor({
     config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
     enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper, forker, ownChildren,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   subreaper = reaper.becomeSubreaper();
+  // After prctl, so the forker and everything it spawns are descendants of a subreaper
+  // whatever the kernel version (before 4.11 only processes forked afterwards were marked).
+  forker.start();
   if (subreaper) hlog.info('child subreaper set: orphaned descendants re-parent to this worker');
   else hlog.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
 

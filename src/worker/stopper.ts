@@ -21,6 +21,21 @@ export interface StopperDeps {
 
 const finder = (deps: StopperDeps) => deps.find ?? ((ident: Identity) => findTree(deps.os, ident, deps.owner));
 
+/**
+ * The tree is gone only when a search finds nothing, the process group no longer exists
+ * (zombies included, while its leader is the recorded one or gone), and a second search
+ * agrees. A walk can miss a process that is re-parented while it walks, because its
+ * parent died between two reads; re-parenting only moves processes towards the worker,
+ * so a walk after an empty group cannot miss them again.
+ */
+function gone(deps: StopperDeps, find: (i: Identity) => number[], ident: Identity): boolean {
+  if (find(ident).length > 0) return false;
+  const leader = deps.os.table.stat(ident.pid);
+  const groupOurs = !leader || leader.startTime === ident.startTime;
+  if (groupOurs && deps.os.exists(-ident.pgid)) return false;
+  return find(ident).length === 0;
+}
+
 export function identityOf(rec: ProcessRecord): Identity | null {
   if (rec.pid === null || rec.pgid === null || rec.sid === null || rec.startTime === null) return null;
   return { id: rec.id, pid: rec.pid, pgid: rec.pgid, sid: rec.sid, startTime: rec.startTime };
@@ -43,7 +58,7 @@ export async function stopTree(deps: StopperDeps, rec: ProcessRecord, signal: No
 
   if (deadline === null) {
     const members = find(ident);
-    if (members.length === 0) return 'requested';
+    if (members.length === 0 && gone(deps, find, ident)) return 'requested';
     const sent = signalAll(os, ident, members, signal);
     signalAll(os, ident, members, 'SIGCONT');
     deadline = now() + graceMs;
@@ -60,11 +75,11 @@ export async function stopTree(deps: StopperDeps, rec: ProcessRecord, signal: No
 
   let wait = 10;
   while (now() < deadline) {
-    if (find(ident).length === 0) return 'requested';
+    if (gone(deps, find, ident)) return 'requested';
     await sleep(Math.min(wait, Math.max(1, deadline - now())));
     wait = Math.min(wait * 2, 100);
   }
-  if (find(ident).length === 0) return 'requested';
+  if (gone(deps, find, ident)) return 'requested';
   return escalate(deps, rec, ident);
 }
 
@@ -73,7 +88,7 @@ export async function escalate(deps: StopperDeps, rec: ProcessRecord, ident: Ide
   const { os, store, log, now, sleep } = deps;
   const find = finder(deps);
   const members = find(ident);
-  if (members.length === 0) return 'requested';
+  if (members.length === 0 && gone(deps, find, ident)) return 'requested';
   const sent = signalAll(os, ident, members, 'SIGKILL');
   await store.transact(rec.id, (cur) =>
     cur && cur.state !== 'stopped' && cur.state !== 'pending'
@@ -85,7 +100,7 @@ export async function escalate(deps: StopperDeps, rec: ProcessRecord, ident: Ide
   let left = members;
   while (now() < until) {
     left = find(ident);
-    if (left.length === 0) return 'escalated';
+    if (left.length === 0 && gone(deps, find, ident)) return 'escalated';
     // Something forked between the scan and the kill: it gets the same treatment.
     signalAll(os, ident, left, 'SIGKILL');
     await sleep(20);

@@ -57,6 +57,7 @@ export class Supervisor {
   readonly spawning = new Set<string>();
   private readonly stops = new Map<string, Promise<void>>();
   private readonly readying = new Map<string, Promise<void>>();
+  private readonly exitWaiters = new Map<number, () => void>();
   private logDirMade = false;
   private readonly chains = new Map<string, Promise<unknown>>();
   private pollTimer: NodeJS.Timeout | null = null;
@@ -215,14 +216,21 @@ export class Supervisor {
 
   /** Records an exit seen by this worker and settles what follows it. */
   private async onExit(id: string, pid: number, code: number | null, signal: NodeJS.Signals | null, how?: 'unknown'): Promise<void> {
-    const w = this.watched.get(id);
-    if (w && w.pid === pid) this.watched.delete(id);
     this.stats.exits++;
-    const { record } = await this.d.store.transact(id, (cur) =>
-      cur && cur.pid === pid && LIVE_STATES.has(cur.state)
-        ? [{ type: 'exited', code, signal, how: how ?? (signal ? 'signaled' : 'exited') }]
-        : null,
-    );
+    let record: ProcessRecord | null;
+    try {
+      ({ record } = await this.d.store.transact(id, (cur) =>
+        cur && cur.pid === pid && LIVE_STATES.has(cur.state)
+          ? [{ type: 'exited', code, signal, how: how ?? (signal ? 'signaled' : 'exited') }]
+          : null,
+      ));
+    } finally {
+      // Only once the exit is on the record: a stop waiting for it must not record
+      // `stopped` first, or the leader's exit status would be lost.
+      const w = this.watched.get(id);
+      if (w && w.pid === pid) this.watched.delete(id);
+      this.exitWaiters.get(pid)?.();
+    }
     this.d.log.info({ processId: id, childPid: pid, code, signal }, 'leader exited');
     await this.d.shipper.untrack(id);
     if (!record) return;
@@ -278,9 +286,25 @@ export class Supervisor {
     const grace = rec.graceMs ?? this.d.config.defaultGraceMs;
     const started = this.d.now();
     const outcome = await stopTree(this.stopperDeps(id), rec, signal, grace);
+    // The tree can be gone before the forker's report of the leader's exit arrives.
+    const w = this.watched.get(id);
+    if (outcome !== 'pending' && w?.spawnedHere) await this.exitRecorded(w.pid, 2000);
     await this.finishStop(id, outcome);
     this.stats.stopMsTotal += this.d.now() - started;
     log.info({ processId: id, pgid: rec.pgid, outcome, ms: this.d.now() - started }, 'stop finished');
+  }
+
+  /** Resolves once the exit of a leader is recorded, or after ms. */
+  private exitRecorded(pid: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.exitWaiters.delete(pid);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.exitWaiters.set(pid, done);
+    });
   }
 
   /** Escalates a stop whose recorded deadline passed while nobody was waiting on it. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
@@ -63,6 +64,17 @@ describe('stopping whole trees', () => {
     await until(() => carriersOf(rec.id).length >= 4, 5000, 'tree up');
     await c.stop(rec.id, { graceMs: 2000 });
     await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
+    expect(carriersOf(rec.id)).toEqual([]);
+  });
+
+  it('has orphans of its trees re-parented to the worker, its subreaper, not to init', async () => {
+    const rec = await c.start({ command: ['sh', '-c', '(sleep 1000 &); exec sleep 999'] });
+    const running = await c.waitFor(rec.id, 'running');
+    const orphan = await until(() => carriersOf(rec.id).find((p) => p !== running.pid), 5000, 'the orphan');
+    const ppid = Number(readFileSync(`/proc/${orphan}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(ppid).toBe(worker.child.pid);
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped');
     expect(carriersOf(rec.id)).toEqual([]);
   });
 

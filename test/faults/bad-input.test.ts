@@ -55,7 +55,8 @@ describe('duplicate, malformed and future input', () => {
   });
 
   it('refuses an event from a newer schema or of an unknown type with a clear error, corrupting nothing', async () => {
-    const rec = await c.start({ id: 'future', command: ['sleep', '1'] });
+    // Pinned to a host no worker serves, so nothing else writes to this record meanwhile.
+    const rec = await c.start({ id: 'future', command: ['sleep', '1'], host: 'nobody' });
     await c.stop(rec.id);
     const before = await c.get(rec.id);
     await redis.xadd(c.keys.stream('future'), `${before.version + 1}-0`, 'e', JSON.stringify({ v: 2, at: 1, type: 'teleported' }));
