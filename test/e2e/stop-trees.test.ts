@@ -70,9 +70,14 @@ describe('stopping whole trees', () => {
   it('has orphans of its trees re-parented to the worker, its subreaper, not to init', async () => {
     const rec = await c.start({ command: ['sh', '-c', '(sleep 1000 &); exec sleep 999'] });
     const running = await c.waitFor(rec.id, 'running');
-    const orphan = await until(() => carriersOf(rec.id).find((p) => p !== running.pid), 5000, 'the orphan');
-    const ppid = Number(readFileSync(`/proc/${orphan}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-    expect(ppid).toBe(worker.child.pid);
+    const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    // The `sleep 1000` whose parent (the subshell) exited at once; the leader exec'd `sleep 999`.
+    const orphan = await until(
+      () => carriersOf(rec.id).find((p) => p !== running.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u00001000\u0000'),
+      5000, 'the orphan');
+    // Once its subshell is gone it belongs to the worker; on init (pid 1) this times out.
+    await until(() => carriersOf(rec.id).every((p) => p === orphan || p === running.pid), 5000, 'the subshell gone');
+    expect(parentOf(orphan)).toBe(worker.child.pid);
     await c.stop(rec.id);
     await c.waitFor(rec.id, 'stopped');
     expect(carriersOf(rec.id)).toEqual([]);
