@@ -23,6 +23,7 @@ const EnvSchema = z.object({
     .default('20000-29999'),
   REAPQ_GLOBAL_EVENTS_MAX: intFrom(100).default(100_000),
   REAPQ_LOG_LINES: intFrom(10).default(2000),
+  REAPQ_API_RATE_LIMIT: intFrom(0).default(600),
   REAPQ_RETENTION_MS: intFrom(0).default(7 * 24 * 3600 * 1000),
   REAPQ_LOG_MAX_BYTES: intFrom(4096).default(16 * 1024 * 1024),
 });
@@ -42,6 +43,8 @@ export interface Config {
   readonly globalEventsMax: number;
   /** Finished records older than this are pruned by the fleet pass; 0 keeps them. */
   readonly retentionMs: number;
+  /** Requests per minute per client address the api serves on /v1; 0: no limit. */
+  readonly apiRateLimit: number;
   /** Output lines kept per process in Redis. */
   readonly logLines: number;
   /** Size at which a process's log file is rotated (one previous file kept). */
@@ -73,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     portRange: [lo, hi] as const,
     globalEventsMax: e.REAPQ_GLOBAL_EVENTS_MAX,
     logLines: e.REAPQ_LOG_LINES,
+    apiRateLimit: e.REAPQ_API_RATE_LIMIT,
     retentionMs: e.REAPQ_RETENTION_MS,
     logMaxBytes: e.REAPQ_LOG_MAX_BYTES,
     ...overrides,

@@ -24,13 +24,28 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(opts: { token?: string; dataDir?: string } = {}): { client: ReapqClient; app: FastifyInstance } {
+function setup(opts: { token?: string; dataDir?: string; rateLimitPerMinute?: number } = {}): { client: ReapqClient; app: FastifyInstance } {
   const client = new ReapqClient({ redisUrl: testRedisUrl(), prefix: randomPrefix(), env: {} });
   clients.push(client);
   const app = buildServer(client, opts);
   servers.push(app);
   return { client, app };
 }
+
+describe('http api: limits', () => {
+  it('refuses a client past its rate with 429 and a reason, and oversized bodies with 413', async () => {
+    const { app } = setup({ rateLimitPerMinute: 3 });
+    for (let i = 0; i < 3; i++) expect((await app.inject({ url: '/v1/processes' })).statusCode).toBe(200);
+    const limited = await app.inject({ url: '/v1/processes' });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error).toMatch(/^rate limit: at most 3 requests per minute/);
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200); // probes are not counted
+    const { app: open } = setup();
+    const big = await open.inject({ method: 'POST', url: '/v1/processes', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ command: ['x', 'y'.repeat(2 * 1024 * 1024)] }) });
+    expect(big.statusCode).toBe(413);
+    expect(Object.keys(big.json())).toEqual(['error']);
+  });
+});
 
 describe('http api: validation and errors', () => {
   it('answers bad bodies, queries and ids with 400 and one line of reason', async () => {

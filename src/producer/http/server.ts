@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../../shared/config.js';
 import { InputError } from '../../shared/errors.js';
@@ -25,7 +26,12 @@ export interface ApiOptions {
   dataDir?: string;
   /** Request errors go here; without one the server logs nothing. */
   logger?: Logger;
+  /** Requests per minute per client address on /v1; 0 turns the limit off. */
+  rateLimitPerMinute?: number;
 }
+
+/** Bodies are small JSON specs: anything larger is refused before it is parsed. */
+const BODY_LIMIT = 1024 * 1024;
 
 /**
  * The HTTP API over a client. Routes under /v1 (behind the token when there is one),
@@ -36,8 +42,8 @@ export interface ApiOptions {
 export function buildServer(client: ReapqClient, opts: ApiOptions = {}): FastifyInstance {
   const app = (
     opts.logger
-      ? Fastify({ loggerInstance: opts.logger, logController: new LogController({ disableRequestLogging: true }) })
-      : Fastify({ logger: false })
+      ? Fastify({ bodyLimit: BODY_LIMIT, loggerInstance: opts.logger, logController: new LogController({ disableRequestLogging: true }) })
+      : Fastify({ bodyLimit: BODY_LIMIT, logger: false })
   ) as unknown as FastifyInstance;
   const streams = new SseStreams();
   const ctx: ApiContext = { client, dataDir: opts.dataDir ?? client.config.dataDir, streams };
@@ -53,6 +59,14 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
   registerMetricsRoute(app, ctx);
   app.register(
     async (v1) => {
+      const perMinute = opts.rateLimitPerMinute ?? 600;
+      if (perMinute > 0) {
+        await v1.register(rateLimit, {
+          max: perMinute,
+          timeWindow: 60_000,
+          errorResponseBuilder: (_req, c) => Object.assign(new Error(`rate limit: at most ${c.max} requests per minute, retry in ${c.after}`), { statusCode: 429 }),
+        });
+      }
       if (opts.token) v1.addHook('onRequest', bearerAuth(opts.token));
       v1.setNotFoundHandler(notFound);
       registerProcessRoutes(v1, ctx);
@@ -94,7 +108,7 @@ export async function listenApi(config: Config, listen: string, logger?: Logger)
       REAPQ_GLOBAL_EVENTS_MAX: String(config.globalEventsMax),
     },
   });
-  const server = buildServer(client, { token: config.apiToken, dataDir: config.dataDir, ...(logger ? { logger } : {}) });
+  const server = buildServer(client, { token: config.apiToken, dataDir: config.dataDir, rateLimitPerMinute: config.apiRateLimit, ...(logger ? { logger } : {}) });
   try {
     await server.listen({ host, port });
   } catch (err) {
