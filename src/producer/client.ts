@@ -5,6 +5,7 @@ import { loadConfig, type Config } from '../shared/config.js';
 import { InputError, NotFoundError, WaitError, describeIssues } from '../shared/errors.js';
 import { EventStore } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
+import { readHosts, type HostInfo } from '../shared/hosts.js';
 import { startJobId } from '../shared/jobs.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import {
@@ -105,6 +106,11 @@ export class ReapqClient {
     if (filter.state) StateSchema.parse(filter.state);
     const recs = filter.host ? await this.store.ofHost(filter.host) : await this.store.all();
     return recs.filter((r) => !filter.state || r.state === filter.state);
+  }
+
+  /** Every host that ever sent a heartbeat, with whether it is still alive. */
+  hosts(): Promise<HostInfo[]> {
+    return readHosts(this.redis, this.keys.hosts);
   }
 
   async events(id: string, afterVersion = 0): Promise<StoredEvent[]> {

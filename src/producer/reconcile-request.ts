@@ -1,23 +1,14 @@
 import { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { WaitError } from '../shared/errors.js';
-import { readHosts, type HostInfo } from '../shared/hosts.js';
 import type { ReconcileReport } from '../worker/reconcile/execute.js';
 import type { ReapqClient } from './client.js';
 
 export type { ReconcileReport };
 
-export type { HostInfo } from '../shared/hosts.js';
-
-/** Every host that ever sent a heartbeat, with whether it is still fresh. */
-export function listHosts(redis: Redis, key: string): Promise<HostInfo[]> {
-  return readHosts(redis, key);
-}
-
 /** The hosts a reconcile request goes to: the one asked for, else every live host (maybe none). */
 export async function reconcileTargets(client: ReapqClient, host?: string): Promise<string[]> {
   if (host) return [host];
-  return (await listHosts(client.connection, client.keys.hosts)).filter((h) => h.alive).map((h) => h.hostId);
+  return (await client.hosts()).filter((h) => h.alive).map((h) => h.hostId);
 }
 
 /**

@@ -107,28 +107,40 @@ function freePort(): Promise<number> {
  * to own the port, is told apart), or undefined on any failure.
  */
 function probe(port: number, timeoutMs: number): Promise<number | undefined> {
+  return exchange(port, 'PING\r\nINFO server\r\n', timeoutMs, (buffer) => {
+    const firstEnd = buffer.indexOf('\r\n');
+    if (firstEnd < 0) return 'more';
+    if (!buffer.startsWith('+PONG')) return undefined;
+    const match = /process_id:(\d+)\r\n/.exec(buffer.slice(firstEnd + 2));
+    if (match?.[1] !== undefined) return Number(match[1]);
+    return buffer.length > 64 * 1024 ? undefined : 'more';
+  });
+}
+
+/**
+ * Writes raw commands to a loopback port and reads until `parse` has an answer (anything
+ * but 'more'); undefined on error, close or timeout. Raw on purpose: these probes run
+ * before a server is known to be the one we started, where a client library would retry.
+ */
+function exchange<T>(port: number, payload: string, timeoutMs: number, parse: (buffer: string) => T | undefined | 'more'): Promise<T | undefined> {
   return new Promise((resolvePromise) => {
     let settled = false;
     let buffer = '';
     const socket = createConnection({ host: '127.0.0.1', port });
-    const finish = (pid: number | undefined): void => {
+    const finish = (value: T | undefined): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolvePromise(pid);
+      resolvePromise(value);
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);
     socket.setEncoding('utf8');
-    socket.once('connect', () => socket.write('PING\r\nINFO server\r\n'));
+    socket.once('connect', () => socket.write(payload));
     socket.on('data', (chunk: string) => {
       buffer += chunk;
-      const firstEnd = buffer.indexOf('\r\n');
-      if (firstEnd < 0) return;
-      if (!buffer.startsWith('+PONG')) return finish(undefined);
-      const match = /process_id:(\d+)\r\n/.exec(buffer.slice(firstEnd + 2));
-      if (match?.[1] !== undefined) finish(Number(match[1]));
-      else if (buffer.length > 64 * 1024) finish(undefined);
+      const answer = parse(buffer);
+      if (answer !== 'more') finish(answer);
     });
     socket.once('error', () => finish(undefined));
     socket.once('close', () => finish(undefined));
@@ -371,31 +383,13 @@ function clusterReady(info: string | undefined, count: number): boolean {
 
 /** CLUSTER INFO over a raw socket (bulk string reply), or undefined on any failure. */
 function clusterInfo(port: number, timeoutMs = 1000): Promise<string | undefined> {
-  return new Promise((resolvePromise) => {
-    let settled = false;
-    let buffer = '';
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const finish = (value: string | undefined): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolvePromise(value);
-    };
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.once('connect', () => socket.write('CLUSTER INFO\r\n'));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      const headerEnd = buffer.indexOf('\r\n');
-      if (headerEnd < 0) return;
-      if (!buffer.startsWith('$')) return finish(undefined);
-      const length = Number(buffer.slice(1, headerEnd));
-      // CLUSTER INFO is ASCII, so characters and bytes agree.
-      if (buffer.length >= headerEnd + 2 + length) finish(buffer.slice(headerEnd + 2, headerEnd + 2 + length));
-    });
-    socket.once('error', () => finish(undefined));
-    socket.once('close', () => finish(undefined));
+  return exchange(port, 'CLUSTER INFO\r\n', timeoutMs, (buffer) => {
+    const headerEnd = buffer.indexOf('\r\n');
+    if (headerEnd < 0) return 'more';
+    if (!buffer.startsWith('$')) return undefined;
+    const length = Number(buffer.slice(1, headerEnd));
+    // CLUSTER INFO is ASCII, so characters and bytes agree.
+    return buffer.length >= headerEnd + 2 + length ? buffer.slice(headerEnd + 2, headerEnd + 2 + length) : 'more';
   });
 }
 

@@ -62,7 +62,8 @@ describe('worker as PID 1 of a PID namespace', () => {
     await until(onlyFinalSleep, 15_000, 'orphans made and gone');
     await until(() => zombiesOf(pid1).length === 0, 5000, 'zero zombies');
     expect(zombiesOf(pid1)).toEqual([]);
-    // Node's own child (the leader) still gets its exit recorded: the reaper never stole it.
+    // The leader's exit status still arrives (from the forker, which spawned it): the reaper
+    // reaps only what it inherits, never a child Node waits for.
     await c.stop(rec.id, { graceMs: 1000 });
     const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
     expect(done.signal).toBe('SIGTERM');

@@ -1,36 +1,24 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, cli, startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+import { describe, expect, it } from 'vitest';
+import { carriersOf, cli, useWorker } from '../helpers/workers.js';
 
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix, {
+const t = useWorker('h-policy', {
   REAPQ_ALLOWED_COMMANDS: 'sleep,/bin/true',
   REAPQ_ALLOWED_CWDS: '/tmp',
   REAPQ_RUN_AS: '65534:65534',
 });
-let w: TestWorker;
-let c: ReapqClient;
-beforeAll(async () => {
-  w = await startWorker(env, 'h-policy');
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-});
-afterAll(async () => {
-  await c.close();
-  expect(await w.stop()).toBe(0);
-});
+const env = t.env;
 
 const uidOf = (pid: number) => /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
 
 describe('worker policy', () => {
   it('runs an allowed command as the configured user', async () => {
-    const rec = await c.start({ command: ['sleep', '1000'], cwd: '/tmp' });
-    await c.waitFor(rec.id, 'running');
+    const rec = await t.client.start({ command: ['sleep', '1000'], cwd: '/tmp' });
+    await t.client.waitFor(rec.id, 'running');
     const [pid] = carriersOf(rec.id);
     expect(uidOf(pid!)).toBe('65534');
-    await c.stop(rec.id);
-    await c.waitFor(rec.id, 'stopped');
+    await t.client.stop(rec.id);
+    await t.client.waitFor(rec.id, 'stopped');
   });
 
   it.each([
@@ -39,9 +27,9 @@ describe('worker policy', () => {
     [{ command: ['sleep', '1000'], cwd: '/tmp/../etc' }, /cwd/],
     [{ command: ['sleep', '1000'], cwd: '/tmp', env: { LD_PRELOAD: '/tmp/evil.so' } }, /LD_PRELOAD/],
   ])('refuses %j and records why', async (spec, reason) => {
-    const rec = await c.start(spec);
-    await expect(c.waitFor(rec.id, 'running')).rejects.toThrow(reason);
-    const failed = await c.get(rec.id);
+    const rec = await t.client.start(spec);
+    await expect(t.client.waitFor(rec.id, 'running')).rejects.toThrow(reason);
+    const failed = await t.client.get(rec.id);
     expect(failed.state).toBe('failed');
     expect(failed.error).toMatch(/^refused by policy:/);
     expect(carriersOf(rec.id)).toEqual([]);

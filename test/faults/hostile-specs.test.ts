@@ -1,21 +1,10 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError, ReapqClient } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, useWorker } from '../helpers/workers.js';
 
-const prefix = randomPrefix();
-let w: TestWorker;
-let c: ReapqClient;
-beforeAll(async () => {
-  w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-hostile');
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-});
-afterAll(async () => {
-  await c.close();
-  expect(await w.stop()).toBe(0);
-});
+const t = useWorker('h-hostile');
 
 // Programs that cannot do harm whatever arguments they get; the rest of the spec is hostile.
 const program = fc.constantFrom('sleep', '/bin/true', '/bin/false', '/nonexistent/x', 'env', '');
@@ -44,7 +33,7 @@ describe('hostile specs', () => {
     let refused = 0;
     for (const s of samples) {
       try {
-        accepted.push((await c.start(s as never)).id);
+        accepted.push((await t.client.start(s as never)).id);
       } catch (err) {
         expect(err, JSON.stringify(s)).toBeInstanceOf(InputError);
         expect((err as Error).message.split('\n')).toHaveLength(1);
@@ -53,18 +42,18 @@ describe('hostile specs', () => {
     }
     expect(refused).toBeGreaterThan(0);
     expect(accepted.length).toBeGreaterThan(0);
-    for (const id of new Set(accepted)) await c.stop(id, { graceMs: 200 });
+    for (const id of new Set(accepted)) await t.client.stop(id, { graceMs: 200 });
     for (const id of new Set(accepted)) {
-      const rec = await c.waitFor(id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 15_000 });
+      const rec = await t.client.waitFor(id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 15_000 });
       expect(FINAL_STATES.has(rec.state)).toBe(true);
       if (rec.state === 'failed') expect(rec.error).toBeTruthy();
       expect(carriersOf(id)).toEqual([]);
     }
-    expect(w.child.exitCode).toBeNull();
+    expect(t.worker.child.exitCode).toBeNull();
     // Still serving after all of it.
-    const ok = await c.start({ command: ['sleep', '1000'] });
-    await c.waitFor(ok.id, 'running');
-    await c.stop(ok.id);
-    await c.waitFor(ok.id, 'stopped');
+    const ok = await t.client.start({ command: ['sleep', '1000'] });
+    await t.client.waitFor(ok.id, 'running');
+    await t.client.stop(ok.id);
+    await t.client.waitFor(ok.id, 'stopped');
   });
 });

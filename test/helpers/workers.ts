@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { randomPrefix, testRedisUrl } from './redis.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/reapq');
@@ -142,4 +144,40 @@ export async function until<T>(fn: () => Promise<T | null | undefined | false> |
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export interface WorkerFixture {
+  readonly prefix: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly worker: TestWorker;
+  readonly client: ReapqClient;
+}
+
+/**
+ * One worker and one client on a fresh prefix for the whole file; afterwards the worker
+ * must shut down cleanly (exit 0).
+ */
+export function useWorker(hostId: string, extraEnv: Record<string, string> = {}): WorkerFixture {
+  const prefix = randomPrefix();
+  const env = testEnv(testRedisUrl(), prefix, extraEnv);
+  let worker: TestWorker | undefined;
+  let client: ReapqClient | undefined;
+  beforeAll(async () => {
+    worker = await startWorker(env, hostId);
+    client = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  });
+  afterAll(async () => {
+    await client?.close();
+    if (worker) expect(await worker.stop()).toBe(0);
+  });
+  return {
+    prefix,
+    env,
+    get worker() {
+      return worker!;
+    },
+    get client() {
+      return client!;
+    },
+  };
 }

@@ -14,9 +14,8 @@ import { prune } from '../../shared/prune.js';
 // spawn copies its page tables.
 const listenApi: typeof import('../http/server.js').listenApi = async (...args) => (await import('../http/server.js')).listenApi(...args);
 const runWorker: typeof import('../../worker/main.js').runWorker = async (...args) => (await import('../../worker/main.js')).runWorker(...args);
-import { listHosts, reconcileTargets, requestReconcile } from '../reconcile-request.js';
+import { reconcileTargets, requestReconcile } from '../reconcile-request.js';
 
-export { listHosts, type HostInfo } from '../reconcile-request.js';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -100,7 +99,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .option('--json', 'as JSON')
     .action(async (o) =>
       withClient(async (c) => {
-        const hosts = await listHosts(c.connection, c.keys.hosts);
+        const hosts = await c.hosts();
         if (o.json) { out(JSON.stringify(hosts, null, 2)); return; }
         const now = Date.now();
         const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID']];

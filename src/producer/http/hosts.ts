@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { listHosts, reconcileTargets, requestReconcile } from '../reconcile-request.js';
+import { reconcileTargets, requestReconcile } from '../reconcile-request.js';
 import type { ApiContext } from './context.js';
 import { parse, ReconcileQuery } from './schemas.js';
 
@@ -7,7 +7,7 @@ const DEFAULT_REPORT_WAIT_MS = 30_000;
 
 /** Hosts by heartbeat, and a reconcile pass on demand (as `reapq hosts` / `reapq reconcile`). */
 export function registerHostRoutes(app: FastifyInstance, { client }: ApiContext): void {
-  app.get('/hosts', async () => listHosts(client.connection, client.keys.hosts));
+  app.get('/hosts', async () => client.hosts());
 
   // With ?host the one report, else an array with one report per live host (like `reconcile --json`).
   app.post('/reconcile', async (request, reply) => {

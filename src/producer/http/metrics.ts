@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ReapqClient } from '../client.js';
-import { listHosts, type HostInfo } from '../reconcile-request.js';
+import type { HostInfo } from '../../shared/hosts.js';
 import type { ApiContext } from './context.js';
 
 interface Snapshot {
@@ -21,7 +21,7 @@ export function makeMetrics(client: ReapqClient): Registry {
   let current: Promise<Snapshot> | null = null;
   const snapshot = (): Promise<Snapshot> => {
     if (!current) {
-      current = Promise.all([client.list(), listHosts(client.connection, client.keys.hosts)]).then(([records, hosts]) => ({ records, hosts }));
+      current = Promise.all([client.list(), client.hosts()]).then(([records, hosts]) => ({ records, hosts }));
       const clear = () => { current = null; };
       current.then(clear, clear);
     }

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { listHosts } from '../reconcile-request.js';
 import type { ApiContext } from './context.js';
 
 /** The job states shown per queue (BullMQ's names). */
@@ -19,7 +18,7 @@ export interface QueueCounts {
  */
 export function registerQueueRoutes(app: FastifyInstance, { client }: ApiContext): void {
   app.get('/queues', async (): Promise<QueueCounts[]> => {
-    const hosts = await listHosts(client.connection, client.keys.hosts);
+    const hosts = await client.hosts();
     const targets: Array<{ name: string; host: string | null }> = [
       { name: client.keys.startQueue, host: null },
       ...hosts.map((h) => ({ name: client.keys.hostQueue(h.hostId), host: h.hostId })),
