@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { ReapqClient } from '../dist/index.js';
 import { makeKeys } from '../dist/shared/keys.js';
-import { startLocalRedis } from '../dist/shared/local-redis.js';
+import { startLocalRedis } from '../dist/dev/local-redis.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin/reapq');

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ReapqClient } from '../dist/index.js';
 import { makeKeys } from '../dist/shared/keys.js';
-import { startLocalRedis } from '../dist/shared/local-redis.js';
+import { startLocalRedis } from '../dist/dev/local-redis.js';
 import { connect } from '../dist/shared/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -17,7 +17,7 @@
 // phases, so the load is steady from the first second. Plain ESM on the compiled dist/.
 import { EventStore } from '../dist/shared/event-store.js';
 import { makeKeys } from '../dist/shared/keys.js';
-import { startLocalRedis } from '../dist/shared/local-redis.js';
+import { startLocalRedis } from '../dist/dev/local-redis.js';
 import { connect } from '../dist/shared/redis.js';
 import { clusterPass } from '../dist/worker/reconcile/lost-hosts.js';
 

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { ensureRedisServerBinary, startLocalRedis } from '../../src/shared/local-redis.js';
+import { ensureRedisServerBinary, startLocalRedis } from '../../src/dev/local-redis.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InputError, WaitError } from '../../shared/errors.js';
-import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type StartSpec, type State } from '../../shared/record.js';
-import type { ReapqClient } from '../client.js';
+import { InputError, WaitError } from '../shared/errors.js';
+import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type StartSpec, type State } from '../shared/record.js';
+import type { ReapqClient } from '../producer/client.js';
 import { eventLine, humanMs, recordText, recordsTable, useColor } from './format.js';
 import { collect, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
 

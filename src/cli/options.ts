@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError, describeIssues } from '../../shared/errors.js';
+import { InputError, describeIssues } from '../shared/errors.js';
 
 /** Parses one flag value with a schema; a bad value is one line naming the flag. */
 export function flag<T>(name: string, schema: z.ZodType<T>, value: unknown): T {

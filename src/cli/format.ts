@@ -1,5 +1,5 @@
-import type { StoredEvent } from '../../shared/events.js';
-import type { ProcessRecord } from '../../shared/record.js';
+import type { StoredEvent } from '../shared/events.js';
+import type { ProcessRecord } from '../shared/record.js';
 
 const COLORS: Record<string, string> = {
   running: '32', starting: '36', pending: '36', stopping: '33', stopped: '90', exited: '90', failed: '31', lost: '35',

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { ConflictError, InputError, NotFoundError, WaitError } from '../../shared/errors.js';
-import { ReapqClient } from '../client.js';
-import { VERSION } from '../../shared/version.js';
+import { ConflictError, InputError, NotFoundError, WaitError } from '../shared/errors.js';
+import { ReapqClient } from '../producer/client.js';
+import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
 import { registerProcessCommands } from './processes.js';
 

@@ -1,20 +1,20 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig, type Config } from '../../shared/config.js';
-import { ensureRedisServerBinary, startLocalRedis } from '../../shared/local-redis.js';
-import { makeLogger } from '../../shared/logger.js';
-import { HostIdSchema } from '../../shared/record.js';
+import { loadConfig, type Config } from '../shared/config.js';
+import { ensureRedisServerBinary, startLocalRedis } from '../dev/local-redis.js';
+import { makeLogger } from '../shared/logger.js';
+import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
-import { prune } from '../../shared/prune.js';
+import { prune } from '../shared/prune.js';
 // The api (fastify, prom-client) and the worker load only in the commands that run them:
 // a worker that also holds the api's modules is a bigger process, and every fork of a
 // spawn copies its page tables.
-const listenApi: typeof import('../http/server.js').listenApi = async (...args) => (await import('../http/server.js')).listenApi(...args);
-const runWorker: typeof import('../../worker/main.js').runWorker = async (...args) => (await import('../../worker/main.js')).runWorker(...args);
-import { reconcileTargets, requestReconcile } from '../reconcile-request.js';
+const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) => (await import('../producer/http/server.js')).listenApi(...args);
+const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
+import { reconcileTargets, requestReconcile } from '../producer/reconcile-request.js';
 
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
