@@ -8,6 +8,28 @@ export class ConflictError extends Error {
   override name = 'ConflictError';
 }
 
+/** A stored record (or its event stream) does not parse: named by id, never fatal to other records. */
+export class CorruptRecordError extends Error {
+  override name = 'CorruptRecordError';
+  constructor(
+    readonly id: string,
+    readonly problem: string,
+  ) {
+    super(problem.startsWith('event stream') ? problem : `record of ${id} is corrupt: ${problem}`);
+  }
+}
+
+/** An append about a run that is no longer the record's current one: the writer must act only on its own stale run. */
+export class StaleRunError extends Error {
+  override name = 'StaleRunError';
+  constructor(
+    readonly id: string,
+    detail: string,
+  ) {
+    super(`${id}: ${detail}`);
+  }
+}
+
 /** A requested process id does not exist. HTTP 404, CLI exit code 1. */
 export class NotFoundError extends Error {
   override name = 'NotFoundError';

@@ -1,33 +1,53 @@
 import type { Redis } from 'ioredis';
-import { ConflictError, NotFoundError } from './errors.js';
+import { ConflictError, CorruptRecordError, describeIssues, NotFoundError, StaleRunError } from './errors.js';
 import { decodeEvent, withVersion, type EventDraft, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
 import { ProcessRecordSchema, type ProcessRecord } from './record.js';
-import { reduce } from './reducer.js';
+import { isStaleRunError, reduce, staleRun } from './reducer.js';
 
 /**
  * Appends events and stores the projection in one atomic step, guarded by the expected
- * version. KEYS: record, stream, global stream, all-index, old host index, new host index.
- * ARGV: expected version, record JSON, global max, createdAt score, id, old host, new host,
- * then one JSON per event. Stream entry ids are `<version>-0`, so a stream is its own
- * version counter and XRANGE from a version resumes exactly.
+ * version and by the run fence.
+ * KEYS: 1 record hash, 2 stream, 3 global stream, 4 all-index, 5 old host index,
+ *       6 new host index, 7 pending index.
+ * ARGV: 1 expected version, 2 record JSON, 3 global max, 4 createdAt score, 5 id,
+ *       6 old host, 7 new host, 8 run the events are about ('' for none), 9 new run
+ *       ('' to keep), 10 '1' if the new state is pending, then one JSON per event.
+ * Returns {1, version, quarantined} on success, {0, version} on a version conflict,
+ * {2, version} when ARGV[8] is not the record's current run.
+ * Stream entry ids are `<version>-0`, so a stream is its own version counter and XRANGE
+ * from a version resumes exactly. A stream whose last id is past the record's version was
+ * written by something else (a hand edit, a bug): it is renamed to `<stream>:corrupt` so
+ * the process can still be appended to, and stopped.
  */
 const APPEND_LUA = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if cur ~= tonumber(ARGV[1]) then return {0, cur} end
-local n = #ARGV - 7
+if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], 'run') or '') ~= ARGV[8] then return {2, cur} end
+local quarantined = 0
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if last[1] then
+  local lv = tonumber(string.match(last[1][1], '^(%d+)-'))
+  if lv == nil or lv > cur then
+    redis.call('RENAME', KEYS[2], KEYS[2] .. ':corrupt')
+    quarantined = 1
+  end
+end
+local n = #ARGV - 10
 for i = 1, n do
   local v = cur + i
-  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[7 + i])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[7 + i])
+  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[10 + i])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[10 + i])
 end
 redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[9]) end
 if cur == 0 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5]) end
 if ARGV[6] ~= ARGV[7] then
   if ARGV[6] ~= '' then redis.call('SREM', KEYS[5], ARGV[5]) end
   if ARGV[7] ~= '' then redis.call('SADD', KEYS[6], ARGV[5]) end
 end
-return {1, cur + n}
+if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
+return {1, cur + n, quarantined}
 `;
 
 const REMOVE_LUA = `
@@ -35,6 +55,7 @@ if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])
 redis.call('ZREM', KEYS[4], ARGV[2])
 if ARGV[3] ~= '' then redis.call('SREM', KEYS[5], ARGV[2]) end
+redis.call('SREM', KEYS[6], ARGV[2])
 return 1
 `;
 
@@ -76,8 +97,10 @@ export class EventStore {
     private readonly keys: Keys,
     private readonly globalMax = 100_000,
     private readonly now: () => number = Date.now,
+    /** Told of every corrupt record or stream met, with one line naming it. */
+    private readonly onCorrupt?: (id: string, problem: string) => void,
   ) {
-    redis.defineCommand('reapqAppend', { numberOfKeys: 6, lua: APPEND_LUA });
+    redis.defineCommand('reapqAppend', { numberOfKeys: 7, lua: APPEND_LUA });
   }
 
   /**
@@ -97,19 +120,24 @@ export class EventStore {
       let rec = current;
       for (const e of events) {
         const res = reduce(rec, e, id);
-        if (!res.ok) throw new Error(`rejected ${e.type} for ${id}: ${res.error}`);
+        if (!res.ok) {
+          if (isStaleRunError(res.error)) throw new StaleRunError(id, res.error);
+          throw new Error(`rejected ${e.type} for ${id}: ${res.error}`);
+        }
         rec = res.record;
       }
       const next = rec!;
       const oldHost = current?.host ?? '';
       const newHost = next.host ?? '';
-      const [ok] = (await (this.redis as unknown as AppendCommand).reapqAppend(
+      const about = events.find((e) => 'run' in e && e.run !== undefined && e.type !== 'spawn_begun') as { run?: string } | undefined;
+      const [ok, , quarantined] = (await (this.redis as unknown as AppendCommand).reapqAppend(
         this.keys.record(id),
         this.keys.stream(id),
         this.keys.globalStream,
         this.keys.allIndex,
         this.keys.hostIndex(oldHost),
         this.keys.hostIndex(newHost),
+        this.keys.pendingIndex,
         String(current?.version ?? 0),
         JSON.stringify(next),
         String(this.globalMax),
@@ -117,18 +145,29 @@ export class EventStore {
         id,
         oldHost,
         newHost,
+        about?.run ?? '',
+        next.runId !== (current?.runId ?? null) ? (next.runId ?? '') : '',
+        next.state === 'pending' ? '1' : '0',
         ...events.map((e) => JSON.stringify(e)),
-      )) as [number, number];
-      if (ok === 1) return { record: next, appended: events };
+      )) as [number, number, number?];
+      if (ok === 1) {
+        if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.stream(id)}:corrupt`);
+        return { record: next, appended: events };
+      }
+      if (ok === 2) throw new StaleRunError(id, staleRun(about?.run ?? '', current?.runId ?? null));
       // Lost the race: back off a little so a crowd of writers does not spin in lockstep.
       if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
     }
     throw new ConflictError(`could not append to ${id}: ${this.maxAttempts} conflicting writers in a row`);
   }
 
+  /** The record, or null; a corrupt one throws CorruptRecordError naming it. */
   async get(id: string): Promise<ProcessRecord | null> {
     const json = await this.redis.hget(this.keys.record(id), 'r');
-    return json === null ? null : parseRecord(json);
+    if (json === null) return null;
+    const res = parseRecord(id, json);
+    if (!res.ok) throw new CorruptRecordError(id, res.problem);
+    return res.record;
   }
 
   async mustGet(id: string): Promise<ProcessRecord> {
@@ -137,17 +176,37 @@ export class EventStore {
     return rec;
   }
 
-  async getMany(ids: readonly string[]): Promise<ProcessRecord[]> {
-    if (ids.length === 0) return [];
-    const out: ProcessRecord[] = [];
+  /**
+   * Records by id, parsed one by one: a corrupt one is left out and reported (onCorrupt
+   * and `corrupt`), never allowed to fail the read of the others.
+   */
+  async readMany(ids: readonly string[]): Promise<{ records: ProcessRecord[]; corrupt: Corrupt[] }> {
+    const records: ProcessRecord[] = [];
+    const corrupt: Corrupt[] = [];
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
       const pipe = this.redis.pipeline();
       for (const id of chunk) pipe.hget(this.keys.record(id), 'r');
       const res = (await pipe.exec()) ?? [];
-      for (const [err, json] of res) if (!err && typeof json === 'string') out.push(parseRecord(json));
+      res.forEach(([err, json], j) => {
+        if (err) throw err;
+        if (typeof json !== 'string') return;
+        const parsed = parseRecord(chunk[j]!, json);
+        if (parsed.ok) records.push(parsed.record);
+        else corrupt.push({ id: chunk[j]!, problem: parsed.problem });
+      });
     }
-    return out;
+    for (const c of corrupt) this.onCorrupt?.(c.id, `record of ${c.id} is corrupt: ${c.problem}`);
+    return { records, corrupt };
+  }
+
+  async getMany(ids: readonly string[]): Promise<ProcessRecord[]> {
+    return (await this.readMany(ids)).records;
+  }
+
+  /** Ids of records waiting for a start. */
+  async pendingIds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.pendingIndex);
   }
 
   /** Every record, oldest first. */
@@ -168,9 +227,13 @@ export class EventStore {
       this.redis.lrange(this.keys.archive(id), 0, -1),
       count ? this.redis.xrange(...args, 'COUNT', count) : this.redis.xrange(...args),
     ]);
-    const old = archived.map(fromArchive).filter((e) => e.version > afterVersion);
-    const all = [...old, ...rows.map(([sid, fields]) => toStored(sid, fields))];
-    return count ? all.slice(0, count) : all;
+    try {
+      const old = archived.map(fromArchive).filter((e) => e.version > afterVersion);
+      const all = [...old, ...rows.map(([sid, fields]) => toStored(sid, fields))];
+      return count ? all.slice(0, count) : all;
+    } catch (err) {
+      throw new CorruptRecordError(id, `event stream of ${id} is corrupt: ${(err as Error).message}`);
+    }
   }
 
   /**
@@ -223,7 +286,7 @@ export class EventStore {
     const res = await this.redis.eval(
       REMOVE_LUA, 7,
       this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id), this.keys.allIndex,
-      this.keys.hostIndex(rec.host ?? ''), this.keys.hostIndex(''), this.keys.archive(rec.id),
+      this.keys.hostIndex(rec.host ?? ''), this.keys.pendingIndex, this.keys.archive(rec.id),
       String(rec.version), rec.id, rec.host ?? '',
     );
     return res === 1;
@@ -234,8 +297,22 @@ interface AppendCommand {
   reapqAppend(...args: string[]): Promise<unknown>;
 }
 
-function parseRecord(json: string): ProcessRecord {
-  return ProcessRecordSchema.parse(JSON.parse(json));
+export interface Corrupt {
+  id: string;
+  problem: string;
+}
+
+function parseRecord(id: string, json: string): { ok: true; record: ProcessRecord } | { ok: false; problem: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return { ok: false, problem: `not JSON: ${JSON.stringify(json.slice(0, 40))}` };
+  }
+  const res = ProcessRecordSchema.safeParse(raw);
+  if (!res.success) return { ok: false, problem: describeIssues(res.error.issues.slice(0, 1)) };
+  if (res.data.id !== id) return { ok: false, problem: `holds the record of ${JSON.stringify(res.data.id)}` };
+  return { ok: true, record: res.data };
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

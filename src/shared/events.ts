@@ -9,6 +9,13 @@ import { HostIdSchema, ReadySchema, RESTART_POLICIES } from './record.js';
 export const EVENT_SCHEMA_VERSION = 1;
 
 const base = { v: z.literal(EVENT_SCHEMA_VERSION), at: z.number().int().nonnegative() };
+/**
+ * The run an event is about. Every spawn of a record is a run with its own id; an event
+ * for a run that is no longer the record's current one is refused (by the reducer and by
+ * the append script), so a worker that woke up late can never settle someone else's run.
+ * Optional: events written before runs existed, and events about no run, carry none.
+ */
+const run = { run: z.string().min(1).max(64).optional() };
 
 const SpecInEvent = z.object({
   name: z.string().nullable(),
@@ -25,9 +32,12 @@ const SpecInEvent = z.object({
 export const EventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('start_requested'), spec: SpecInEvent }),
   /** A worker took the start job; its spawn is under way. */
-  z.object({ ...base, type: z.literal('spawn_begun'), host: HostIdSchema, port: z.number().int().nullable() }),
+  z.object({ ...base, ...run, type: z.literal('spawn_begun'), host: HostIdSchema, port: z.number().int().nullable() }),
+  /** A start that cannot be carried out now (no free port, host full, Redis blip): retried after retryInMs. */
+  z.object({ ...base, type: z.literal('start_deferred'), host: HostIdSchema, reason: z.string(), retryInMs: z.number().int().nonnegative() }),
   z.object({
     ...base,
+    ...run,
     type: z.literal('spawned'),
     host: HostIdSchema,
     pid: z.number().int().positive(),
@@ -37,11 +47,12 @@ export const EventSchema = z.discriminatedUnion('type', [
     bootId: z.string(),
     port: z.number().int().nullable(),
   }),
-  z.object({ ...base, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
+  z.object({ ...base, ...run, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
   z.object({ ...base, type: z.literal('stop_requested'), signal: z.string(), graceMs: z.number().int().nonnegative() }),
   /** A signal went to the group and/or escaped members. killDeadline: when SIGKILL follows (null when this was the SIGKILL). */
   z.object({
     ...base,
+    ...run,
     type: z.literal('signal_sent'),
     signal: z.string(),
     pgid: z.number().int().nullable(),
@@ -51,30 +62,32 @@ export const EventSchema = z.discriminatedUnion('type', [
   /** The leader ended. code/signal are null when nobody saw its status (it died unwatched). */
   z.object({
     ...base,
+    ...run,
     type: z.literal('exited'),
     code: z.number().int().nullable(),
     signal: z.string().nullable(),
     how: z.enum(['exited', 'signaled', 'unknown']),
   }),
   /** No process of the tree is left: group empty, no cookie-carrier. */
-  z.object({ ...base, type: z.literal('stopped'), how: z.enum(['requested', 'escalated', 'leftovers', 'drift']) }),
+  z.object({ ...base, ...run, type: z.literal('stopped'), how: z.enum(['requested', 'escalated', 'leftovers', 'drift']) }),
   /** SIGKILL was sent but these pids survive (uninterruptible sleep). */
-  z.object({ ...base, type: z.literal('kill_pending'), pids: z.array(z.number().int()) }),
-  z.object({ ...base, type: z.literal('adopted'), host: HostIdSchema }),
+  z.object({ ...base, ...run, type: z.literal('kill_pending'), pids: z.array(z.number().int()) }),
+  z.object({ ...base, ...run, type: z.literal('adopted'), host: HostIdSchema }),
   z.object({
     ...base,
+    ...run,
     type: z.literal('drift'),
     kind: z.enum(['missed-exit', 'leftovers', 'alive-after-end', 'pid-reused', 'orphan', 'host-lost', 'stale-stop']),
     detail: z.string(),
     pids: z.array(z.number().int()).default([]),
   }),
-  z.object({ ...base, type: z.literal('lost'), reason: z.string() }),
+  z.object({ ...base, ...run, type: z.literal('lost'), reason: z.string() }),
   z.object({ ...base, type: z.literal('restart_scheduled'), attempt: z.number().int().positive(), delayMs: z.number().int().nonnegative() }),
   z.object({ ...base, type: z.literal('gave_up'), reason: z.string() }),
   /** The readiness check passed: only now is a process with a check `running`. */
-  z.object({ ...base, type: z.literal('ready'), how: z.string() }),
+  z.object({ ...base, ...run, type: z.literal('ready'), how: z.string() }),
   /** The readiness check never passed; its tree is stopped next. */
-  z.object({ ...base, type: z.literal('not_ready'), reason: z.string() }),
+  z.object({ ...base, ...run, type: z.literal('not_ready'), reason: z.string() }),
 ]);
 export type ReapqEvent = z.infer<typeof EventSchema>;
 export type EventType = ReapqEvent['type'];

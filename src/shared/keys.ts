@@ -31,6 +31,8 @@ export interface Keys {
   readonly allIndex: string;
   /** Set of process ids owned by a host (its current or last host). */
   hostIndex(hostId: string): string;
+  /** Set of ids whose record is pending (host-less, waiting for a start job): the fleet pass re-enqueues strays. */
+  readonly pendingIndex: string;
   /** Hash host id -> heartbeat JSON. */
   readonly hosts: string;
   /** Hash port -> process id, per host. */
@@ -57,6 +59,7 @@ export function makeKeys(prefix: string): Keys {
     globalStream: `${tag}:events`,
     allIndex: `${tag}:idx:all`,
     hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,
+    pendingIndex: `${tag}:idx:pending`,
     hosts: `${tag}:hosts`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
     clusterLock: `${tag}:lock:cluster`,

@@ -138,6 +138,8 @@ export const ProcessRecordSchema = z.object({
   // Added after the first release: projections written before them still parse.
   ready: ReadySchema.nullable().default(null),
   readyAt: z.string().nullable().default(null),
+  /** The current run (one per spawn); events of other runs are refused. */
+  runId: z.string().nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

@@ -20,8 +20,13 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       createdAt: at, updatedAt: at, version: 1,
       env: s.env, requestedPort: s.port, requestedHost: s.host, graceMs: s.graceMs,
       sid: null, startTime: null, bootId: null, stopSignal: null, killDeadline: null, killPending: [],
-      endReason: null, crashLoop: 0, startedAt: null, endedAt: null, ready: s.ready ?? null, readyAt: null,
+      endReason: null, crashLoop: 0, startedAt: null, endedAt: null, ready: s.ready ?? null, readyAt: null, runId: null,
     });
+  }
+  // The fence: an event about a run other than the current one is from a worker that
+  // lost track (frozen, partitioned); folding it would settle somebody else's process.
+  if ('run' in event && event.run !== undefined && event.type !== 'spawn_begun' && event.run !== prev.runId) {
+    return fail(staleRun(event.run, prev.runId));
   }
   const r: ProcessRecord = { ...prev, updatedAt: at, version: prev.version + 1 };
   const from = prev.state;
@@ -40,7 +45,13 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       const bad = need('pending');
       if (bad) return fail(bad);
       if (prev.desired === 'stopped') return fail('spawn_begun after a stop was requested');
-      Object.assign(r, { state: 'starting', host: event.host, port: event.port ?? r.port, error: null });
+      Object.assign(r, { state: 'starting', host: event.host, port: event.port ?? r.port, error: null, runId: event.run ?? null });
+      return ok(r);
+    }
+    case 'start_deferred': {
+      const bad = need('pending');
+      if (bad) return fail(bad);
+      r.error = event.reason; // shown while it waits; cleared by the spawn that follows
       return ok(r);
     }
     case 'spawned': {
@@ -167,6 +178,15 @@ export function fold(events: Iterable<ReapqEvent>, id: string): ProcessRecord | 
     rec = res.record;
   }
   return rec;
+}
+
+/** The reducer's refusal of an event from a run that is not the current one. */
+export function staleRun(run: string, current: string | null): string {
+  return `stale run ${run}: the current run is ${current ?? 'none'}`;
+}
+
+export function isStaleRunError(error: string): boolean {
+  return error.startsWith('stale run ');
 }
 
 const ok = (record: ProcessRecord): ReduceResult => ({ ok: true, record });
