@@ -1,12 +1,19 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect } from 'vitest';
+import { enterTest, leaveFile, leaveTest } from './cleanup.js';
+import { runMarker } from './run-marker.js';
+
+export interface Leaks {
+  carriers: string[];
+  zombies: number[];
+}
 
 /**
- * Runs after every test file: fails the file if any process carrying the cookie is alive
- * anywhere on the machine, or if this test process has a zombie child. Processes being
- * stopped get a short while to go, so the check waits for the host to settle first.
+ * Processes this run is answerable for: live ones whose owner (`REAPQ_OWNER`, set by the
+ * worker that started them) begins with this run's marker, and zombie children of this
+ * test process. Processes of other reapq instances on the machine are not counted.
  */
-export function leaks(): { carriers: string[]; zombies: number[] } {
+export function leaks(marker = runMarker()): Leaks {
   const carriers: string[] = [];
   const zombies: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -22,22 +29,51 @@ export function leaks(): { carriers: string[]; zombies: number[] } {
     const ppid = Number(rest[1]);
     if (state === 'Z' && ppid === process.pid) zombies.push(Number(name));
     if (state === 'Z') continue;
+    let env = '';
     try {
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8');
-      const m = /(?:^|\0)REAPQ_PROCESS_ID=([^\0]*)/.exec(env);
-      if (m) carriers.push(`${name}:${m[1]} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
+      env = readFileSync(`/proc/${name}/environ`, 'utf8');
     } catch {
-      // unreadable or gone: not ours
+      continue; // unreadable or gone: not ours
     }
+    const owner = /(?:^|\0)REAPQ_OWNER=([^\0]*)/.exec(env)?.[1];
+    if (owner === undefined || !owner.startsWith(marker)) continue;
+    const id = /(?:^|\0)REAPQ_PROCESS_ID=([^\0]*)/.exec(env)?.[1] ?? '';
+    carriers.push(`${name}:${id} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
   }
   return { carriers, zombies };
 }
 
-afterAll(async () => {
-  let found = leaks();
+/** Waits up to 6 s for processes being stopped to go; what is left is killed and returned. */
+export async function settleAndKill(marker = runMarker()): Promise<Leaks> {
+  let found = leaks(marker);
   for (let i = 0; i < 60 && (found.carriers.length > 0 || found.zombies.length > 0); i++) {
     await new Promise((r) => setTimeout(r, 100));
-    found = leaks();
+    found = leaks(marker);
   }
+  // Kill leftovers so one test's leak is reported once, by that test, not by every later one.
+  for (const c of found.carriers) {
+    try {
+      process.kill(Number(c.split(':')[0]), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  return found;
+}
+
+beforeEach(() => {
+  enterTest();
+});
+
+afterEach(async () => {
+  // The test's own workers go first (a failed test may have left one mid-work), then the check.
+  await leaveTest();
+  const found = await settleAndKill();
+  expect(found, 'processes left behind by this test').toEqual({ carriers: [], zombies: [] });
+});
+
+afterAll(async () => {
+  await leaveFile();
+  const found = await settleAndKill();
   expect(found, 'processes left behind by this test file').toEqual({ carriers: [], zombies: [] });
 });

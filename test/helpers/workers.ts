@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { onCleanup } from './cleanup.js';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
 
@@ -20,11 +21,14 @@ export interface TestWorker {
   kill(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-afterAll(async () => {
-  for (const c of running) c.kill('SIGKILL');
-  await Promise.all([...running].map((c) => exited(c)));
-});
+/** Kills the child at the end of the test (or file) that started it, if it is still up. */
+function ownedByTest(c: ChildProcess): void {
+  onCleanup(async () => {
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGKILL');
+    await exited(c);
+  });
+}
 
 export function testEnv(redisUrl: string, prefix: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -55,8 +59,7 @@ function exited(c: ChildProcess): Promise<number | null> {
 export async function startWorker(env: NodeJS.ProcessEnv, hostId: string, args: string[] = [], wrap: string[] = []): Promise<TestWorker> {
   const argv = [...wrap, process.execPath, BIN, 'worker', '--host-id', hostId, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
+  ownedByTest(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   await new Promise<void>((res, rej) => {
@@ -92,6 +95,7 @@ export async function startWorker(env: NodeJS.ProcessEnv, hostId: string, args: 
 export function cli(env: NodeJS.ProcessEnv, args: string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
     const c = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    ownedByTest(c);
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d) => (stdout += d));

@@ -1,0 +1,36 @@
+/**
+ * What a test started that must not outlive it, whether the test passed or threw half-way:
+ * workers, apis, dev instances. The leak check (test/helpers/leak-check.ts) runs these
+ * after every test, before it looks for leftover processes, so a failed test cannot leave
+ * a worker serving the next test's starts.
+ */
+type Cleanup = () => Promise<void> | void;
+
+let inTest = false;
+const perTest: Cleanup[] = [];
+const perFile: Cleanup[] = [];
+
+export function enterTest(): void {
+  inTest = true;
+}
+
+/** Runs at the end of the current test if called inside one, else at the end of the file. */
+export function onCleanup(fn: Cleanup): void {
+  (inTest ? perTest : perFile).push(fn);
+}
+
+async function drain(list: Cleanup[]): Promise<void> {
+  const fns = list.splice(0).reverse();
+  const results = await Promise.allSettled(fns.map((fn) => fn()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+export async function leaveTest(): Promise<void> {
+  inTest = false;
+  await drain(perTest);
+}
+
+export async function leaveFile(): Promise<void> {
+  await drain(perFile);
+}
