@@ -3,6 +3,7 @@ import { ConflictError, InputError, NotFoundError, WaitError } from '../shared/e
 import { ReapqClient } from '../producer/client.js';
 import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
+import { cliRedis, isConnectionError, RedisUnreachableError } from './redis-target.js';
 import { registerProcessCommands } from './processes.js';
 
 /** Exit codes of the public contract: 0 done, 1 the operation failed, 2 bad input. */
@@ -21,9 +22,14 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') })
     .showSuggestionAfterError(true);
   const withClient = async <T,>(fn: (c: ReapqClient) => Promise<T>): Promise<T> => {
-    const client = new ReapqClient();
+    const target = cliRedis(process.env, process.cwd());
+    const client = new ReapqClient(target.options);
+    let lastConnectionError: Error | undefined;
+    client.connection.on('error', (e: Error) => (lastConnectionError = e));
     try {
       return await fn(client);
+    } catch (err) {
+      throw isConnectionError(err) ? new RedisUnreachableError(target, err, lastConnectionError) : err;
     } finally {
       await client.close().catch(() => undefined);
     }

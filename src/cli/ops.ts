@@ -1,14 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
-import { ensureRedisServerBinary, startLocalRedis } from '../dev/local-redis.js';
 import { makeLogger } from '../shared/logger.js';
 import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
 import { prune } from '../shared/prune.js';
+import { registerDevCommand } from './dev.js';
 // The api (fastify, prom-client) and the worker load only in the commands that run them:
 // a worker that also holds the api's modules is a bigger process, and every fork of a
 // spawn copies its page tables.
@@ -35,40 +33,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
       });
     });
 
-  program
-    .command('dev')
-    .description('one command: Redis (started locally unless REDIS_URL is set), a worker and the api')
-    .option('--listen <host:port>', 'api address (falls back to a free port when taken)', '127.0.0.1:8080')
-    .action(async (o) => {
-      let config = loadConfig();
-      let stopRedis: (() => Promise<void>) | null = null;
-      if (!process.env.REDIS_URL) {
-        await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
-        const r = await startDevRedis(resolve(config.dataDir, 'redis'));
-        stopRedis = r.stop;
-        config = loadConfig({ ...process.env, REDIS_URL: r.url });
-      }
-      const log = makeLogger(config.logLevel);
-      const api = await listenApi(config, o.listen as string, log).catch((err) =>
-        (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
-      );
-      process.stderr.write(
-        [
-          `reapq dev: Redis at ${config.redisUrl}, host ${config.hostId}, prefix ${config.prefix}, api and dashboard at ${api.url}`,
-          `in another terminal:`,
-          `  export REDIS_URL=${config.redisUrl}`,
-          `  ./bin/reapq start --wait -- sleep 1000     # prints the id`,
-          `  ./bin/reapq ls`,
-          `  ./bin/reapq stop ID --wait`,
-          `Ctrl-C stops the worker (processes keep running, a later worker adopts them), the api and the local Redis.`,
-          '',
-        ].join('\n'),
-      );
-      await serveWorker(config, {}, async () => {
-        await api.close();
-        if (stopRedis) await stopRedis();
-      });
-    });
+  registerDevCommand(program);
 
   program
     .command('api')
@@ -155,21 +120,6 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
         out(o.json ? JSON.stringify({ removed }) : `pruned ${removed.length} records`);
       }),
     );
-}
-
-/**
- * The dev Redis keeps its port across runs (remembered next to its data), so the
- * REDIS_URL printed last time stays valid; a taken port falls back to a free one.
- */
-async function startDevRedis(dir: string) {
-  const portFile = resolve(dir, 'port');
-  const remembered = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : NaN;
-  const r = Number.isInteger(remembered) && remembered > 0
-    ? await startLocalRedis({ dataDir: dir, port: remembered }).catch(() => startLocalRedis({ dataDir: dir }))
-    : await startLocalRedis({ dataDir: dir });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(portFile, String(r.port));
-  return r;
 }
 
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */

@@ -180,3 +180,29 @@ function decode(s: string, what: string, scheme: string): string {
     throw new RedisUrlError(`${scheme} URL: bad percent-encoding in the ${what}`);
   }
 }
+
+/**
+ * The URL with its password (and a sentinelPassword in the query) replaced by `***`, for
+ * messages and banners. A string that does not parse as a URL keeps only its scheme.
+ */
+export function redactRedisUrl(url: string): string {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url)?.[0];
+  if (!scheme) return '***';
+  let rest = url.slice(scheme.length);
+  const q = rest.indexOf('?');
+  let query = '';
+  if (q >= 0) {
+    query = rest.slice(q).replace(/([?&]sentinelPassword=)[^&#]*/gi, '$1***');
+    rest = rest.slice(0, q);
+  }
+  // userinfo ends at the last '@' before the path; a password may itself hold '@' or '/'.
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const info = rest.slice(0, at);
+    const colon = info.indexOf(':');
+    const user = colon >= 0 ? info.slice(0, colon) : info;
+    // A lone name before '@' is often a password written without ':': hide it too.
+    rest = `${colon >= 0 ? `${user}:***` : '***'}${rest.slice(at)}`;
+  }
+  return `${scheme}${rest}${query}`;
+}

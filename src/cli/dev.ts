@@ -1,0 +1,128 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { claimDevInstance, releaseDevInstance, updateDevInstance, type DevInstance } from '../dev/instance-file.js';
+import { ensureRedisServerBinary, startLocalRedis } from '../dev/local-redis.js';
+import { watchAncestors } from '../dev/parent-watch.js';
+import { devLogger } from '../dev/pretty-log.js';
+import { ReapqClient } from '../producer/client.js';
+import { loadConfig, type Config } from '../shared/config.js';
+import { FINAL_STATES } from '../shared/record.js';
+import { redactRedisUrl } from '../shared/redis-url.js';
+
+const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) => (await import('../producer/http/server.js')).listenApi(...args);
+const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
+
+/** How long a shutdown may take before dev gives up waiting and exits anyway. */
+const SHUTDOWN_BOUND_MS = 45_000;
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command('dev')
+    .description('one command in the foreground: Redis (started locally unless REDIS_URL is set), a worker and the api')
+    .option('--listen <host:port>', 'api address (falls back to a free port when taken)', '127.0.0.1:8080')
+    .option('--keep', 'on exit leave the processes it started running, for the next dev to adopt')
+    .action(async (o) => runDev(o.listen as string, o.keep === true));
+}
+
+/**
+ * A foreground tool: it refuses a data dir another dev holds (its Redis data is not to be
+ * opened twice), and everything it started ends with it, on Ctrl-C, SIGTERM or when its
+ * parent goes (npm killed by pid): the processes it ran (unless --keep), the worker, the
+ * api and the local Redis.
+ */
+async function runDev(listen: string, keep: boolean): Promise<void> {
+  let config = loadConfig();
+  const dataDir = resolve(config.dataDir);
+  const me = claimDevInstance(dataDir);
+  let stopRedis: (() => Promise<void>) | null = null;
+  const ownRedis = !process.env.REDIS_URL;
+  try {
+    if (ownRedis) {
+      await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
+      const r = await startDevRedis(resolve(dataDir, 'redis'));
+      stopRedis = r.stop;
+      config = loadConfig({ ...process.env, REDIS_URL: r.url });
+    }
+  } catch (err) {
+    releaseDevInstance(dataDir, me);
+    throw err;
+  }
+  const log = devLogger(config.logLevel);
+  const api = await listenApi(config, listen, log).catch((err) =>
+    (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
+  );
+  const worker = await runWorker(config, log, {});
+  const info: DevInstance = { ...me, redisUrl: config.redisUrl, prefix: config.prefix, hostId: config.hostId, apiUrl: api.url };
+  updateDevInstance(dataDir, info);
+  process.stderr.write(banner(config, api.url, keep, ownRedis));
+
+  const why = await new Promise<string>((res) => {
+    process.once('SIGINT', () => res('SIGINT'));
+    process.once('SIGTERM', () => res('SIGTERM'));
+    watchAncestors((w) => res(w));
+  });
+  log.info({ reason: why, keep }, 'reapq dev shutting down');
+  const force = (reason: string) => {
+    log.error(reason);
+    releaseDevInstance(dataDir, me);
+    process.exit(1);
+  };
+  process.once('SIGINT', () => force('second signal: exiting now'));
+  process.once('SIGTERM', () => force('second signal: exiting now'));
+  setTimeout(() => force(`shutdown did not finish within ${SHUTDOWN_BOUND_MS / 1000} s: exiting`), SHUTDOWN_BOUND_MS).unref();
+
+  if (!keep) await stopStarted(config, ownRedis).catch((err) => log.error({ err: (err as Error).message }, 'could not stop every process'));
+  await worker.close();
+  await api.close();
+  if (stopRedis) await stopRedis();
+  releaseDevInstance(dataDir, me);
+  process.exit(0);
+}
+
+/**
+ * Stops what this dev ran, through its own worker (still up): every record of its host,
+ * and, when the Redis is its own, anything still pending too. Waits until each is final.
+ */
+async function stopStarted(config: Config, ownRedis: boolean): Promise<void> {
+  const c = new ReapqClient({ env: { ...process.env, REDIS_URL: config.redisUrl, REAPQ_PREFIX: config.prefix } });
+  try {
+    const live = (await c.list())
+      .filter((r) => r.host === config.hostId || (ownRedis && !r.host))
+      .filter((r) => !FINAL_STATES.has(r.state) || r.desired === 'running');
+    for (const r of live) await c.stop(r.id);
+    await Promise.all(live.map((r) => c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 30_000 })));
+  } finally {
+    await c.close();
+  }
+}
+
+function banner(config: Config, apiUrl: string, keep: boolean, ownRedis: boolean): string {
+  return [
+    `reapq dev: Redis at ${redactRedisUrl(config.redisUrl)}${ownRedis ? ' (local, data in REAPQ_DATA_DIR/redis)' : ''}, host ${config.hostId}, prefix ${config.prefix}`,
+    `dashboard and api at ${apiUrl}`,
+    `in another terminal, in this checkout (the CLI finds this instance; elsewhere set REDIS_URL):`,
+    `  npx reapq start --wait -- sleep 1000     # prints the id`,
+    `  npx reapq ls`,
+    `  npx reapq stop ID --wait`,
+    keep
+      ? `Ctrl-C stops the worker, the api and the local Redis; --keep: the processes keep running and the next dev adopts them.`
+      : `Ctrl-C stops the processes it started, the worker, the api and the local Redis (--keep leaves the processes running).`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The dev Redis keeps its port across runs (remembered next to its data), so a REDIS_URL
+ * copied last time stays valid; a taken port falls back to a free one.
+ */
+async function startDevRedis(dir: string) {
+  const portFile = resolve(dir, 'port');
+  const remembered = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : NaN;
+  const r = Number.isInteger(remembered) && remembered > 0
+    ? await startLocalRedis({ dataDir: dir, port: remembered }).catch(() => startLocalRedis({ dataDir: dir }))
+    : await startLocalRedis({ dataDir: dir });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(portFile, String(r.port));
+  return r;
+}

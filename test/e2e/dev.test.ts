@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { onCleanup } from '../helpers/cleanup.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { alive, BIN, carriersOf, cli, ROOT, until } from '../helpers/workers.js';
+
+/** The environment of a user's shell: nothing of reapq or of the npm running this suite. */
+function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('REAPQ_') || k.startsWith('REDIS_') || k.toLowerCase().startsWith('npm_')) continue;
+    env[k] = v;
+  }
+  return { ...env, REAPQ_RECONCILE_MS: '500', REAPQ_HEARTBEAT_MS: '500', REAPQ_STALLED_MS: '1000', ...extra };
+}
+
+function track(c: ChildProcess): { output: () => string } {
+  let out = '';
+  c.stdout?.on('data', (d) => (out += d));
+  c.stderr?.on('data', (d) => (out += d));
+  onCleanup(() => {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+  return { output: () => out };
+}
+
+interface DevFile { pid: number; redisUrl?: string; apiUrl?: string }
+const devFile = (dir: string): DevFile | null => {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'dev.json'), 'utf8')) as DevFile;
+  } catch {
+    return null;
+  }
+};
+const childrenOf = (pid: number): number[] => {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+
+function closedPort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+describe('reapq dev', () => {
+  it('under npm start: the CLI finds it without REDIS_URL, a second dev refuses, and killing npm by pid leaves nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reapq-dev-'));
+    const env = userEnv({ REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: 'h-dev-npm' });
+    const npm = spawn('npm', ['start', '--', '--listen', '127.0.0.1:0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const npmOut = track(npm);
+    const info = await until(() => devFile(dataDir)?.apiUrl && devFile(dataDir), 20_000, `dev up:\n${npmOut.output()}`);
+    await until(() => npmOut.output().includes('"msg":"worker ready"'), 10_000, 'JSON logs (stderr is not a TTY)');
+    const redisPid = childrenOf(info.pid).find((p) => comm(p) === 'redis-server');
+    // If this test fails, what npm started must not outlive it either.
+    onCleanup(() => {
+      for (const p of alive([info.pid, redisPid ?? 0].filter((x) => x > 0))) process.kill(p, 'SIGKILL');
+    });
+    expect(redisPid, 'dev runs its own redis-server').toBeDefined();
+    const shPid = childrenOf(npm.pid!)[0]!;
+
+    // No REDIS_URL: the CLI uses the dev instance of this data dir, not 127.0.0.1:6379.
+    const started = await cli(env, ['start', '--wait', '--', 'sleep', '1000']);
+    expect(started.code, started.stderr).toBe(0);
+    const id = started.stdout.trim();
+    const ls = await cli(env, ['ls']);
+    expect(ls.stdout).toContain(id);
+    expect(carriersOf(id)).toHaveLength(1);
+
+    const second = await cli(env, ['dev', '--listen', '127.0.0.1:0']);
+    expect(second.code).toBe(1);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+    expect(second.stderr).toContain(`dev already runs on ${dataDir} (pid ${info.pid}`);
+
+    npm.kill('SIGKILL');
+    await until(() => alive([info.pid, redisPid!, shPid]).length === 0, 30_000, 'dev, its Redis and sh gone');
+    expect(carriersOf(id)).toEqual([]);
+    expect(devFile(dataDir)).toBeNull();
+  }, 90_000);
+
+  it('with --keep, Ctrl-C leaves the processes it started running, and says so', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'reapq-dev-'));
+    const env = userEnv({ REDIS_URL: testRedisUrl(), REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: 'h-dev-keep' });
+    const dev = spawn(process.execPath, [BIN, 'dev', '--keep', '--listen', '127.0.0.1:0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = track(dev);
+    await until(() => devFile(dataDir)?.apiUrl, 20_000, 'dev up');
+    expect(out.output()).toContain('--keep: the processes keep running');
+    const started = await cli(env, ['start', '--wait', '--json', '--', 'sleep', '1000']);
+    expect(started.code, started.stderr).toBe(0);
+    const rec = JSON.parse(started.stdout) as { id: string; pgid: number };
+    dev.kill('SIGINT');
+    const code = await new Promise((res) => dev.once('exit', res));
+    expect(code).toBe(0);
+    expect(carriersOf(rec.id)).toHaveLength(1);
+    process.kill(-rec.pgid, 'SIGKILL');
+    await until(() => carriersOf(rec.id).length === 0, 5000, 'kept process killed');
+  }, 60_000);
+
+  it('names the Redis it could not reach, without its password, and what to set', async () => {
+    const port = await closedPort();
+    const r = await cli(userEnv({ REDIS_URL: `redis://:hunter2hunter2@127.0.0.1:${port}` }), ['ls']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`cannot reach Redis at redis://:***@127.0.0.1:${port} (REDIS_URL)`);
+    expect(r.stderr).toContain('set REDIS_URL');
+    expect(r.stderr).not.toContain('hunter2');
+  });
+});
+
