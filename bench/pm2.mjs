@@ -323,7 +323,7 @@ async function bench() {
         note:
           `Left behind, per run: reapq ${fmtLeft(leftDetail.reapq)}; PM2 ${fmtLeft(leftDetail.pm2)}. ` +
           `PM2 ran its apps as \`${pm2Exec}\` (fork mode, default kill signal SIGINT, treekill on, kill_timeout 1600 ms). ` +
-          `Its log (\`PM2_HOME/pm2.log\`), per run: ${pm2Log.map((l, i) => `run ${i + 1}: ${l ? `${l.sigkillAfterTimeout} stop(s) escalated to SIGKILL after kill_timeout, ${l.notKilled} \"could not be killed\"` : 'no log'}`).join('; ')}.`,
+          `Its log (\`PM2_HOME/pm2.log\`), per run: ${pm2Log.map((l, i) => `run ${i + 1}: ${l ? `${l.sigkillAfterTimeout} stop(s) escalated to SIGKILL after kill_timeout, ${l.notKilled} "could not be killed"` : 'no log'}`).join('; ')}.`,
       },
     };
   });

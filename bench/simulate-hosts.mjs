@@ -152,7 +152,10 @@ try {
   const ownIn = admin.stream.bytesWritten - wr0;
   const ownOut = rd1 - rd0 + '+OK\r\n'.length;
   measuring = false;
-  for (const t of timers) clearTimeout(t), clearInterval(t);
+  for (const t of timers) {
+    clearTimeout(t);
+    clearInterval(t);
+  }
 
   const cmds = Object.entries(m1.cmds).filter(([name]) => name !== 'info' && !name.startsWith('config'));
   const commands = cmds.reduce((a, [, c]) => a + c.calls, 0);
@@ -183,7 +186,10 @@ try {
   console.log(`Redis memory: used_memory ${fmt(mem.stats.used_memory / 1e6)} MB for ${HOSTS * RECORDS} records (${fmt(mem.stats.used_memory / Math.max(1, HOSTS * RECORDS), 0)} B each, with their event streams and the global stream)`);
   console.log(`redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)?.[1]}, node ${process.version}`);
 } finally {
-  for (const t of timers) clearTimeout(t), clearInterval(t);
+  for (const t of timers) {
+    clearTimeout(t);
+    clearInterval(t);
+  }
   for (const c of conns) c.disconnect();
   admin.disconnect();
   await redis.stop();

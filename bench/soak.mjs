@@ -34,7 +34,7 @@ await runBench('soak', `${CYCLES} start/stop cycles over 2 workers with random w
   const workers = new Map();
   for (const h of hosts) workers.set(h, await ctx.worker(prefix, h, { env, args: ['--concurrency', '8'] }));
   const client = await ctx.client(prefix);
-  const tail = await ctx.tail(prefix);
+  await ctx.tail(prefix);
   const rss = Object.fromEntries(hosts.map((h) => [h, []]));
   let done = 0;
   let failures = 0;

@@ -1,6 +1,6 @@
 import { Job } from 'bullmq';
 import { WaitError } from '../shared/errors.js';
-import type { ReconcileReport } from '../worker/reconcile/execute.js';
+import type { ReconcileReport } from '../shared/reconcile-report.js';
 import type { ReapqClient } from './client.js';
 
 export type { ReconcileReport };

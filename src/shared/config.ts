@@ -2,14 +2,15 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import { parseEnv } from './env.js';
+import { HostIdSchema } from './record.js';
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
 
 const EnvSchema = z.object({
   REDIS_URL: z.string().regex(/^rediss?(\+cluster|\+sentinel)?:\/\//, 'must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://').default('redis://127.0.0.1:6379'),
   // The prefix becomes a Redis hash tag, so braces would break slot routing.
-  REAPQ_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').default('reapq'),
-  REAPQ_HOST_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (1-64)').optional(),
+  REAPQ_PREFIX: HostIdSchema.default('reapq'),
+  REAPQ_HOST_ID: HostIdSchema.optional(),
   REAPQ_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REAPQ_DATA_DIR: z.string().default('data'),
@@ -83,4 +84,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   });
 }
 
-export const HOST_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export { HOST_ID_PATTERN } from './record.js';

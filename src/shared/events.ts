@@ -94,7 +94,7 @@ export type EventType = ReapqEvent['type'];
 export type EventOf<T extends EventType> = Extract<ReapqEvent, { type: T }>;
 
 /** Distributes Omit over the union so each member keeps its own fields. */
-type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** What a writer hands to the store: `v` is added for it. */
 export type NewEvent = DistributiveOmit<ReapqEvent, 'v'>;
 

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { HOST_ID_PATTERN } from './config.js';
 
 /**
  * Observed states of a managed process, and the only transitions between them.
@@ -44,6 +43,8 @@ export const ProcessIdSchema = z
   .refine((s) => !/^\d+$/.test(s), 'must not be a plain integer');
 
 const noNul = (s: string) => !s.includes('\0');
+/** Host ids and key prefixes: they end up inside Redis key names and hash tags. */
+export const HOST_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export const HostIdSchema = z.string().regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)');
 export const GraceMsSchema = z.number().int().min(0).max(3_600_000);
 

@@ -179,7 +179,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     if (want !== draining) {
       draining = want;
       if (want) await startWorker.pause(true);
-      else startWorker.resume();
+      else await startWorker.resume();
       hlog.info({ draining }, draining ? 'draining: no new starts' : 'drain lifted: taking starts');
     }
     await beat(draining ? 'draining' : 'up');

@@ -56,21 +56,8 @@ export function makeMetrics(client: ReapqClient): Registry {
     },
   });
 
-  new Gauge({
-    name: 'reapq_host_up',
-    help: '1 while a host heartbeats, 0 once its heartbeat is stale or it shut down.',
-    labelNames: ['host'] as const,
-    registers: [registry],
-    async collect() {
-      const { hosts } = await snapshot();
-      this.reset();
-      for (const h of hosts) this.set({ host: h.hostId }, h.alive ? 1 : 0);
-    },
-  });
-
-  // Worker counters travel in each host's heartbeat; they reset when a worker restarts,
-  // which Prometheus' rate() handles as a counter reset.
-  const counter = (name: string, help: string, pick: (c: Record<string, number>) => number) =>
+  /** A gauge with one sample per host that ever heartbeated, read from its heartbeat. */
+  const perHost = (name: string, help: string, value: (h: HostInfo) => number) =>
     new Gauge({
       name,
       help,
@@ -79,9 +66,14 @@ export function makeMetrics(client: ReapqClient): Registry {
       async collect() {
         const { hosts } = await snapshot();
         this.reset();
-        for (const h of hosts) this.set({ host: h.hostId }, pick(h.counters));
+        for (const h of hosts) this.set({ host: h.hostId }, value(h));
       },
     });
+  perHost('reapq_host_up', '1 while a host heartbeats, 0 once its heartbeat is stale or it shut down.', (h) => (h.alive ? 1 : 0));
+
+  // Worker counters travel in each host's heartbeat; they reset when a worker restarts,
+  // which Prometheus' rate() handles as a counter reset.
+  const counter = (name: string, help: string, pick: (c: Record<string, number>) => number) => perHost(name, help, (h) => pick(h.counters));
   counter('reapq_starts_total', 'Processes spawned by the host since its worker started.', (c) => c.starts ?? 0);
   counter('reapq_spawn_failures_total', 'Spawns that failed (missing binary, bad cwd).', (c) => c.spawnFailures ?? 0);
   counter('reapq_stops_total', 'Trees stopped and verified gone.', (c) => c.stops ?? 0);

@@ -1,5 +1,6 @@
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
+import type { ReconcileReport } from '../../shared/reconcile-report.js';
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import { readCookies, type HostOs } from '../host-os.js';
 import { descendants, type ProcStat } from '../proc/parse.js';
@@ -10,16 +11,7 @@ import { CRASH_LOOP_LIMIT } from '../restart.js';
 import { cookieCandidates } from '../tree.js';
 import { plan, type Action } from './plan.js';
 
-export interface ReconcileReport {
-  host: string;
-  at: string;
-  durationMs: number;
-  records: number;
-  processes: number;
-  /** One line per drift found and what was done about it. */
-  actions: Array<{ kind: Action['kind']; id?: string; pids?: number[]; detail: string }>;
-  errors: string[];
-}
+export type { ReconcileReport };
 
 export interface ReconcileDeps {
   sup: Supervisor;

@@ -1,0 +1,85 @@
+/**
+ * The import direction of src/ (checked by `npm run lint`):
+ *   cli -> producer | worker | dev -> shared
+ * The CLI is the composition root and the only place that may import both sides; the
+ * producer and the worker never import each other; shared imports none of them.
+ * The pure core (reducer, record, events, the planners, tree identity and the /proc parsers) imports no
+ * module that touches I/O, so it can be tested with plain data. Type-only imports are
+ * erased at build time and are allowed across the pure-core line, not across layers.
+ */
+const PURE_CORE = [
+  '^src/shared/(reducer|record|events)[.]ts$',
+  '^src/worker/reconcile/plan[.]ts$',
+  '^src/worker/proc/parse[.]ts$',
+  '^src/worker/tree[.]ts$',
+  '^src/worker/.*(decide|kill-plan)[.]ts$',
+];
+// Modules the pure core may load at run time: each other and zod.
+const PURE_ALLOWED = [...PURE_CORE, '^node_modules/zod/'];
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'producer-not-worker',
+      comment: 'The producer and the worker never import each other: a type both need belongs in src/shared.',
+      severity: 'error',
+      from: { path: '^src/producer/' },
+      to: { path: '^src/(worker|cli|dev)/' },
+    },
+    {
+      name: 'worker-not-producer',
+      comment: 'The worker never imports the producer, the CLI or the dev tools.',
+      severity: 'error',
+      from: { path: '^src/worker/' },
+      to: { path: '^src/(producer|cli|dev)/' },
+    },
+    {
+      name: 'dev-not-sides',
+      comment: 'The dev tools (local Redis launcher) sit beside producer and worker, below the CLI.',
+      severity: 'error',
+      from: { path: '^src/dev/' },
+      to: { path: '^src/(producer|worker|cli)/' },
+    },
+    {
+      name: 'shared-is-the-bottom',
+      comment: 'src/shared is imported by every layer and imports none of them.',
+      severity: 'error',
+      from: { path: '^src/shared/' },
+      to: { path: '^src/(producer|worker|cli|dev)/' },
+    },
+    {
+      name: 'only-cli-imports-cli',
+      comment: 'The CLI is the composition root: nothing below it imports it (index.ts is the library entry and does not either).',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli/' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'pure-core-no-io',
+      comment: 'The pure core takes data and returns data: at run time it loads only itself and zod.',
+      severity: 'error',
+      from: { path: PURE_CORE },
+      to: { pathNot: PURE_ALLOWED, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'no-circular',
+      comment: 'A cycle makes load order matter and hides which module is the lower layer.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+    exclude: { path: '^dist/' },
+  },
+};
