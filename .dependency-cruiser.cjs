@@ -8,7 +8,7 @@
  * erased at build time and are allowed across the pure-core line, not across layers.
  */
 const PURE_CORE = [
-  '^src/shared/(reducer|record|events)[.]ts$',
+  '^src/shared/(reducer|record|events|states|duration)[.]ts$',
   '^src/worker/reconcile/plan[.]ts$',
   '^src/worker/proc/parse[.]ts$',
   '^src/worker/tree[.]ts$',
@@ -16,6 +16,8 @@ const PURE_CORE = [
 ];
 // Modules the pure core may load at run time: each other and zod.
 const PURE_ALLOWED = [...PURE_CORE, '^node_modules/zod/'];
+// Shared modules the dashboard's browser code loads (served from /assets/): no imports at all.
+const BROWSER_SHARED = '^src/shared/(states|duration)[.]ts$';
 
 module.exports = {
   forbidden: [
@@ -60,6 +62,21 @@ module.exports = {
       severity: 'error',
       from: { path: PURE_CORE },
       to: { pathNot: PURE_ALLOWED, dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'browser-code-stays-in-the-browser',
+      comment:
+        'The dashboard modules run in a browser: at run time they load only each other and the import-free shared modules that dashboard-assets.ts serves.',
+      severity: 'error',
+      from: { path: '^src/producer/http/dashboard/' },
+      to: { pathNot: ['^src/producer/http/dashboard/', BROWSER_SHARED], dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'browser-shared-imports-nothing',
+      comment: 'states.ts and duration.ts are served to the browser as they are: they may import nothing at run time.',
+      severity: 'error',
+      from: { path: BROWSER_SHARED },
+      to: { dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'no-circular',

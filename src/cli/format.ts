@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../shared/events.js';
+import { humanMs } from '../shared/duration.js';
 import type { ProcessRecord } from '../shared/record.js';
 
 const COLORS: Record<string, string> = {
@@ -14,17 +15,7 @@ export function paint(state: string, on: boolean): string {
   return on && COLORS[state] ? `\x1b[${COLORS[state]}m${state}\x1b[0m` : state;
 }
 
-/** 1500 -> "1.5s", 90_000 -> "1m30s", 7_200_000 -> "2h". */
-export function humanMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
-  return `${Math.floor(h / 24)}d`;
-}
+export { humanMs };
 
 export function table(rows: string[][], color: boolean): string {
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;

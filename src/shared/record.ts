@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FINAL_STATES, LIVE_STATES, STATES, type State } from './states.js';
 
 /**
  * Observed states of a managed process, and the only transitions between them.
@@ -14,14 +15,8 @@ import { z } from 'zod';
  * that report facts without a state change (drift, adopted, signal_sent on a dead record,
  * exited while stopping, kill_pending) are legal wherever they can happen; see reducer.ts.
  */
-export const STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'exited', 'failed', 'lost'] as const;
-export type State = (typeof STATES)[number];
+export { STATES, FINAL_STATES, LIVE_STATES, type State };
 export const StateSchema = z.enum(STATES);
-
-/** States from which nothing moves without a new request or a restart. */
-export const FINAL_STATES: ReadonlySet<State> = new Set(['stopped', 'exited', 'failed', 'lost']);
-/** States in which a process tree may be alive on a host. */
-export const LIVE_STATES: ReadonlySet<State> = new Set(['starting', 'running', 'stopping']);
 
 export const RESTART_POLICIES = ['never', 'on-failure', 'always'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];

@@ -294,12 +294,35 @@ describe('http api: logs, hosts, reconcile, health, metrics', () => {
     await client.stop('m-1');
   });
 
-  it('serves the dashboard page', async () => {
+  it('serves the dashboard page and every browser module it loads', async () => {
     const { app } = setup();
     const res = await app.inject({ url: '/' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
-    expect(res.body).toContain('/v1/processes');
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    const entry = /<script type="module" src="([^"]+)"/.exec(res.body)?.[1];
+    expect(entry).toBe('/assets/producer/http/dashboard/index-page.js');
+    // Follows the static imports from the entry module: each must be served, as JavaScript.
+    const seen = new Map<string, string>();
+    const queue = [entry!];
+    while (queue.length) {
+      const url = queue.pop()!;
+      if (seen.has(url)) continue;
+      const mod = await app.inject({ url });
+      expect(mod.statusCode, url).toBe(200);
+      expect(mod.headers['content-type']).toMatch(/^text\/javascript/);
+      seen.set(url, mod.body);
+      for (const m of mod.body.matchAll(/^import [^;]*?from '([^']+)';/gms)) queue.push(new URL(m[1]!, `http://x${url}`).pathname);
+    }
+    expect([...seen.keys()].sort()).toEqual([
+      '/assets/producer/http/dashboard/common.js',
+      '/assets/producer/http/dashboard/index-page.js',
+      '/assets/producer/http/dashboard/notable.js',
+      '/assets/shared/duration.js',
+      '/assets/shared/states.js',
+    ]);
+    expect(seen.get('/assets/producer/http/dashboard/index-page.js')).toContain('/v1/processes');
+    expect((await app.inject({ url: '/assets/shared/record.js' })).statusCode).toBe(404);
   });
 });
 

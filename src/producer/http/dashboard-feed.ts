@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { decodeEvent, type EventType } from '../../shared/events.js';
+import { decodeEvent } from '../../shared/events.js';
 import type { GlobalEvent } from '../../shared/event-store.js';
 import type { ApiContext } from './context.js';
 import { parse } from './schemas.js';
 
-/** The events the dashboard lists as "recent drift and restarts". */
-export const NOTABLE_TYPES: ReadonlySet<EventType> = new Set<EventType>(['drift', 'restart_scheduled', 'gave_up', 'lost']);
+import { NOTABLE_TYPES } from './dashboard/notable.js';
+
+export { NOTABLE_TYPES };
 
 const SCAN_BATCH = 500;
 /** How far back (in global stream entries) a request looks for notable events. */
@@ -37,7 +38,7 @@ export function registerDashboardFeedRoute(app: FastifyInstance, { client }: Api
     const events: GlobalEvent[] = [];
     let cursor = '0';
     let end = '+';
-    for (let scanned = 0; scanned < SCAN_MAX && events.length < limit; ) {
+    for (let scanned = 0; scanned < SCAN_MAX && events.length < limit;) {
       const rows = await client.connection.xrevrange(key, end, '-', 'COUNT', SCAN_BATCH);
       if (rows.length === 0) break;
       if (cursor === '0') cursor = rows[0]![0];

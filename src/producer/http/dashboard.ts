@@ -1,18 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ProcessIdSchema } from '../../shared/record.js';
-import { INDEX_SCRIPT, PROCESS_SCRIPT } from './dashboard-script.js';
+import { registerDashboardAssets, assetUrl } from './dashboard-assets.js';
 
 /**
  * The dashboard: `/` (the fleet at a glance) and `/processes/:id` (one process). The pages
  * are server-rendered shells that hold no data, so they are served without auth; their
- * inline script reads /v1 (with the token, when the api has one, typed into the page once
- * and kept in sessionStorage) and follows the SSE routes live. See dashboard-script.ts.
+ * browser code (dashboard/*.ts, served as ES modules from /assets/) reads /v1 (with the
+ * token, when the api has one, typed into the page once and kept in sessionStorage) and
+ * follows the SSE routes live.
  *
  * The only value rendered into HTML on the server is the process id of /processes/:id,
  * validated and escaped; the browser code inserts everything else as text. The CSP allows
- * only this response's own inline script (a nonce), so injected markup could not run
- * script even if something were ever rendered unescaped.
+ * only scripts from this origin's /assets/ and no inline script at all, so injected markup
+ * could not run script even if something were ever rendered unescaped.
  */
 
 /** Escapes a value for HTML text and double- or single-quoted attributes. */
@@ -83,7 +84,7 @@ ${HEADER}
 <table><thead><tr><th>queue</th><th>for</th><th>waiting</th><th>active</th><th>delayed</th><th>failed</th></tr></thead><tbody id="queues"></tbody></table></section>
 </div>
 </main>
-<script nonce="${nonce}">${INDEX_SCRIPT}</script></body></html>
+<script type="module" src="${assetUrl('producer/http/dashboard/index-page.js')}"></script></body></html>
 `;
 }
 
@@ -102,7 +103,7 @@ ${HEADER}
 <h2>Log tail <small id="logs-at"></small></h2>
 <pre id="logs"></pre>
 </main>
-<script nonce="${nonce}">${PROCESS_SCRIPT}</script></body></html>
+<script type="module" src="${assetUrl('producer/http/dashboard/process-page.js')}"></script></body></html>
 `;
 }
 
@@ -113,7 +114,7 @@ function sendPage(reply: FastifyReply, build: (nonce: string) => string, status 
     .type('text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      `default-src 'none'; script-src 'self'; style-src 'nonce-${nonce}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     )
     .header('x-content-type-options', 'nosniff')
     .header('referrer-policy', 'no-referrer')
@@ -122,12 +123,18 @@ function sendPage(reply: FastifyReply, build: (nonce: string) => string, status 
 }
 
 export function registerDashboardRoute(app: FastifyInstance): void {
+  registerDashboardAssets(app);
   app.get('/', async (_request, reply) => sendPage(reply, indexPage));
 
   app.get('/processes/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
     if (!ProcessIdSchema.safeParse(id).success) {
-      return sendPage(reply, (nonce) => `${head('reapq: not found', nonce)}<body><p>not a process id: ${escapeHtml(id)}</p><p><a href="/">all processes</a></p></body></html>`, 404);
+      return sendPage(
+        reply,
+        (nonce) =>
+          `${head('reapq: not found', nonce)}<body><p>not a process id: ${escapeHtml(id)}</p><p><a href="/">all processes</a></p></body></html>`,
+        404,
+      );
     }
     return sendPage(reply, (nonce) => processPage(nonce, id));
   });
