@@ -1,16 +1,20 @@
 import { Command, CommanderError } from 'commander';
-import { ConflictError, InputError, NotFoundError, WaitError } from '../shared/errors.js';
+import { InputError, oneLine } from '../shared/errors.js';
 import { ReapqClient } from '../producer/client.js';
 import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
 import { cliRedis, isConnectionError, RedisUnreachableError } from './redis-target.js';
 import { registerProcessCommands } from './processes.js';
 
-/** Exit codes of the public contract: 0 done, 1 the operation failed, 2 bad input. */
+/**
+ * The one place errors become exit codes (the public contract): 0 done, 2 bad input (an
+ * InputError, or a usage error commander found), 1 anything else that failed: an unknown
+ * id (NotFoundError), a wait that timed out or settled elsewhere (TimeoutError,
+ * SettledError), a lost append race (ConflictError), Redis down.
+ */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof InputError) return 2;
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-  if (err instanceof NotFoundError || err instanceof WaitError || err instanceof ConflictError) return 1;
   return 1;
 }
 
@@ -44,9 +48,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`reapq: ${oneLine(err)}\n`);
     return exitCodeOf(err);
   }
-}
-
-function oneLine(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.split('\n')[0] ?? msg;
 }

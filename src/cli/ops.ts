@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
+import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { makeLogger } from '../shared/logger.js';
 import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
@@ -22,7 +23,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .command('worker')
     .description('run a worker for this host')
     .option('--host-id <id>', 'host id (default REAPQ_HOST_ID, else the hostname)')
-    .option('--concurrency <n>', 'start jobs handled at once', '8')
+    .option('--concurrency <n>', 'start jobs handled at once', String(DEFAULT_START_CONCURRENCY))
     .option('--max-processes <n>', 'live processes before leaving starts to other hosts')
     .action(async (o) => {
       const env = { ...process.env, ...(o.hostId ? { REAPQ_HOST_ID: o.hostId } : {}) };

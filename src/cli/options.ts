@@ -1,22 +1,16 @@
 import { z } from 'zod';
-import { InputError, describeIssues } from '../shared/errors.js';
+import { parseInput, PortNumber, WholeNumber } from '../shared/input.js';
 
 /** Parses one flag value with a schema; a bad value is one line naming the flag. */
 export function flag<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new InputError(`invalid ${name} ${JSON.stringify(value)}: ${describeIssues(r.error.issues)}`);
-  return r.data;
+  return parseInput(schema, value, `invalid ${name} ${JSON.stringify(value)}`);
 }
 
-export const IntFlag = (min: number) =>
-  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min));
+export const IntFlag = (min: number) => WholeNumber(min);
 
-export const PortNumber = z.string().regex(/^\d+$/, 'must be a port number').transform(Number).pipe(z.number().int().min(1).max(65535));
+export { PortNumber };
 
-export const PortFlag = z.union([
-  z.literal('auto'),
-  z.string().regex(/^\d+$/, "must be 'auto' or a port number").transform(Number).pipe(z.number().int().min(1).max(65535)),
-]);
+export const PortFlag = z.union([z.literal('auto'), WholeNumber(1, 65535, "must be 'auto' or a port number")]);
 
 export const EnvPair = z
   .string()

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import { loadConfig, type Config } from '../shared/config.js';
-import { InputError, NotFoundError, WaitError, describeIssues } from '../shared/errors.js';
+import { NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
 import { EventStore } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
@@ -12,6 +12,7 @@ import {
   FINAL_STATES, mayRestart, StartSpecSchema, StateSchema, StopOptionsSchema,
   type ProcessRecord, type StartSpec, type State, type StopOptions,
 } from '../shared/record.js';
+import { parseInput } from '../shared/input.js';
 import { connect } from '../shared/redis.js';
 
 export interface ClientOptions {
@@ -55,9 +56,7 @@ export class ReapqClient {
 
   /** Resolves once the request is recorded (state `pending`). The same id twice is one process. */
   async start(spec: StartSpec): Promise<ProcessRecord> {
-    const parsed = StartSpecSchema.safeParse(spec);
-    if (!parsed.success) throw new InputError(`invalid start: ${describeIssues(parsed.error.issues)}`);
-    const s = parsed.data;
+    const s = parseInput(StartSpecSchema, spec, 'invalid start');
     const id = s.id ?? `p-${newId()}`;
     const { record } = await this.store.transact(id, (cur) =>
       cur
@@ -83,9 +82,7 @@ export class ReapqClient {
 
   /** Records the stop; a spawned process gets a stop job on its host's queue. */
   async stop(id: string, opts: StopOptions = {}): Promise<ProcessRecord> {
-    const parsed = StopOptionsSchema.safeParse(opts);
-    if (!parsed.success) throw new InputError(`invalid stop: ${describeIssues(parsed.error.issues)}`);
-    const o = parsed.data;
+    const o = parseInput(StopOptionsSchema, opts, 'invalid stop');
     const { record } = await this.store.transact(id, (cur) => {
       if (!cur) throw new NotFoundError(id);
       if (cur.desired === 'stopped' && FINAL_STATES.has(cur.state)) return null;
@@ -103,7 +100,7 @@ export class ReapqClient {
   }
 
   async list(filter: ListFilter = {}): Promise<ProcessRecord[]> {
-    if (filter.state) StateSchema.parse(filter.state);
+    if (filter.state) parseInput(StateSchema, filter.state, 'invalid state');
     const recs = filter.host ? await this.store.ofHost(filter.host) : await this.store.all();
     return recs.filter((r) => !filter.state || r.state === filter.state);
   }
@@ -168,18 +165,19 @@ export class ReapqClient {
    */
   async waitFor(id: string, states: State | State[], opts: { timeoutMs?: number } = {}): Promise<ProcessRecord> {
     const want = new Set(Array.isArray(states) ? states : [states]);
-    for (const s of want) StateSchema.parse(s);
-    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    for (const s of want) parseInput(StateSchema, s, 'invalid state');
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
     const conn = quiet(this.redis.duplicate());
     try {
       let rec = await this.store.mustGet(id);
       for (;;) {
         if (want.has(rec.state)) return rec;
         if (FINAL_STATES.has(rec.state) && !mayRestart(rec)) {
-          throw new WaitError(`${id} is ${rec.state}${rec.error ? ` (${rec.error})` : ''}, not ${[...want].join('|')}`, rec);
+          throw new SettledError(rec, [...want]);
         }
         const left = deadline - Date.now();
-        if (left <= 0) throw new WaitError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, rec);
+        if (left <= 0) throw new TimeoutError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, timeoutMs, rec);
         await EventStore.blockRead(conn, this.keys, id, rec.version, Math.max(1, Math.min(left, 5000)));
         rec = await this.store.mustGet(id);
       }

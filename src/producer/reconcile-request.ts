@@ -1,5 +1,5 @@
 import { Job } from 'bullmq';
-import { WaitError } from '../shared/errors.js';
+import { TimeoutError } from '../shared/errors.js';
 import type { ReconcileReport } from '../shared/reconcile-report.js';
 import type { ReapqClient } from './client.js';
 
@@ -13,7 +13,7 @@ export async function reconcileTargets(client: ReapqClient, host?: string): Prom
 
 /**
  * Puts a reconcile job on one host's queue and waits for the report its worker returns.
- * Rejects when the job fails, or with a WaitError when no report comes within timeoutMs
+ * Rejects when the job fails, or with a TimeoutError when no report comes within timeoutMs
  * (the job is then withdrawn if no worker has taken it yet).
  */
 export async function requestReconcile(client: ReapqClient, hostId: string, timeoutMs: number): Promise<ReconcileReport> {
@@ -26,7 +26,7 @@ export async function requestReconcile(client: ReapqClient, hostId: string, time
     if (j && (await j.isFailed())) throw new Error(`reconcile on ${hostId} failed: ${j.failedReason}`);
     if (Date.now() > deadline) {
       if (j && (await j.isWaiting())) await j.remove().catch(() => undefined);
-      throw new WaitError(`no report from ${hostId} within ${timeoutMs} ms (is its worker running?)`);
+      throw new TimeoutError(`no report from ${hostId} within ${timeoutMs} ms (is its worker running?)`, timeoutMs);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,10 +1,12 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { InputError } from './errors.js';
+import { DEFAULT_API_RATE_LIMIT } from './defaults.js';
 import { parseEnv } from './env.js';
+import { WholeNumber } from './input.js';
 import { HostIdSchema } from './record.js';
 
-const intFrom = (min: number) => z.coerce.number().int().min(min);
+const intFrom = (min: number) => WholeNumber(min);
 
 const EnvSchema = z.object({
   REDIS_URL: z.string().regex(/^rediss?(\+cluster|\+sentinel)?:\/\//, 'must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://').default('redis://127.0.0.1:6379'),
@@ -24,7 +26,7 @@ const EnvSchema = z.object({
     .default('20000-29999'),
   REAPQ_GLOBAL_EVENTS_MAX: intFrom(100).default(100_000),
   REAPQ_LOG_LINES: intFrom(10).default(2000),
-  REAPQ_API_RATE_LIMIT: intFrom(0).default(600),
+  REAPQ_API_RATE_LIMIT: intFrom(0).default(DEFAULT_API_RATE_LIMIT),
   REAPQ_RETENTION_MS: intFrom(0).default(7 * 24 * 3600 * 1000),
   REAPQ_LOG_MAX_BYTES: intFrom(4096).default(16 * 1024 * 1024),
 });

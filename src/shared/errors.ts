@@ -1,3 +1,5 @@
+import type { ProcessRecord, State } from './record.js';
+
 /** Bad input from a user or a peer: CLI exit code 2, HTTP 400. Thrown before anything is written. */
 export class InputError extends Error {
   override name = 'InputError';
@@ -38,12 +40,47 @@ export class NotFoundError extends Error {
   }
 }
 
-/** waitFor saw the record settle in a final state other than the one awaited, or ran out of time. */
+/**
+ * A wait ended without what it waited for: the base of TimeoutError and SettledError, so a
+ * caller that does not care which can catch one class. CLI exit code 1.
+ */
 export class WaitError extends Error {
   override name = 'WaitError';
-  constructor(message: string, readonly record?: unknown) {
+  constructor(
+    message: string,
+    readonly record?: ProcessRecord,
+  ) {
     super(message);
   }
+}
+
+/** A wait ran out of time (waitFor, a reconcile report); `record` is the last one seen, if any. HTTP 504. */
+export class TimeoutError extends WaitError {
+  override name = 'TimeoutError';
+  constructor(
+    message: string,
+    readonly waitedMs: number,
+    record?: ProcessRecord,
+  ) {
+    super(message, record);
+  }
+}
+
+/** waitFor saw the record settle in a final state it cannot leave, none of the awaited ones. HTTP 409. */
+export class SettledError extends WaitError {
+  override name = 'SettledError';
+  constructor(
+    override readonly record: ProcessRecord,
+    readonly wanted: readonly State[],
+  ) {
+    super(`${record.id} is ${record.state}${record.error ? ` (${record.error})` : ''}, not ${wanted.join('|')}`, record);
+  }
+}
+
+/** The first line of an error's message: what the CLI prints after `reapq:` and every api error body holds. */
+export function oneLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return (msg.split('\n')[0] ?? msg).trim() || 'internal error';
 }
 
 /** Turns a zod issue list into the one line a user reads. */

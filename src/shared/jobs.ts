@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { InputError } from './errors.js';
+import { parseInput } from './input.js';
 import { ProcessIdSchema } from './record.js';
 
 /**
@@ -19,11 +21,9 @@ export type ParsedJob =
 
 /** A job put on the queue by hand can be anything; this is the one place it is judged. */
 export function parseJob(name: string, data: unknown): ParsedJob {
-  if (!(name in JobSchemas)) throw new Error(`unknown job name ${JSON.stringify(name)}`);
+  if (!(name in JobSchemas)) throw new InputError(`unknown job name ${JSON.stringify(name)}`);
   const schema = JobSchemas[name as JobName];
-  const res = schema.safeParse(data);
-  if (!res.success) throw new Error(`malformed ${name} job: ${res.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ')}`);
-  return { name, data: res.data } as ParsedJob;
+  return { name, data: parseInput(schema, data, `malformed ${name} job`) } as ParsedJob;
 }
 
 /** Job id of a start: the process id itself for the first run, so a repeated id is one job. */

@@ -1,5 +1,6 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
+import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { EventStore } from '../shared/event-store.js';
 import { parseJob, startJobId } from '../shared/jobs.js';
 import { makeKeys } from '../shared/keys.js';
@@ -156,7 +157,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     }
   };
 
-  const startWorker = new Worker(keys.startQueue, handle, { ...common, concurrency: opts.concurrency ?? 8 });
+  const startWorker = new Worker(keys.startQueue, handle, { ...common, concurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY });
   const hostWorker = new Worker(keys.hostQueue(config.hostId), handle, { ...common, concurrency: 64 });
   for (const w of [startWorker, hostWorker]) {
     w.on('error', (err) => {
@@ -186,7 +187,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   };
   await tick();
   const beatTimer = setInterval(() => void tick().catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);
-  hlog.info({ concurrency: opts.concurrency ?? 8, maxProcesses: opts.maxProcesses ?? null }, 'worker ready');
+  hlog.info({ concurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY, maxProcesses: opts.maxProcesses ?? null }, 'worker ready');
 
   let closing: Promise<void> | null = null;
   return {

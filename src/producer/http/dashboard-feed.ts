@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { decodeEvent } from '../../shared/events.js';
 import type { GlobalEvent } from '../../shared/event-store.js';
+import { WholeNumber } from '../../shared/input.js';
 import type { ApiContext } from './context.js';
-import { parse } from './schemas.js';
-
 import { NOTABLE_TYPES } from './dashboard/notable.js';
+import { parse } from './schemas.js';
 
 export { NOTABLE_TYPES };
 
@@ -14,7 +14,7 @@ const SCAN_BATCH = 500;
 const SCAN_MAX = 5000;
 
 const RecentQuery = z.object({
-  limit: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(200)).optional(),
+  limit: WholeNumber(1, 200).optional(),
 });
 
 export interface RecentFeed {

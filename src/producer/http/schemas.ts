@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError, describeIssues } from '../../shared/errors.js';
+import { parseInput, WholeNumber } from '../../shared/input.js';
 import { HostIdSchema, ProcessIdSchema, StartSpecSchema, StateSchema, StopOptionsSchema } from '../../shared/record.js';
 
 /**
@@ -7,9 +7,6 @@ import { HostIdSchema, ProcessIdSchema, StartSpecSchema, StateSchema, StopOption
  * field (`restartPolicy` for `restart`) is a 400 instead of being silently dropped.
  * Query values arrive as strings and are converted here.
  */
-const WholeNumber = (min: number, max: number) =>
-  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
-
 const Flag = z
   .enum(['', 'true', 'false', '1', '0'], { message: 'must be true or false' })
   .transform((v) => v !== 'false' && v !== '0');
@@ -32,9 +29,7 @@ export const GlobalEventId = StreamId;
 export const LogsQuery = z.object({ lines: WholeNumber(0, 100_000).optional() });
 export const ReconcileQuery = z.object({ host: HostIdSchema.optional(), timeoutMs: WholeNumber(1, MAX_WAIT_MS).optional() });
 
-/** safeParse, or an InputError naming what was wrong (the error handler makes it a 400). */
+/** Parses a request part (`body`, `query`, `id`...); bad input is an InputError, a 400 naming it. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new InputError(`invalid ${what}: ${describeIssues(r.error.issues)}`);
-  return r.data;
+  return parseInput(schema, value, `invalid ${what}`);
 }

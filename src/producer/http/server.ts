@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../../shared/config.js';
+import { DEFAULT_API_RATE_LIMIT } from '../../shared/defaults.js';
 import { InputError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { ReapqClient } from '../client.js';
@@ -59,7 +60,7 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
   registerMetricsRoute(app, ctx);
   app.register(
     async (v1) => {
-      const perMinute = opts.rateLimitPerMinute ?? 600;
+      const perMinute = opts.rateLimitPerMinute ?? DEFAULT_API_RATE_LIMIT;
       if (perMinute > 0) {
         await v1.register(rateLimit, {
           max: perMinute,
