@@ -21,7 +21,8 @@ export function onCleanup(fn: Cleanup): void {
 
 async function drain(list: Cleanup[]): Promise<void> {
   const fns = list.splice(0).reverse();
-  const results = await Promise.allSettled(fns.map((fn) => fn()));
+  // async: a cleanup that throws synchronously is settled like the rest instead of skipping them.
+  const results = await Promise.allSettled(fns.map(async (fn) => fn()));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }
