@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { ReapqClient } from '../dist/index.js';
 import { makeKeys } from '../dist/shared/keys.js';
 import { startLocalRedis } from '../dist/dev/local-redis.js';
+import { linuxProcessTable as proc } from '../dist/worker/proc/table.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin/reapq');
@@ -118,15 +119,9 @@ export function printFigure(f) {
 
 // ---------------------------------------------------------------- process table
 
-/** state/ppid/pgid of a pid, or null when gone. */
+/** state/ppid/pgid/comm of a pid, or null when gone: reapq's own /proc reader, as the tests use it. */
 export function procStat(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0], ppid: Number(f[1]), pgid: Number(f[2]), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) };
-  } catch {
-    return null;
-  }
+  return proc.stat(pid);
 }
 
 export function isAlive(pid) {
@@ -136,21 +131,7 @@ export function isAlive(pid) {
 
 /** Children of every thread of pid. */
 export function childrenOf(pid) {
-  const out = new Set();
-  let tids = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return [];
-  }
-  for (const t of tids) {
-    try {
-      for (const c of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/)) if (c) out.add(Number(c));
-    } catch {
-      // gone
-    }
-  }
-  return [...out];
+  return proc.children(pid);
 }
 
 /** pid and its live descendants (found through children files: no full /proc scan). */

@@ -90,14 +90,13 @@ describe('Redis Cluster through redis+cluster://', () => {
       multi.del(`${t}:lock`, `${t}:s`).zrem(`${t}:z`, 'm1').srem(`${t}:set`, 'm1');
       expect(await multi.exec()).toEqual([[null, 2], [null, 1], [null, 1]]);
 
-      // XREAD BLOCK on a duplicate wakes when another connection appends.
+      // XREAD BLOCK on a duplicate wakes when another connection appends: on its 5 s
+      // timeout it would answer null, so the entry itself is the proof.
       const dup = r.duplicate();
       try {
-        const started = Date.now();
         const read = dup.xread('BLOCK', 5000, 'STREAMS', `${t}:s2`, '0-0');
         setTimeout(() => void r.xadd(`${t}:s2`, '1-0', 'e', 'later'), 200);
         expect(await read).toEqual([[`${t}:s2`, [['1-0', ['e', 'later']]]]]);
-        expect(Date.now() - started).toBeLessThan(3000);
       } finally {
         dup.disconnect();
       }
@@ -127,15 +126,14 @@ describe('Redis Cluster through redis+cluster://', () => {
     expect(parsed.records).toBeGreaterThanOrEqual(1);
     expect(parsed.errors).toEqual([]);
 
-    // A blocking read on a connection of its own wakes on the stop's first event.
+    // A blocking read on a connection of its own wakes on the stop's first event (on its
+    // 5 s timeout it would return nothing).
     const conn = client().connection.duplicate();
     try {
       const woke = EventStore.blockRead(conn, client().keys, rec.id, running.version, 5000);
-      const t0 = Date.now();
       await client().stop(rec.id, { graceMs: 2000 });
       const seen = await woke;
       expect(seen[0]?.event.type).toBe('stop_requested');
-      expect(Date.now() - t0).toBeLessThan(3000);
     } finally {
       conn.disconnect();
     }

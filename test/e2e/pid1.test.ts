@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
+import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -11,24 +12,15 @@ let w: TestWorker;
 
 /** Zombies whose parent is pid, seen from the outer namespace. */
 function zombiesOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const n of readdirSync('/proc')) {
-    if (!/^\d+$/.test(n)) continue;
-    try {
-      const s = readFileSync(`/proc/${n}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      if (f[0] === 'Z' && Number(f[1]) === ppid) out.push(Number(n));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return proc
+    .list()
+    .filter((s) => s.state === 'Z' && s.ppid === ppid)
+    .map((s) => s.pid);
 }
 
 /** The worker: PID 1 of its namespace, the only child of unshare. */
 function workerPid(unsharePid: number): number {
-  const kids = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-  return kids[0]!;
+  return proc.children(unsharePid)[0]!;
 }
 
 beforeAll(async () => {

@@ -49,7 +49,18 @@ describe('several hosts', () => {
 
     // Both hosts are full: a fifth start waits until one has room.
     const fifth = await c.start({ command: ['sleep', '1000'] });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Positive signal: full hosts took its start job and handed it back, twice over (each
+    // take stamps processedOn; a hand-back leaves the job delayed).
+    const takes = new Set<number>();
+    await until(
+      async () => {
+        const job = await c.queue(c.keys.startQueue).getJob(fifth.id);
+        if (job?.processedOn && (await job.getState()) === 'delayed') takes.add(job.processedOn);
+        return takes.size >= 2;
+      },
+      10_000,
+      'full hosts to hand the fifth start back twice',
+    );
     expect((await c.get(fifth.id)).state).toBe('pending');
     const onA = recs.find((r) => r.host === 'h-a')!;
     await c.stop(onA.id);

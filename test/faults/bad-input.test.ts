@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 const prefix = randomPrefix();
 let w: TestWorker;
@@ -18,17 +18,23 @@ afterAll(async () => {
   expect(await w.stop()).toBe(0);
 });
 
+/** Both copies were handled: no job of this name is left waiting, delayed or running on the queue. */
+async function drained(queue: string, name: string): Promise<void> {
+  const q = c.queue(queue);
+  await until(async () => (await q.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).every((j) => j.name !== name), 10_000, `${name} jobs on ${queue}`);
+}
+
 describe('duplicate, malformed and future input', () => {
   it('runs a start delivered twice once, and a stop delivered twice harmlessly', async () => {
     const rec = await c.start({ id: 'twice', command: ['sleep', '1000'] });
     await c.queue(c.keys.startQueue).add('start', { id: 'twice' }, { jobId: 'twice-again' });
     await c.waitFor(rec.id, 'running');
-    await new Promise((r) => setTimeout(r, 300));
+    await drained(c.keys.startQueue, 'start');
     expect(carriersOf('twice')).toHaveLength(1);
     await c.stop(rec.id);
     await c.queue(c.keys.hostQueue('h-bad')).add('stop', { id: 'twice' });
     await c.waitFor(rec.id, 'stopped');
-    await new Promise((r) => setTimeout(r, 300));
+    await drained(c.keys.hostQueue('h-bad'), 'stop');
     const types = (await c.events('twice')).map((e) => e.event.type);
     expect(types.filter((t) => t === 'spawned')).toHaveLength(1);
     expect(types.filter((t) => t === 'stopped')).toHaveLength(1);

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
+import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -38,14 +38,10 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Process groups among a record's cookie-carriers: each fixture is one group, two means it ran twice. */
 function groups(id: string): number {
-  const pgids = new Set<string>();
+  const pgids = new Set<number>();
   for (const pid of carriersOf(id)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      pgids.add(s.slice(s.lastIndexOf(')') + 2).split(' ')[2]!);
-    } catch {
-      // gone meanwhile
-    }
+    const pgid = proc.stat(pid)?.pgid; // undefined: gone meanwhile
+    if (pgid !== undefined) pgids.add(pgid);
   }
   return pgids.size;
 }

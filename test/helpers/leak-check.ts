@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { enterTest, leaveFile, leaveTest } from './cleanup.js';
 import { runMarker } from './run-marker.js';
@@ -16,29 +16,15 @@ export interface Leaks {
 export function leaks(marker = runMarker()): Leaks {
   const carriers: string[] = [];
   const zombies: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat = '';
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
+  for (const s of proc.list()) {
+    if (s.state === 'Z') {
+      if (s.ppid === process.pid) zombies.push(s.pid);
       continue;
     }
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const state = rest[0];
-    const ppid = Number(rest[1]);
-    if (state === 'Z' && ppid === process.pid) zombies.push(Number(name));
-    if (state === 'Z') continue;
-    let env = '';
-    try {
-      env = readFileSync(`/proc/${name}/environ`, 'utf8');
-    } catch {
-      continue; // unreadable or gone: not ours
-    }
-    const owner = /(?:^|\0)REAPQ_OWNER=([^\0]*)/.exec(env)?.[1];
-    if (owner === undefined || !owner.startsWith(marker)) continue;
-    const id = /(?:^|\0)REAPQ_PROCESS_ID=([^\0]*)/.exec(env)?.[1] ?? '';
-    carriers.push(`${name}:${id} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
+    // null: unreadable or gone, so not ours
+    const owner = proc.cookie(s.pid, 'REAPQ_OWNER');
+    if (owner === null || !owner.startsWith(marker)) continue;
+    carriers.push(`${s.pid}:${proc.cookie(s.pid, 'REAPQ_PROCESS_ID') ?? ''} ${s.comm}`);
   }
   return { carriers, zombies };
 }

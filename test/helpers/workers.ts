@@ -1,10 +1,12 @@
+import type { Job } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { onCleanup } from './cleanup.js';
 import { ReapqClient } from '../../src/index.js';
+import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -107,37 +109,17 @@ export function cli(env: NodeJS.ProcessEnv, args: string[], cwd = ROOT): Promise
 /** Live (non-zombie) pids among the given ones. */
 export function alive(pids: number[]): number[] {
   return pids.filter((p) => {
-    try {
-      process.kill(p, 0);
-    } catch {
-      return false;
-    }
-    try {
-      return procState(p) !== 'Z';
-    } catch {
-      return false;
-    }
+    const s = proc.stat(p);
+    return s !== null && s.state !== 'Z';
   });
-}
-
-function procState(pid: number): string {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
 }
 
 /** Pids of every live process whose cookie is id. */
 export function carriersOf(id: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const env = readFileSync(`/proc/${name}/environ`, 'utf8');
-      if (env.split('\0').includes(`REAPQ_PROCESS_ID=${id}`) && procState(Number(name)) !== 'Z') out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return proc
+    .list()
+    .filter((s) => s.state !== 'Z' && proc.cookie(s.pid, 'REAPQ_PROCESS_ID') === id)
+    .map((s) => s.pid);
 }
 
 export async function until<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
@@ -184,4 +166,9 @@ export function useWorker(hostId: string, extraEnv: Record<string, string> = {})
       return client!;
     },
   };
+}
+
+/** Resolves once a worker has handled the job: completed, failed, or already removed after either. */
+export async function handled(job: Job, timeoutMs = 10_000): Promise<void> {
+  await until(async () => ['completed', 'failed', 'unknown'].includes(await job.getState()), timeoutMs, `job ${job.name} ${job.id} to be handled`);
 }

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { InputError, NotFoundError } from '../../src/shared/errors.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, startWorker, testEnv } from '../helpers/workers.js';
+import { carriersOf, handled, startWorker, testEnv } from '../helpers/workers.js';
 
 const clients: ReapqClient[] = [];
 const client = (prefix: string) => {
@@ -45,10 +45,11 @@ describe('client without a worker', () => {
     expect(stopped.state).toBe('stopped');
     expect(stopped.desired).toBe('stopped');
     // A worker that comes up afterwards must not run it, even if the job were still there.
-    await c.queue(c.keys.startQueue).add('start', { id: rec.id });
+    const job = await c.queue(c.keys.startQueue).add('start', { id: rec.id });
     const w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-queued');
     try {
-      await new Promise((r) => setTimeout(r, 500));
+      // The worker has handled that job (and would have spawned by then), not just had time to.
+      await handled(job);
       expect(carriersOf(rec.id)).toEqual([]);
       expect((await c.get(rec.id)).state).toBe('stopped');
       expect((await c.events(rec.id)).map((e) => e.event.type)).toEqual(['start_requested', 'stop_requested']);
