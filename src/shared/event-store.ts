@@ -214,6 +214,11 @@ export class EventStore {
     return this.getMany(await this.redis.zrange(this.keys.allIndex, '0', '-1'));
   }
 
+  /** Ids whose current or last host is hostId. */
+  async hostIds(hostId: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.hostIndex(hostId));
+  }
+
   /** Records whose current or last host is hostId. */
   async ofHost(hostId: string): Promise<ProcessRecord[]> {
     const recs = await this.getMany(await this.redis.smembers(this.keys.hostIndex(hostId)));

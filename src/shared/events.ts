@@ -77,7 +77,7 @@ export const EventSchema = z.discriminatedUnion('type', [
     ...base,
     ...run,
     type: z.literal('drift'),
-    kind: z.enum(['missed-exit', 'leftovers', 'alive-after-end', 'pid-reused', 'orphan', 'host-lost', 'stale-stop']),
+    kind: z.enum(['missed-exit', 'leftovers', 'alive-after-end', 'pid-reused', 'orphan', 'host-lost', 'stale-stop', 'stale-run']),
     detail: z.string(),
     pids: z.array(z.number().int()).default([]),
   }),

@@ -11,4 +11,6 @@ export interface ReconcileReport {
   /** One line per drift found and what was done about it; `kind` is the planner's action kind. */
   actions: Array<{ kind: string; id?: string; pids?: number[]; detail: string }>;
   errors: string[];
+  /** Records left out because they do not parse, by id with the first problem. */
+  corrupt?: Array<{ id: string; problem: string }>;
 }

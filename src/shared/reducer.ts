@@ -84,9 +84,9 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       return ok(r);
     }
     case 'signal_sent': {
-      // starting has no identity yet: nothing could have been signalled.
-      if (from === 'pending' || from === 'stopped' || from === 'starting') return fail(`${event.type} is not allowed in state ${from}`);
-      if (from === 'running') r.state = 'stopping';
+      // starting without a pid has no identity yet: nothing could have been signalled.
+      if (from === 'pending' || from === 'stopped' || (from === 'starting' && prev.pid === null)) return fail(`${event.type} is not allowed in state ${from}`);
+      if (from === 'running' || from === 'starting') r.state = 'stopping';
       r.killDeadline = event.killDeadline;
       return ok(r);
     }

@@ -1,5 +1,5 @@
 import { linuxProcessTable, type ProcessTable } from './proc/table.js';
-import { cookieCandidates, COOKIE, OWNER, treeMembers, type Cookie, type Identity } from './tree.js';
+import { cookieCandidates, COOKIE, OWNER, RUN, treeMembers, type Cookie, type Identity } from './tree.js';
 
 /** Signals and the process table: the only side effects the killer and reconciler have. */
 export interface HostOs {
@@ -38,7 +38,7 @@ export function readCookies(os: HostOs, pids: Iterable<number>): Map<number, Coo
   const out = new Map<number, Cookie>();
   for (const pid of pids) {
     const id = os.table.cookie(pid, COOKIE);
-    if (id !== null) out.set(pid, { id, owner: os.table.cookie(pid, OWNER) });
+    if (id !== null) out.set(pid, { id, owner: os.table.cookie(pid, OWNER), run: os.table.cookie(pid, RUN) });
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { PortAllocator } from './ports.js';
 import { Reaper } from './reaper.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
 import { clusterPass, type ClusterReport } from './reconcile/lost-hosts.js';
-import { Supervisor } from './supervisor.js';
+import { Controller } from './controller/controller.js';
 
 export interface WorkerOptions {
   /** Start jobs handled at once. */
@@ -27,7 +27,7 @@ export interface WorkerOptions {
 
 export interface WorkerHandle {
   readonly hostId: string;
-  readonly supervisor: Supervisor;
+  readonly controller: Controller;
   reconcile(): Promise<ReconcileReport>;
   clusterPass(): Promise<ClusterReport | null>;
   /** Stops taking work, finishes in-flight jobs, leaves managed processes running. */
@@ -58,7 +58,13 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     if (redisDown) hlog.info('Redis reachable again: catching up');
     redisDown = false;
   });
-  const store = new EventStore(redis, keys, config.globalEventsMax);
+  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, (processId, problem) => hlog.error({ processId, problem }, 'corrupt data: skipped'));
+  // Background work never ends the worker: a rejection is logged with what it was for.
+  const background = (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => {
+    p.catch((err: unknown) => hlog.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));
+  };
+  const onUnhandled = (err: unknown) => hlog.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection (a bug): the worker carries on');
+  process.on('unhandledRejection', onUnhandled);
   const owner = `${config.prefix}/${config.hostId}`;
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
   const queues = new Map<string, Queue>();
@@ -71,18 +77,31 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     return q;
   };
 
+  const startQueueOf = (rec: ProcessRecord) => queue(rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue);
   const enqueueStart = async (rec: ProcessRecord, delayMs: number) => {
-    const name = rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue;
-    await queue(name).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 });
+    await startQueueOf(rec).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 });
+  };
+  // Level-triggered repair of a pending record whose start job is gone (a Redis crash
+  // between the append and the enqueue, a job failed by hand): its job is put back.
+  const ensureStartJob = async (rec: ProcessRecord): Promise<boolean> => {
+    const q = startQueueOf(rec);
+    const job = await q.getJob(startJobId(rec.id, rec.restarts));
+    if (job) {
+      const state = await job.getState();
+      if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
+      await job.remove().catch(() => undefined);
+    }
+    await enqueueStart(rec, 0);
+    return true;
   };
   let subreaper = false;
   const shipper = new LogShipper(redis, keys, hlog, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
   const ownChildren = new Set<number>();
   // The forker's callbacks run only after it has spawned something, by when sup exists.
   const forker = new Forker({ onExit: (id, pid, code, signal) => sup.forkedExit(id, pid, code, signal), onLost: () => sup.forkerLost() }, hlog, ownChildren);
-  const sup: Supervisor = new Supervisor({
+  const sup: Controller = new Controller({
     config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart, now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper, forker, ownChildren,
+    enqueueStart, now: Date.now, runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper, forker, ownChildren, background,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   subreaper = reaper.becomeSubreaper();
@@ -106,8 +125,8 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   process.on('SIGCHLD', sweepSoon);
   const sweepTimer = setInterval(sweepSoon, 1000);
 
-  const rdeps = { sup, store, os, reaper, enqueueStart, log: hlog, hostId: config.hostId, owner, graceMs: config.defaultGraceMs, now: Date.now };
-  const cdeps = { redis, store, keys, log: hlog, hostId: config.hostId, now: Date.now, enqueueStart, retentionMs: config.retentionMs };
+  const rdeps = { ctl: sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, now: Date.now };
+  const cdeps = { redis, store, keys, log: hlog, hostId: config.hostId, now: Date.now, enqueueStart, ensureStartJob, retentionMs: config.retentionMs };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
   const reconcile = async (): Promise<ReconcileReport> => {
     const report = await reconcileOnce(rdeps);
@@ -138,13 +157,20 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         }
         reserved++;
         try {
-          await sup.start(parsed.data.id, job.id);
+          const out = await sup.start(parsed.data.id, job.id);
+          if (out.kind === 'deferred' && token) {
+            // Retryable (no free port now): the job waits and comes back, with backoff.
+            const n = Number((job.data as { deferrals?: unknown }).deferrals ?? 0) || 0;
+            await job.updateData({ ...(job.data as object), deferrals: n + 1 });
+            await job.moveToDelayed(Date.now() + Math.min(500 * 2 ** n, 30_000), token);
+            throw new DelayedError();
+          }
         } finally {
           reserved--;
         }
         return null;
       case 'stop':
-        await sup.stop(parsed.data.id);
+        await sup.stop(parsed.data.id, config.defaultGraceMs + 15_000);
         return null;
       case 'reconcile': {
         const report = await reconcile();
@@ -192,7 +218,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   let closing: Promise<void> | null = null;
   return {
     hostId: config.hostId,
-    supervisor: sup,
+    controller: sup,
     reconcile,
     clusterPass: () => clusterPass(cdeps),
     close() {
@@ -208,10 +234,11 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         clearInterval(sweepTimer);
         process.off('SIGCHLD', sweepSoon);
         await beat('down').catch(() => undefined);
+        process.off('unhandledRejection', onUnhandled);
         await Promise.all([...queues.values()].map((q) => q.close()));
         await connection.quit().catch(() => connection.disconnect());
         await redis.quit().catch(() => redis.disconnect());
-        hlog.info({ leftRunning: sup.watched.size }, 'worker stopped; managed processes left for the next worker');
+        hlog.info({ leftRunning: sup.load }, 'worker stopped; managed processes left for the next worker');
       })();
       return closing;
     },

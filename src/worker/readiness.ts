@@ -1,7 +1,15 @@
 import { open } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { createRequire } from 'node:module';
 import type { Ready } from '../shared/record.js';
+
+// RE2 matches in time linear in the input: a producer's pattern such as ^(a+)+$ cannot
+// freeze the worker's event loop, whatever the process prints.
+const { RE2 } = createRequire(import.meta.url)('re2-wasm') as { RE2: new (p: string, flags: string) => { test(s: string): boolean } };
+
+/** Lines longer than this are matched on their first MAX_LINE characters. */
+export const MAX_LINE = 4096;
 
 export type ProbeResult = { ok: true; how: string } | { ok: false; reason: string };
 
@@ -16,7 +24,14 @@ export async function awaitReady(
 ): Promise<ProbeResult> {
   const port = ready.kind === 'log' ? null : ready.port ?? ctx.port;
   if (ready.kind !== 'log' && port === null) return { ok: false, reason: `${ready.kind} readiness needs a port: give ready.port or --port` };
-  const re = ready.kind === 'log' ? new RegExp(ready.pattern) : null;
+  let re: { test(s: string): boolean } | null = null;
+  if (ready.kind === 'log') {
+    try {
+      re = new RE2(ready.pattern, 'u');
+    } catch (err) {
+      return { ok: false, reason: `log pattern not supported (linear-time matching has no backreferences or lookaround): ${(err as Error).message}` };
+    }
+  }
   let logPos = ctx.logOffset;
   let carry = '';
   for (;;) {
@@ -28,9 +43,10 @@ export async function awaitReady(
     if (re) {
       const chunk = await readFrom(ctx.logFile, logPos);
       logPos += chunk.length;
-      const lines = (carry + chunk.toString('utf8')).split('\n');
+      // Bounded: a process that never prints a newline holds at most MAX_LINE characters here.
+      const lines = (carry + chunk.toString('utf8')).split('\n').map((l) => (l.length > MAX_LINE ? l.slice(0, MAX_LINE) : l));
       carry = lines.pop() ?? '';
-      const hit = lines.find((l) => re.test(l)) ?? (re.test(carry) ? carry : undefined);
+      const hit = lines.find((l) => re!.test(l)) ?? (re.test(carry) ? carry : undefined);
       if (hit !== undefined) return { ok: true, how: `log line matched: ${hit.slice(0, 200)}` };
     }
     if (ctx.gone()) return { ok: false, reason: 'exited before it became ready' };
@@ -82,7 +98,7 @@ async function readFrom(file: string, pos: number): Promise<Buffer> {
     try {
       const { size } = await fh.stat();
       if (size <= pos) return Buffer.alloc(0);
-      const buf = Buffer.alloc(Math.min(size - pos, 1 << 20));
+      const buf = Buffer.alloc(Math.min(size - pos, 1 << 18));
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       return buf.subarray(0, bytesRead);
     } finally {

@@ -1,4 +1,4 @@
-import { COOKIE, OWNER } from './tree.js';
+import { COOKIE, OWNER, RUN } from './tree.js';
 
 /**
  * The environment of a managed process: the runner's own without its REAPQ_* and REDIS_*
@@ -11,6 +11,7 @@ export function buildEnv(
   id: string,
   owner: string,
   port: number | null,
+  run: string | null = null,
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(runnerEnv)) {
@@ -21,5 +22,6 @@ export function buildEnv(
   if (port !== null) env.PORT = String(port);
   env[COOKIE] = id;
   env[OWNER] = owner;
+  if (run !== null) env[RUN] = run;
   return env;
 }

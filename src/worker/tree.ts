@@ -1,9 +1,12 @@
+import type { ProcessRecord } from '../shared/record.js';
 import { descendants, type ProcStat } from './proc/parse.js';
 
 /** Environment names that mark a managed process and its descendants. */
 export const COOKIE = 'REAPQ_PROCESS_ID';
 /** `<prefix>/<host id>`: two deployments or two hosts on one machine never claim each other's processes. */
 export const OWNER = 'REAPQ_OWNER';
+/** The run a process belongs to: leftovers of an earlier run are never mistaken for the current one. */
+export const RUN = 'REAPQ_RUN_ID';
 
 export interface Identity {
   id: string;
@@ -17,6 +20,7 @@ export interface Identity {
 export interface Cookie {
   id: string;
   owner: string | null;
+  run?: string | null;
 }
 
 /**
@@ -81,4 +85,10 @@ export function treeMembers(
 export function leaderAlive(ident: Identity, procs: readonly ProcStat[]): boolean {
   const p = procs.find((x) => x.pid === ident.pid);
   return !!p && p.startTime === ident.startTime && p.state !== 'Z';
+}
+
+/** The recorded identity of a record's current run, once it was spawned. */
+export function identityOf(rec: ProcessRecord): Identity | null {
+  if (rec.pid === null || rec.pgid === null || rec.sid === null || rec.startTime === null) return null;
+  return { id: rec.id, pid: rec.pid, pgid: rec.pgid, sid: rec.sid, startTime: rec.startTime };
 }

@@ -15,6 +15,8 @@ export interface ClusterReport {
   rescheduled: string[];
   pruned: number;
   compacted: number;
+  /** Pending records whose start job was gone and was put back. */
+  requeued: string[];
 }
 
 export interface ClusterDeps {
@@ -25,11 +27,15 @@ export interface ClusterDeps {
   hostId: string;
   now: () => number;
   enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
+  /** Puts back the start job of a pending record if it is gone; true if it did. */
+  ensureStartJob: (rec: ProcessRecord) => Promise<boolean>;
   /** Finished records older than this are pruned (0: never). */
   retentionMs: number;
 }
 
 const PRUNE_EVERY_MS = 60_000;
+/** A pending record this old without a start job lost it. */
+const STRAY_AFTER_MS = 5_000;
 /** A finished record's events move from its stream to a compact list after this. */
 const COMPACT_AFTER_MS = 60_000;
 
@@ -45,7 +51,7 @@ const COMPACT_AFTER_MS = 60_000;
 export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<ClusterReport | null> {
   const token = `${d.hostId}:${process.pid}:${d.now()}`;
   if ((await d.redis.set(d.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
-  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0 };
+  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [] };
   try {
     const now = d.now();
     for (const h of await readHosts(d.redis, d.keys.hosts, now)) {
@@ -73,6 +79,15 @@ export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<Clus
         }
       }
       d.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
+    }
+    // Level-triggered starts: a pending record with no live start job gets it back. Only
+    // records pending for a while: a fresh one's job may still be on its way.
+    for (const rec of await d.store.getMany(await d.store.pendingIds())) {
+      if (rec.state !== 'pending' || rec.desired !== 'running' || now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
+      if (await d.ensureStartJob(rec)) {
+        report.requeued.push(rec.id);
+        d.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');
+      }
     }
     // Retention runs here, once a minute across the fleet, so no worker repeats the others' work.
     if ((await d.redis.set(d.keys.pruneLock, token, 'PX', PRUNE_EVERY_MS, 'NX')) === 'OK') {

@@ -1,7 +1,6 @@
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ProcStat } from '../proc/parse.js';
-import { identityOf } from '../stopper.js';
-import { treeMembers, type Cookie } from '../tree.js';
+import { identityOf, treeMembers, type Cookie } from '../tree.js';
 
 export type Action =
   /** Alive, identity matches, nobody here watches it. */
@@ -15,7 +14,7 @@ export type Action =
   /** The record says it ended, yet parts of it are alive. */
   | { kind: 'stop-after-end'; id: string; pids: number[] }
   /** Carries this host's cookie, but no record of this host claims it. */
-  | { kind: 'stop-orphan'; id: string; pids: number[] }
+  | { kind: 'stop-orphan'; id: string; run: string | null; pids: number[] }
   /** A stop whose worker is gone: resume it (escalating if its deadline passed). */
   | { kind: 'resume-stop'; id: string; overdue: boolean }
   /** A spawn that began in a worker that died before recording it. */
@@ -106,14 +105,24 @@ export function plan(input: PlanInput): Action[] {
     }
   }
 
-  const orphans = new Map<string, number[]>();
+  // Grouped by run: leftovers of an earlier run are orphans even while a later one lives.
+  // The controller reads the record again before it acts, so a run spawned after this
+  // snapshot was taken is never mistaken for an orphan.
+  const current = new Map(records.map((r) => [r.id, r]));
+  const orphans = new Map<string, { id: string; run: string | null; pids: number[] }>();
   for (const [pid, c] of cookies) {
-    if (c.owner !== owner || claimed.has(c.id) || busy.has(c.id)) continue;
+    if (c.owner !== owner || busy.has(c.id)) continue;
+    const rec = current.get(c.id);
+    const run = c.run ?? null;
+    if (claimed.has(c.id) && (run === null || rec?.runId === null || rec?.runId === run)) continue;
     const p = byPid.get(pid);
     if (!p || p.state === 'Z' || pid === selfPid) continue;
-    orphans.set(c.id, [...(orphans.get(c.id) ?? []), pid]);
+    const k = `${c.id} ${run ?? ''}`;
+    const o = orphans.get(k) ?? { id: c.id, run, pids: [] };
+    o.pids.push(pid);
+    orphans.set(k, o);
   }
-  for (const [id, pids] of orphans) actions.push({ kind: 'stop-orphan', id, pids: pids.sort((a, b) => a - b) });
+  for (const o of orphans.values()) actions.push({ kind: 'stop-orphan', id: o.id, run: o.run, pids: o.pids.sort((a, b) => a - b) });
 
   const zombies = procs.filter((p) => p.ppid === selfPid && p.state === 'Z' && !input.ownChildren.has(p.pid)).map((p) => p.pid);
   if (zombies.length > 0) actions.push({ kind: 'reap', pids: zombies });

@@ -1,0 +1,293 @@
+import type { EventDraft } from '../../shared/events.js';
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
+import { decideRestart } from '../restart.js';
+import { killStep, type KillState, type KillStep } from './kill-plan.js';
+
+/**
+ * The per-process decision, pure: (record, what this worker knows of the process, what the
+ * process table shows, the trigger) -> actions. The controller runs it for one id at a
+ * time, after every trigger, and carries the actions out; a declined append (the record
+ * moved meanwhile) makes it decide again on the new record. Nothing else acts on a process.
+ *
+ * States of a record on this host and what is done in each (desired running unless said):
+ *
+ *   pending                      start trigger of its own job -> spawn
+ *   starting, no pid             our spawn in flight -> wait; done -> record spawned /
+ *                                spawn_failed; no spawn of ours (the worker died) -> abandoned:
+ *                                stop what it left, spawn_failed (+ retry)
+ *   starting/running, leader up  not watched -> adopt; readiness pending -> check; result -> record
+ *   starting/running, leader gone exit seen -> record it; pid reused -> lost; else exited (unknown)
+ *   desired stopped, tree alive  kill plan: signal, wait, SIGKILL, kill pending
+ *   desired stopped, tree gone   leader's exit first (if seen), then stopped; free the port
+ *   exited/failed/lost/stopped   tree alive -> kill plan (leftovers); gone -> free the port,
+ *                                restart policy (restart_scheduled + its start job, or gave_up)
+ *
+ * A run this worker holds that is no longer the record's current run on this host (it was
+ * frozen, the fleet moved the process elsewhere) is stale: its own tree is stopped by its
+ * own identity, the record is never touched for it.
+ */
+export interface SpawnFacts {
+  pid: number;
+  pgid: number;
+  sid: number;
+  startTime: number;
+  port: number | null;
+}
+
+export interface Local {
+  /** null for a set of orphans being stopped (no run of ours). */
+  runId: string | null;
+  phase: 'spawning' | 'spawn-failed' | 'up' | 'orphans';
+  spawn: SpawnFacts | null;
+  failure: string | null;
+  /** Spawned by this worker's forker, which reports the leader's exit; else polled. */
+  spawnedHere: boolean;
+  exit: { code: number | null; signal: string | null; how: 'exited' | 'signaled' | 'unknown' } | null;
+  exitRecorded: boolean;
+  /** When the tree was first seen gone while the forker's exit report was still due. */
+  goneSince: number | null;
+  ready: null | 'checking' | { ok: true; how: string } | { ok: false; reason: string };
+  kill: KillState;
+  /** A drift event was recorded for the current kill (leftovers, stale run). */
+  driftRecorded: boolean;
+}
+
+export type Trigger =
+  | { kind: 'start'; jobId?: string }
+  | { kind: 'stop' }
+  | { kind: 'event' }
+  | { kind: 'tick' }
+  | { kind: 'orphans'; pids: number[]; run: string | null }
+  | { kind: 'abandoned'; pids: number[] };
+
+export interface Tree {
+  members: number[];
+  groupAlive: boolean;
+  leader: 'alive' | 'gone' | 'reused';
+}
+
+export interface DecideInput {
+  hostId: string;
+  bootId: string;
+  now: number;
+  rec: ProcessRecord | null;
+  local: Local | null;
+  /** The tree of the run in question (the local stale run's, or the record's); null if none is known. */
+  tree: Tree | null;
+  trigger: Trigger;
+  defaultGraceMs: number;
+  killWaitMs: number;
+  /** How long a spawned leader's exit report may take after its tree is gone. */
+  exitReportMs: number;
+  /** Delay before an abandoned spawn is retried: whatever it left is gone by then. */
+  abandonedRetryMs: number;
+}
+
+export type Action =
+  | { kind: 'spawn' }
+  | { kind: 'append'; events: EventDraft[] }
+  | { kind: 'signal'; signal: string; step: KillStep }
+  | { kind: 'wait'; step: KillStep }
+  | { kind: 'kill-pids'; pids: number[] }
+  | { kind: 'release-port'; port: number }
+  | { kind: 'enqueue-start'; delayMs: number }
+  | { kind: 'adopt' }
+  | { kind: 'check-ready' }
+  | { kind: 'note-gone' }
+  | { kind: 'forget' }
+  | { kind: 'requeue'; ms: number };
+
+export function decide(i: DecideInput): Action[] {
+  const { rec, local, hostId } = i;
+  if (local?.phase === 'orphans') return killOnly(i, local, null);
+  if (local && isStale(i)) return stale(i, local);
+  if (i.trigger.kind === 'orphans' && !claims(i, i.trigger.run)) return [{ kind: 'kill-pids', pids: i.trigger.pids }];
+  if (!rec) return local ? [{ kind: 'forget' }] : [];
+  if (rec.state === 'pending') return pending(i, rec);
+  if (rec.host !== hostId) return [];
+  const run = rec.runId ?? undefined;
+
+  if (rec.state === 'starting' && rec.pid === null) {
+    if (!local) {
+      if (i.trigger.kind !== 'abandoned') return [];
+      return abandoned(i, rec, i.trigger.pids);
+    }
+    if (local.phase === 'spawning') return [];
+    if (local.phase === 'spawn-failed') {
+      const out: Action[] = [{ kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? 'could not be spawned', run }] }];
+      if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
+      return [...out, { kind: 'forget' }];
+    }
+    const s = local.spawn!;
+    return [{ kind: 'append', events: [{ type: 'spawned', host: hostId, pid: s.pid, pgid: s.pgid, sid: s.sid, startTime: s.startTime, bootId: i.bootId, port: s.port, run }] }];
+  }
+
+  const tree = i.tree;
+  const alive = !!tree && (tree.members.length > 0 || tree.groupAlive);
+  if (!FINAL_STATES.has(rec.state)) {
+    if (rec.bootId !== null && rec.bootId !== i.bootId) {
+      const reason = `host rebooted (boot id ${rec.bootId} is now ${i.bootId})`;
+      return [{ kind: 'append', events: [{ type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run }, { type: 'lost', reason, run }] }];
+    }
+    // The leader's own exit status goes on the record before anything that follows it.
+    if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
+      return [{ kind: 'append', events: [{ type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run }] }];
+    }
+    if (rec.desired === 'stopped') return stopping(i, rec, local, tree);
+    if (!tree) return [];
+    if (tree.leader === 'alive') {
+      if (!local) return [{ kind: 'adopt' }];
+      if (rec.state === 'starting' && rec.ready) {
+        if (local.ready === null) return [{ kind: 'check-ready' }];
+        if (local.ready === 'checking') return [];
+        return [{ kind: 'append', events: [local.ready.ok ? { type: 'ready', how: local.ready.how, run } : { type: 'not_ready', reason: local.ready.reason, run }] }];
+      }
+      return [];
+    }
+    if (tree.leader === 'reused') {
+      const reason = `pid ${rec.pid} was reused by another process`;
+      return [{ kind: 'append', events: [{ type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run }, { type: 'lost', reason, run }] }];
+    }
+    // Our forker reports the exit status soon after the leader dies: wait for it a little.
+    if (local?.spawnedHere && !local.exit) {
+      if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 20 }];
+      if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
+    }
+    const left = tree.members.length > 0;
+    const detail = left ? `leader ${rec.pid} gone, ${tree.members.length} left in its tree` : `leader ${rec.pid} ended unseen`;
+    return [{ kind: 'append', events: [{ type: 'drift', kind: left ? 'leftovers' : 'missed-exit', detail, pids: tree.members, run }, { type: 'exited', code: null, signal: null, how: 'unknown', run }] }];
+  }
+
+  // Final states: nothing of the tree may stay, then the port and the restart policy.
+  if (alive) return killOnly(i, local, rec);
+  const out: Action[] = [];
+  if (local && local.kill.deadline !== null && rec.state !== 'stopped') out.push({ kind: 'append', events: [{ type: 'stopped', how: 'leftovers', run }] });
+  if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
+  const next = decideRestart(rec);
+  if (next) {
+    out.push({ kind: 'append', events: [next] });
+    if (next.type === 'restart_scheduled') out.push({ kind: 'enqueue-start', delayMs: next.delayMs });
+  }
+  if (local) out.push({ kind: 'forget' });
+  return out;
+}
+
+/** A local run the record no longer names as current on this host. */
+function isStale(i: DecideInput): boolean {
+  const { rec, local, hostId } = i;
+  if (!local || local.runId === null) return false;
+  if (!rec || rec.runId !== local.runId) return true;
+  return rec.state === 'pending' || rec.host !== hostId;
+}
+
+function stale(i: DecideInput, local: Local): Action[] {
+  if (local.phase === 'spawning') return []; // judged once the spawn reports back
+  const t = i.tree;
+  const alive = !!t && (t.members.length > 0 || t.groupAlive);
+  if (!alive) {
+    const out: Action[] = [];
+    const port = local.spawn?.port ?? null;
+    if (port !== null && (i.rec?.host !== i.hostId || i.rec.port !== port)) out.push({ kind: 'release-port', port });
+    return [...out, { kind: 'forget' }];
+  }
+  const out: Action[] = [];
+  if (!local.driftRecorded && i.rec) {
+    out.push({
+      kind: 'append',
+      events: [{ type: 'drift', kind: 'stale-run', detail: `${i.hostId} still ran run ${local.runId}, which is no longer current: stopping its tree`, pids: t!.members }],
+    });
+  }
+  return [...out, ...killSteps(i, local.kill, t!, i.rec?.graceMs ?? i.defaultGraceMs, 'SIGTERM', null)];
+}
+
+function claims(i: DecideInput, run: string | null): boolean {
+  const { rec } = i;
+  if (!rec || rec.host !== i.hostId || rec.state === 'pending') return false;
+  return run === null || rec.runId === null || rec.runId === run;
+}
+
+function pending(i: DecideInput, rec: ProcessRecord): Action[] {
+  if (i.trigger.kind !== 'start' || rec.desired !== 'running') return [];
+  if (rec.requestedHost && rec.requestedHost !== i.hostId) return [];
+  // Each run has its own start job: a late redelivery of an earlier run's job waits for its own.
+  const want = rec.restarts === 0 ? rec.id : `${rec.id}.r${rec.restarts}`;
+  if (i.trigger.jobId !== undefined && i.trigger.jobId !== want) return [];
+  return [{ kind: 'spawn' }];
+}
+
+function abandoned(i: DecideInput, rec: ProcessRecord, pids: number[]): Action[] {
+  const out: Action[] = [];
+  if (pids.length > 0) out.push({ kind: 'kill-pids', pids });
+  const failed: EventDraft = { type: 'spawn_failed', host: i.hostId, error: 'the worker died while spawning it', run: rec.runId ?? undefined };
+  const retry = rec.desired === 'running' && rec.crashLoop < 5;
+  out.push({ kind: 'append', events: retry ? [failed, { type: 'restart_scheduled', attempt: rec.restarts + 1, delayMs: i.abandonedRetryMs }] : [failed] });
+  if (retry) out.push({ kind: 'enqueue-start', delayMs: i.abandonedRetryMs });
+  return out;
+}
+
+function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tree | null): Action[] {
+  const run = rec.runId ?? undefined;
+  const state: KillState = local?.kill ?? { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
+  const t = tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
+  const step = killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs: rec.graceMs ?? i.defaultGraceMs, killWaitMs: i.killWaitMs });
+  if (step.kind !== 'done') return killSteps(i, state, t, rec.graceMs ?? i.defaultGraceMs, rec.stopSignal ?? 'SIGTERM', rec);
+  // Gone. Our forker's report of the leader's exit status is due: give it a moment.
+  if (local?.spawnedHere && !local.exit && !local.exitRecorded) {
+    if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 10 }];
+    if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 10 }];
+  }
+  const out: Action[] = [{ kind: 'append', events: [{ type: 'stopped', how: step.escalated ? 'escalated' : 'requested', run }] }];
+  if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
+  if (local) out.push({ kind: 'forget' });
+  return out;
+}
+
+/** Leftovers of a finished run, or orphans: stopped by the kill plan; nothing else is decided. */
+function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null): Action[] {
+  const t = i.tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
+  const state = local?.kill ?? { deadline: null, killSentAt: null, polls: 0 };
+  const step = killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs: rec?.graceMs ?? i.defaultGraceMs, killWaitMs: i.killWaitMs });
+  if (step.kind === 'done') return rec ? [{ kind: 'requeue', ms: 0 }] : [{ kind: 'forget' }];
+  const out: Action[] = [];
+  if (rec && !local?.driftRecorded && step.kind === 'signal' && t.members.length > 0) {
+    // Leftovers of the run whose end we just saw, or something alive after an end recorded earlier.
+    const own = !!local?.exitRecorded;
+    const detail = own ? `leader ${rec.pid} gone, ${t.members.length} left in its tree` : `${t.members.length} alive after it ${rec.state}`;
+    out.push({ kind: 'append', events: [{ type: 'drift', kind: own ? 'leftovers' : 'alive-after-end', detail, pids: t.members }] });
+  }
+  return [...out, ...killSteps(i, state, t, rec?.graceMs ?? i.defaultGraceMs, 'SIGTERM', null)];
+}
+
+/**
+ * One step of the kill plan. With `rec` (a requested stop), the signals and the deadline
+ * go on the record, so a worker that dies mid-stop leaves the next one enough to escalate
+ * on time; for leftovers and stale runs the plan lives in this worker only.
+ */
+function killSteps(i: DecideInput, state: KillState, t: Tree, graceMs: number, signal: string, rec: ProcessRecord | null): Action[] {
+  const step = killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs, killWaitMs: i.killWaitMs });
+  const run = rec?.runId ?? undefined;
+  switch (step.kind) {
+    case 'signal': {
+      const out: Action[] = [{ kind: 'signal', signal, step }];
+      if (rec) out.push({ kind: 'append', events: [{ type: 'signal_sent', signal, pgid: rec.pgid, pids: t.members, killDeadline: step.deadline, run }] });
+      return [...out, { kind: 'requeue', ms: 10 }];
+    }
+    case 'wait':
+      return [{ kind: 'wait', step }, { kind: 'requeue', ms: step.ms }];
+    case 'kill': {
+      const out: Action[] = [{ kind: 'signal', signal: 'SIGKILL', step }];
+      if (rec && state.killSentAt === null) out.push({ kind: 'append', events: [{ type: 'signal_sent', signal: 'SIGKILL', pgid: rec.pgid, pids: t.members, killDeadline: null, run }] });
+      return [...out, { kind: 'requeue', ms: 20 }];
+    }
+    case 'kill-pending': {
+      const out: Action[] = [{ kind: 'signal', signal: 'SIGKILL', step }];
+      const known = rec?.killPending ?? [];
+      if (rec && (known.length !== step.pids.length || known.some((p, k) => p !== step.pids[k]))) {
+        out.push({ kind: 'append', events: [{ type: 'kill_pending', pids: step.pids, run }] });
+      }
+      return [...out, { kind: 'requeue', ms: 1000 }];
+    }
+    case 'done':
+      return [];
+  }
+}
