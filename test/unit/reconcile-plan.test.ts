@@ -106,7 +106,7 @@ describe('plan: ended records and orphans', () => {
       [300, { id: 'ghost', owner: OWNER }],
     ]);
     const procs = [worker, proc(300, { ppid: 1 }), proc(301, { ppid: 300 })];
-    expect(plan(input({ procs, cookies }))).toEqual([{ kind: 'stop-orphan', id: 'ghost', pids: [300, 301] }]);
+    expect(plan(input({ procs, cookies }))).toEqual([{ kind: 'stop-orphan', id: 'ghost', run: null, pids: [300, 301] }]);
   });
 
   it('ignores a cookie carrier owned by another host', () => {
