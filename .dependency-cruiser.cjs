@@ -13,6 +13,7 @@ const PURE_CORE = [
   '^src/worker/proc/parse[.]ts$',
   '^src/worker/tree[.]ts$',
   '^src/worker/.*(decide|kill-plan)[.]ts$',
+  '^src/worker/restart[.]ts$',
 ];
 // Modules the pure core may load at run time: each other and zod.
 const PURE_ALLOWED = [...PURE_CORE, '^node_modules/zod/'];

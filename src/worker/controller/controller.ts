@@ -223,7 +223,7 @@ export class Controller {
       return [...found].sort((a, b) => a - b);
     };
     let members = scan();
-    let groupAlive = groupOurs && os.exists(-ident.pgid);
+    const groupAlive = groupOurs && os.exists(-ident.pgid);
     // A walk can miss a process re-parented while it walks; re-parenting only moves
     // processes towards the worker, so a second walk after an empty group cannot.
     if (members.length === 0 && !groupAlive) members = scan();

@@ -1,6 +1,5 @@
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ReconcileReport } from '../../shared/reconcile-report.js';
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ReconcileReport } from '../../shared/reconcile-report.js';
 import type { Controller } from '../controller/controller.js';
