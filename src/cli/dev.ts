@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { claimDevInstance, releaseDevInstance, updateDevInstance, type DevInstance } from '../dev/instance-file.js';
 import { ensureRedisServerBinary, startLocalRedis } from '../dev/local-redis.js';
 import { watchAncestors } from '../dev/parent-watch.js';
-import { devLogger } from '../dev/pretty-log.js';
 import { ReapqClient } from '../producer/client.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { FINAL_STATES } from '../shared/record.js';
@@ -12,6 +11,8 @@ import { redactRedisUrl } from '../shared/redis-url.js';
 
 const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) => (await import('../producer/http/server.js')).listenApi(...args);
 const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
+// pino-pretty loads only in `dev`: every other command imports this module to register it.
+const devLogger = async (level: string) => (await import('../dev/pretty-log.js')).devLogger(level);
 
 /** How long a shutdown may take before dev gives up waiting and exits anyway. */
 const SHUTDOWN_BOUND_MS = 45_000;
@@ -48,7 +49,7 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
     releaseDevInstance(dataDir, me);
     throw err;
   }
-  const log = devLogger(config.logLevel);
+  const log = await devLogger(config.logLevel);
   const api = await listenApi(config, listen, log).catch((err) =>
     (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
   );

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { InputError, oneLine } from '../shared/errors.js';
-import { ReapqClient } from '../producer/client.js';
+import type { ReapqClient } from '../producer/client.js';
 import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
 import { cliRedis, isConnectionError, RedisUnreachableError } from './redis-target.js';
@@ -27,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
     .showSuggestionAfterError(true);
   const withClient = async <T,>(fn: (c: ReapqClient) => Promise<T>): Promise<T> => {
     const target = cliRedis(process.env, process.cwd());
+    // Loaded here, not at the top: `reapq --help` and bad flags need no Redis client.
+    const { ReapqClient } = await import('../producer/client.js');
     const client = new ReapqClient(target.options);
     let lastConnectionError: Error | undefined;
     client.connection.on('error', (e: Error) => (lastConnectionError = e));

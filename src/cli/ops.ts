@@ -1,19 +1,21 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
 import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
-import { makeLogger } from '../shared/logger.js';
+import type { Logger } from '../shared/logger.js';
 import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
 import { prune } from '../shared/prune.js';
 import { registerDevCommand } from './dev.js';
-// The api (fastify, prom-client) and the worker load only in the commands that run them:
-// a worker that also holds the api's modules is a bigger process, and every fork of a
-// spawn copies its page tables.
+// Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
+// and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
+// hosts) must not pay. A worker that also held the api's modules would be a bigger process
+// too, and every fork of a spawn copies its page tables.
 const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) => (await import('../producer/http/server.js')).listenApi(...args);
 const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
-import { reconcileTargets, requestReconcile } from '../producer/reconcile-request.js';
+const makeLogger = async (...args: Parameters<typeof import('../shared/logger.js').makeLogger>): Promise<Logger> => (await import('../shared/logger.js')).makeLogger(...args);
+const reconcileRequest = () => import('../producer/reconcile-request.js');
 
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
@@ -42,7 +44,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .option('--listen <host:port>', 'address to listen on; beyond loopback only with REAPQ_API_TOKEN', '127.0.0.1:8080')
     .action(async (o) => {
       const config = loadConfig();
-      const log = makeLogger(config.logLevel, { component: 'api' });
+      const log = await makeLogger(config.logLevel, { component: 'api' });
       const api = await listenApi(config, o.listen as string, log);
       log.info({ url: api.url, auth: config.apiToken ? 'bearer' : 'none' }, 'api listening');
       const sig = await new Promise<string>((res) => {
@@ -97,6 +99,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (o) =>
       withClient(async (c) => {
         const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
+        const { reconcileTargets, requestReconcile } = await reconcileRequest();
         const hosts = await reconcileTargets(c, o.host as string | undefined);
         if (hosts.length === 0) throw new Error('no live worker to reconcile');
         const reports = await Promise.all(hosts.map((h) => requestReconcile(c, h, timeoutMs)));
@@ -125,7 +128,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
 
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
 async function serveWorker(config: Config, opts: { concurrency?: number; maxProcesses?: number }, after?: () => Promise<void>): Promise<void> {
-  const log = makeLogger(config.logLevel);
+  const log = await makeLogger(config.logLevel);
   const handle = await runWorker(config, log, opts);
   await new Promise<void>((res) => {
     const onSignal = (sig: string) => {

@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+import { createRequire } from 'node:module';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import { loadConfig, type Config } from '../shared/config.js';
@@ -26,6 +27,13 @@ export interface ListFilter {
   state?: State;
   host?: string;
 }
+
+// bullmq takes about 200 ms to load: read-only commands (ls, show, logs) never enqueue, so
+// it is required on the first queue() instead of imported. Its package is CommonJS only,
+// so this is the same module instance an `import` elsewhere in the process gets.
+const require = createRequire(import.meta.url);
+let QueueClass: typeof Queue | null = null;
+const loadQueue = (): typeof Queue => (QueueClass ??= (require('bullmq') as typeof import('bullmq')).Queue);
 
 const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -196,7 +204,7 @@ export class ReapqClient {
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.keys.bullPrefix });
+      q = new (loadQueue())(name, { connection: this.redis, prefix: this.keys.bullPrefix });
       q.on('error', () => undefined); // surfaces as a rejected add()
       this.queues.set(name, q);
     }

@@ -1,0 +1,71 @@
+// Builds dist/cli/bundle.cjs and its V8 code cache, which bin/reapq uses for the commands
+// a script calls often (ls, show, hosts, events, logs, start, stop). Loading the CLI from
+// ~300 separate modules (zod alone is 230 files) cost about 250 ms before any work; one
+// bundle with a code cache loads in a fraction of it. Everything else (worker, api, dev,
+// reconcile, new commands) runs from dist/ as compiled by tsc.
+//
+// The bundle is an optimisation only: if esbuild is missing or the bundle cannot be built,
+// this says so and exits 0, and bin/reapq uses dist/cli/main.js for every command.
+import { rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist/cli/bundle.cjs');
+const cache = `${out}.cache`;
+rmSync(out, { force: true });
+rmSync(cache, { force: true });
+
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  console.warn('bundle-cli: esbuild not installed; bin/reapq runs every command from dist/ (slower start)');
+  process.exit(0);
+}
+
+try {
+  await esbuild.build({
+    entryPoints: [join(root, 'src/cli/main.ts')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    logLevel: 'error',
+    // Loaded by require() only when a command enqueues (start, stop): kept out of the
+    // bundle so it stays one instance with the rest of node_modules.
+    external: ['bullmq', 'pino', 'fastify', '@fastify/*', 'prom-client', 'koffi', '../worker/*', '../producer/http/*', '../dev/*'],
+    define: { 'import.meta.url': '__bundleUrl' },
+    banner: { js: "var __bundleUrl=require('url').pathToFileURL(__filename).href;" },
+  });
+} catch (err) {
+  rmSync(out, { force: true });
+  console.warn(`bundle-cli: could not bundle the CLI (${String(err.message ?? err).split('\n')[0]}); bin/reapq runs every command from dist/`);
+  process.exit(0);
+}
+
+// The code cache is made here, after running the module's top level (every bundled
+// module's initialisation, the zod schemas above all) and commander's help, so the
+// functions they compile are in it. V8 rejects it on another Node version: then the bundle
+// is simply compiled as usual.
+const { readFileSync } = await import('node:fs');
+const script = new vm.Script(wrap(readFileSync(out, 'utf8')), { filename: out });
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, createRequire(out), mod, out, dirname(out));
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = () => true;
+try {
+  await mod.exports.main(['node', 'reapq', '--help']);
+} finally {
+  process.stdout.write = write;
+}
+writeFileSync(cache, script.createCachedData());
+
+/** The CommonJS module wrapper; bin/reapq compiles the same text, so the cache matches. */
+function wrap(src) {
+  return `(function (exports, require, module, __filename, __dirname) {${src}\n})`;
+}
