@@ -15,6 +15,7 @@ import {
 } from '../shared/record.js';
 import { parseInput } from '../shared/input.js';
 import { connect } from '../shared/redis.js';
+import { StreamReader } from './stream-reader.js';
 
 export interface ClientOptions {
   redisUrl?: string;
@@ -47,6 +48,7 @@ export class ReapqClient {
   readonly store: EventStore;
   private readonly redis: Redis;
   private readonly queues = new Map<string, Queue>();
+  private reader: StreamReader | null = null;
 
   constructor(opts: ClientOptions = {}) {
     // Options go through the same validation as the environment they stand in for.
@@ -126,15 +128,21 @@ export class ReapqClient {
 
   /** Yields events as they are appended, from a version on; ends when the signal aborts. */
   async *follow(id: string, afterVersion = 0, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
-    const conn = quiet(this.redis.duplicate());
+    let after = afterVersion;
+    // Subscribed before the catch-up read, so nothing appended in between is missed.
+    const sub = this.streams.subscribe(this.keys.stream(id), `${after}-0`);
     try {
-      let after = afterVersion;
       for (const e of await this.store.readEvents(id, after)) { after = e.version; yield e; }
-      while (!signal?.aborted) {
-        for (const e of await EventStore.blockRead(conn, this.keys, id, after, 1000)) { after = e.version; yield e; }
+      while (!signal?.aborted && !sub.closed) {
+        for (const { id: sid, fields } of await sub.next(60_000, signal)) {
+          const e = EventStore.decodeEntry(sid, fields);
+          if (e.version <= after) continue;
+          after = e.version;
+          yield e;
+        }
       }
     } finally {
-      conn.disconnect();
+      sub.close();
     }
   }
 
@@ -149,21 +157,9 @@ export class ReapqClient {
   /** Yields output lines as they are shipped, starting after the current end. */
   async *followLogs(id: string, signal?: AbortSignal): AsyncGenerator<string> {
     await this.store.mustGet(id);
-    const conn = quiet(this.redis.duplicate());
-    try {
-      let after = '$';
-      while (!signal?.aborted) {
-        const res = await conn.xread('BLOCK', 1000, 'STREAMS', this.keys.logs(id), after);
-        for (const [, rows] of res ?? []) {
-          for (const [sid, f] of rows) {
-            after = sid;
-            yield f[f.indexOf('l') + 1] ?? '';
-          }
-        }
-      }
-    } finally {
-      conn.disconnect();
-    }
+    const key = this.keys.logs(id);
+    const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
+    for await (const { fields: f } of this.streams.entries(key, last?.[0] ?? '0-0', signal)) yield f[f.indexOf('l') + 1] ?? '';
   }
 
   /**
@@ -176,9 +172,11 @@ export class ReapqClient {
     for (const s of want) parseInput(StateSchema, s, 'invalid state');
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
-    const conn = quiet(this.redis.duplicate());
+    let rec = await this.store.mustGet(id);
+    if (want.has(rec.state)) return rec;
+    // Any new entry of the record's stream means a new version: read the record again.
+    const sub = this.streams.subscribe(this.keys.stream(id), `${rec.version}-0`);
     try {
-      let rec = await this.store.mustGet(id);
       for (;;) {
         if (want.has(rec.state)) return rec;
         if (FINAL_STATES.has(rec.state) && !mayRestart(rec)) {
@@ -186,15 +184,28 @@ export class ReapqClient {
         }
         const left = deadline - Date.now();
         if (left <= 0) throw new TimeoutError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, timeoutMs, rec);
-        await EventStore.blockRead(conn, this.keys, id, rec.version, Math.max(1, Math.min(left, 5000)));
+        if (sub.closed) throw new TimeoutError(`client closed while waiting for ${id}`, timeoutMs, rec);
+        await sub.next(Math.min(left, 5000));
+        // Read again after any entry, and every 5 s regardless: a record removed and made
+        // anew under the same id, or a Redis that lost data, is seen that way too.
         rec = await this.store.mustGet(id);
       }
     } finally {
-      conn.disconnect();
+      sub.close();
     }
   }
 
+  /**
+   * The process's one blocking reader: every wait, follow and event stream of this client
+   * shares its single connection (see stream-reader.ts).
+   */
+  get streams(): StreamReader {
+    return (this.reader ??= new StreamReader(this.redis));
+  }
+
   async close(): Promise<void> {
+    this.reader?.close();
+    this.reader = null;
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
     await this.redis.quit().catch(() => this.redis.disconnect());
@@ -224,11 +235,6 @@ export class ReapqClient {
   private async enqueueStop(rec: ProcessRecord): Promise<void> {
     await this.queue(this.keys.hostQueue(rec.host!)).add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 });
   }
-}
-
-function quiet(conn: Redis): Redis {
-  conn.on('error', () => undefined);
-  return conn;
 }
 
 export { mayRestart };

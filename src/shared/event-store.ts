@@ -263,6 +263,11 @@ export class EventStore {
     return res.flatMap(([, rows]) => rows.map(([sid, fields]) => toStored(sid, fields)));
   }
 
+  /** One entry of a process's stream (as XREAD returns it) as a stored event. */
+  static decodeEntry(streamId: string, fields: string[]): StoredEvent {
+    return toStored(streamId, fields);
+  }
+
   /** The record as its stream alone says it is. */
   async rebuild(id: string): Promise<ProcessRecord | null> {
     let rec: ProcessRecord | null = null;

@@ -1,4 +1,5 @@
-import { closeSync, copyFileSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -7,28 +8,104 @@ interface Tail {
   file: string;
   pos: number;
   partial: string;
+  /** Keeps a UTF-8 character split across two reads whole. */
+  decoder: StringDecoder;
+  /** Bytes never shipped (skipped or rotated away) since the last marker line. */
+  gap: number;
+  gapWhy: string;
 }
 
-const CHUNK = 256 * 1024;
+/** One read of a log file; the buffer is the shipper's own and reused for every read. */
+const CHUNK = 64 * 1024;
+/** Lines shipped per file per pump (a flood of empty lines is bytes-cheap, XADD-dear). */
+const LINES_PER_PUMP = 10_000;
+/** Bytes shipped per file per pump: a flooding process cannot starve the others. */
+const BUDGET = 1024 * 1024;
+/** Further behind than this, shipping jumps to the end: `logs` shows what happens now. */
+const MAX_LAG = 2 * 1024 * 1024;
+/** What is read back from the end after a jump. */
+const KEEP_ON_JUMP = 256 * 1024;
 const MAX_LINE = 8192;
+/** Commands per pipeline: each queued XADD holds its line until Redis answers. */
+const PIPELINE = 1000;
+
+/** File operations the rotation needs; a test swaps them to make the disk full. */
+export interface LogFiles {
+  /** Copies the last `bytes` bytes of `from` to `to` (replacing it). */
+  copyTail(from: string, to: string, bytes: number, buf: Buffer): void;
+  truncate(file: string): void;
+  remove(file: string): void;
+}
+
+export const realLogFiles: LogFiles = {
+  copyTail(from, to, bytes, buf) {
+    const src = openSync(from, 'r');
+    try {
+      const size = statSync(from).size;
+      let at = Math.max(0, size - bytes);
+      const dst = openSync(to, 'w');
+      try {
+        for (;;) {
+          const n = readSync(src, buf, 0, buf.length, at);
+          if (n <= 0) break;
+          writeSync(dst, buf, 0, n);
+          at += n;
+        }
+      } finally {
+        closeSync(dst);
+      }
+    } finally {
+      closeSync(src);
+    }
+  },
+  truncate(file) {
+    // ftruncate on a descriptor of our own: the process keeps writing through its O_APPEND one.
+    const fd = openSync(file, 'r+');
+    try {
+      ftruncateSync(fd, 0);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  remove(file) {
+    try {
+      unlinkSync(file);
+    } catch {
+      // already gone
+    }
+  },
+};
 
 /**
  * Ships each process's output from its log file to a capped Redis stream, so any host can
  * read it. The process writes to a file, not a pipe: a pipe to the worker would break
- * (SIGPIPE) when the worker crashes, and the file outlives it. Each entry carries the file
- * offset after its line, so a worker that adopts the process resumes where shipping stopped.
- * The file itself is capped by copy-and-truncate (the process keeps its O_APPEND descriptor).
+ * (SIGPIPE) when the worker crashes, and the file outlives it. The last entry of each
+ * batch carries the file offset after it, so a worker that adopts the process resumes
+ * where shipping stopped.
+ *
+ * Bounded whatever a process writes:
+ * - memory: one reused read buffer, at most BUDGET bytes per file per pump, pipelines of
+ *   PIPELINE lines, lines cut at MAX_LINE;
+ * - lag: more than MAX_LAG behind, shipping jumps to the last KEEP_ON_JUMP bytes and ships
+ *   a marker line saying how much was skipped, so `reapq logs` shows the newest output
+ *   within a pump or two instead of minutes later (the skipped bytes stay in the file);
+ * - disk: rotation follows the file's real size, not the shipped position. The last
+ *   REAPQ_LOG_MAX_BYTES are copied to `.1` and the file truncated (the process keeps its
+ *   O_APPEND descriptor). When the copy fails (disk full) the partial `.1` is removed and
+ *   the file truncated anyway: the disk is freed instead of staying full.
  */
 export class LogShipper {
   private readonly tails = new Map<string, Tail>();
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly log: Logger,
     private readonly opts: { maxLines: number; maxFileBytes: number; intervalMs: number },
+    private readonly files: LogFiles = realLogFiles,
   ) {}
 
   /** Starts shipping a file from an offset, or from where the stream says shipping stopped. */
@@ -40,7 +117,7 @@ export class LogShipper {
       const i = fields.indexOf('pos');
       pos = i >= 0 ? Number(fields[i + 1]) : 0;
     }
-    this.tails.set(id, { file, pos, partial: '' });
+    this.tails.set(id, { file, pos, partial: '', decoder: new StringDecoder('utf8'), gap: 0, gapWhy: '' });
     this.timer ??= setInterval(() => void this.pump(), this.opts.intervalMs);
     this.timer.unref();
   }
@@ -71,47 +148,114 @@ export class LogShipper {
   }
 
   private async ship(id: string, t: Tail, final: boolean): Promise<void> {
-    let size: number;
+    let size = sizeOf(t.file);
+    if (size === null) return;
+    if (size < t.pos) this.restart(t, 0); // truncated under us
+    if (size - t.pos > MAX_LAG) this.jump(t, size);
+    let budget = final ? Infinity : BUDGET;
+    let lines = 0;
+    while (t.pos < size && budget > 0 && lines < LINES_PER_PUMP) {
+      const n = this.read(t.file, t.pos, Math.min(CHUNK, size - t.pos, budget));
+      if (n <= 0) break;
+      t.pos += n;
+      budget -= n;
+      const batch = this.split(t, t.decoder.write(this.buf.subarray(0, n)));
+      lines += batch.length;
+      for (let i = 0; i < batch.length; i += PIPELINE) await this.send(id, t, batch.slice(i, i + PIPELINE), i + PIPELINE >= batch.length);
+    }
+    if (final && t.partial) {
+      const last = t.partial;
+      t.partial = '';
+      await this.send(id, t, [last], true);
+    }
+    size = sizeOf(t.file) ?? 0;
+    if (size >= this.opts.maxFileBytes) this.rotate(t, size);
+    if (t.gap > 0) await this.send(id, t, [], true);
+  }
+
+  private restart(t: Tail, pos: number): void {
+    t.pos = pos;
+    t.partial = '';
+    t.decoder = new StringDecoder('utf8');
+  }
+
+  /** Skips to the last KEEP_ON_JUMP bytes, from a line start. */
+  private jump(t: Tail, size: number): void {
+    let to = size - KEEP_ON_JUMP;
+    const n = this.read(t.file, to, Math.min(MAX_LINE, KEEP_ON_JUMP));
+    const nl = this.buf.subarray(0, n).indexOf(10);
+    if (nl >= 0) to += nl + 1;
+    this.addGap(t, to - t.pos + Buffer.byteLength(t.partial), 'shipping fell behind');
+    this.restart(t, to);
+  }
+
+  private rotate(t: Tail, size: number): void {
+    // What was not shipped yet goes to .1 only: Redis gets a marker saying so.
+    const unshipped = size - t.pos;
     try {
-      size = statSync(t.file).size;
-    } catch {
+      this.files.copyTail(t.file, `${t.file}.1`, this.opts.maxFileBytes, this.buf);
+    } catch (err) {
+      this.files.remove(`${t.file}.1`);
+      this.log.warn({ err: (err as Error).message, file: t.file }, 'log copy failed (disk full?): truncating without a copy');
+      t.gapWhy = 'log file truncated without a copy (disk full?)';
+    }
+    try {
+      this.files.truncate(t.file);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, file: t.file }, 'log rotation failed');
       return;
     }
-    if (size < t.pos) t.pos = 0; // truncated under us
-    if (size === t.pos && !(final && t.partial)) return;
-    const buf = Buffer.alloc(Math.min(CHUNK, size - t.pos));
-    const fd = openSync(t.file, 'r');
-    let n = 0;
+    if (unshipped > 0) this.addGap(t, unshipped + Buffer.byteLength(t.partial), 'rotated before it was shipped');
+    this.restart(t, 0);
+  }
+
+  private addGap(t: Tail, bytes: number, why: string): void {
+    t.gap += bytes;
+    t.gapWhy ||= why;
+  }
+
+  private read(file: string, at: number, bytes: number): number {
+    const fd = openSync(file, 'r');
     try {
-      n = readSync(fd, buf, 0, buf.length, t.pos);
+      return readSync(fd, this.buf, 0, bytes, at);
     } finally {
       closeSync(fd);
     }
-    const text = t.partial + buf.subarray(0, n).toString('utf8');
-    const lines = text.split('\n');
-    t.partial = lines.pop() ?? '';
-    if (t.partial.length > MAX_LINE || (final && t.partial)) {
-      lines.push(t.partial);
-      t.partial = '';
-    }
-    const end = t.pos + n;
-    if (lines.length > 0) {
-      const pipe = this.redis.pipeline();
-      for (const l of lines) pipe.xadd(this.keys.logs(id), 'MAXLEN', '~', String(this.opts.maxLines), '*', 'l', l.slice(0, MAX_LINE), 'pos', String(end));
-      await pipe.exec();
-    }
-    t.pos = end;
-    if (t.pos >= this.opts.maxFileBytes) this.rotate(t);
   }
 
-  /** Keeps one previous file (.1); the current one starts again at zero. */
-  private rotate(t: Tail): void {
-    try {
-      copyFileSync(t.file, `${t.file}.1`);
-      truncateSync(t.file, 0);
-      t.pos = 0;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message, file: t.file }, 'log rotation failed');
-    }
+  private split(t: Tail, text: string): string[] {
+    const out = (t.partial + text).split('\n');
+    t.partial = out.pop() ?? '';
+    for (let i = 0; i < out.length; i++) if (out[i]!.length > MAX_LINE) out[i] = out[i]!.slice(0, MAX_LINE);
+    if (t.partial.length > MAX_LINE) { out.push(t.partial.slice(0, MAX_LINE)); t.partial = ''; }
+    return out;
+  }
+
+  /**
+   * One pipeline: a pending gap marker first, then the lines. With `withPos` the last entry
+   * carries the offset of the first byte not shipped, where an adopting worker resumes.
+   */
+  private async send(id: string, t: Tail, lines: string[], withPos: boolean): Promise<void> {
+    const key = this.keys.logs(id);
+    const all = t.gap > 0 ? [`[reapq: ${t.gap} bytes of output not shipped: ${t.gapWhy}; the file on the host has what is left of them]`, ...lines] : lines;
+    if (all.length === 0) return;
+    const pipe = this.redis.pipeline();
+    const max = String(this.opts.maxLines);
+    const pos = String(t.pos - Buffer.byteLength(t.partial));
+    all.forEach((l, i) => {
+      if (withPos && i === all.length - 1) pipe.xadd(key, 'MAXLEN', '~', max, '*', 'l', l, 'pos', pos);
+      else pipe.xadd(key, 'MAXLEN', '~', max, '*', 'l', l);
+    });
+    await pipe.exec();
+    t.gap = 0;
+    t.gapWhy = '';
+  }
+}
+
+function sizeOf(file: string): number | null {
+  try {
+    return statSync(file).size;
+  } catch {
+    return null;
   }
 }

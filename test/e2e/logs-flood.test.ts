@@ -1,0 +1,69 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LogShipper, realLogFiles } from '../../src/worker/log-shipper.js';
+import { makeKeys } from '../../src/shared/keys.js';
+import { makeLogger } from '../../src/shared/logger.js';
+import { connect } from '../../src/shared/redis.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { until, useWorker } from '../helpers/workers.js';
+
+const MAX = 1024 * 1024;
+const t = useWorker('h-flood', { REAPQ_LOG_MAX_BYTES: String(MAX), REAPQ_LOG_LINES: '1000' });
+
+describe('logs under a flood', () => {
+  it('shows the newest line, marks the gap and keeps the file near its cap', async () => {
+    // 40 MB of 100-byte lines as fast as the pipe goes, then one last line.
+    const flood = "head -c 40000000 /dev/zero | tr '\\0' x | fold -w 99; echo LAST-LINE; exec sleep 1000";
+    const rec = await t.client.start({ command: ['sh', '-c', flood] });
+    await t.client.waitFor(rec.id, 'running');
+    await until(async () => (await t.client.logs(rec.id, 1))[0] === 'LAST-LINE', 60_000, 'the last line in Redis');
+    const lines = await t.client.logs(rec.id, 1000);
+    expect(lines.some((l) => /^\[reapq: \d+ bytes of output not shipped/.test(l))).toBe(true);
+    const file = join(t.env.REAPQ_DATA_DIR!, 'logs', `${rec.id}.log`);
+    // Rotation follows the file's size, not what was shipped: it ends below the cap, with
+    // at most the cap kept in .1.
+    await until(() => statSync(file).size < MAX, 10_000, 'the file below its cap');
+    expect(statSync(`${file}.1`).size).toBeLessThanOrEqual(MAX);
+    await t.client.stop(rec.id);
+    await t.client.waitFor(rec.id, 'stopped');
+  });
+});
+
+describe('log rotation on a full disk', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'reapq-fulldisk-'));
+  const redis = connect(testRedisUrl(), 'command');
+  afterAll(async () => {
+    await redis.quit();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('truncates without a copy when the copy fails, and says so in the log stream', async () => {
+    const keys = makeKeys(randomPrefix());
+    // The copy fails as it does on a full disk, after writing part of .1.
+    const files = {
+      ...realLogFiles,
+      copyTail(_from: string, to: string) {
+        writeFileSync(to, 'partial');
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      },
+    };
+    const shipper = new LogShipper(redis, keys, makeLogger('silent'), { maxLines: 10_000, maxFileBytes: 4096, intervalMs: 60_000 }, files);
+    const file = join(dir, 'p.log');
+    writeFileSync(file, '');
+    await shipper.track('p', file, 0);
+    for (let i = 0; i < 600; i++) appendFileSync(file, `line ${i}\n`);
+    await shipper.pump();
+    expect(statSync(file).size).toBe(0);
+    expect(existsSync(`${file}.1`)).toBe(false);
+    appendFileSync(file, 'after\n');
+    await shipper.pump();
+    const rows = await redis.xrange(keys.logs('p'), '-', '+');
+    const texts = rows.map(([, f]) => f[f.indexOf('l') + 1]);
+    expect(texts.slice(0, 2)).toEqual(['line 0', 'line 1']);
+    expect(texts.at(-1)).toBe('after');
+    expect(readFileSync(file, 'utf8')).toBe('after\n');
+    shipper.close();
+  });
+});
