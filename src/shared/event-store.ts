@@ -282,10 +282,13 @@ export class EventStore {
   /** Fleet-wide events after a stream id ('0' for the oldest kept). */
   async readGlobal(afterStreamId = '0', count = 1000): Promise<GlobalEvent[]> {
     const rows = await this.redis.xrange(this.keys.globalStream, afterStreamId === '0' ? '-' : `(${afterStreamId}`, '+', 'COUNT', count);
-    return rows.map(([streamId, f]) => {
-      const m = fieldMap(f);
-      return { streamId, processId: m.id ?? '', version: Number(m.v), event: decodeEvent(m.e ?? '') };
-    });
+    return rows.map(([streamId, f]) => EventStore.decodeGlobal(streamId, f));
+  }
+
+  /** One entry of the global stream (as XRANGE or XREAD returns it); throws on one it cannot decode. */
+  static decodeGlobal(streamId: string, fields: string[]): GlobalEvent {
+    const m = fieldMap(fields);
+    return { streamId, processId: m.id ?? '', version: Number(m.v), event: decodeEvent(m.e ?? '') };
   }
 
   /**

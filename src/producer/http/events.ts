@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ReapqClient } from '../client.js';
-import { decodeEvent } from '../../shared/events.js';
-import type { GlobalEvent } from '../../shared/event-store.js';
+import { EventStore, type GlobalEvent } from '../../shared/event-store.js';
 import type { ApiContext } from './context.js';
 import { EventsQuery, EventVersion, GlobalEventId, GlobalEventsQuery, IdParams, parse } from './schemas.js';
 import { lastEventId, serveSse, wantsSse } from './sse.js';
@@ -75,12 +74,11 @@ async function latestGlobalId(client: ReapqClient): Promise<string> {
   return last?.[0] ?? '0';
 }
 
+/** An entry of a newer schema is skipped, as the dashboard's recent feed does. */
 function decodeGlobal(streamId: string, fields: string[]): GlobalEvent | null {
-  const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
   try {
-    return { streamId, processId: m.id ?? '', version: Number(m.v), event: decodeEvent(m.e ?? '') };
+    return EventStore.decodeGlobal(streamId, fields);
   } catch {
-    return null; // an entry of a newer schema: skipped, as the dashboard's recent feed does
+    return null;
   }
 }
