@@ -8,6 +8,47 @@ import { barChart } from './svg.mjs';
 
 export const BENCHES = [
   {
+    name: 'backend',
+    heading: 'Backend-shaped workload',
+    what:
+      'What a web backend does: N `client.start({ command: [\'sleep\', \'1000\'] })` issued at once through one ' +
+      '`ReapqClient`, each awaited with `client.waitFor(id, \'running\')`, against one worker with default flags. ' +
+      'Timed from the first `start()` to the last `waitFor()` resolving. Baseline in the same run: a bare Node loop ' +
+      "spawning the same N `sleep 1000` detached, until every `'spawn'` event. Each round uses a fresh prefix and " +
+      'worker and stops everything before the next. CPU per round of each process (this client, the worker, its ' +
+      'forker, Redis) and the Redis commands per start (INFO total_commands_processed) are in the note.',
+    goal: 'reapq >= 75% of the bare loop at N=200',
+  },
+  {
+    name: 'connections',
+    heading: 'Connections with many waiters',
+    what:
+      '1,000 concurrent `waitFor` on one client (this process), then 500 SSE clients of one `reapq api` process, ' +
+      'each on its own process\'s event stream. Connections counted with `CLIENT LIST` on the bench\'s private ' +
+      'Redis (its own admin connection excluded); the api\'s RSS with the 500 streams open. Baselines: the same ' +
+      'client and api with nothing waiting, same run.',
+    goal: 'at most 3 Redis connections each',
+  },
+  {
+    name: 'log-flood',
+    heading: '100 MB log flood',
+    what:
+      'One managed process writes 100 MB of 100-byte lines as fast as a pipe goes (`head -c | tr | fold`), then ' +
+      '`LAST-LINE`; one worker with defaults (`REAPQ_LOG_MAX_BYTES` 16 MiB). Measured: from `running` until ' +
+      '`client.logs(id, 1)` (what `reapq logs` prints) is `LAST-LINE`; the worker\'s peak RSS (sampled every 50 ms) ' +
+      'beside its idle RSS; the log file plus its `.1` afterwards. Baseline: the same writer into a plain file.',
+    goal: 'last line visible within seconds; on disk <= 2 x REAPQ_LOG_MAX_BYTES',
+  },
+  {
+    name: 'cli-start',
+    heading: 'CLI cold start',
+    what:
+      'Wall time of one `node bin/reapq ls` (50 records), `show ID`, `hosts`, `start -- sleep 1000` (no `--wait`, no ' +
+      'worker) and `stop ID`, measured by hyperfine (`-N`, 3 warm-ups, 20 runs; the figure is hyperfine\'s median) ' +
+      'against the bench\'s private Redis, beside `node -e 0` in the same hyperfine call.',
+    goal: 'read-only commands < 150 ms',
+  },
+  {
     name: 'start-throughput',
     heading: 'Start throughput',
     what:

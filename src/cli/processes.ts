@@ -105,15 +105,24 @@ export function registerProcessCommands(program: Command, withClient: WithClient
 
   program
     .command('ls')
-    .description('list records')
+    .description('list records, oldest first, one page at a time')
     .option('--state <state>', 'only this state')
     .option('--host <id>', 'only this host')
+    .option('--limit <n>', 'records per page (1-1000)', '100')
+    .option('--cursor <cursor>', 'the page after this cursor (printed under a full page)')
+    .option('--all', 'every record, all pages')
     .option('--json', 'as JSON')
     .action(async (o) =>
       withClient(async (c) => {
-        const recs = await c.list({ state: o.state === undefined ? undefined : flag('--state', StateSchema, o.state), host: o.host });
+        const filter = { state: o.state === undefined ? undefined : flag('--state', StateSchema, o.state), host: o.host };
+        let recs: ProcessRecord[];
+        let next: string | null = null;
+        if (o.all) recs = await c.list(filter);
+        else ({ records: recs, cursor: next } = await c.listPage({ ...filter, cursor: o.cursor, limit: flag('--limit', IntFlag(1), o.limit) }));
         if (o.json) json(recs);
         else out(recordsTable(recs, Date.now(), useColor()));
+        // On stderr, so a pipe reading the table or the JSON gets only records.
+        if (next) process.stderr.write(`more: reapq ls --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`);
       }),
     );
 

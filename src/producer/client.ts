@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import { loadConfig, type Config } from '../shared/config.js';
-import { NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
+import { InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
 import { EventStore } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
@@ -14,6 +14,7 @@ import {
   type ProcessRecord, type StartSpec, type State, type StopOptions,
 } from '../shared/record.js';
 import { parseInput } from '../shared/input.js';
+import { reduce } from '../shared/reducer.js';
 import { connect } from '../shared/redis.js';
 import { StreamReader } from './stream-reader.js';
 
@@ -27,6 +28,19 @@ export interface ClientOptions {
 export interface ListFilter {
   state?: State;
   host?: string;
+}
+
+export interface PageQuery extends ListFilter {
+  /** Where the previous page ended (its `cursor`); absent for the first page. */
+  cursor?: string;
+  /** Records per page (default 100, at most 1000). */
+  limit?: number;
+}
+
+export interface Page {
+  records: ProcessRecord[];
+  /** Pass as `cursor` for the next page; null after the last one. */
+  cursor: string | null;
 }
 
 // bullmq takes about 200 ms to load: read-only commands (ls, show, logs) never enqueue, so
@@ -115,6 +129,28 @@ export class ReapqClient {
     return recs.filter((r) => !filter.state || r.state === filter.state);
   }
 
+  /**
+   * One page of records in creation order (oldest first). Its cost follows `limit`, not
+   * the history kept: `reapq ls` and the dashboard read pages. With a filter, pages are
+   * read until `limit` records match, at most 10 pages' worth, so a page may come back
+   * short with a cursor still to follow.
+   */
+  async listPage(q: PageQuery = {}): Promise<Page> {
+    if (q.state) parseInput(StateSchema, q.state, 'invalid state');
+    const limit = q.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InputError(`invalid limit ${JSON.stringify(q.limit)}: a whole number from 1 to 1000`);
+    const records: ProcessRecord[] = [];
+    let cursor: string | null = q.cursor ?? null;
+    let scanned = 0;
+    do {
+      const page = await this.store.page(cursor ?? undefined, limit - records.length);
+      scanned += page.records.length;
+      for (const r of page.records) if ((!q.state || r.state === q.state) && (!q.host || r.host === q.host)) records.push(r);
+      cursor = page.cursor;
+    } while (cursor && records.length < limit && scanned < limit * 10);
+    return { records, cursor };
+  }
+
   /** Every host that ever sent a heartbeat, with whether it is still alive. */
   hosts(): Promise<HostInfo[]> {
     return readHosts(this.redis, this.keys.hosts);
@@ -185,14 +221,35 @@ export class ReapqClient {
         const left = deadline - Date.now();
         if (left <= 0) throw new TimeoutError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, timeoutMs, rec);
         if (sub.closed) throw new TimeoutError(`client closed while waiting for ${id}`, timeoutMs, rec);
-        await sub.next(Math.min(left, 5000));
-        // Read again after any entry, and every 5 s regardless: a record removed and made
-        // anew under the same id, or a Redis that lost data, is seen that way too.
-        rec = await this.store.mustGet(id);
+        rec = await this.advance(id, rec, await sub.next(Math.min(left, 5000)));
       }
     } finally {
       sub.close();
     }
+  }
+
+  /**
+   * The record after the stream entries a wait received: folded locally with the reducer
+   * the writers used (the entries are the next versions, so the result is what Redis
+   * holds, without a read per event). Anything else, or no entry within 5 s, reads it
+   * again: a record removed and made anew under the same id, or a Redis that lost data, is
+   * seen that way too.
+   */
+  private async advance(id: string, rec: ProcessRecord, entries: Array<{ id: string; fields: string[] }>): Promise<ProcessRecord> {
+    let next = rec;
+    for (const { id: sid, fields } of entries) {
+      let e: StoredEvent;
+      try {
+        e = EventStore.decodeEntry(sid, fields);
+      } catch {
+        return this.store.mustGet(id);
+      }
+      if (e.version <= next.version) continue;
+      const res = e.version === next.version + 1 ? reduce(next, e.event, id) : null;
+      if (!res?.ok) return this.store.mustGet(id);
+      next = res.record;
+    }
+    return entries.length > 0 ? next : this.store.mustGet(id);
   }
 
   /**

@@ -1,18 +1,21 @@
 import type { Redis } from 'ioredis';
-import { ConflictError, CorruptRecordError, describeIssues, NotFoundError, StaleRunError } from './errors.js';
+import { ConflictError, CorruptRecordError, describeIssues, InputError, NotFoundError, StaleRunError } from './errors.js';
 import { decodeEvent, withVersion, type EventDraft, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
-import { ProcessRecordSchema, type ProcessRecord } from './record.js';
+import { FINAL_STATES, mayRestart, ProcessRecordSchema, type ProcessRecord } from './record.js';
 import { isStaleRunError, reduce, staleRun } from './reducer.js';
 
 /**
  * Appends events and stores the projection in one atomic step, guarded by the expected
  * version and by the run fence.
  * KEYS: 1 record hash, 2 stream, 3 global stream, 4 all-index, 5 old host index,
- *       6 new host index, 7 pending index.
+ *       6 new host index, 7 pending index, 8 old host's live index, 9 new host's live index,
+ *       10 the counts hash.
  * ARGV: 1 expected version, 2 record JSON, 3 global max, 4 createdAt score, 5 id,
  *       6 old host, 7 new host, 8 run the events are about ('' for none), 9 new run
- *       ('' to keep), 10 '1' if the new state is pending, then one JSON per event.
+ *       ('' to keep), 10 '1' if the new state is pending, 11 '1' if the record is live on
+ *       its host (see Keys.liveIndex), 12 the record's old counts field (`<state> <host>`,
+ *       '' for a new record), 13 its new one, then one JSON per event.
  * Returns {1, version, quarantined} on success, {0, version} on a version conflict,
  * {2, version} when ARGV[8] is not the record's current run.
  * Stream entry ids are `<version>-0`, so a stream is its own version counter and XRANGE
@@ -33,11 +36,11 @@ if last[1] then
     quarantined = 1
   end
 end
-local n = #ARGV - 10
+local n = #ARGV - 13
 for i = 1, n do
   local v = cur + i
-  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[10 + i])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[10 + i])
+  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[13 + i])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[13 + i])
 end
 redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[9]) end
@@ -47,6 +50,14 @@ if ARGV[6] ~= ARGV[7] then
   if ARGV[7] ~= '' then redis.call('SADD', KEYS[6], ARGV[5]) end
 end
 if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
+if ARGV[6] ~= '' and ARGV[6] ~= ARGV[7] then redis.call('SREM', KEYS[8], ARGV[5]) end
+if ARGV[7] ~= '' then
+  if ARGV[11] == '1' then redis.call('SADD', KEYS[9], ARGV[5]) else redis.call('SREM', KEYS[9], ARGV[5]) end
+end
+if ARGV[12] ~= ARGV[13] then
+  if ARGV[12] ~= '' then redis.call('HINCRBY', KEYS[10], ARGV[12], -1) end
+  redis.call('HINCRBY', KEYS[10], ARGV[13], 1)
+end
 return {1, cur + n, quarantined}
 `;
 
@@ -54,7 +65,8 @@ const REMOVE_LUA = `
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])
 redis.call('ZREM', KEYS[4], ARGV[2])
-if ARGV[3] ~= '' then redis.call('SREM', KEYS[5], ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('SREM', KEYS[5], ARGV[2]); redis.call('SREM', KEYS[8], ARGV[2]) end
+redis.call('HINCRBY', KEYS[9], ARGV[4], -1)
 redis.call('SREM', KEYS[6], ARGV[2])
 return 1
 `;
@@ -100,7 +112,7 @@ export class EventStore {
     /** Told of every corrupt record or stream met, with one line naming it. */
     private readonly onCorrupt?: (id: string, problem: string) => void,
   ) {
-    redis.defineCommand('reapqAppend', { numberOfKeys: 7, lua: APPEND_LUA });
+    redis.defineCommand('reapqAppend', { numberOfKeys: 10, lua: APPEND_LUA });
   }
 
   /**
@@ -138,6 +150,9 @@ export class EventStore {
         this.keys.hostIndex(oldHost),
         this.keys.hostIndex(newHost),
         this.keys.pendingIndex,
+        this.keys.liveIndex(oldHost),
+        this.keys.liveIndex(newHost),
+        this.keys.counts,
         String(current?.version ?? 0),
         JSON.stringify(next),
         String(this.globalMax),
@@ -148,6 +163,9 @@ export class EventStore {
         about?.run ?? '',
         next.runId !== (current?.runId ?? null) ? (next.runId ?? '') : '',
         next.state === 'pending' ? '1' : '0',
+        isLive(next) ? '1' : '0',
+        current ? countsField(current) : '',
+        countsField(next),
         ...events.map((e) => JSON.stringify(e)),
       )) as [number, number, number?];
       if (ok === 1) {
@@ -217,6 +235,69 @@ export class EventStore {
   /** Ids whose current or last host is hostId. */
   async hostIds(hostId: string): Promise<string[]> {
     return this.redis.smembers(this.keys.hostIndex(hostId));
+  }
+
+  /**
+   * Records live on a host (not final, or a restart or a kill still to come; see
+   * Keys.liveIndex): what reconcile, recovery and the fleet pass need, at a cost that
+   * follows what runs there, not the host's history. The first call on a Redis written by
+   * an older version builds the indexes from every record once; an append racing that
+   * build can only leave an extra id, which the filter here drops (and the index with it).
+   */
+  async liveOfHost(hostId: string): Promise<ProcessRecord[]> {
+    if ((await this.redis.exists(this.keys.liveIndexBuilt)) === 0) await this.buildLiveIndexes();
+    const key = this.keys.liveIndex(hostId);
+    const recs = await this.getMany(await this.redis.smembers(key));
+    const live = recs.filter((r) => r.host === hostId && isLive(r));
+    if (live.length < recs.length) {
+      const keep = new Set(live.map((r) => r.id));
+      const stale = recs.filter((r) => !keep.has(r.id)).map((r) => r.id);
+      // Removed only if still not live: an append may have made it live meanwhile.
+      for (const id of stale) await this.redis.eval(UNLIST_LUA, 2, key, this.keys.record(id), id, hostId);
+    }
+    return live;
+  }
+
+  private async buildLiveIndexes(): Promise<void> {
+    for (const r of await this.all()) if (r.host && isLive(r)) await this.redis.sadd(this.keys.liveIndex(r.host), r.id);
+    await this.redis.set(this.keys.liveIndexBuilt, '1');
+  }
+
+  /**
+   * One page of records in creation order, oldest first: `limit` records after the cursor
+   * ('' or undefined: from the start), and the cursor of the next page (null after the
+   * last). A page costs O(log n + limit) whatever the history: the cursor is the last id
+   * and its score, so a record removed meanwhile (prune) does not shift the next page.
+   */
+  async page(cursor: string | undefined, limit: number): Promise<{ records: ProcessRecord[]; cursor: string | null }> {
+    let ids: string[];
+    if (!cursor) ids = await this.redis.zrange(this.keys.allIndex, '0', String(limit - 1));
+    else {
+      const { score, id } = decodeCursor(cursor);
+      const rank = await this.redis.zrank(this.keys.allIndex, id);
+      ids = rank !== null
+        ? await this.redis.zrange(this.keys.allIndex, String(rank + 1), String(rank + limit))
+        : await this.redis.zrangebyscore(this.keys.allIndex, `(${score}`, '+inf', 'LIMIT', 0, limit);
+    }
+    const recs = await this.getMany(ids);
+    const last = ids.at(-1);
+    if (ids.length < limit || last === undefined) return { records: recs, cursor: null };
+    const score = await this.redis.zscore(this.keys.allIndex, last);
+    return { records: recs, cursor: encodeCursor(Number(score ?? 0), last) };
+  }
+
+  /**
+   * Records by state and host (`host` '' until one takes the record), from the counts the
+   * append keeps: one HGETALL whatever the history. Built from the records, in one atomic
+   * script, the first time on a Redis written by an older version.
+   */
+  async counts(): Promise<Array<{ state: string; host: string; count: number }>> {
+    if ((await this.redis.exists(this.keys.countsBuilt)) === 0) await this.redis.eval(BUILD_COUNTS_LUA, 3, this.keys.allIndex, this.keys.counts, this.keys.countsBuilt, this.keys.record(''));
+    const raw = await this.redis.hgetall(this.keys.counts);
+    return Object.entries(raw).map(([field, n]) => {
+      const sp = field.indexOf(' ');
+      return { state: field.slice(0, sp), host: field.slice(sp + 1), count: Number(n) };
+    });
   }
 
   /** Records whose current or last host is hostId. */
@@ -297,13 +378,69 @@ export class EventStore {
    */
   async remove(rec: ProcessRecord): Promise<boolean> {
     const res = await this.redis.eval(
-      REMOVE_LUA, 7,
+      REMOVE_LUA, 9,
       this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id), this.keys.allIndex,
-      this.keys.hostIndex(rec.host ?? ''), this.keys.pendingIndex, this.keys.archive(rec.id),
-      String(rec.version), rec.id, rec.host ?? '',
+      this.keys.hostIndex(rec.host ?? ''), this.keys.pendingIndex, this.keys.archive(rec.id), this.keys.liveIndex(rec.host ?? ''),
+      this.keys.counts,
+      String(rec.version), rec.id, rec.host ?? '', countsField(rec),
     );
     return res === 1;
   }
+}
+
+/** Drops an id from a live index unless its record (on that host) became live again. */
+const UNLIST_LUA = `
+local json = redis.call('HGET', KEYS[2], 'r')
+if json then
+  local r = cjson.decode(json)
+  local final = r.state == 'stopped' or r.state == 'exited' or r.state == 'failed' or r.state == 'lost'
+  if r.host == ARGV[2] and not final then return 0 end
+end
+redis.call('SREM', KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * Recounts every record into the counts hash and marks it built, atomically, so no append
+ * is counted twice or missed. KEYS: all-index, counts, built marker, the record key of id
+ * '' (its name minus the id is the prefix of every record key).
+ */
+const BUILD_COUNTS_LUA = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local json = redis.call('HGET', KEYS[4] .. id, 'r')
+  if json then
+    local r = cjson.decode(json)
+    local host = r.host
+    if type(host) ~= 'string' then host = '' end
+    redis.call('HINCRBY', KEYS[2], r.state .. ' ' .. host, 1)
+  end
+end
+redis.call('SET', KEYS[3], '1')
+return 1
+`;
+
+function countsField(r: ProcessRecord): string {
+  return `${r.state} ${r.host ?? ''}`;
+}
+
+/** Live on its host: something may still run there, or will (see Keys.liveIndex). */
+export function isLive(r: ProcessRecord): boolean {
+  return !FINAL_STATES.has(r.state) || mayRestart(r) || r.killPending.length > 0;
+}
+
+/** A list cursor: `<createdAt score>.<id>`, base64url so it is one opaque token. */
+function encodeCursor(score: number, id: string): string {
+  return Buffer.from(`${score}.${id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { score: number; id: string } {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const dot = raw.indexOf('.');
+  const score = Number(raw.slice(0, dot));
+  if (dot < 1 || !Number.isFinite(score) || raw.length === dot + 1) throw new InputError(`invalid cursor ${JSON.stringify(cursor)}: use the cursor a previous page returned`);
+  return { score, id: raw.slice(dot + 1) };
 }
 
 interface AppendCommand {

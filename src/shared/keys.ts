@@ -31,6 +31,20 @@ export interface Keys {
   readonly allIndex: string;
   /** Set of process ids owned by a host (its current or last host). */
   hostIndex(hostId: string): string;
+  /**
+   * Set of ids live on a host: not final, or final with a restart to come or a kill still
+   * pending. Kept by the append script, so passes over a host cost what is live on it, not
+   * its whole history.
+   */
+  liveIndex(hostId: string): string;
+  /**
+   * Hash `<state> <host>` -> number of records, kept by the append script: /metrics reads
+   * it instead of every record. Built from the records once (countsBuilt) on older data.
+   */
+  readonly counts: string;
+  readonly countsBuilt: string;
+  /** Set once the live indexes have been built from existing records (see EventStore.liveOfHost). */
+  readonly liveIndexBuilt: string;
   /** Set of ids whose record is pending (host-less, waiting for a start job): the fleet pass re-enqueues strays. */
   readonly pendingIndex: string;
   /** Hash host id -> heartbeat JSON. */
@@ -60,6 +74,10 @@ export function makeKeys(prefix: string): Keys {
     allIndex: `${tag}:idx:all`,
     hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,
     pendingIndex: `${tag}:idx:pending`,
+    liveIndex: (hostId: string) => `${tag}:idx:live:${hostId}`,
+    liveIndexBuilt: `${tag}:idx:live-built`,
+    counts: `${tag}:counts`,
+    countsBuilt: `${tag}:counts-built`,
     hosts: `${tag}:hosts`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
     clusterLock: `${tag}:lock:cluster`,

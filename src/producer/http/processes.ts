@@ -14,9 +14,12 @@ export function registerProcessRoutes(app: FastifyInstance, { client }: ApiConte
     return reply.code(201).send(rec);
   });
 
+  // With ?limit= or ?cursor=: one page, { records, cursor } (cursor null after the last).
+  // Without either: every record as an array, as before pagination existed.
   app.get('/processes', async (request) => {
     const q = parse(ListQuery, request.query, 'query');
-    return client.list(q);
+    if (q.cursor !== undefined || q.limit !== undefined) return client.listPage(q);
+    return client.list({ state: q.state, host: q.host });
   });
 
   app.get('/processes/:id', async (request) => {

@@ -21,7 +21,12 @@ export const StartBody = StartSpecSchema.strict();
 export const StopBody = StopOptionsSchema.strict();
 export const IdParams = z.object({ id: ProcessIdSchema });
 export const WaitQuery = z.object({ wait: Flag.optional(), timeoutMs: WholeNumber(1, MAX_WAIT_MS).optional() });
-export const ListQuery = z.object({ state: StateSchema.optional(), host: HostIdSchema.optional() });
+export const ListQuery = z.object({
+  state: StateSchema.optional(),
+  host: HostIdSchema.optional(),
+  cursor: z.string().max(400).regex(/^[A-Za-z0-9_-]+$/, 'must be the cursor a previous page returned').optional(),
+  limit: WholeNumber(1, 1000).optional(),
+});
 export const EventsQuery = z.object({ after: WholeNumber(0, Number.MAX_SAFE_INTEGER).optional() });
 export const EventVersion = WholeNumber(0, Number.MAX_SAFE_INTEGER);
 export const GlobalEventsQuery = z.object({ after: StreamId.optional(), limit: WholeNumber(1, 1000).optional() });
