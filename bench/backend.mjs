@@ -7,12 +7,16 @@
 import { bareSpawnMany, benchRuns, childrenOf, cpuMsOf, envInts, figure, now, printFigure, procStat, runBench } from './lib.mjs';
 
 const SIZES = envInts('BENCH_SIZES', [200, 1000], 1);
+// Worker concurrencies measured at the first size beside the default (to tune the default).
+const ALSO = envInts('BENCH_ALSO_CONCURRENCY', [32], 1);
 const RUNS = benchRuns();
 
 await runBench('backend', `N starts at once through one client, each awaited with waitFor(running), one worker with default flags (N = ${SIZES.join(', ')})`, async (ctx) => {
   const figures = [];
   const cpu = {};
-  for (const N of SIZES) {
+  const plans = [...SIZES.map((N) => ({ N, args: [] })), ...ALSO.map((c) => ({ N: SIZES[0], args: ['--concurrency', String(c)] }))];
+  for (const { N, args } of plans) {
+    const tag = args.length ? ` --concurrency ${args[1]}` : '';
     const bare = [];
     const reapq = [];
     const rows = [];
@@ -22,7 +26,7 @@ await runBench('backend', `N starts at once through one client, each awaited wit
       await ctx.killBare(b.kids);
 
       const prefix = await ctx.newPrefix();
-      const w = await ctx.worker(prefix, `be-${N}-${run}`);
+      const w = await ctx.worker(prefix, `be-${N}-${run}`, { args });
       const client = await ctx.client(prefix);
       await client.get('warm-up').catch(() => undefined); // connected before the clock starts
       const forker = childrenOf(w.pid).find((p) => procStat(p)?.comm === 'node');
@@ -44,21 +48,21 @@ await runBench('backend', `N starts at once through one client, each awaited wit
       rows.push(row);
       if (recs.some((r) => r.state !== 'running')) throw new Error('a start did not reach running');
       reapq.push(N / ((t1 - t0) / 1000));
-      console.log(`  N=${N} run ${run}/${RUNS}: reapq ${(N / ((t1 - t0) / 1000)).toFixed(0)} starts/s (${(t1 - t0).toFixed(0)} ms), bare ${bare.at(-1).toFixed(0)} spawns/s; CPU ms client ${row.clientMs}, worker ${row.workerMs}, forker ${row.forkerMs}, redis ${row.redisMs}; ${row.redisCommandsPerStart} Redis commands per start`);
+      console.log(`  N=${N}${tag} run ${run}/${RUNS}: reapq ${(N / ((t1 - t0) / 1000)).toFixed(0)} starts/s (${(t1 - t0).toFixed(0)} ms), bare ${bare.at(-1).toFixed(0)} spawns/s; CPU ms client ${row.clientMs}, worker ${row.workerMs}, forker ${row.forkerMs}, redis ${row.redisMs}; ${row.redisCommandsPerStart} Redis commands per start`);
       await ctx.retire(prefix);
     }
     const ratio = reapq.map((r, i) => r / bare[i]);
     figures.push(
-      figure({ id: `rate-${N}`, label: `N=${N}: start -> waitFor(running)`, unit: 'starts/s', samples: reapq, baselines: [{ label: 'bare detached spawn loop', samples: bare }] }),
-      figure({ id: `ratio-${N}`, label: `N=${N}: reapq / bare`, unit: 'x', samples: ratio, chart: false, ...(N === 200 ? { goal: { op: '>=', value: 0.75 } } : {}) }),
+      figure({ id: `rate-${N}${tag ? `-c${args[1]}` : ''}`, label: `N=${N}${tag}: start -> waitFor(running)`, unit: 'starts/s', samples: reapq, baselines: [{ label: 'bare detached spawn loop', samples: bare }] }),
+      figure({ id: `ratio-${N}${tag ? `-c${args[1]}` : ''}`, label: `N=${N}${tag}: reapq / bare`, unit: 'x', samples: ratio, chart: false, ...(N === 200 && !tag ? { goal: { op: '>=', value: 0.75 } } : {}) }),
     );
-    cpu[N] = rows;
+    cpu[`${N}${tag}`] = rows;
   }
   figures.forEach(printFigure);
   const note = Object.entries(cpu)
     .map(([n, rows]) => `N=${n}, CPU ms per round (client / worker / forker / Redis) and Redis commands per start: ${rows.map((r) => `${r.clientMs} / ${r.workerMs} / ${r.forkerMs} / ${r.redisMs}, ${r.redisCommandsPerStart}`).join('; ')}.`)
     .join(' ');
-  return { env: { BENCH_SIZES: SIZES.join(','), BENCH_RUNS: RUNS }, params: { sizes: SIZES, runs: RUNS, worker: 'defaults', command: 'sleep 1000' }, smoke: RUNS < 3, figures, extra: { cpu, note } };
+  return { env: { BENCH_SIZES: SIZES.join(','), BENCH_RUNS: RUNS }, params: { sizes: SIZES, runs: RUNS, worker: `defaults; also --concurrency ${ALSO.join(',')} at N=${SIZES[0]}`, command: 'sleep 1000' }, smoke: RUNS < 3, figures, extra: { cpu, note } };
 });
 
 /** Commands Redis has processed in total (INFO stats), to count round trips per start. */

@@ -40,6 +40,16 @@ export const BENCHES = [
     goal: 'last line visible within seconds; on disk <= 2 x REAPQ_LOG_MAX_BYTES',
   },
   {
+    name: 'history',
+    heading: 'Reads that must not grow with history',
+    what:
+      '1,000 live (pending) records and 0, then 10k, then 100k finished ones (written through the real append ' +
+      'script). Median of 20 calls each: `client.listPage({ limit: 100 })` (the first page `reapq ls` and the ' +
+      'dashboard read) and `store.counts()` (what /metrics reads), beside `client.list()`, the read of every ' +
+      'record they did before, in the same run.',
+    goal: 'listPage and counts flat (within 10%) as history grows',
+  },
+  {
     name: 'cli-start',
     heading: 'CLI cold start',
     what:
@@ -240,7 +250,7 @@ export function generate() {
     '## How to run',
     '',
     '```sh',
-    'npm run bench                          # build, run all six benches in sequence, regenerate this file and bench/charts/',
+    'npm run bench                          # build, run every bench in sequence, regenerate this file and bench/charts/',
     'BENCH_N=20 BENCH_APPS=5 BENCH_RUNS=1 BENCH_BG=10,100 npm run bench   # a quick smoke run',
     'npm run build && node bench/start-latency.mjs             # one bench (writes bench/results/start-latency.json)',
     'node bench/run.mjs start-latency stop-latency             # some benches, then regenerate the report',
@@ -253,6 +263,10 @@ export function generate() {
     '|---|---|---|',
     '| `BENCH_RUNS` | `3` | runs per bench; figures are the median over runs, spread min–max |',
     '| `BENCH_N` | per bench: throughput 1000, start latency 100, stop latency 100, reconcile 1000, load 500 | processes (or samples) per run |',
+    '| `BENCH_SIZES` | `200,1000` | backend workload: starts issued at once per round |',
+    '| `BENCH_ALSO_CONCURRENCY` | `32` | backend workload: worker `--concurrency` also measured at the first size |',
+    '| `BENCH_HISTORY` | `0,10000,100000` | history bench: finished records, level after level |',
+    '| `BENCH_MB` | `100` | log flood: megabytes written |',
     '| `BENCH_APPS` | `50` | reapq vs PM2: apps started and stopped per run and side |',
     '| `BENCH_BG` | `100,3000` | stop latency: unrelated background processes, one level after another |',
     '| `BENCH_PASSES` | `max(5, BENCH_RUNS)` | reconcile: passes requested through the CLI |',
