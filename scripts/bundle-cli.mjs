@@ -35,6 +35,9 @@ try {
     format: 'cjs',
     target: 'node20',
     minify: true,
+    // Errors are told apart by name (ioredis' MaxRetriesPerRequestError, our own classes):
+    // minifying must not rename them.
+    keepNames: true,
     logLevel: 'error',
     // Loaded by require() only when a command enqueues (start, stop): kept out of the
     // bundle so it stays one instance with the rest of node_modules.

@@ -292,7 +292,7 @@ export class EventStore {
    * script, the first time on a Redis written by an older version.
    */
   async counts(): Promise<Array<{ state: string; host: string; count: number }>> {
-    if ((await this.redis.exists(this.keys.countsBuilt)) === 0) await this.redis.eval(BUILD_COUNTS_LUA, 3, this.keys.allIndex, this.keys.counts, this.keys.countsBuilt, this.keys.record(''));
+    if ((await this.redis.exists(this.keys.countsBuilt)) === 0) await this.redis.eval(BUILD_COUNTS_LUA, 4, this.keys.allIndex, this.keys.counts, this.keys.countsBuilt, this.keys.record(''));
     const raw = await this.redis.hgetall(this.keys.counts);
     return Object.entries(raw).map(([field, n]) => {
       const sp = field.indexOf(' ');
