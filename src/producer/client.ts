@@ -115,7 +115,7 @@ export class ReapqClient {
     const rec = record!;
     // starting: the worker mid-spawn reads desired=stopped when it records the spawn and stops it.
     if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await this.enqueueStop(rec);
-    if (rec.state === 'stopped' && rec.version > 0) await this.queue(this.keys.startQueue).remove(startJobId(id, rec.restarts)).catch(() => 0);
+    if (rec.state === 'stopped' && rec.version > 0) await this.onQueue(this.keys.startQueue, (q) => q.remove(startJobId(id, rec.restarts))).catch(() => 0);
     return rec;
   }
 
@@ -268,6 +268,22 @@ export class ReapqClient {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
+  /**
+   * Runs fn on a queue. A BullMQ Queue whose start-up failed while Redis was away keeps
+   * that failure, so a queue whose call failed is dropped and the next call builds a fresh
+   * one on the same connection: the client recovers by itself whenever the outage hit.
+   */
+  private async onQueue<T>(name: string, fn: (q: Queue) => Promise<T>): Promise<T> {
+    const q = this.queue(name);
+    try {
+      return await fn(q);
+    } catch (err) {
+      if (this.queues.get(name) === q) this.queues.delete(name);
+      void q.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
   /** The queue a worker of hostId listens on, or the shared start queue. */
   queue(name: string): Queue {
     let q = this.queues.get(name);
@@ -286,11 +302,11 @@ export class ReapqClient {
 
   private async enqueueStart(rec: ProcessRecord): Promise<void> {
     const queue = rec.requestedHost ? this.keys.hostQueue(rec.requestedHost) : this.keys.startQueue;
-    await this.queue(queue).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), removeOnComplete: true, removeOnFail: 1000 });
+    await this.onQueue(queue, (q) => q.add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), removeOnComplete: true, removeOnFail: 1000 }));
   }
 
   private async enqueueStop(rec: ProcessRecord): Promise<void> {
-    await this.queue(this.keys.hostQueue(rec.host!)).add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 });
+    await this.onQueue(this.keys.hostQueue(rec.host!), (q) => q.add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 }));
   }
 }
 

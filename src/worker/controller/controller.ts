@@ -42,7 +42,8 @@ export interface ControllerDeps {
   background: (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
 }
 
-export type StartOutcome = { kind: 'spawned' } | { kind: 'failed'; error: string } | { kind: 'deferred'; reason: string } | { kind: 'ignored' };
+export type StartOutcome =
+  { kind: 'spawned' } | { kind: 'failed'; error: string } | { kind: 'deferred'; reason: string } | { kind: 'ignored' };
 
 /** What the controller holds per id: the decision's view plus what only the shell needs. */
 interface Held extends Local {
@@ -71,7 +72,18 @@ export class Controller {
   private readonly corruptSeen = new Set<string>();
   private pollTimer: NodeJS.Timeout | null = null;
   private logDirMade = false;
-  readonly stats = { starts: 0, spawnFailures: 0, stops: 0, escalations: 0, exits: 0, stopMsTotal: 0, killPending: 0, staleRuns: 0, orphansKilled: 0, deferred: 0 };
+  readonly stats = {
+    starts: 0,
+    spawnFailures: 0,
+    stops: 0,
+    escalations: 0,
+    exits: 0,
+    stopMsTotal: 0,
+    killPending: 0,
+    staleRuns: 0,
+    orphansKilled: 0,
+    deferred: 0,
+  };
 
   constructor(private readonly d: ControllerDeps) {
     this.ownChildren = d.ownChildren;
@@ -180,7 +192,9 @@ export class Controller {
     const orphanKey = key.endsWith(ORPHANS);
     const id = orphanKey ? key.slice(0, -ORPHANS.length) : key;
     // The trigger that says most: a start job's, a sighting's, else a plain look.
-    const trigger = triggers.find((t) => t.kind === 'start') ?? triggers.find((t) => t.kind === 'orphans' || t.kind === 'abandoned') ?? triggers[0] ?? { kind: 'tick' };
+    const trigger = triggers.find((t) => t.kind === 'start') ??
+      triggers.find((t) => t.kind === 'orphans' || t.kind === 'abandoned') ??
+      triggers[0] ?? { kind: 'tick' };
     let known: ProcessRecord | null | undefined;
     for (let step = 0; step < MAX_STEPS; step++) {
       const rec = orphanKey ? null : known !== undefined ? known : await this.read(id);
@@ -189,9 +203,17 @@ export class Controller {
       const held = this.held.get(key) ?? null;
       const tree = this.observe(rec, held);
       const actions = decide({
-        hostId: this.hostId, bootId: this.d.os.table.bootId(), now: this.d.now(), rec, local: held, tree,
-        trigger: step === 0 || trigger.kind === 'start' ? trigger : { kind: 'event' }, defaultGraceMs: this.d.config.defaultGraceMs,
-        killWaitMs: 2000, exitReportMs: 2000, abandonedRetryMs: this.d.config.defaultGraceMs + 2000,
+        hostId: this.hostId,
+        bootId: this.d.os.table.bootId(),
+        now: this.d.now(),
+        rec,
+        local: held,
+        tree,
+        trigger: step === 0 || trigger.kind === 'start' ? trigger : { kind: 'event' },
+        defaultGraceMs: this.d.config.defaultGraceMs,
+        killWaitMs: 2000,
+        exitReportMs: 2000,
+        abandonedRetryMs: this.d.config.defaultGraceMs + 2000,
       });
       const res = await this.execute(key, id, rec, held, tree, actions, trigger);
       if (res.kind === 'done') return res.requeueMs;
@@ -206,12 +228,14 @@ export class Controller {
     const { os } = this.d;
     let ident: Identity | null = null;
     if (held?.phase === 'orphans') return { members: this.aliveSeen(held), groupAlive: false, leader: 'gone' };
-    const staleHeld = held && held.runId !== null && (!rec || rec.runId !== held.runId || rec.host !== this.hostId || rec.state === 'pending');
+    const staleHeld =
+      held && held.runId !== null && (!rec || rec.runId !== held.runId || rec.host !== this.hostId || rec.state === 'pending');
     if (staleHeld) ident = held.ident;
     else if (rec && rec.host === this.hostId && (rec.bootId === null || rec.bootId === os.table.bootId())) ident = identityOf(rec);
     if (!ident) return null;
     const leaderStat = os.table.stat(ident.pid);
-    const leader: Tree['leader'] = !leaderStat || leaderStat.state === 'Z' ? 'gone' : leaderStat.startTime === ident.startTime ? 'alive' : 'reused';
+    const leader: Tree['leader'] =
+      !leaderStat || leaderStat.state === 'Z' ? 'gone' : leaderStat.startTime === ident.startTime ? 'alive' : 'reused';
     // A healthy running process needs no tree walk: its leader says enough.
     if (!staleHeld && rec && rec.desired === 'running' && leader === 'alive' && (rec.state === 'running' || rec.state === 'starting')) {
       return { members: [ident.pid], groupAlive: true, leader };
@@ -227,7 +251,12 @@ export class Controller {
     // A walk can miss a process re-parented while it walks; re-parenting only moves
     // processes towards the worker, so a second walk after an empty group cannot.
     if (members.length === 0 && !groupAlive) members = scan();
-    if (held) for (const p of members) if (!held.seen.has(p)) { const s = os.table.stat(p); if (s) held.seen.set(p, s.startTime); }
+    if (held)
+      for (const p of members)
+        if (!held.seen.has(p)) {
+          const s = os.table.stat(p);
+          if (s) held.seen.set(p, s.startTime);
+        }
     return { members, groupAlive, leader };
   }
 
@@ -265,12 +294,19 @@ export class Controller {
   }
 
   private async execute(
-    key: string, id: string, rec: ProcessRecord | null, held: Held | null, tree: Tree | null, actions: Action[], trigger: Trigger,
+    key: string,
+    id: string,
+    rec: ProcessRecord | null,
+    held: Held | null,
+    tree: Tree | null,
+    actions: Action[],
+    trigger: Trigger,
   ): Promise<{ kind: 'done'; requeueMs: number | null } | { kind: 'again'; record: ProcessRecord | null | undefined }> {
     const { store, log } = this.d;
     let base = rec;
     let landed = false;
-    const plog = () => log.child({ processId: id, runId: base?.runId ?? held?.runId ?? null, pgid: base?.pgid ?? held?.ident?.pgid ?? null });
+    const plog = () =>
+      log.child({ processId: id, runId: base?.runId ?? held?.runId ?? null, pgid: base?.pgid ?? held?.ident?.pgid ?? null });
     for (const a of actions) {
       switch (a.kind) {
         case 'spawn': {
@@ -289,14 +325,24 @@ export class Controller {
         case 'signal': {
           const h = held ?? this.holdFor(key, base);
           if (!h) break;
-          for (const p of tree?.members ?? []) if (!h.seen.has(p)) { const s = this.d.os.table.stat(p); if (s) h.seen.set(p, s.startTime); }
+          for (const p of tree?.members ?? [])
+            if (!h.seen.has(p)) {
+              const s = this.d.os.table.stat(p);
+              if (s) h.seen.set(p, s.startTime);
+            }
           h.kill = afterStep(h.kill, a.step, this.d.now());
           h.stopStartedAt ??= this.d.now();
           if (a.step.kind === 'signal') h.driftRecorded = true;
           const sent = this.signal(h, tree, a.signal as NodeJS.Signals);
           if (a.signal !== 'SIGKILL' && a.step.kind === 'signal') this.signal(h, tree, 'SIGCONT');
           if (a.step.kind === 'signal') plog().info({ signal: a.signal, pids: sent, deadline: a.step.deadline }, 'signal sent');
-          else if (h.kill.killSentAt === this.d.now() || a.step.kind === 'kill-pending') plog().warn({ pids: sent, step: a.step.kind }, a.step.kind === 'kill-pending' ? 'processes survive SIGKILL (uninterruptible sleep?): kill pending' : 'grace period over: SIGKILL sent');
+          else if (h.kill.killSentAt === this.d.now() || a.step.kind === 'kill-pending')
+            plog().warn(
+              { pids: sent, step: a.step.kind },
+              a.step.kind === 'kill-pending'
+                ? 'processes survive SIGKILL (uninterruptible sleep?): kill pending'
+                : 'grace period over: SIGKILL sent',
+            );
           break;
         }
         case 'wait': {
@@ -316,7 +362,13 @@ export class Controller {
           plog().warn({ pids: a.pids }, 'stopping processes no run of this host claims');
           if (base && trigger.kind === 'orphans') {
             const detail = `carries the cookie of ${id} on ${this.hostId}, no current run claims it`;
-            this.d.background('orphan drift', { processId: id }, store.transact(id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids: a.pids }] : null)));
+            this.d.background(
+              'orphan drift',
+              { processId: id },
+              store.transact(id, (cur) =>
+                cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids: a.pids }] : null,
+              ),
+            );
           }
           this.d.background('orphan kill', { processId: id }, this.trigger(okey, { kind: 'tick' }));
           break;
@@ -331,7 +383,11 @@ export class Controller {
         case 'adopt': {
           const h = this.holdFor(key, base)!;
           h.spawnedHere = false;
-          const { appended, record } = await store.transact(id, (cur) => (cur?.version === base!.version ? [{ type: 'adopted', host: this.hostId, run: base!.runId ?? undefined }] : null), base);
+          const { appended, record } = await store.transact(
+            id,
+            (cur) => (cur?.version === base!.version ? [{ type: 'adopted', host: this.hostId, run: base!.runId ?? undefined }] : null),
+            base,
+          );
           if (appended.length === 0) return { kind: 'again', record: undefined };
           base = record;
           landed = true;
@@ -375,7 +431,10 @@ export class Controller {
           if (rec.endReason === 'killed') this.stats.escalations++;
           this.stats.stops++;
           if (held?.stopStartedAt) this.stats.stopMsTotal += this.d.now() - held.stopStartedAt;
-          log.info({ how: (e as { how?: string }).how, ms: held?.stopStartedAt ? this.d.now() - held.stopStartedAt : null }, 'stop finished');
+          log.info(
+            { how: (e as { how?: string }).how, ms: held?.stopStartedAt ? this.d.now() - held.stopStartedAt : null },
+            'stop finished',
+          );
           break;
         case 'kill_pending':
           this.stats.killPending++;
@@ -418,7 +477,11 @@ export class Controller {
     this.held.set(id, h);
     let begun: ProcessRecord | null;
     try {
-      const res = await store.transact(id, (cur) => (cur?.version === rec.version ? [{ type: 'spawn_begun', host: this.hostId, port, run: runId }] : null), rec);
+      const res = await store.transact(
+        id,
+        (cur) => (cur?.version === rec.version ? [{ type: 'spawn_begun', host: this.hostId, port, run: runId }] : null),
+        rec,
+      );
       if (res.appended.length === 0) {
         this.held.delete(id);
         if (rec.requestedPort === 'auto' && port !== null) await this.d.ports.release(port, id);
@@ -438,7 +501,11 @@ export class Controller {
     if (!this.logDirMade) mkdirSync(this.logDir, { recursive: true });
     this.logDirMade = true;
     const res = await this.d.forker.spawn({
-      id, file, args, cwd, logFile: this.logFile(id),
+      id,
+      file,
+      args,
+      cwd,
+      logFile: this.logFile(id),
       env: buildEnv(this.d.runnerEnv, rec.env, id, this.d.owner, port, runId),
       uid: this.d.policy.runAs?.uid ?? null,
       gid: this.d.policy.runAs?.gid ?? null,
@@ -462,7 +529,12 @@ export class Controller {
   private async defer(id: string, rec: ProcessRecord, reason: string): Promise<ProcessRecord | null | undefined> {
     this.stats.deferred++;
     const retryInMs = 1000;
-    await this.d.store.transact(id, (cur) => (cur?.state === 'pending' && cur.desired === 'running' ? [{ type: 'start_deferred', host: this.hostId, reason, retryInMs }] : null), rec);
+    await this.d.store.transact(
+      id,
+      (cur) =>
+        cur?.state === 'pending' && cur.desired === 'running' ? [{ type: 'start_deferred', host: this.hostId, reason, retryInMs }] : null,
+      rec,
+    );
     this.d.log.warn({ processId: id, reason }, 'start deferred: will retry');
     this.startOutcomes.set(id, { kind: 'deferred', reason });
     // The job is handed back to the queue by the caller; nothing more to decide now.
@@ -482,7 +554,10 @@ export class Controller {
     const deadline = (rec.startedAt ? Date.parse(rec.startedAt) : this.d.now()) + rec.ready!.timeoutMs;
     const pid = rec.pid;
     const p = awaitReady(rec.ready!, {
-      port: rec.port, logFile: this.logFile(rec.id), logOffset: h.spawnedHere ? h.logOffset : 0, deadline,
+      port: rec.port,
+      logFile: this.logFile(rec.id),
+      logOffset: h.spawnedHere ? h.logOffset : 0,
+      deadline,
       gone: () => this.held.get(rec.id) !== h || h.exit !== null || h.spawn?.pid !== pid,
     }).then((res) => {
       h.ready = res.ok ? { ok: true, how: res.how } : { ok: false, reason: res.reason };
@@ -525,8 +600,21 @@ export class Controller {
 
   private newHeld(runId: string | null, phase: Local['phase']): Held {
     return {
-      runId, phase, spawn: null, failure: null, spawnedHere: false, exit: null, exitRecorded: false, goneSince: null,
-      ready: null, kill: NO_KILL, driftRecorded: false, ident: null, seen: new Map(), logOffset: 0, stopStartedAt: null,
+      runId,
+      phase,
+      spawn: null,
+      failure: null,
+      spawnedHere: false,
+      exit: null,
+      exitRecorded: false,
+      goneSince: null,
+      ready: null,
+      kill: NO_KILL,
+      driftRecorded: false,
+      ident: null,
+      seen: new Map(),
+      logOffset: 0,
+      stopStartedAt: null,
     };
   }
 

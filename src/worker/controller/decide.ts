@@ -114,12 +114,31 @@ export function decide(i: DecideInput): Action[] {
     }
     if (local.phase === 'spawning') return [];
     if (local.phase === 'spawn-failed') {
-      const out: Action[] = [{ kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? 'could not be spawned', run }] }];
+      const out: Action[] = [
+        { kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? 'could not be spawned', run }] },
+      ];
       if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
       return [...out, { kind: 'forget' }];
     }
     const s = local.spawn!;
-    return [{ kind: 'append', events: [{ type: 'spawned', host: hostId, pid: s.pid, pgid: s.pgid, sid: s.sid, startTime: s.startTime, bootId: i.bootId, port: s.port, run }] }];
+    return [
+      {
+        kind: 'append',
+        events: [
+          {
+            type: 'spawned',
+            host: hostId,
+            pid: s.pid,
+            pgid: s.pgid,
+            sid: s.sid,
+            startTime: s.startTime,
+            bootId: i.bootId,
+            port: s.port,
+            run,
+          },
+        ],
+      },
+    ];
   }
 
   const tree = i.tree;
@@ -127,7 +146,15 @@ export function decide(i: DecideInput): Action[] {
   if (!FINAL_STATES.has(rec.state)) {
     if (rec.bootId !== null && rec.bootId !== i.bootId) {
       const reason = `host rebooted (boot id ${rec.bootId} is now ${i.bootId})`;
-      return [{ kind: 'append', events: [{ type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run }, { type: 'lost', reason, run }] }];
+      return [
+        {
+          kind: 'append',
+          events: [
+            { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
+            { type: 'lost', reason, run },
+          ],
+        },
+      ];
     }
     // The leader's own exit status goes on the record before anything that follows it.
     if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
@@ -140,13 +167,28 @@ export function decide(i: DecideInput): Action[] {
       if (rec.state === 'starting' && rec.ready) {
         if (local.ready === null) return [{ kind: 'check-ready' }];
         if (local.ready === 'checking') return [];
-        return [{ kind: 'append', events: [local.ready.ok ? { type: 'ready', how: local.ready.how, run } : { type: 'not_ready', reason: local.ready.reason, run }] }];
+        return [
+          {
+            kind: 'append',
+            events: [
+              local.ready.ok ? { type: 'ready', how: local.ready.how, run } : { type: 'not_ready', reason: local.ready.reason, run },
+            ],
+          },
+        ];
       }
       return [];
     }
     if (tree.leader === 'reused') {
       const reason = `pid ${rec.pid} was reused by another process`;
-      return [{ kind: 'append', events: [{ type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run }, { type: 'lost', reason, run }] }];
+      return [
+        {
+          kind: 'append',
+          events: [
+            { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
+            { type: 'lost', reason, run },
+          ],
+        },
+      ];
     }
     // Our forker reports the exit status soon after the leader dies: wait for it a little.
     if (local?.spawnedHere && !local.exit) {
@@ -155,13 +197,22 @@ export function decide(i: DecideInput): Action[] {
     }
     const left = tree.members.length > 0;
     const detail = left ? `leader ${rec.pid} gone, ${tree.members.length} left in its tree` : `leader ${rec.pid} ended unseen`;
-    return [{ kind: 'append', events: [{ type: 'drift', kind: left ? 'leftovers' : 'missed-exit', detail, pids: tree.members, run }, { type: 'exited', code: null, signal: null, how: 'unknown', run }] }];
+    return [
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: left ? 'leftovers' : 'missed-exit', detail, pids: tree.members, run },
+          { type: 'exited', code: null, signal: null, how: 'unknown', run },
+        ],
+      },
+    ];
   }
 
   // Final states: nothing of the tree may stay, then the port and the restart policy.
   if (alive) return killOnly(i, local, rec);
   const out: Action[] = [];
-  if (local && local.kill.deadline !== null && rec.state !== 'stopped') out.push({ kind: 'append', events: [{ type: 'stopped', how: 'leftovers', run }] });
+  if (local && local.kill.deadline !== null && rec.state !== 'stopped')
+    out.push({ kind: 'append', events: [{ type: 'stopped', how: 'leftovers', run }] });
   if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
   const next = decideRestart(rec);
   if (next) {
@@ -194,7 +245,14 @@ function stale(i: DecideInput, local: Local): Action[] {
   if (!local.driftRecorded && i.rec) {
     out.push({
       kind: 'append',
-      events: [{ type: 'drift', kind: 'stale-run', detail: `${i.hostId} still ran run ${local.runId}, which is no longer current: stopping its tree`, pids: t!.members }],
+      events: [
+        {
+          type: 'drift',
+          kind: 'stale-run',
+          detail: `${i.hostId} still ran run ${local.runId}, which is no longer current: stopping its tree`,
+          pids: t!.members,
+        },
+      ],
     });
   }
   return [...out, ...killSteps(i, local.kill, t!, i.rec?.graceMs ?? i.defaultGraceMs, 'SIGTERM', null)];
@@ -218,9 +276,17 @@ function pending(i: DecideInput, rec: ProcessRecord): Action[] {
 function abandoned(i: DecideInput, rec: ProcessRecord, pids: number[]): Action[] {
   const out: Action[] = [];
   if (pids.length > 0) out.push({ kind: 'kill-pids', pids });
-  const failed: EventDraft = { type: 'spawn_failed', host: i.hostId, error: 'the worker died while spawning it', run: rec.runId ?? undefined };
+  const failed: EventDraft = {
+    type: 'spawn_failed',
+    host: i.hostId,
+    error: 'the worker died while spawning it',
+    run: rec.runId ?? undefined,
+  };
   const retry = rec.desired === 'running' && rec.crashLoop < 5;
-  out.push({ kind: 'append', events: retry ? [failed, { type: 'restart_scheduled', attempt: rec.restarts + 1, delayMs: i.abandonedRetryMs }] : [failed] });
+  out.push({
+    kind: 'append',
+    events: retry ? [failed, { type: 'restart_scheduled', attempt: rec.restarts + 1, delayMs: i.abandonedRetryMs }] : [failed],
+  });
   if (retry) out.push({ kind: 'enqueue-start', delayMs: i.abandonedRetryMs });
   return out;
 }
@@ -229,7 +295,13 @@ function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree:
   const run = rec.runId ?? undefined;
   const state: KillState = local?.kill ?? { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
   const t = tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
-  const step = killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs: rec.graceMs ?? i.defaultGraceMs, killWaitMs: i.killWaitMs });
+  const step = killStep(state, {
+    now: i.now,
+    members: t.members,
+    groupAlive: t.groupAlive,
+    graceMs: rec.graceMs ?? i.defaultGraceMs,
+    killWaitMs: i.killWaitMs,
+  });
   if (step.kind !== 'done') return killSteps(i, state, t, rec.graceMs ?? i.defaultGraceMs, rec.stopSignal ?? 'SIGTERM', rec);
   // Gone. Our forker's report of the leader's exit status is due: give it a moment.
   if (local?.spawnedHere && !local.exit && !local.exitRecorded) {
@@ -246,7 +318,13 @@ function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree:
 function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null): Action[] {
   const t = i.tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
   const state = local?.kill ?? { deadline: null, killSentAt: null, polls: 0 };
-  const step = killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs: rec?.graceMs ?? i.defaultGraceMs, killWaitMs: i.killWaitMs });
+  const step = killStep(state, {
+    now: i.now,
+    members: t.members,
+    groupAlive: t.groupAlive,
+    graceMs: rec?.graceMs ?? i.defaultGraceMs,
+    killWaitMs: i.killWaitMs,
+  });
   if (step.kind === 'done') return rec ? [{ kind: 'requeue', ms: 0 }] : [{ kind: 'forget' }];
   const out: Action[] = [];
   if (rec && !local?.driftRecorded && step.kind === 'signal' && t.members.length > 0) {
@@ -269,14 +347,25 @@ function killSteps(i: DecideInput, state: KillState, t: Tree, graceMs: number, s
   switch (step.kind) {
     case 'signal': {
       const out: Action[] = [{ kind: 'signal', signal, step }];
-      if (rec) out.push({ kind: 'append', events: [{ type: 'signal_sent', signal, pgid: rec.pgid, pids: t.members, killDeadline: step.deadline, run }] });
+      if (rec)
+        out.push({
+          kind: 'append',
+          events: [{ type: 'signal_sent', signal, pgid: rec.pgid, pids: t.members, killDeadline: step.deadline, run }],
+        });
       return [...out, { kind: 'requeue', ms: 10 }];
     }
     case 'wait':
-      return [{ kind: 'wait', step }, { kind: 'requeue', ms: step.ms }];
+      return [
+        { kind: 'wait', step },
+        { kind: 'requeue', ms: step.ms },
+      ];
     case 'kill': {
       const out: Action[] = [{ kind: 'signal', signal: 'SIGKILL', step }];
-      if (rec && state.killSentAt === null) out.push({ kind: 'append', events: [{ type: 'signal_sent', signal: 'SIGKILL', pgid: rec.pgid, pids: t.members, killDeadline: null, run }] });
+      if (rec && state.killSentAt === null)
+        out.push({
+          kind: 'append',
+          events: [{ type: 'signal_sent', signal: 'SIGKILL', pgid: rec.pgid, pids: t.members, killDeadline: null, run }],
+        });
       return [...out, { kind: 'requeue', ms: 20 }];
     }
     case 'kill-pending': {
