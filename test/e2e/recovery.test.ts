@@ -61,7 +61,11 @@ describe('crash recovery', () => {
     const ended = await c.waitFor(rec.id, 'exited', { timeoutMs: 5000 });
     expect(ended.signal).toBe('SIGKILL');
     await until(() => carriersOf(rec.id).length === 0, 3000, 'leftovers stopped');
-    const evs = await c.events(rec.id);
+    // The tree is gone just before the stop of its leftovers is recorded: wait for the record.
+    const evs = await until(async () => {
+      const all = await c.events(rec.id);
+      return all.at(-1)?.event.type === 'stopped' ? all : null;
+    }, 5000, 'stopped recorded');
     expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'leftovers')).toBe(true);
     expect(evs.at(-1)?.event.type).toBe('stopped');
     expect(await w.stop()).toBe(0);

@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import type { ProcessRecord } from '../../src/shared/record.js';
+import { decide, type DecideInput, type Local } from '../../src/worker/controller/decide.js';
+import { afterStep, killStep, NO_KILL } from '../../src/worker/controller/kill-plan.js';
+
+const snap = { now: 1000, members: [10, 11], groupAlive: true, graceMs: 500, killWaitMs: 2000 };
+
+describe('kill plan', () => {
+  it('signals first, with the deadline one grace period away', () => {
+    expect(killStep(NO_KILL, snap)).toEqual({ kind: 'signal', deadline: 1500 });
+  });
+  it('waits before the deadline, never past it, polling slower each time', () => {
+    const s = afterStep(NO_KILL, { kind: 'signal', deadline: 1500 }, 1000);
+    expect(killStep(s, { ...snap, now: 1001 })).toEqual({ kind: 'wait', ms: 10 });
+    const later = { ...s, polls: 3 };
+    expect(killStep(later, { ...snap, now: 1100 })).toEqual({ kind: 'wait', ms: 80 });
+    expect(killStep(later, { ...snap, now: 1495 })).toEqual({ kind: 'wait', ms: 5 });
+  });
+  it('escalates to SIGKILL at the deadline while any member lives, leader or not', () => {
+    const s = afterStep(NO_KILL, { kind: 'signal', deadline: 1500 }, 1000);
+    expect(killStep(s, { ...snap, now: 1500, members: [11] })).toEqual({ kind: 'kill' });
+  });
+  it('keeps killing what forks late, then reports kill pending when SIGKILL does not take', () => {
+    const k = afterStep({ deadline: 1500, killSentAt: null, polls: 0 }, { kind: 'kill' }, 1500);
+    expect(k.killSentAt).toBe(1500);
+    expect(killStep(k, { ...snap, now: 1600 })).toEqual({ kind: 'kill' });
+    expect(killStep(k, { ...snap, now: 3500, members: [11] })).toEqual({ kind: 'kill-pending', pids: [11] });
+  });
+  it('is done when nothing is alive and the group is gone, escalated only if SIGKILL was needed', () => {
+    expect(killStep({ deadline: 1500, killSentAt: null, polls: 2 }, { ...snap, members: [], groupAlive: false })).toEqual({
+      kind: 'done',
+      escalated: false,
+    });
+    expect(killStep({ deadline: 1500, killSentAt: 1500, polls: 2 }, { ...snap, members: [], groupAlive: false })).toEqual({
+      kind: 'done',
+      escalated: true,
+    });
+  });
+  it('a zombie leader keeping the group is not done yet', () => {
+    expect(killStep({ deadline: 1500, killSentAt: null, polls: 0 }, { ...snap, now: 1200, members: [], groupAlive: true }).kind).toBe(
+      'wait',
+    );
+  });
+});
+
+const rec = (over: Partial<ProcessRecord> = {}): ProcessRecord =>
+  ({
+    id: 'p',
+    name: null,
+    state: 'running',
+    desired: 'running',
+    host: 'h',
+    pid: 10,
+    pgid: 10,
+    command: ['sleep', '1'],
+    cwd: null,
+    port: null,
+    restartPolicy: 'never',
+    restarts: 0,
+    exitCode: null,
+    signal: null,
+    error: null,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    version: 3,
+    env: {},
+    requestedPort: null,
+    requestedHost: null,
+    graceMs: 500,
+    sid: 10,
+    startTime: 5,
+    bootId: 'b',
+    stopSignal: null,
+    killDeadline: null,
+    killPending: [],
+    endReason: null,
+    crashLoop: 0,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: null,
+    ready: null,
+    readyAt: null,
+    runId: 'r1',
+    ...over,
+  }) as ProcessRecord;
+
+const local = (over: Partial<Local> = {}): Local => ({
+  runId: 'r1',
+  phase: 'up',
+  spawn: { pid: 10, pgid: 10, sid: 10, startTime: 5, port: null },
+  failure: null,
+  spawnedHere: true,
+  exit: null,
+  exitRecorded: false,
+  goneSince: null,
+  ready: null,
+  kill: NO_KILL,
+  driftRecorded: false,
+  ...over,
+});
+
+const input = (over: Partial<DecideInput> = {}): DecideInput => ({
+  hostId: 'h',
+  bootId: 'b',
+  now: 1000,
+  rec: rec(),
+  local: local(),
+  tree: { members: [10], groupAlive: true, leader: 'alive' },
+  trigger: { kind: 'tick' },
+  defaultGraceMs: 5000,
+  killWaitMs: 2000,
+  exitReportMs: 2000,
+  abandonedRetryMs: 7000,
+  ...over,
+});
+
+const kinds = (i: DecideInput) => decide(i).map((a) => a.kind);
+
+describe('decide', () => {
+  it('a healthy running process needs nothing', () => {
+    expect(decide(input())).toEqual([]);
+  });
+  it('spawns a pending record only from its own start job', () => {
+    const pending = rec({ state: 'pending', host: null, pid: null, restarts: 1 });
+    expect(kinds(input({ rec: pending, local: null, tree: null, trigger: { kind: 'start', jobId: 'p.r1' } }))).toEqual(['spawn']);
+    expect(kinds(input({ rec: pending, local: null, tree: null, trigger: { kind: 'start', jobId: 'p' } }))).toEqual([]);
+    expect(kinds(input({ rec: pending, local: null, tree: null, trigger: { kind: 'tick' } }))).toEqual([]);
+  });
+  it('records the spawn it made, with its run', () => {
+    const out = decide(input({ rec: rec({ state: 'starting', pid: null }), tree: null }));
+    expect(out).toMatchObject([{ kind: 'append', events: [{ type: 'spawned', pid: 10, run: 'r1' }] }]);
+  });
+  it('a stale run (the record moved to another host) is stopped by its own identity, the record untouched but for a drift note', () => {
+    const moved = rec({ host: 'other', runId: 'r2', pid: 99 });
+    const out = decide(input({ rec: moved }));
+    expect(out.map((a) => a.kind)).toEqual(['append', 'signal', 'requeue']);
+    expect(out[0]).toMatchObject({ events: [{ type: 'drift', kind: 'stale-run' }] });
+    expect((out[0] as { events: Array<{ run?: string }> }).events[0]!.run).toBeUndefined();
+    expect(kinds(input({ rec: moved, tree: { members: [], groupAlive: false, leader: 'gone' } }))).toEqual(['forget']);
+  });
+  it('the leader exit seen by the forker goes on the record first', () => {
+    const out = decide(
+      input({ local: local({ exit: { code: 3, signal: null, how: 'exited' } }), tree: { members: [], groupAlive: false, leader: 'gone' } }),
+    );
+    expect(out).toMatchObject([{ kind: 'append', events: [{ type: 'exited', code: 3, run: 'r1' }] }]);
+  });
+  it('waits a little for the exit report before calling an exit unseen', () => {
+    const gone = { members: [], groupAlive: false, leader: 'gone' as const };
+    expect(kinds(input({ tree: gone }))).toEqual(['note-gone', 'requeue']);
+    expect(kinds(input({ tree: gone, local: local({ goneSince: 500 }) }))).toEqual(['requeue']);
+    expect(decide(input({ tree: gone, local: local({ goneSince: -5000 }) }))).toMatchObject([
+      {
+        events: [
+          { type: 'drift', kind: 'missed-exit' },
+          { type: 'exited', how: 'unknown' },
+        ],
+      },
+    ]);
+  });
+  it('a pid reused by another process is lost, never signalled', () => {
+    const out = decide(input({ local: null, tree: { members: [], groupAlive: false, leader: 'reused' } }));
+    expect(out).toMatchObject([{ events: [{ type: 'drift', kind: 'pid-reused' }, { type: 'lost' }] }]);
+  });
+  it('a requested stop: signal with the deadline on the record, then SIGKILL, then stopped once the tree is gone', () => {
+    const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
+    const first = decide(input({ rec: stopping }));
+    expect(first.map((a) => a.kind)).toEqual(['signal', 'append', 'requeue']);
+    expect(first[1]).toMatchObject({ events: [{ type: 'signal_sent', signal: 'SIGTERM', killDeadline: 1500 }] });
+    const overdue = decide(
+      input({ rec: { ...stopping, killDeadline: 900 }, local: local({ kill: { deadline: 900, killSentAt: null, polls: 4 } }) }),
+    );
+    expect(overdue[0]).toMatchObject({ kind: 'signal', signal: 'SIGKILL' });
+    const done = decide(
+      input({
+        rec: stopping,
+        local: local({ kill: { deadline: 900, killSentAt: 950, polls: 4 }, exitRecorded: true }),
+        tree: { members: [], groupAlive: false, leader: 'gone' },
+      }),
+    );
+    expect(done).toMatchObject([{ kind: 'append', events: [{ type: 'stopped', how: 'escalated' }] }, { kind: 'forget' }]);
+  });
+  it('kill pending is recorded once, and SIGKILL keeps being sent', () => {
+    const stopping = rec({ state: 'stopping', desired: 'stopped', killDeadline: null });
+    const held = local({ kill: { deadline: 900, killSentAt: 950, polls: 4 } });
+    const out = decide(input({ rec: stopping, local: held, now: 5000, tree: { members: [11], groupAlive: true, leader: 'gone' } }));
+    expect(out.map((a) => a.kind)).toEqual(['signal', 'append', 'requeue']);
+    expect(out[1]).toMatchObject({ events: [{ type: 'kill_pending', pids: [11] }] });
+    const again = decide(
+      input({ rec: { ...stopping, killPending: [11] }, local: held, now: 6000, tree: { members: [11], groupAlive: true, leader: 'gone' } }),
+    );
+    expect(again.map((a) => a.kind)).toEqual(['signal', 'requeue']);
+  });
+  it('an exited record whose tree is gone is restarted by its policy', () => {
+    const ended = rec({ state: 'exited', restartPolicy: 'always', exitCode: 0, endedAt: '2026-01-01T00:01:00.000Z' });
+    const out = decide(input({ rec: ended, local: null, tree: { members: [], groupAlive: false, leader: 'gone' } }));
+    expect(out).toMatchObject([
+      { kind: 'append', events: [{ type: 'restart_scheduled', attempt: 1 }] },
+      { kind: 'enqueue-start', delayMs: 0 },
+    ]);
+  });
+  it('orphans of a run no record claims are stopped; a run the fresh record claims is left alone', () => {
+    const fresh = rec({ state: 'running', runId: 'r9' });
+    expect(kinds(input({ rec: fresh, local: null, trigger: { kind: 'orphans', pids: [20], run: 'r9' } }))).toEqual(['adopt']);
+    expect(decide(input({ rec: fresh, local: null, trigger: { kind: 'orphans', pids: [20], run: 'r8' } }))).toEqual([
+      { kind: 'kill-pids', pids: [20] },
+    ]);
+    expect(decide(input({ rec: null, local: null, tree: null, trigger: { kind: 'orphans', pids: [20], run: null } }))).toEqual([
+      { kind: 'kill-pids', pids: [20] },
+    ]);
+  });
+  it('an abandoned spawn (no spawn of ours) fails and is retried after a grace period', () => {
+    const out = decide(
+      input({ rec: rec({ state: 'starting', pid: null }), local: null, tree: null, trigger: { kind: 'abandoned', pids: [30] } }),
+    );
+    expect(out.map((a) => a.kind)).toEqual(['kill-pids', 'append', 'enqueue-start']);
+    expect(out[1]).toMatchObject({ events: [{ type: 'spawn_failed' }, { type: 'restart_scheduled', delayMs: 7000 }] });
+  });
+});
