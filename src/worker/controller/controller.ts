@@ -212,7 +212,7 @@ export class Controller {
         trigger: step === 0 || trigger.kind === 'start' ? trigger : { kind: 'event' },
         defaultGraceMs: this.d.config.defaultGraceMs,
         killWaitMs: 2000,
-        exitReportMs: 2000,
+        exitReportMs: 5000,
         abandonedRetryMs: this.d.config.defaultGraceMs + 2000,
       });
       const res = await this.execute(key, id, rec, held, tree, actions, trigger);
