@@ -169,7 +169,10 @@ export class LogShipper {
       await this.send(id, t, [last], true);
     }
     size = sizeOf(t.file) ?? 0;
-    if (size >= this.opts.maxFileBytes) this.rotate(t, size);
+    // Rotating drops what is not shipped yet: wait until shipping caught up, unless it is so
+    // far behind that it would jump anyway. A file written faster than it ships stays
+    // bounded by maxFileBytes + MAX_LAG.
+    if (size >= this.opts.maxFileBytes && (t.pos >= size || size - t.pos > MAX_LAG)) this.rotate(t, size);
     if (t.gap > 0) await this.send(id, t, [], true);
   }
 
