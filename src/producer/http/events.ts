@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ReapqClient } from '../client.js';
 import { EventStore, type GlobalEvent } from '../../shared/event-store.js';
 import type { ApiContext } from './context.js';
@@ -13,9 +14,10 @@ const GLOBAL_BATCH = 500;
  * for one process, the global stream entry id for the fleet.
  */
 export function registerEventRoutes(app: FastifyInstance, { client, streams }: ApiContext): void {
-  app.get('/processes/:id/events', async (request, reply) => {
-    const { id } = parse(IdParams, request.params, 'id');
-    const q = parse(EventsQuery, request.query, 'query');
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get('/processes/:id/events', { schema: { summary: "a process's events (JSON, or server-sent events with Accept: text/event-stream)", params: IdParams, querystring: EventsQuery } }, async (request, reply) => {
+    const { id } = request.params;
+    const q = request.query;
     await client.get(id); // 404 before anything is streamed
     if (!wantsSse(request)) return client.events(id, q.after ?? 0);
     const last = lastEventId(request);
@@ -35,8 +37,8 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
     return reply;
   });
 
-  app.get('/events', async (request, reply) => {
-    const q = parse(GlobalEventsQuery, request.query, 'query');
+  r.get('/events', { schema: { summary: "the fleet's events (JSON, or server-sent events resumable with Last-Event-ID)", querystring: GlobalEventsQuery } }, async (request, reply) => {
+    const q = request.query;
     if (!wantsSse(request)) return client.store.readGlobal(q.after ?? '0', q.limit ?? 1000);
     const last = lastEventId(request);
     // A new subscriber starts from now unless it names a position (?after=0: everything kept).

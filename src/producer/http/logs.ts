@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiContext } from './context.js';
-import { IdParams, LogsQuery, parse } from './schemas.js';
+import { IdParams, LogsQuery } from './schemas.js';
 
 const DEFAULT_LINES = 100;
 
@@ -9,9 +10,9 @@ const DEFAULT_LINES = 100;
  * for processes on any host.
  */
 export function registerLogRoutes(app: FastifyInstance, { client }: ApiContext): void {
-  app.get('/processes/:id/logs', async (request, reply) => {
-    const { id } = parse(IdParams, request.params, 'id');
-    const { lines = DEFAULT_LINES } = parse(LogsQuery, request.query, 'query');
+  app.withTypeProvider<ZodTypeProvider>().get('/processes/:id/logs', { schema: { summary: 'last output lines (text/plain)', params: IdParams, querystring: LogsQuery } }, async (request, reply) => {
+    const { id } = request.params;
+    const { lines = DEFAULT_LINES } = request.query;
     const text = await client.logs(id, lines);
     return reply.type('text/plain; charset=utf-8').send(text.length ? `${text.join('\n')}\n` : '');
   });

@@ -1,38 +1,57 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiContext } from './context.js';
-import { IdParams, ListQuery, parse, StartBody, StopBody, WaitQuery } from './schemas.js';
+import { IdParams, ListQuery, StartBody, StopBody, WaitQuery } from './schemas.js';
 
 const DEFAULT_WAIT_MS = 60_000;
 
-/** Create, list, show and stop processes: the client's calls, validated with its schemas. */
+/**
+ * Create, list, show and stop processes: the client's calls, validated with its schemas
+ * (declared per route: the validator and the OpenAPI document both read them).
+ */
 export function registerProcessRoutes(app: FastifyInstance, { client }: ApiContext): void {
-  app.post('/processes', async (request, reply) => {
-    const q = parse(WaitQuery, request.query, 'query');
-    const spec = parse(StartBody, request.body ?? {}, 'body');
-    let rec = await client.start(spec);
-    if (q.wait) rec = await client.waitFor(rec.id, 'running', { timeoutMs: q.timeoutMs ?? DEFAULT_WAIT_MS });
-    return reply.code(201).send(rec);
-  });
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.post(
+    '/processes',
+    { schema: { summary: 'start a process (201: recorded, pending; ?wait: until running)', querystring: WaitQuery, body: StartBody } },
+    async (request, reply) => {
+      const q = request.query;
+      let rec = await client.start(request.body);
+      if (q.wait) rec = await client.waitFor(rec.id, 'running', { timeoutMs: q.timeoutMs ?? DEFAULT_WAIT_MS });
+      return reply.code(201).send(rec);
+    },
+  );
 
   // With ?limit= or ?cursor=: one page, { records, cursor } (cursor null after the last).
   // Without either: every record as an array, as before pagination existed.
-  app.get('/processes', async (request) => {
-    const q = parse(ListQuery, request.query, 'query');
-    if (q.cursor !== undefined || q.limit !== undefined) return client.listPage(q);
-    return client.list({ state: q.state, host: q.host });
-  });
+  r.get(
+    '/processes',
+    { schema: { summary: 'list records (one page with ?limit= or ?cursor=)', querystring: ListQuery } },
+    async (request) => {
+      const q = request.query;
+      if (q.cursor !== undefined || q.limit !== undefined) return client.listPage(q);
+      return client.list({ state: q.state, host: q.host });
+    },
+  );
 
-  app.get('/processes/:id', async (request) => {
-    const { id } = parse(IdParams, request.params, 'id');
-    return client.get(id);
-  });
+  r.get('/processes/:id', { schema: { summary: 'one record', params: IdParams } }, async (request) => client.get(request.params.id));
 
-  app.post('/processes/:id/stop', async (request) => {
-    const { id } = parse(IdParams, request.params, 'id');
-    const q = parse(WaitQuery, request.query, 'query');
-    const opts = parse(StopBody, request.body ?? {}, 'body');
-    const rec = await client.stop(id, opts);
-    if (!q.wait) return rec;
-    return client.waitFor(id, 'stopped', { timeoutMs: q.timeoutMs ?? DEFAULT_WAIT_MS });
-  });
+  r.post(
+    '/processes/:id/stop',
+    {
+      schema: {
+        summary: 'stop a process tree (?wait: until it is verified gone)',
+        params: IdParams,
+        querystring: WaitQuery,
+        body: StopBody,
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const q = request.query;
+      const rec = await client.stop(id, request.body);
+      if (!q.wait) return rec;
+      return client.waitFor(id, 'stopped', { timeoutMs: q.timeoutMs ?? DEFAULT_WAIT_MS });
+    },
+  );
 }

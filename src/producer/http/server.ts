@@ -16,6 +16,7 @@ import { registerHostRoutes } from './hosts.js';
 import { isLoopback, parseListen } from './listen-address.js';
 import { registerLogRoutes } from './logs.js';
 import { registerMetricsRoute } from './metrics.js';
+import { registerOpenApi, registerOpenApiRoute } from './openapi.js';
 import { registerProcessRoutes } from './processes.js';
 import { registerQueueRoutes } from './queues.js';
 import { SseStreams } from './sse.js';
@@ -50,6 +51,7 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
   const ctx: ApiContext = { client, dataDir: opts.dataDir ?? client.config.dataDir, streams };
 
   installErrorHandling(app);
+  registerOpenApi(app);
   // Event streams never end on their own: end them, and wait until they stop reading Redis.
   app.addHook('preClose', async () => {
     await streams.closeAll();
@@ -76,6 +78,7 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
       registerHostRoutes(v1, ctx);
       registerQueueRoutes(v1, ctx);
       registerDashboardFeedRoute(v1, ctx);
+      registerOpenApiRoute(v1, app);
     },
     { prefix: '/v1' },
   );
