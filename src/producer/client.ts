@@ -10,13 +10,14 @@ import { readHosts, type HostInfo } from '../shared/hosts.js';
 import { startJobId } from '../shared/jobs.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import {
-  FINAL_STATES, mayRestart, StartSpecSchema, StateSchema, StopOptionsSchema,
+  FINAL_STATES, HostIdSchema, mayRestart, ProcessIdSchema, StartSpecSchema, StateSchema, StopOptionsSchema,
   type ProcessRecord, type StartSpec, type State, type StopOptions,
 } from '../shared/record.js';
 import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
 import { connect } from '../shared/redis.js';
 import { StreamReader } from './stream-reader.js';
+import { oversize, specLimits, type SpecLimits } from '../shared/spec-size.js';
 
 export interface ClientOptions {
   redisUrl?: string;
@@ -50,6 +51,14 @@ const require = createRequire(import.meta.url);
 let QueueClass: typeof Queue | null = null;
 const loadQueue = (): typeof Queue => (QueueClass ??= (require('bullmq') as typeof import('bullmq')).Queue);
 
+const StrictStartSpec = StartSpecSchema.strict();
+const StrictStopOptions = StopOptionsSchema.strict();
+
+/** A malformed id is bad input (HTTP 400, CLI exit 2), never a lookup that finds nothing. */
+function checkId(id: unknown): void {
+  parseInput(ProcessIdSchema, id, `invalid id ${JSON.stringify(id)}`);
+}
+
 const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
 /**
@@ -63,6 +72,7 @@ export class ReapqClient {
   private readonly redis: Redis;
   private readonly queues = new Map<string, Queue>();
   private reader: StreamReader | null = null;
+  private readonly limits: SpecLimits;
 
   constructor(opts: ClientOptions = {}) {
     // Options go through the same validation as the environment they stand in for.
@@ -70,6 +80,7 @@ export class ReapqClient {
     if (opts.redisUrl) env.REDIS_URL = opts.redisUrl;
     if (opts.prefix) env.REAPQ_PREFIX = opts.prefix;
     this.config = loadConfig(env);
+    this.limits = specLimits(env);
     this.keys = makeKeys(this.config.prefix);
     this.redis = connect(this.config.redisUrl, 'command');
     // Connection errors reach callers as rejected commands; without a listener ioredis
@@ -80,7 +91,10 @@ export class ReapqClient {
 
   /** Resolves once the request is recorded (state `pending`). The same id twice is one process. */
   async start(spec: StartSpec): Promise<ProcessRecord> {
-    const s = parseInput(StartSpecSchema, spec, 'invalid start');
+    // Strict, as the HTTP body is: a misspelt field (`restartPolicy`) is an error, not dropped.
+    const s = parseInput(StrictStartSpec, spec, 'invalid start');
+    const tooBig = oversize(this.limits, s.command, s.env ?? {});
+    if (tooBig) throw new InputError(`invalid start: ${tooBig}`);
     const id = s.id ?? `p-${newId()}`;
     const { record } = await this.store.transact(id, (cur) =>
       cur
@@ -106,7 +120,8 @@ export class ReapqClient {
 
   /** Records the stop; a spawned process gets a stop job on its host's queue. */
   async stop(id: string, opts: StopOptions = {}): Promise<ProcessRecord> {
-    const o = parseInput(StopOptionsSchema, opts, 'invalid stop');
+    checkId(id);
+    const o = parseInput(StrictStopOptions, opts, 'invalid stop');
     const { record } = await this.store.transact(id, (cur) => {
       if (!cur) throw new NotFoundError(id);
       if (cur.desired === 'stopped' && FINAL_STATES.has(cur.state)) return null;
@@ -120,11 +135,13 @@ export class ReapqClient {
   }
 
   async get(id: string): Promise<ProcessRecord> {
+    checkId(id);
     return this.store.mustGet(id);
   }
 
   async list(filter: ListFilter = {}): Promise<ProcessRecord[]> {
-    if (filter.state) parseInput(StateSchema, filter.state, 'invalid state');
+    if (filter.state !== undefined) parseInput(StateSchema, filter.state, 'invalid state');
+    if (filter.host !== undefined) parseInput(HostIdSchema, filter.host, 'invalid host');
     const recs = filter.host ? await this.store.ofHost(filter.host) : await this.store.all();
     return recs.filter((r) => !filter.state || r.state === filter.state);
   }
@@ -157,6 +174,7 @@ export class ReapqClient {
   }
 
   async events(id: string, afterVersion = 0): Promise<StoredEvent[]> {
+    checkId(id);
     const evs = await this.store.readEvents(id, afterVersion);
     if (evs.length === 0 && afterVersion === 0) await this.store.mustGet(id);
     return evs;
@@ -164,6 +182,7 @@ export class ReapqClient {
 
   /** Yields events as they are appended, from a version on; ends when the signal aborts. */
   async *follow(id: string, afterVersion = 0, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
+    checkId(id);
     let after = afterVersion;
     // Subscribed before the catch-up read, so nothing appended in between is missed.
     const sub = this.streams.subscribe(this.keys.stream(id), `${after}-0`);
@@ -184,6 +203,7 @@ export class ReapqClient {
 
   /** The last `lines` output lines of a process, shipped to Redis by its worker, oldest first. */
   async logs(id: string, lines = 100): Promise<string[]> {
+    checkId(id);
     await this.store.mustGet(id);
     if (lines <= 0) return [];
     const rows = await this.redis.xrevrange(this.keys.logs(id), '+', '-', 'COUNT', lines);
@@ -192,6 +212,7 @@ export class ReapqClient {
 
   /** Yields output lines as they are shipped, starting after the current end. */
   async *followLogs(id: string, signal?: AbortSignal): AsyncGenerator<string> {
+    checkId(id);
     await this.store.mustGet(id);
     const key = this.keys.logs(id);
     const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
@@ -204,6 +225,7 @@ export class ReapqClient {
    * the record's stream, so a change is seen when it is written, not at the next poll.
    */
   async waitFor(id: string, states: State | State[], opts: { timeoutMs?: number } = {}): Promise<ProcessRecord> {
+    checkId(id);
     const want = new Set(Array.isArray(states) ? states : [states]);
     for (const s of want) parseInput(StateSchema, s, 'invalid state');
     const timeoutMs = opts.timeoutMs ?? 60_000;

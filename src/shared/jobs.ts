@@ -21,7 +21,8 @@ export type ParsedJob =
 
 /** A job put on the queue by hand can be anything; this is the one place it is judged. */
 export function parseJob(name: string, data: unknown): ParsedJob {
-  if (!(name in JobSchemas)) throw new InputError(`unknown job name ${JSON.stringify(name)}`);
+  // Own keys only: `constructor` or `toString` must not find Object.prototype's members.
+  if (!Object.hasOwn(JobSchemas, name)) throw new InputError(`unknown job name ${JSON.stringify(name)}`);
   const schema = JobSchemas[name as JobName];
   return { name, data: parseInput(schema, data, `malformed ${name} job`) } as ParsedJob;
 }

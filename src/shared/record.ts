@@ -35,12 +35,14 @@ export const SignalSchema = z
 export const ProcessIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'letters, digits, _ . - only (1-128)')
-  .refine((s) => !/^\d+$/.test(s), 'must not be a plain integer');
+  .refine((s) => !/^\d+$/.test(s), 'must not be a plain integer')
+  // The id names files (logs/ID.log): `.` and `..` would name directories.
+  .refine((s) => s !== '.' && s !== '..', 'must not be . or ..');
 
 const noNul = (s: string) => !s.includes('\0');
 /** Host ids and key prefixes: they end up inside Redis key names and hash tags. */
 export const HOST_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-export const HostIdSchema = z.string().regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)');
+export const HostIdSchema = z.string().regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)').refine((s) => s !== '.' && s !== '..', 'must not be . or ..');
 export const GraceMsSchema = z.number().int().min(0).max(3_600_000);
 
 const Port = z.number().int().min(1).max(65535);

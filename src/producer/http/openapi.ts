@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { describeIssues, InputError } from '../../shared/errors.js';
+import { parseInput } from '../../shared/input.js';
 import { VERSION } from '../../shared/version.js';
 
 /**
@@ -16,8 +16,11 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema,
   const what = httpPart === 'querystring' ? 'query' : httpPart === 'params' ? 'id' : (httpPart ?? 'input');
   return (data: unknown) => {
     // A POST without a body means "no options" ({}), as the client's defaults do.
-    const r = schema.safeParse(httpPart === 'body' ? (data ?? {}) : data);
-    return r.success ? { value: r.data } : { error: new InputError(`invalid ${what}: ${describeIssues(r.error.issues)}`) };
+    try {
+      return { value: parseInput(schema, httpPart === 'body' ? (data ?? {}) : data, `invalid ${what}`) };
+    } catch (err) {
+      return { error: err as Error };
+    }
   };
 };
 
