@@ -9,7 +9,8 @@ import { loadConfig, type Config } from '../shared/config.js';
 import { FINAL_STATES } from '../shared/record.js';
 import { redactRedisUrl } from '../shared/redis-url.js';
 
-const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) => (await import('../producer/http/server.js')).listenApi(...args);
+const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) =>
+  (await import('../producer/http/server.js')).listenApi(...args);
 const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
 // pino-pretty loads only in `dev`: every other command imports this module to register it.
 const devLogger = async (level: string) => (await import('../dev/pretty-log.js')).devLogger(level);
@@ -120,9 +121,10 @@ function banner(config: Config, apiUrl: string, keep: boolean, ownRedis: boolean
 async function startDevRedis(dir: string) {
   const portFile = resolve(dir, 'port');
   const remembered = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : NaN;
-  const r = Number.isInteger(remembered) && remembered > 0
-    ? await startLocalRedis({ dataDir: dir, port: remembered }).catch(() => startLocalRedis({ dataDir: dir }))
-    : await startLocalRedis({ dataDir: dir });
+  const r =
+    Number.isInteger(remembered) && remembered > 0
+      ? await startLocalRedis({ dataDir: dir, port: remembered }).catch(() => startLocalRedis({ dataDir: dir }))
+      : await startLocalRedis({ dataDir: dir });
   mkdirSync(dir, { recursive: true });
   writeFileSync(portFile, String(r.port));
   return r;

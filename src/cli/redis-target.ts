@@ -24,12 +24,25 @@ export function cliRedis(env: NodeJS.ProcessEnv, cwd: string): CliRedis {
   if (dev) {
     const url = dev.instance.redisUrl!;
     const prefix = env.REAPQ_PREFIX ? undefined : dev.instance.prefix;
-    return { options: { redisUrl: url, ...(prefix ? { prefix } : {}) }, url, source: `the reapq dev of ${dev.dataDir} (pid ${dev.instance.pid})` };
+    return {
+      options: { redisUrl: url, ...(prefix ? { prefix } : {}) },
+      url,
+      source: `the reapq dev of ${dev.dataDir} (pid ${dev.instance.pid})`,
+    };
   }
   return { options: {}, url: DEFAULT_URL, source: 'the default: REDIS_URL is unset and no reapq dev runs in this checkout' };
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -37,7 +50,9 @@ export function isConnectionError(err: unknown): boolean {
   return (
     err.name === 'MaxRetriesPerRequestError' ||
     (code !== undefined && CONNECTION_CODES.has(code)) ||
-    /^Connection is closed|ClusterAllFailedError|All sentinels are unreachable|Failed to refresh slots cache|NOAUTH|WRONGPASS/i.test(`${err.name} ${err.message}`)
+    /^Connection is closed|ClusterAllFailedError|All sentinels are unreachable|Failed to refresh slots cache|NOAUTH|WRONGPASS/i.test(
+      `${err.name} ${err.message}`,
+    )
   );
 }
 

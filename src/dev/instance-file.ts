@@ -39,7 +39,10 @@ export function readDevInstance(dataDir: string): DevInstance | null {
 }
 
 export class DevBusyError extends Error {
-  constructor(readonly dataDir: string, readonly holder: DevInstance) {
+  constructor(
+    readonly dataDir: string,
+    readonly holder: DevInstance,
+  ) {
     super(
       `dev already runs on ${dataDir} (pid ${holder.pid}${holder.apiUrl ? `, dashboard ${holder.apiUrl}` : ''}): use it, stop it, or give this one another REAPQ_DATA_DIR`,
     );

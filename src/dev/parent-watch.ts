@@ -8,7 +8,7 @@ import { procStat } from './proc-stat.js';
  */
 export function watchAncestors(onGone: (why: string) => void, opts: { depth?: number; intervalMs?: number } = {}): () => void {
   const chain: { pid: number; startTicks: number }[] = [];
-  for (let pid = process.ppid; chain.length < (opts.depth ?? 3) && pid > 1; ) {
+  for (let pid = process.ppid; chain.length < (opts.depth ?? 3) && pid > 1;) {
     const s = procStat(pid);
     if (!s) break;
     chain.push({ pid, startTicks: s.startTicks });

@@ -28,7 +28,11 @@ function track(c: ChildProcess): { output: () => string } {
   return { output: () => out };
 }
 
-interface DevFile { pid: number; redisUrl?: string; apiUrl?: string }
+interface DevFile {
+  pid: number;
+  redisUrl?: string;
+  apiUrl?: string;
+}
 const devFile = (dir: string): DevFile | null => {
   try {
     return JSON.parse(readFileSync(join(dir, 'dev.json'), 'utf8')) as DevFile;
@@ -60,7 +64,7 @@ describe('reapq dev', () => {
     const env = userEnv({ REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: 'h-dev-npm' });
     const npm = spawn('npm', ['start', '--', '--listen', '127.0.0.1:0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const npmOut = track(npm);
-    const info = await until(() => devFile(dataDir)?.apiUrl && devFile(dataDir), 20_000, `dev up:\n${npmOut.output()}`);
+    const info = await until(() => (devFile(dataDir)?.apiUrl ? devFile(dataDir) : null), 20_000, `dev up:\n${npmOut.output()}`);
     await until(() => npmOut.output().includes('"msg":"worker ready"'), 10_000, 'JSON logs (stderr is not a TTY)');
     const redisPid = childrenOf(info.pid).find((p) => comm(p) === 'redis-server');
     // If this test fails, what npm started must not outlive it either.
@@ -92,7 +96,11 @@ describe('reapq dev', () => {
   it('with --keep, Ctrl-C leaves the processes it started running, and says so', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'reapq-dev-'));
     const env = userEnv({ REDIS_URL: testRedisUrl(), REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: 'h-dev-keep' });
-    const dev = spawn(process.execPath, [BIN, 'dev', '--keep', '--listen', '127.0.0.1:0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const dev = spawn(process.execPath, [BIN, 'dev', '--keep', '--listen', '127.0.0.1:0'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out = track(dev);
     await until(() => devFile(dataDir)?.apiUrl, 20_000, 'dev up');
     expect(out.output()).toContain('--keep: the processes keep running');
@@ -117,4 +125,3 @@ describe('reapq dev', () => {
     expect(r.stderr).not.toContain('hunter2');
   });
 });
-

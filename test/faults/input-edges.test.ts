@@ -25,7 +25,12 @@ describe('input edges', () => {
   });
 
   it('answers a malformed id with exit 2 like HTTP 400, an unknown one with exit 1', async () => {
-    for (const args of [['show', 'a:b'], ['stop', '..'], ['events', '42'], ['logs', 'x y']]) {
+    for (const args of [
+      ['show', 'a:b'],
+      ['stop', '..'],
+      ['events', '42'],
+      ['logs', 'x y'],
+    ]) {
       const r = await cli(t.env, args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -38,14 +43,20 @@ describe('input edges', () => {
   });
 
   it('rejects unknown fields at the client instead of dropping them', async () => {
-    await expect(t.client.start({ id: 'typo', command: ['sleep', '1000'], restartPolicy: 'always' } as never)).rejects.toThrow(/invalid start: .*restartPolicy/);
+    await expect(t.client.start({ id: 'typo', command: ['sleep', '1000'], restartPolicy: 'always' } as never)).rejects.toThrow(
+      /invalid start: .*restartPolicy/,
+    );
     await expect(t.client.get('typo')).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('applies the size limits before anything is stored', async () => {
     const big = 'x'.repeat(1024 * 1024);
-    await expect(t.client.start({ id: 'big-env', command: ['true'], env: { BIG: big } })).rejects.toThrow(/env is \d+ bytes, over REAPQ_MAX_ENV_BYTES=65536/);
-    await expect(t.client.start({ id: 'big-arg', command: ['echo', ...Array.from({ length: 5 }, () => 'y'.repeat(60_000))] })).rejects.toThrow(/command is \d+ bytes, over REAPQ_MAX_ARG_BYTES=262144/);
+    await expect(t.client.start({ id: 'big-env', command: ['true'], env: { BIG: big } })).rejects.toThrow(
+      /env is \d+ bytes, over REAPQ_MAX_ENV_BYTES=65536/,
+    );
+    await expect(
+      t.client.start({ id: 'big-arg', command: ['echo', ...Array.from({ length: 5 }, () => 'y'.repeat(60_000))] }),
+    ).rejects.toThrow(/command is \d+ bytes, over REAPQ_MAX_ARG_BYTES=262144/);
     await expect(t.client.get('big-env')).rejects.toBeInstanceOf(NotFoundError);
     await expect(t.client.get('big-arg')).rejects.toBeInstanceOf(NotFoundError);
   });
@@ -53,7 +64,12 @@ describe('input edges', () => {
   it('handles Object.prototype names as plain names', async () => {
     expect(() => parseJob('constructor', {})).toThrow('unknown job name "constructor"');
     expect(() => parseJob('toString', {})).toThrow('unknown job name "toString"');
-    const rec = await t.client.start({ id: 'constructor', name: 'toString', command: ['sleep', '1000'], env: { constructor: '1', __proto__: '2' } as Record<string, string> });
+    const rec = await t.client.start({
+      id: 'constructor',
+      name: 'toString',
+      command: ['sleep', '1000'],
+      env: { constructor: '1', __proto__: '2' } as Record<string, string>,
+    });
     await t.client.waitFor(rec.id, 'running');
     const shown = await cli(t.env, ['show', 'constructor', '--json']);
     expect(shown.code, shown.stderr).toBe(0);

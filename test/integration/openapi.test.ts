@@ -14,7 +14,16 @@ afterAll(async () => {
 
 interface Doc {
   openapi: string;
-  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> }; parameters?: { name: string; in: string; schema: Record<string, unknown> }[] }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+        parameters?: { name: string; in: string; schema: Record<string, unknown> }[];
+      }
+    >
+  >;
 }
 
 describe('OpenAPI document', () => {
@@ -31,13 +40,24 @@ describe('OpenAPI document', () => {
   it('describes the routes with the schemas they validate with', async () => {
     const doc = (await app.inject({ url: '/v1/openapi.json', headers: { authorization: `Bearer ${TOKEN}` } })).json() as Doc;
     for (const [path, method] of [
-      ['/v1/processes', 'post'], ['/v1/processes', 'get'], ['/v1/processes/{id}', 'get'], ['/v1/processes/{id}/stop', 'post'],
-      ['/v1/processes/{id}/events', 'get'], ['/v1/processes/{id}/logs', 'get'], ['/v1/events', 'get'], ['/v1/hosts', 'get'], ['/v1/reconcile', 'post'],
+      ['/v1/processes', 'post'],
+      ['/v1/processes', 'get'],
+      ['/v1/processes/{id}', 'get'],
+      ['/v1/processes/{id}/stop', 'post'],
+      ['/v1/processes/{id}/events', 'get'],
+      ['/v1/processes/{id}/logs', 'get'],
+      ['/v1/events', 'get'],
+      ['/v1/hosts', 'get'],
+      ['/v1/reconcile', 'post'],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     }
     // The start body is the client's StartSpecSchema made strict: its fields, nothing else.
-    const start = doc.paths['/v1/processes']!.post!.requestBody!.content['application/json']!.schema as { properties: Record<string, { enum?: string[] }>; required: string[]; additionalProperties: boolean };
+    const start = doc.paths['/v1/processes']!.post!.requestBody!.content['application/json']!.schema as {
+      properties: Record<string, { enum?: string[] }>;
+      required: string[];
+      additionalProperties: boolean;
+    };
     expect(start.required).toEqual(['command']);
     expect(start.additionalProperties).toBe(false);
     expect(start.properties.restart?.enum).toEqual(['never', 'on-failure', 'always']);
@@ -46,7 +66,12 @@ describe('OpenAPI document', () => {
     expect(state.schema.enum).toContain('running');
 
     // And the route enforces exactly that: a field the document does not list is a 400.
-    const bad = await app.inject({ method: 'POST', url: '/v1/processes', headers: { authorization: `Bearer ${TOKEN}` }, payload: { command: ['true'], restartPolicy: 'always' } });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/processes',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: { command: ['true'], restartPolicy: 'always' },
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatch(/^invalid body: .*restartPolicy/);
   });

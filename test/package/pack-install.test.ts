@@ -6,7 +6,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { ROOT } from '../helpers/workers.js';
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((res) => {
     const c = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -67,7 +72,21 @@ export const started: Promise<ProcessRecord> = c.start(spec);
     );
     const tsc = await run(
       process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', 'use.ts'],
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--skipLibCheck',
+        '--typeRoots',
+        join(ROOT, 'node_modules/@types'),
+        '--types',
+        'node',
+        'use.ts',
+      ],
       app,
     );
     expect(tsc, tsc.out).toEqual({ code: 0, out: '' });

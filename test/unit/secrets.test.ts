@@ -23,7 +23,9 @@ describe('secrets in messages', () => {
   });
 
   it('keeps secrets out of config errors', () => {
-    expect(() => loadConfig({ REAPQ_API_TOKEN: 'tooshort' })).toThrow('invalid REAPQ_API_TOKEN=(8 characters, not shown): must be at least 16 characters');
+    expect(() => loadConfig({ REAPQ_API_TOKEN: 'tooshort' })).toThrow(
+      'invalid REAPQ_API_TOKEN=(8 characters, not shown): must be at least 16 characters',
+    );
     let message = '';
     try {
       loadConfig({ REDIS_URL: 'http://admin:hunter2@db:6379' });

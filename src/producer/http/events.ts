@@ -15,60 +15,76 @@ const GLOBAL_BATCH = 500;
  */
 export function registerEventRoutes(app: FastifyInstance, { client, streams }: ApiContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get('/processes/:id/events', { schema: { summary: "a process's events (JSON, or server-sent events with Accept: text/event-stream)", params: IdParams, querystring: EventsQuery } }, async (request, reply) => {
-    const { id } = request.params;
-    const q = request.query;
-    await client.get(id); // 404 before anything is streamed
-    if (!wantsSse(request)) return client.events(id, q.after ?? 0);
-    const last = lastEventId(request);
-    const after = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : (q.after ?? 0);
-    await serveSse(request, reply, streams, async (sse) => {
-      const events = client.follow(id, after, sse.signal);
-      try {
-        for await (const e of events) {
-          if (sse.signal.aborted) break;
-          await sse.send(e.version, e);
-        }
-      } finally {
-        // Ends the generator (and its blocking Redis connection) within its 1 s read.
-        await events.return(undefined);
-      }
-    });
-    return reply;
-  });
-
-  r.get('/events', { schema: { summary: "the fleet's events (JSON, or server-sent events resumable with Last-Event-ID)", querystring: GlobalEventsQuery } }, async (request, reply) => {
-    const q = request.query;
-    if (!wantsSse(request)) return client.store.readGlobal(q.after ?? '0', q.limit ?? 1000);
-    const last = lastEventId(request);
-    // A new subscriber starts from now unless it names a position (?after=0: everything kept).
-    let after = last !== undefined ? parse(GlobalEventId, last, 'Last-Event-ID') : (q.after ?? (await latestGlobalId(client)));
-    await serveSse(request, reply, streams, async (sse) => {
-      // Catch up with plain reads (a subscriber from 0 may be 100k entries behind), then
-      // live from the process's one blocking reader: no connection and no poll per client.
-      for (;;) {
-        const batch = await client.store.readGlobal(after, GLOBAL_BATCH);
-        for (const e of batch) {
-          if (sse.signal.aborted) return;
-          await sse.send(e.streamId, e);
-          after = e.streamId;
-        }
-        if (batch.length < GLOBAL_BATCH) break;
-      }
-      const sub = client.streams.subscribe(client.keys.globalStream, after);
-      try {
-        while (!sse.signal.aborted && !sub.closed) {
-          for (const { id, fields } of await sub.next(60_000, sse.signal)) {
-            const e = decodeGlobal(id, fields);
-            if (e) await sse.send(e.streamId, e);
+  r.get(
+    '/processes/:id/events',
+    {
+      schema: {
+        summary: "a process's events (JSON, or server-sent events with Accept: text/event-stream)",
+        params: IdParams,
+        querystring: EventsQuery,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const q = request.query;
+      await client.get(id); // 404 before anything is streamed
+      if (!wantsSse(request)) return client.events(id, q.after ?? 0);
+      const last = lastEventId(request);
+      const after = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : (q.after ?? 0);
+      await serveSse(request, reply, streams, async (sse) => {
+        const events = client.follow(id, after, sse.signal);
+        try {
+          for await (const e of events) {
+            if (sse.signal.aborted) break;
+            await sse.send(e.version, e);
           }
+        } finally {
+          // Ends the generator (and its blocking Redis connection) within its 1 s read.
+          await events.return(undefined);
         }
-      } finally {
-        sub.close();
-      }
-    });
-    return reply;
-  });
+      });
+      return reply;
+    },
+  );
+
+  r.get(
+    '/events',
+    {
+      schema: { summary: "the fleet's events (JSON, or server-sent events resumable with Last-Event-ID)", querystring: GlobalEventsQuery },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      if (!wantsSse(request)) return client.store.readGlobal(q.after ?? '0', q.limit ?? 1000);
+      const last = lastEventId(request);
+      // A new subscriber starts from now unless it names a position (?after=0: everything kept).
+      let after = last !== undefined ? parse(GlobalEventId, last, 'Last-Event-ID') : (q.after ?? (await latestGlobalId(client)));
+      await serveSse(request, reply, streams, async (sse) => {
+        // Catch up with plain reads (a subscriber from 0 may be 100k entries behind), then
+        // live from the process's one blocking reader: no connection and no poll per client.
+        for (;;) {
+          const batch = await client.store.readGlobal(after, GLOBAL_BATCH);
+          for (const e of batch) {
+            if (sse.signal.aborted) return;
+            await sse.send(e.streamId, e);
+            after = e.streamId;
+          }
+          if (batch.length < GLOBAL_BATCH) break;
+        }
+        const sub = client.streams.subscribe(client.keys.globalStream, after);
+        try {
+          while (!sse.signal.aborted && !sub.closed) {
+            for (const { id, fields } of await sub.next(60_000, sse.signal)) {
+              const e = decodeGlobal(id, fields);
+              if (e) await sse.send(e.streamId, e);
+            }
+          }
+        } finally {
+          sub.close();
+        }
+      });
+      return reply;
+    },
+  );
 }
 
 async function latestGlobalId(client: ReapqClient): Promise<string> {

@@ -10,10 +10,16 @@ const DEFAULT_LINES = 100;
  * for processes on any host.
  */
 export function registerLogRoutes(app: FastifyInstance, { client }: ApiContext): void {
-  app.withTypeProvider<ZodTypeProvider>().get('/processes/:id/logs', { schema: { summary: 'last output lines (text/plain)', params: IdParams, querystring: LogsQuery } }, async (request, reply) => {
-    const { id } = request.params;
-    const { lines = DEFAULT_LINES } = request.query;
-    const text = await client.logs(id, lines);
-    return reply.type('text/plain; charset=utf-8').send(text.length ? `${text.join('\n')}\n` : '');
-  });
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .get(
+      '/processes/:id/logs',
+      { schema: { summary: 'last output lines (text/plain)', params: IdParams, querystring: LogsQuery } },
+      async (request, reply) => {
+        const { id } = request.params;
+        const { lines = DEFAULT_LINES } = request.query;
+        const text = await client.logs(id, lines);
+        return reply.type('text/plain; charset=utf-8').send(text.length ? `${text.join('\n')}\n` : '');
+      },
+    );
 }

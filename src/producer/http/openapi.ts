@@ -33,7 +33,8 @@ export function registerOpenApi(app: FastifyInstance): void {
       info: {
         title: 'reapq',
         version: VERSION,
-        description: 'Start, stop and follow supervised process trees. Bodies are validated with the same zod schemas as the TypeScript client; errors are `{ "error": "<one line>" }`.',
+        description:
+          'Start, stop and follow supervised process trees. Bodies are validated with the same zod schemas as the TypeScript client; errors are `{ "error": "<one line>" }`.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'REAPQ_API_TOKEN, when the api has one' } } },
       security: [{ bearer: [] }],
