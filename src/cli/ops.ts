@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
 import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
@@ -42,8 +43,15 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .command('api')
     .description('serve the HTTP API, /metrics and the dashboard (bearer token: REAPQ_API_TOKEN)')
     .option('--listen <host:port>', 'address to listen on; beyond loopback only with REAPQ_API_TOKEN', '127.0.0.1:8080')
+    .option('--generate-token', 'when REAPQ_API_TOKEN is unset, make one up and print it (a container started without one)')
     .action(async (o) => {
-      const config = loadConfig();
+      let config = loadConfig();
+      if (o.generateToken && !config.apiToken) {
+        // Shown on purpose: whoever reads this container's logs is whoever may call its api.
+        const token = randomBytes(16).toString('hex');
+        config = loadConfig({ ...process.env, REAPQ_API_TOKEN: token });
+        process.stderr.write(`reapq api: REAPQ_API_TOKEN=${token} (generated at start; set REAPQ_API_TOKEN to choose one)\n`);
+      }
       const log = await makeLogger(config.logLevel, { component: 'api' });
       const api = await listenApi(config, o.listen as string, log);
       log.info({ url: api.url, auth: config.apiToken ? 'bearer' : 'none' }, 'api listening');
