@@ -50,7 +50,9 @@ describe('stopping whole trees', () => {
   it('escalates while a member lives, though the leader exited on SIGTERM', async () => {
     const rec = await c.start({ command: [join(FIXTURES, 'leader-exits-member-ignores.sh')] });
     await c.waitFor(rec.id, 'running');
-    await until(() => carriersOf(rec.id).length >= 2, 5000, 'tree up');
+    // Both loops' sleeps: the member has its SIGTERM trap only once its loop runs (under load
+    // a stop sent after 2 carriers reached the member before the trap, and it just died).
+    await until(() => carriersOf(rec.id).length >= 4, 5000, 'tree up, member trapping TERM');
     await c.stop(rec.id, { graceMs: 300 });
     const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
     expect(done.endReason).toBe('killed');
