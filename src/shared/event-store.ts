@@ -269,6 +269,23 @@ export class EventStore {
    * last). A page costs O(log n + limit) whatever the history: the cursor is the last id
    * and its score, so a record removed meanwhile (prune) does not shift the next page.
    */
+  /**
+   * Ids after (score, id) in the index's order, for a cursor whose record was removed.
+   * Records created in the same millisecond share a score and sort by id: those up to
+   * the cursor's id were on earlier pages, the rest were not.
+   */
+  private async after(score: number, id: string, limit: number): Promise<string[]> {
+    const ties = await this.redis.zcount(this.keys.allIndex, String(score), String(score));
+    const rows = await this.redis.zrangebyscore(this.keys.allIndex, String(score), '+inf', 'WITHSCORES', 'LIMIT', 0, limit + ties);
+    const out: string[] = [];
+    for (let i = 0; i + 1 < rows.length && out.length < limit; i += 2) {
+      const member = rows[i]!;
+      if (Number(rows[i + 1]) === score && member <= id) continue;
+      out.push(member);
+    }
+    return out;
+  }
+
   async page(cursor: string | undefined, limit: number): Promise<{ records: ProcessRecord[]; cursor: string | null }> {
     let ids: string[];
     if (!cursor) ids = await this.redis.zrange(this.keys.allIndex, '0', String(limit - 1));
@@ -277,7 +294,7 @@ export class EventStore {
       const rank = await this.redis.zrank(this.keys.allIndex, id);
       ids = rank !== null
         ? await this.redis.zrange(this.keys.allIndex, String(rank + 1), String(rank + limit))
-        : await this.redis.zrangebyscore(this.keys.allIndex, `(${score}`, '+inf', 'LIMIT', 0, limit);
+        : await this.after(score, id, limit);
     }
     const recs = await this.getMany(ids);
     const last = ids.at(-1);
