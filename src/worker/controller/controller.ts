@@ -251,12 +251,7 @@ export class Controller {
     // A walk can miss a process re-parented while it walks; re-parenting only moves
     // processes towards the worker, so a second walk after an empty group cannot.
     if (members.length === 0 && !groupAlive) members = scan();
-    if (held)
-      for (const p of members)
-        if (!held.seen.has(p)) {
-          const s = os.table.stat(p);
-          if (s) held.seen.set(p, s.startTime);
-        }
+    if (held) this.remember(held, members);
     return { members, groupAlive, leader };
   }
 
@@ -266,6 +261,15 @@ export class Controller {
     const others = new Set<number>();
     for (const [k, h] of this.held) if (h !== held && h.spawn && !k.endsWith(ORPHANS)) others.add(h.spawn.pid);
     return findTreeFast(os, ident, others);
+  }
+
+  /** Adds live pids, with their start time, to the members a stop keeps until they are dead. */
+  private remember(h: Held, pids: Iterable<number>): void {
+    for (const p of pids) {
+      if (h.seen.has(p) || p === this.d.os.selfPid) continue;
+      const s = this.d.os.table.stat(p);
+      if (s && s.state !== 'Z') h.seen.set(p, s.startTime);
+    }
   }
 
   /** Members seen earlier that still live (same start time), and their descendants. */
@@ -310,7 +314,7 @@ export class Controller {
     for (const a of actions) {
       switch (a.kind) {
         case 'spawn': {
-          const r = await this.spawn(id, base!, trigger.kind === 'start' ? trigger.jobId : undefined);
+          const r = await this.spawn(id, base!);
           return { kind: 'again', record: r };
         }
         case 'append': {
@@ -325,11 +329,7 @@ export class Controller {
         case 'signal': {
           const h = held ?? this.holdFor(key, base);
           if (!h) break;
-          for (const p of tree?.members ?? [])
-            if (!h.seen.has(p)) {
-              const s = this.d.os.table.stat(p);
-              if (s) h.seen.set(p, s.startTime);
-            }
+          if (h !== held) this.remember(h, tree?.members ?? []);
           h.kill = afterStep(h.kill, a.step, this.d.now());
           h.stopStartedAt ??= this.d.now();
           if (a.step.kind === 'signal') h.driftRecorded = true;
@@ -354,10 +354,7 @@ export class Controller {
           this.stats.orphansKilled += a.pids.length;
           const okey = id + ORPHANS;
           const o = this.held.get(okey) ?? this.newHeld(null, 'orphans');
-          for (const p of a.pids) {
-            const s = this.d.os.table.stat(p);
-            if (s && s.state !== 'Z' && p !== this.d.os.selfPid) o.seen.set(p, s.startTime);
-          }
+          this.remember(o, a.pids);
           this.held.set(okey, o);
           plog().warn({ pids: a.pids }, 'stopping processes no run of this host claims');
           if (base && trigger.kind === 'orphans') {
@@ -441,7 +438,7 @@ export class Controller {
           break;
         case 'drift':
           if (held) held.driftRecorded = true;
-          if (key && (e as { kind?: string }).kind === 'stale-run') this.stats.staleRuns++;
+          if ((e as { kind?: string }).kind === 'stale-run') this.stats.staleRuns++;
           log.warn({ drift: (e as { kind?: string }).kind, detail: (e as { detail?: string }).detail }, 'drift');
           break;
         case 'gave_up':
@@ -460,7 +457,7 @@ export class Controller {
    * cannot be carried out now is deferred with its reason on the record; one that can
    * never be (policy, missing program, bad cwd) fails with its reason.
    */
-  private async spawn(id: string, rec: ProcessRecord, _jobId: string | undefined): Promise<ProcessRecord | null | undefined> {
+  private async spawn(id: string, rec: ProcessRecord): Promise<ProcessRecord | null | undefined> {
     const { store } = this.d;
     let port: number | null = typeof rec.requestedPort === 'number' ? rec.requestedPort : null;
     if (rec.requestedPort === 'auto') {

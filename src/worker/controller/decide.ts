@@ -255,7 +255,7 @@ function stale(i: DecideInput, local: Local): Action[] {
       ],
     });
   }
-  return [...out, ...killSteps(i, local.kill, t!, i.rec?.graceMs ?? i.defaultGraceMs, 'SIGTERM', null)];
+  return [...out, ...killSteps(stepOf(i, local.kill, t!, i.rec?.graceMs ?? i.defaultGraceMs), local.kill, t!, 'SIGTERM', null)];
 }
 
 function claims(i: DecideInput, run: string | null): boolean {
@@ -295,14 +295,8 @@ function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree:
   const run = rec.runId ?? undefined;
   const state: KillState = local?.kill ?? { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
   const t = tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
-  const step = killStep(state, {
-    now: i.now,
-    members: t.members,
-    groupAlive: t.groupAlive,
-    graceMs: rec.graceMs ?? i.defaultGraceMs,
-    killWaitMs: i.killWaitMs,
-  });
-  if (step.kind !== 'done') return killSteps(i, state, t, rec.graceMs ?? i.defaultGraceMs, rec.stopSignal ?? 'SIGTERM', rec);
+  const step = stepOf(i, state, t, rec.graceMs ?? i.defaultGraceMs);
+  if (step.kind !== 'done') return killSteps(step, state, t, rec.stopSignal ?? 'SIGTERM', rec);
   // Gone. Our forker's report of the leader's exit status is due: give it a moment.
   if (local?.spawnedHere && !local.exit && !local.exitRecorded) {
     if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 10 }];
@@ -318,13 +312,7 @@ function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree:
 function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null): Action[] {
   const t = i.tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
   const state = local?.kill ?? { deadline: null, killSentAt: null, polls: 0 };
-  const step = killStep(state, {
-    now: i.now,
-    members: t.members,
-    groupAlive: t.groupAlive,
-    graceMs: rec?.graceMs ?? i.defaultGraceMs,
-    killWaitMs: i.killWaitMs,
-  });
+  const step = stepOf(i, state, t, rec?.graceMs ?? i.defaultGraceMs);
   if (step.kind === 'done') return rec ? [{ kind: 'requeue', ms: 0 }] : [{ kind: 'forget' }];
   const out: Action[] = [];
   if (rec && !local?.driftRecorded && step.kind === 'signal' && t.members.length > 0) {
@@ -333,7 +321,11 @@ function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null
     const detail = own ? `leader ${rec.pid} gone, ${t.members.length} left in its tree` : `${t.members.length} alive after it ${rec.state}`;
     out.push({ kind: 'append', events: [{ type: 'drift', kind: own ? 'leftovers' : 'alive-after-end', detail, pids: t.members }] });
   }
-  return [...out, ...killSteps(i, state, t, rec?.graceMs ?? i.defaultGraceMs, 'SIGTERM', null)];
+  return [...out, ...killSteps(step, state, t, 'SIGTERM', null)];
+}
+
+function stepOf(i: DecideInput, state: KillState, t: Tree, graceMs: number): KillStep {
+  return killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs, killWaitMs: i.killWaitMs });
 }
 
 /**
@@ -341,8 +333,7 @@ function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null
  * go on the record, so a worker that dies mid-stop leaves the next one enough to escalate
  * on time; for leftovers and stale runs the plan lives in this worker only.
  */
-function killSteps(i: DecideInput, state: KillState, t: Tree, graceMs: number, signal: string, rec: ProcessRecord | null): Action[] {
-  const step = killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs, killWaitMs: i.killWaitMs });
+function killSteps(step: KillStep, state: KillState, t: Tree, signal: string, rec: ProcessRecord | null): Action[] {
   const run = rec?.runId ?? undefined;
   switch (step.kind) {
     case 'signal': {
