@@ -13,7 +13,10 @@ const N = envInt('BENCH_N', 20, 3); // hyperfine runs per command per round
 function hyperfine(commands, env) {
   const dir = mkdtempSync(join(tmpdir(), 'reapq-hf-'));
   const file = join(dir, 'hf.json');
-  execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(N), '--export-json', file, ...commands], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(N), '--export-json', file, ...commands], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   return JSON.parse(readFileSync(file, 'utf8')).results.map((r) => r.median * 1000);
 }
 
@@ -43,7 +46,10 @@ await runBench('cli-start', `cold start of bin/reapq commands (hyperfine, ${N} r
   const names = Object.keys(cmds);
   const samples = Object.fromEntries(names.map((n) => [n, []]));
   for (let run = 1; run <= RUNS; run++) {
-    const ms = hyperfine(names.map((n) => cmds[n]), env);
+    const ms = hyperfine(
+      names.map((n) => cmds[n]),
+      env,
+    );
     names.forEach((n, i) => samples[n].push(ms[i]));
     console.log(`  run ${run}/${RUNS}: ${names.map((n, i) => `${n} ${ms[i].toFixed(0)} ms`).join(', ')}`);
   }

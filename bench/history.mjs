@@ -10,14 +10,28 @@ const LIVE = 1000;
 const REPEAT = 20;
 const RUNS = benchRuns();
 
-const spec = { name: null, command: ['sleep', '1000'], cwd: null, env: {}, port: null, restart: 'never', graceMs: null, host: null, ready: null };
+const spec = {
+  name: null,
+  command: ['sleep', '1000'],
+  cwd: null,
+  env: {},
+  port: null,
+  restart: 'never',
+  graceMs: null,
+  host: null,
+  ready: null,
+};
 
 async function seed(client, n, finished, tag) {
-  await pool(Array.from({ length: n }, (_, i) => i), 200, async (i) => {
-    const id = `${tag}-${i}`;
-    await client.store.transact(id, () => [{ type: 'start_requested', spec }], null);
-    if (finished) await client.store.transact(id, () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1000 }]);
-  });
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    200,
+    async (i) => {
+      const id = `${tag}-${i}`;
+      await client.store.transact(id, () => [{ type: 'start_requested', spec }], null);
+      if (finished) await client.store.transact(id, () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1000 }]);
+    },
+  );
 }
 
 async function median(fn) {
@@ -51,18 +65,35 @@ await runBench('history', `ls first page and metrics counts with ${LIVE} live an
       page[h].push(await median(() => client.listPage({ limit: 100 })));
       counts[h].push(await median(() => client.store.counts()));
       all[h].push(await median(() => client.list()));
-      console.log(`  run ${run}/${RUNS}, ${h} finished: listPage ${page[h].at(-1).toFixed(2)} ms, counts ${counts[h].at(-1).toFixed(2)} ms, list() ${all[h].at(-1).toFixed(1)} ms`);
+      console.log(
+        `  run ${run}/${RUNS}, ${h} finished: listPage ${page[h].at(-1).toFixed(2)} ms, counts ${counts[h].at(-1).toFixed(2)} ms, list() ${all[h].at(-1).toFixed(1)} ms`,
+      );
     }
     // Nothing runs: drop the client's records without a worker.
-    await client.connection.eval("for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1", 0, `{${prefix}}:*`);
+    await client.connection.eval(
+      "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1",
+      0,
+      `{${prefix}}:*`,
+    );
     ctx.prefixes.get(prefix).retired = true;
     await client.close();
     ctx.prefixes.get(prefix).client = null;
   }
   const figures = HISTORY.flatMap((h) => [
-    figure({ id: `page-${h}`, label: `${h} finished: listPage(limit 100)`, unit: 'ms', samples: page[h], baselines: [{ label: 'list() of every record', samples: all[h] }] }),
+    figure({
+      id: `page-${h}`,
+      label: `${h} finished: listPage(limit 100)`,
+      unit: 'ms',
+      samples: page[h],
+      baselines: [{ label: 'list() of every record', samples: all[h] }],
+    }),
     figure({ id: `counts-${h}`, label: `${h} finished: counts (metrics)`, unit: 'ms', samples: counts[h], chart: false }),
   ]);
   figures.forEach(printFigure);
-  return { env: { BENCH_HISTORY: HISTORY.join(','), BENCH_RUNS: RUNS }, params: { live: LIVE, history: HISTORY, repeat: REPEAT, runs: RUNS }, smoke: RUNS < 3, figures };
+  return {
+    env: { BENCH_HISTORY: HISTORY.join(','), BENCH_RUNS: RUNS },
+    params: { live: LIVE, history: HISTORY, repeat: REPEAT, runs: RUNS },
+    smoke: RUNS < 3,
+    figures,
+  };
 });

@@ -39,7 +39,8 @@ export function envInts(name, dflt, min = 0) {
   const v = process.env[name];
   if (v === undefined || v === '') return dflt;
   const xs = v.split(',').map((s) => Number(s.trim()));
-  if (xs.length === 0 || xs.some((n) => !Number.isInteger(n) || n < min)) throw new Error(`${name}=${JSON.stringify(v)}: want integers >= ${min}, comma-separated`);
+  if (xs.length === 0 || xs.some((n) => !Number.isInteger(n) || n < min))
+    throw new Error(`${name}=${JSON.stringify(v)}: want integers >= ${min}, comma-separated`);
   return xs;
 }
 
@@ -102,8 +103,21 @@ const OPS = { '<': (a, b) => a < b, '<=': (a, b) => a <= b, '>': (a, b) => a > b
  * values, and an optional goal checked against the median.
  */
 export function figure({ id, label, unit, samples, baselines = [], goal, chart = true }) {
-  const f = { id, label, unit, ...summarize(samples), baselines: baselines.map((b) => ({ label: b.label, unit: b.unit ?? unit, ...summarize(b.samples) })), chart };
-  if (goal) f.goal = { op: goal.op, value: goal.value, text: `${goal.op} ${goal.value}${unit === 'x' ? '' : ` ${unit}`}`, met: OPS[goal.op](f.median, goal.value) };
+  const f = {
+    id,
+    label,
+    unit,
+    ...summarize(samples),
+    baselines: baselines.map((b) => ({ label: b.label, unit: b.unit ?? unit, ...summarize(b.samples) })),
+    chart,
+  };
+  if (goal)
+    f.goal = {
+      op: goal.op,
+      value: goal.value,
+      text: `${goal.op} ${goal.value}${unit === 'x' ? '' : ` ${unit}`}`,
+      met: OPS[goal.op](f.median, goal.value),
+    };
   return f;
 }
 
@@ -216,7 +230,10 @@ export async function until(fn, timeoutMs, what) {
 export async function withTimeout(p, ms, what) {
   let timer;
   try {
-    return await Promise.race([p, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -297,7 +314,15 @@ export class Tail {
           for (const ty of want) if (per.has(ty)) return done(null, { type: ty, ...per.get(ty) });
         },
       };
-      const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for ${id} to reach ${want.join('|')} (seen: ${[...(this.seen.get(id)?.keys() ?? [])].join(',') || 'nothing'})`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          done(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${id} to reach ${want.join('|')} (seen: ${[...(this.seen.get(id)?.keys() ?? [])].join(',') || 'nothing'})`,
+            ),
+          ),
+        timeoutMs,
+      );
       let settled = false;
       function done(err, v) {
         if (settled) return;
@@ -396,7 +421,11 @@ export class BenchContext {
 
   /** A process outside reapq (baselines, background load), marked so the leak check finds it. */
   spawnBare(cmd, args, opts = {}) {
-    const child = this.spawnTracked(cmd, args, { stdio: 'ignore', ...opts, env: { ...cleanEnv(), ...(opts.env ?? {}), REAPQ_BENCH: this.tag } });
+    const child = this.spawnTracked(cmd, args, {
+      stdio: 'ignore',
+      ...opts,
+      env: { ...cleanEnv(), ...(opts.env ?? {}), REAPQ_BENCH: this.tag },
+    });
     this.bare.add(child);
     void child.exited.then(() => this.bare.delete(child));
     return child;
@@ -436,10 +465,15 @@ export class BenchContext {
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    await until(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`worker ${hostId} exited before ready (${child.exitCode ?? child.signalCode}):\n${w.out.slice(-4000)}`);
-      return w.ready;
-    }, readyTimeoutMs, `worker ${hostId} to log "worker ready"`);
+    await until(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`worker ${hostId} exited before ready (${child.exitCode ?? child.signalCode}):\n${w.out.slice(-4000)}`);
+        return w.ready;
+      },
+      readyTimeoutMs,
+      `worker ${hostId} to log "worker ready"`,
+    );
     if (w.wrapped) w.pid = innerPid(child.pid);
     return w;
   }
@@ -483,7 +517,10 @@ export class BenchContext {
       if (open.length === 0) {
         const stoppedByUs = new Set(live.map((r) => r.id));
         const odd = all.filter((r) => stoppedByUs.has(r.id) && r.state !== 'stopped');
-        if (odd.length) this.problems.push(`${odd.length} records ended ${[...new Set(odd.map((r) => r.state))].join('/')} instead of stopped (e.g. ${odd[0].id})`);
+        if (odd.length)
+          this.problems.push(
+            `${odd.length} records ended ${[...new Set(odd.map((r) => r.state))].join('/')} instead of stopped (e.g. ${odd[0].id})`,
+          );
         return all;
       }
       if (Date.now() > end) {
@@ -538,8 +575,7 @@ export class BenchContext {
   async leakCheck() {
     const prefixes = [...this.prefixes.keys()];
     const ours = (e) =>
-      e === `REAPQ_BENCH=${this.tag}` ||
-      prefixes.some((p) => e === `REAPQ_PREFIX=${p}` || e.startsWith(`REAPQ_OWNER=${p}/`));
+      e === `REAPQ_BENCH=${this.tag}` || prefixes.some((p) => e === `REAPQ_PREFIX=${p}` || e.startsWith(`REAPQ_OWNER=${p}/`));
     let found = scanEnv(ours);
     for (let i = 0; i < 50 && found.length > 0; i++) {
       await sleep(100);
@@ -551,9 +587,12 @@ export class BenchContext {
     const zombies = ownZombies();
     if (zombies.length) leaks.push(`zombie children of the bench: ${zombies.join(' ')}`);
     const foreign = scanEnv((e) => e.startsWith('REAPQ_PROCESS_ID=')).filter((x) => !found.some((f) => f.pid === x.pid));
-    if (process.env.BENCH_STRICT_LEAKS === '1') for (const x of foreign) leaks.push(`${x.pid} (${x.comm}) ${x.env} (foreign carrier, BENCH_STRICT_LEAKS=1)`);
+    if (process.env.BENCH_STRICT_LEAKS === '1')
+      for (const x of foreign) leaks.push(`${x.pid} (${x.comm}) ${x.env} (foreign carrier, BENCH_STRICT_LEAKS=1)`);
     if (leaks.length) {
-      console.error(`\n${'!'.repeat(72)}\n${this.name}: PROCESSES LEFT BEHIND (killing them now):\n  ${leaks.join('\n  ')}\n${'!'.repeat(72)}`);
+      console.error(
+        `\n${'!'.repeat(72)}\n${this.name}: PROCESSES LEFT BEHIND (killing them now):\n  ${leaks.join('\n  ')}\n${'!'.repeat(72)}`,
+      );
       for (const x of found) {
         try {
           process.kill(x.pid, 'SIGKILL');
@@ -593,7 +632,10 @@ export async function runBench(name, title, fn) {
     if (interrupted) return;
     interrupted = true;
     console.error(`\n${name}: ${sig}: cleaning up`);
-    ctx.cleanup().then(() => ctx.leakCheck()).finally(() => process.exit(130));
+    ctx
+      .cleanup()
+      .then(() => ctx.leakCheck())
+      .finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -615,7 +657,9 @@ export async function runBench(name, title, fn) {
   if (!error && ctx.problems.length) error = new Error(`cleanup problems: ${ctx.problems.join('; ')}`);
   else if (ctx.problems.length) console.error(`  cleanup problems:\n    ${ctx.problems.join('\n    ')}`);
 
-  const envPart = Object.entries(result?.env ?? {}).map(([k, v]) => `${k}=${v}`).join(' ');
+  const envPart = Object.entries(result?.env ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   const out = {
     name,
     title,
@@ -648,10 +692,12 @@ export async function bareSpawnMany(ctx, n) {
   for (let i = 0; i < n; i++) {
     const c = ctx.spawnBare('sleep', ['1000'], { detached: true });
     kids.push(c);
-    spawned.push(new Promise((res, rej) => {
-      c.once('spawn', () => res(now()));
-      c.once('error', rej);
-    }));
+    spawned.push(
+      new Promise((res, rej) => {
+        c.once('spawn', () => res(now()));
+        c.once('error', rej);
+      }),
+    );
   }
   const times = await Promise.all(spawned);
   return { kids, t0, t1: Math.max(...times) };

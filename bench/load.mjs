@@ -46,18 +46,40 @@ await runBench('load', `${N} starts then ${N} stops issued concurrently over 2 w
     const notStopped = all.filter((r) => r.state !== 'stopped');
     const carriers = scanEnv((e) => e.startsWith(`REAPQ_OWNER=${prefix}/`));
     if (all.length !== N || notStopped.length || carriers.length) {
-      throw new Error(`run ${run}: ${all.length}/${N} records, ${notStopped.length} not stopped (${notStopped.slice(0, 3).map((r) => `${r.id}:${r.state}`).join(' ')}), ${carriers.length} carriers alive (${carriers.slice(0, 5).map((c) => c.pid).join(' ')})`);
+      throw new Error(
+        `run ${run}: ${all.length}/${N} records, ${notStopped.length} not stopped (${notStopped
+          .slice(0, 3)
+          .map((r) => `${r.id}:${r.state}`)
+          .join(' ')}), ${carriers.length} carriers alive (${carriers
+          .slice(0, 5)
+          .map((c) => c.pid)
+          .join(' ')})`,
+      );
     }
     walls.push((t3 - t0) / 1000);
     startRates.push(N / ((tRunning - t0) / 1000));
     stopRates.push(N / ((t3 - t2) / 1000));
     distributions.push(dist);
-    console.log(`  run ${run}/${RUNS}: ${((t3 - t0) / 1000).toFixed(2)} s wall, ${startRates.at(-1).toFixed(0)} starts/s, ${stopRates.at(-1).toFixed(0)} stops/s, per host ${JSON.stringify(dist)}; all ${N} stopped, 0 carriers`);
+    console.log(
+      `  run ${run}/${RUNS}: ${((t3 - t0) / 1000).toFixed(2)} s wall, ${startRates.at(-1).toFixed(0)} starts/s, ${stopRates.at(-1).toFixed(0)} stops/s, per host ${JSON.stringify(dist)}; all ${N} stopped, 0 carriers`,
+    );
     await ctx.retire(prefix);
   }
   const figures = [
-    figure({ id: 'starts', label: `${N} concurrent starts -> all running`, unit: 'starts/s', samples: startRates, baselines: [{ label: 'bare detached spawn', unit: 'spawns/s', samples: bareSpawn }] }),
-    figure({ id: 'stops', label: `${N} concurrent stops -> all stopped`, unit: 'stops/s', samples: stopRates, baselines: [{ label: 'bare SIGTERM -> exit', unit: 'kills/s', samples: bareKill }] }),
+    figure({
+      id: 'starts',
+      label: `${N} concurrent starts -> all running`,
+      unit: 'starts/s',
+      samples: startRates,
+      baselines: [{ label: 'bare detached spawn', unit: 'spawns/s', samples: bareSpawn }],
+    }),
+    figure({
+      id: 'stops',
+      label: `${N} concurrent stops -> all stopped`,
+      unit: 'stops/s',
+      samples: stopRates,
+      baselines: [{ label: 'bare SIGTERM -> exit', unit: 'kills/s', samples: bareKill }],
+    }),
     figure({ id: 'wall', label: `wall, first start to last stopped`, unit: 's', samples: walls, chart: false }),
   ];
   figures.forEach(printFigure);

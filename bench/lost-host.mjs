@@ -36,5 +36,10 @@ await runBench('lost-host', 'host killed outright -> processes lost -> restarted
   }
   const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   console.log(`  kill -> lost: median ${med(lostMs)} ms; kill -> running elsewhere: median ${Math.round(med(backMs))} ms`);
-  return { params: { RUNS }, env: {}, figures: [], extra: { lostMs, backMs: backMs.map(Math.round), note: 'bound: ttl (3 x REAPQ_HEARTBEAT_MS = 6 s) + REAPQ_RECONCILE_MS (3 s)' } };
+  return {
+    params: { RUNS },
+    env: {},
+    figures: [],
+    extra: { lostMs, backMs: backMs.map(Math.round), note: 'bound: ttl (3 x REAPQ_HEARTBEAT_MS = 6 s) + REAPQ_RECONCILE_MS (3 s)' },
+  };
 });

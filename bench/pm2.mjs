@@ -33,14 +33,20 @@ else await bench();
 async function driver() {
   if (!process.env.PM2_HOME) throw new Error('the PM2 driver needs PM2_HOME');
   const pm2 = require('pm2');
-  const call = (fn, ...args) => new Promise((res, rej) => fn.call(pm2, ...args, (err, v) => (err ? rej(err instanceof Error ? err : new Error(JSON.stringify(err))) : res(v))));
+  const call = (fn, ...args) =>
+    new Promise((res, rej) =>
+      fn.call(pm2, ...args, (err, v) => (err ? rej(err instanceof Error ? err : new Error(JSON.stringify(err))) : res(v))),
+    );
   const list = () => call(pm2.list);
   const until = async (pred, timeoutMs, what) => {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const procs = await list();
       if (pred(procs)) return procs;
-      if (Date.now() > end) throw new Error(`PM2: timed out after ${timeoutMs} ms waiting for ${what}: ${procs.map((p) => `${p.name}:${p.pm2_env?.status}`).join(' ')}`);
+      if (Date.now() > end)
+        throw new Error(
+          `PM2: timed out after ${timeoutMs} ms waiting for ${what}: ${procs.map((p) => `${p.name}:${p.pm2_env?.status}`).join(' ')}`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
   };
@@ -53,9 +59,18 @@ async function driver() {
     async start({ apps, timeoutMs }) {
       const t0 = performance.now();
       await call(pm2.start, { apps });
-      const procs = await until((ps) => ps.length === apps.length && ps.every((p) => p.pm2_env.status === 'online'), timeoutMs, `${apps.length} apps online`);
+      const procs = await until(
+        (ps) => ps.length === apps.length && ps.every((p) => p.pm2_env.status === 'online'),
+        timeoutMs,
+        `${apps.length} apps online`,
+      );
       const ms = performance.now() - t0;
-      return { ms, pids: procs.map((p) => p.pid), interpreter: procs[0]?.pm2_env?.exec_interpreter, execPath: procs[0]?.pm2_env?.pm_exec_path };
+      return {
+        ms,
+        pids: procs.map((p) => p.pid),
+        interpreter: procs[0]?.pm2_env?.exec_interpreter,
+        execPath: procs[0]?.pm2_env?.pm_exec_path,
+      };
     },
     async stop({ n, timeoutMs }) {
       const t0 = performance.now();
@@ -88,7 +103,8 @@ async function driver() {
 // ---------------------------------------------------------------- the bench
 
 async function bench() {
-  const { benchRuns, envInt, figure, FIXTURES, isAlive, now, pool, printFigure, rssKbOf, runBench, scanEnv, sleep, cleanEnv } = await import('./lib.mjs');
+  const { benchRuns, envInt, figure, FIXTURES, isAlive, now, pool, printFigure, rssKbOf, runBench, scanEnv, sleep, cleanEnv } =
+    await import('./lib.mjs');
 
   const N = envInt('BENCH_APPS', 50, 1);
   const RUNS = benchRuns();
@@ -98,11 +114,17 @@ async function bench() {
 
   /** Free TCP ports for the PM2 apps (reapq picks its own with port: 'auto'). */
   async function freePorts(n) {
-    const servers = await Promise.all(Array.from({ length: n }, () => new Promise((res, rej) => {
-      const s = createServer();
-      s.once('error', rej);
-      s.listen(0, '127.0.0.1', () => res(s));
-    })));
+    const servers = await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise((res, rej) => {
+            const s = createServer();
+            s.once('error', rej);
+            s.listen(0, '127.0.0.1', () => res(s));
+          }),
+      ),
+    );
     const ports = servers.map((s) => s.address().port);
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     return ports;
@@ -114,7 +136,10 @@ async function bench() {
     for (;;) {
       const found = scanEnv(match);
       if (found.filter((x) => x.comm === 'sleep').length >= n) return found;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${n} ${what} trees to be complete (${found.length} processes, ${found.filter((x) => x.comm === 'sleep').length} grandchildren)`);
+      if (Date.now() > end)
+        throw new Error(
+          `timed out waiting for ${n} ${what} trees to be complete (${found.length} processes, ${found.filter((x) => x.comm === 'sleep').length} grandchildren)`,
+        );
       await sleep(50);
     }
   }
@@ -142,189 +167,260 @@ async function bench() {
     while (found.some((x) => isAlive(x.pid)) && Date.now() < end) await sleep(20);
   }
 
-  await runBench('pm2', `reapq vs PM2: ${N} apps (\`npm run start\` -> node server.js + grandchild), start, stop, leftovers, daemon RSS`, async (ctx) => {
-    const r = { start: [], stop: [], left: [], rss: [], rssIdle: [], perApp: [] };
-    const p = { start: [], stop: [], left: [], rss: [], rssIdle: [], perApp: [] };
-    const leftDetail = { reapq: [], pm2: [] };
-    let pm2Version = null;
-    let pm2Exec = null;
-    const pm2Log = [];
+  await runBench(
+    'pm2',
+    `reapq vs PM2: ${N} apps (\`npm run start\` -> node server.js + grandchild), start, stop, leftovers, daemon RSS`,
+    async (ctx) => {
+      const r = { start: [], stop: [], left: [], rss: [], rssIdle: [], perApp: [] };
+      const p = { start: [], stop: [], left: [], rss: [], rssIdle: [], perApp: [] };
+      const leftDetail = { reapq: [], pm2: [] };
+      let pm2Version = null;
+      let pm2Exec = null;
+      const pm2Log = [];
 
-    const reapqRun = async (run) => {
-      const prefix = await ctx.newPrefix();
-      const w = await ctx.worker(prefix, `pm2cmp-${run}`);
-      const client = await ctx.client(prefix);
-      const tail = await ctx.tail(prefix);
-      await sleep(500);
-      const idle = rssKbOf(w.pid) / 1024;
-      const mine = (e) => e.startsWith(`REAPQ_OWNER=${prefix}/`);
-
-      const t0 = now();
-      const recs = await pool(Array.from({ length: N }), N, (_, i) => client.start({ name: `app-${i}`, command: ['npm', 'run', 'start'], cwd: APP, port: 'auto' }));
-      const running = await Promise.all(recs.map((rec) => tail.when(rec.id, 'spawned', { fail: ['spawn_failed', 'failed', 'exited'], timeoutMs: TIMEOUT_MS })));
-      const tStart = Math.max(...running.map((s) => s.t)) - t0;
-
-      const procs = await treesComplete(mine, N, 'reapq');
-      await sleep(500);
-      const rss = rssKbOf(w.pid) / 1024;
-
-      const t2 = now();
-      await pool(recs, N, (rec) => client.stop(rec.id));
-      const stopped = await Promise.all(recs.map((rec) => tail.when(rec.id, 'stopped', { fail: ['lost', 'failed'], timeoutMs: TIMEOUT_MS })));
-      const tStop = Math.max(...stopped.map((s) => s.t)) - t2;
-
-      const left = await leftBehind(mine);
-      leftDetail.reapq.push(left.map((x) => x.comm));
-      await killAll(left);
-      r.start.push(tStart / 1000);
-      r.stop.push(tStop / 1000);
-      r.left.push(left.length);
-      r.rss.push(rss);
-      r.rssIdle.push(idle);
-      r.perApp.push(procs.length / N);
-      console.log(`  run ${run}/${RUNS} reapq: start ${(tStart / 1000).toFixed(2)} s, stop ${(tStop / 1000).toFixed(2)} s, left ${left.length}${left.length ? ` (${left.map((x) => `${x.pid}:${x.comm}`).join(' ')})` : ''}, worker RSS ${rss.toFixed(1)} MiB (idle ${idle.toFixed(1)}), ${procs.length / N} processes per app`);
-      await ctx.retire(prefix);
-    };
-
-    const pm2Run = async (run) => {
-      const home = mkdtempSync(join(tmpdir(), 'reapq-bench-pm2-'));
-      ctx.tmpdirs.push(home);
-      const appTag = `${ctx.tag}-pm2-${run}`;
-      const mine = (e) => e === `REAPQ_BENCH_APP=${appTag}`;
-      const env = { ...cleanEnv(), PM2_HOME: home, REAPQ_BENCH: ctx.tag };
-      for (const k of Object.keys(env)) if (k.startsWith('PM2_') && k !== 'PM2_HOME') delete env[k];
-      const child = ctx.spawnTracked(process.execPath, [SELF, '--pm2-driver'], { env, cwd: APP, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-      ctx.bare.add(child); // killed by the cleanup if the bench fails half-way
-      void child.exited.then(() => ctx.bare.delete(child));
-      let out = '';
-      child.stdout.on('data', (d) => (out = (out + d).slice(-16384)));
-      child.stderr.on('data', (d) => (out = (out + d).slice(-16384)));
-      const pending = new Map();
-      let seq = 0;
-      let readyResolve;
-      const ready = new Promise((res) => (readyResolve = res));
-      child.on('message', (m) => {
-        if (m.ready) return readyResolve();
-        const w = pending.get(m.id);
-        pending.delete(m.id);
-        if (m.ok) w.res(m.v);
-        else w.rej(new Error(`PM2 driver: ${m.err}`));
-      });
-      void child.exited.then(({ code, signal }) => {
-        for (const w of pending.values()) w.rej(new Error(`PM2 driver exited (${code ?? signal}):\n${out.slice(-4000)}`));
-        pending.clear();
-        readyResolve();
-      });
-      const call = (op, args) => new Promise((res, rej) => {
-        if (child.exitCode !== null || child.signalCode !== null) return rej(new Error(`PM2 driver gone (${child.exitCode ?? child.signalCode}):\n${out.slice(-4000)}`));
-        const id = ++seq;
-        pending.set(id, { res, rej });
-        child.send({ id, op, args });
-      });
-      let daemonPid = null;
-      try {
-        await ready;
-        const info = await call('connect');
-        pm2Version = info.version;
-        daemonPid = Number(readFileSync(join(home, 'pm2.pid'), 'utf8').trim());
+      const reapqRun = async (run) => {
+        const prefix = await ctx.newPrefix();
+        const w = await ctx.worker(prefix, `pm2cmp-${run}`);
+        const client = await ctx.client(prefix);
+        const tail = await ctx.tail(prefix);
         await sleep(500);
-        const idle = rssKbOf(daemonPid) / 1024;
+        const idle = rssKbOf(w.pid) / 1024;
+        const mine = (e) => e.startsWith(`REAPQ_OWNER=${prefix}/`);
 
-        const ports = await freePorts(N);
-        const apps = ports.map((port, i) => ({
-          name: `app-${i}`,
-          script: 'npm',
-          args: ['run', 'start'],
-          cwd: APP,
-          env: { PORT: String(port), REAPQ_BENCH: ctx.tag, REAPQ_BENCH_APP: appTag },
-        }));
-        const st = await call('start', { apps, timeoutMs: TIMEOUT_MS });
-        pm2Exec = `${st.interpreter} ${st.execPath}`;
-        const procs = await treesComplete(mine, N, 'PM2');
+        const t0 = now();
+        const recs = await pool(Array.from({ length: N }), N, (_, i) =>
+          client.start({ name: `app-${i}`, command: ['npm', 'run', 'start'], cwd: APP, port: 'auto' }),
+        );
+        const running = await Promise.all(
+          recs.map((rec) => tail.when(rec.id, 'spawned', { fail: ['spawn_failed', 'failed', 'exited'], timeoutMs: TIMEOUT_MS })),
+        );
+        const tStart = Math.max(...running.map((s) => s.t)) - t0;
+
+        const procs = await treesComplete(mine, N, 'reapq');
         await sleep(500);
-        const rss = rssKbOf(daemonPid) / 1024;
+        const rss = rssKbOf(w.pid) / 1024;
 
-        const sp = await call('stop', { n: N, timeoutMs: TIMEOUT_MS });
-        const left = (await leftBehind(mine)).filter((x) => x.pid !== daemonPid);
-        leftDetail.pm2.push(left.map((x) => x.comm));
+        const t2 = now();
+        await pool(recs, N, (rec) => client.stop(rec.id));
+        const stopped = await Promise.all(
+          recs.map((rec) => tail.when(rec.id, 'stopped', { fail: ['lost', 'failed'], timeoutMs: TIMEOUT_MS })),
+        );
+        const tStop = Math.max(...stopped.map((s) => s.t)) - t2;
+
+        const left = await leftBehind(mine);
+        leftDetail.reapq.push(left.map((x) => x.comm));
         await killAll(left);
-        p.start.push(st.ms / 1000);
-        p.stop.push(sp.ms / 1000);
-        p.left.push(left.length);
-        p.rss.push(rss);
-        p.rssIdle.push(idle);
-        p.perApp.push(procs.length / N);
-        console.log(`  run ${run}/${RUNS} PM2 ${pm2Version}: start ${(st.ms / 1000).toFixed(2)} s, stop ${(sp.ms / 1000).toFixed(2)} s, left ${left.length}${left.length ? ` (${left.map((x) => `${x.pid}:${x.comm}`).join(' ')})` : ''}, daemon RSS ${rss.toFixed(1)} MiB (idle ${idle.toFixed(1)}), ${procs.length / N} processes per app`);
-        await call('delete');
-      } finally {
-        // `pm2 kill`, then make sure the daemon, the driver and every app process are gone.
-        if (child.exitCode === null && child.signalCode === null) {
-          await Promise.race([call('kill').catch((err) => ctx.problems.push(`pm2 kill: ${err.message}`)), sleep(30_000)]);
-          await Promise.race([child.exited, sleep(5000)]);
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGKILL');
-            await child.exited;
-          }
-        }
-        const end = Date.now() + 5000;
-        while (daemonPid && isAlive(daemonPid) && Date.now() < end) await sleep(20);
-        if (daemonPid && isAlive(daemonPid)) {
-          ctx.problems.push(`PM2 daemon ${daemonPid} still alive after pm2 kill: SIGKILL`);
-          process.kill(daemonPid, 'SIGKILL');
-        }
-        const stray = scanEnv(mine);
-        if (stray.length) {
-          ctx.problems.push(`PM2 run ${run}: ${stray.length} app processes alive after pm2 kill (killed): ${stray.map((x) => `${x.pid}:${x.comm}`).join(' ')}`);
-          await killAll(stray);
-        }
-        // What PM2 itself logged about its stops: escalations to SIGKILL after kill_timeout.
+        r.start.push(tStart / 1000);
+        r.stop.push(tStop / 1000);
+        r.left.push(left.length);
+        r.rss.push(rss);
+        r.rssIdle.push(idle);
+        r.perApp.push(procs.length / N);
+        console.log(
+          `  run ${run}/${RUNS} reapq: start ${(tStart / 1000).toFixed(2)} s, stop ${(tStop / 1000).toFixed(2)} s, left ${left.length}${left.length ? ` (${left.map((x) => `${x.pid}:${x.comm}`).join(' ')})` : ''}, worker RSS ${rss.toFixed(1)} MiB (idle ${idle.toFixed(1)}), ${procs.length / N} processes per app`,
+        );
+        await ctx.retire(prefix);
+      };
+
+      const pm2Run = async (run) => {
+        const home = mkdtempSync(join(tmpdir(), 'reapq-bench-pm2-'));
+        ctx.tmpdirs.push(home);
+        const appTag = `${ctx.tag}-pm2-${run}`;
+        const mine = (e) => e === `REAPQ_BENCH_APP=${appTag}`;
+        const env = { ...cleanEnv(), PM2_HOME: home, REAPQ_BENCH: ctx.tag };
+        for (const k of Object.keys(env)) if (k.startsWith('PM2_') && k !== 'PM2_HOME') delete env[k];
+        const child = ctx.spawnTracked(process.execPath, [SELF, '--pm2-driver'], {
+          env,
+          cwd: APP,
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        });
+        ctx.bare.add(child); // killed by the cleanup if the bench fails half-way
+        void child.exited.then(() => ctx.bare.delete(child));
+        let out = '';
+        child.stdout.on('data', (d) => (out = (out + d).slice(-16384)));
+        child.stderr.on('data', (d) => (out = (out + d).slice(-16384)));
+        const pending = new Map();
+        let seq = 0;
+        let readyResolve;
+        const ready = new Promise((res) => (readyResolve = res));
+        child.on('message', (m) => {
+          if (m.ready) return readyResolve();
+          const w = pending.get(m.id);
+          pending.delete(m.id);
+          if (m.ok) w.res(m.v);
+          else w.rej(new Error(`PM2 driver: ${m.err}`));
+        });
+        void child.exited.then(({ code, signal }) => {
+          for (const w of pending.values()) w.rej(new Error(`PM2 driver exited (${code ?? signal}):\n${out.slice(-4000)}`));
+          pending.clear();
+          readyResolve();
+        });
+        const call = (op, args) =>
+          new Promise((res, rej) => {
+            if (child.exitCode !== null || child.signalCode !== null)
+              return rej(new Error(`PM2 driver gone (${child.exitCode ?? child.signalCode}):\n${out.slice(-4000)}`));
+            const id = ++seq;
+            pending.set(id, { res, rej });
+            child.send({ id, op, args });
+          });
+        let daemonPid = null;
         try {
-          const log = readFileSync(join(home, 'pm2.log'), 'utf8');
-          pm2Log.push({ sigkillAfterTimeout: (log.match(/still alive after \d+ms, sending SIGKILL/g) ?? []).length, notKilled: (log.match(/could not be killed/g) ?? []).length });
-        } catch {
-          pm2Log.push(null);
+          await ready;
+          const info = await call('connect');
+          pm2Version = info.version;
+          daemonPid = Number(readFileSync(join(home, 'pm2.pid'), 'utf8').trim());
+          await sleep(500);
+          const idle = rssKbOf(daemonPid) / 1024;
+
+          const ports = await freePorts(N);
+          const apps = ports.map((port, i) => ({
+            name: `app-${i}`,
+            script: 'npm',
+            args: ['run', 'start'],
+            cwd: APP,
+            env: { PORT: String(port), REAPQ_BENCH: ctx.tag, REAPQ_BENCH_APP: appTag },
+          }));
+          const st = await call('start', { apps, timeoutMs: TIMEOUT_MS });
+          pm2Exec = `${st.interpreter} ${st.execPath}`;
+          const procs = await treesComplete(mine, N, 'PM2');
+          await sleep(500);
+          const rss = rssKbOf(daemonPid) / 1024;
+
+          const sp = await call('stop', { n: N, timeoutMs: TIMEOUT_MS });
+          const left = (await leftBehind(mine)).filter((x) => x.pid !== daemonPid);
+          leftDetail.pm2.push(left.map((x) => x.comm));
+          await killAll(left);
+          p.start.push(st.ms / 1000);
+          p.stop.push(sp.ms / 1000);
+          p.left.push(left.length);
+          p.rss.push(rss);
+          p.rssIdle.push(idle);
+          p.perApp.push(procs.length / N);
+          console.log(
+            `  run ${run}/${RUNS} PM2 ${pm2Version}: start ${(st.ms / 1000).toFixed(2)} s, stop ${(sp.ms / 1000).toFixed(2)} s, left ${left.length}${left.length ? ` (${left.map((x) => `${x.pid}:${x.comm}`).join(' ')})` : ''}, daemon RSS ${rss.toFixed(1)} MiB (idle ${idle.toFixed(1)}), ${procs.length / N} processes per app`,
+          );
+          await call('delete');
+        } finally {
+          // `pm2 kill`, then make sure the daemon, the driver and every app process are gone.
+          if (child.exitCode === null && child.signalCode === null) {
+            await Promise.race([call('kill').catch((err) => ctx.problems.push(`pm2 kill: ${err.message}`)), sleep(30_000)]);
+            await Promise.race([child.exited, sleep(5000)]);
+            if (child.exitCode === null && child.signalCode === null) {
+              child.kill('SIGKILL');
+              await child.exited;
+            }
+          }
+          const end = Date.now() + 5000;
+          while (daemonPid && isAlive(daemonPid) && Date.now() < end) await sleep(20);
+          if (daemonPid && isAlive(daemonPid)) {
+            ctx.problems.push(`PM2 daemon ${daemonPid} still alive after pm2 kill: SIGKILL`);
+            process.kill(daemonPid, 'SIGKILL');
+          }
+          const stray = scanEnv(mine);
+          if (stray.length) {
+            ctx.problems.push(
+              `PM2 run ${run}: ${stray.length} app processes alive after pm2 kill (killed): ${stray.map((x) => `${x.pid}:${x.comm}`).join(' ')}`,
+            );
+            await killAll(stray);
+          }
+          // What PM2 itself logged about its stops: escalations to SIGKILL after kill_timeout.
+          try {
+            const log = readFileSync(join(home, 'pm2.log'), 'utf8');
+            pm2Log.push({
+              sigkillAfterTimeout: (log.match(/still alive after \d+ms, sending SIGKILL/g) ?? []).length,
+              notKilled: (log.match(/could not be killed/g) ?? []).length,
+            });
+          } catch {
+            pm2Log.push(null);
+          }
+          rmSync(home, { recursive: true, force: true });
         }
-        rmSync(home, { recursive: true, force: true });
-      }
-    };
+      };
 
-    for (let run = 1; run <= RUNS; run++) {
-      // Alternate which side goes first, so neither always runs on the warmer machine.
-      if (run % 2 === 1) {
-        await reapqRun(run);
-        await pm2Run(run);
-      } else {
-        await pm2Run(run);
-        await reapqRun(run);
+      for (let run = 1; run <= RUNS; run++) {
+        // Alternate which side goes first, so neither always runs on the warmer machine.
+        if (run % 2 === 1) {
+          await reapqRun(run);
+          await pm2Run(run);
+        } else {
+          await pm2Run(run);
+          await reapqRun(run);
+        }
       }
-    }
 
-    const pm2Label = `PM2 ${pm2Version}`;
-    const figures = [
-      figure({ id: 'start', label: `start ${N} apps -> all running`, unit: 's', samples: r.start, baselines: [{ label: `${pm2Label}: start -> all online`, samples: p.start }] }),
-      figure({ id: 'stop', label: `stop ${N} apps -> all stopped`, unit: 's', samples: r.stop, baselines: [{ label: `${pm2Label}: stop all -> all stopped`, samples: p.stop }] }),
-      figure({ id: 'left', label: `app processes left ${SETTLE_MS / 1000} s after the stop`, unit: 'processes', samples: r.left, baselines: [{ label: pm2Label, samples: p.left }], goal: { op: '<=', value: 0 } }),
-      figure({ id: 'rss', label: `daemon RSS with ${N} apps (reapq worker)`, unit: 'MiB', samples: r.rss, baselines: [{ label: `${pm2Label} God daemon`, samples: p.rss }] }),
-      figure({ id: 'rss-idle', label: 'daemon RSS idle (reapq worker)', unit: 'MiB', samples: r.rssIdle, baselines: [{ label: `${pm2Label} God daemon`, samples: p.rssIdle }], chart: false }),
-      figure({ id: 'per-app', label: 'processes per app tree', unit: 'processes', samples: r.perApp, baselines: [{ label: pm2Label, samples: p.perApp }], chart: false }),
-    ];
-    figures.forEach(printFigure);
-    const fmtLeft = (xs) => xs.map((l, i) => `run ${i + 1}: ${l.length ? l.join(', ') : 'none'}`).join('; ');
-    return {
-      env: { BENCH_APPS: N, BENCH_RUNS: RUNS },
-      params: { apps: N, runs: RUNS, app: 'test/fixtures/app (npm run start)', pm2: pm2Version, reapqWorkerConcurrency: 8, pm2ConcurrentActions: 2 },
-      smoke: N < 50,
-      figures,
-      extra: {
-        pm2Version,
-        pm2Exec,
-        leftBehind: leftDetail,
-        pm2Log,
-        note:
-          `Left behind, per run: reapq ${fmtLeft(leftDetail.reapq)}; PM2 ${fmtLeft(leftDetail.pm2)}. ` +
-          `PM2 ran its apps as \`${pm2Exec}\` (fork mode, default kill signal SIGINT, treekill on, kill_timeout 1600 ms). ` +
-          `Its log (\`PM2_HOME/pm2.log\`), per run: ${pm2Log.map((l, i) => `run ${i + 1}: ${l ? `${l.sigkillAfterTimeout} stop(s) escalated to SIGKILL after kill_timeout, ${l.notKilled} "could not be killed"` : 'no log'}`).join('; ')}.`,
-      },
-    };
-  });
+      const pm2Label = `PM2 ${pm2Version}`;
+      const figures = [
+        figure({
+          id: 'start',
+          label: `start ${N} apps -> all running`,
+          unit: 's',
+          samples: r.start,
+          baselines: [{ label: `${pm2Label}: start -> all online`, samples: p.start }],
+        }),
+        figure({
+          id: 'stop',
+          label: `stop ${N} apps -> all stopped`,
+          unit: 's',
+          samples: r.stop,
+          baselines: [{ label: `${pm2Label}: stop all -> all stopped`, samples: p.stop }],
+        }),
+        figure({
+          id: 'left',
+          label: `app processes left ${SETTLE_MS / 1000} s after the stop`,
+          unit: 'processes',
+          samples: r.left,
+          baselines: [{ label: pm2Label, samples: p.left }],
+          goal: { op: '<=', value: 0 },
+        }),
+        figure({
+          id: 'rss',
+          label: `daemon RSS with ${N} apps (reapq worker)`,
+          unit: 'MiB',
+          samples: r.rss,
+          baselines: [{ label: `${pm2Label} God daemon`, samples: p.rss }],
+        }),
+        figure({
+          id: 'rss-idle',
+          label: 'daemon RSS idle (reapq worker)',
+          unit: 'MiB',
+          samples: r.rssIdle,
+          baselines: [{ label: `${pm2Label} God daemon`, samples: p.rssIdle }],
+          chart: false,
+        }),
+        figure({
+          id: 'per-app',
+          label: 'processes per app tree',
+          unit: 'processes',
+          samples: r.perApp,
+          baselines: [{ label: pm2Label, samples: p.perApp }],
+          chart: false,
+        }),
+      ];
+      figures.forEach(printFigure);
+      const fmtLeft = (xs) => xs.map((l, i) => `run ${i + 1}: ${l.length ? l.join(', ') : 'none'}`).join('; ');
+      return {
+        env: { BENCH_APPS: N, BENCH_RUNS: RUNS },
+        params: {
+          apps: N,
+          runs: RUNS,
+          app: 'test/fixtures/app (npm run start)',
+          pm2: pm2Version,
+          reapqWorkerConcurrency: 8,
+          pm2ConcurrentActions: 2,
+        },
+        smoke: N < 50,
+        figures,
+        extra: {
+          pm2Version,
+          pm2Exec,
+          leftBehind: leftDetail,
+          pm2Log,
+          note:
+            `Left behind, per run: reapq ${fmtLeft(leftDetail.reapq)}; PM2 ${fmtLeft(leftDetail.pm2)}. ` +
+            `PM2 ran its apps as \`${pm2Exec}\` (fork mode, default kill signal SIGINT, treekill on, kill_timeout 1600 ms). ` +
+            `Its log (\`PM2_HOME/pm2.log\`), per run: ${pm2Log.map((l, i) => `run ${i + 1}: ${l ? `${l.sigkillAfterTimeout} stop(s) escalated to SIGKILL after kill_timeout, ${l.notKilled} "could not be killed"` : 'no log'}`).join('; ')}.`,
+        },
+      };
+    },
+  );
 }

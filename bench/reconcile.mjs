@@ -4,7 +4,22 @@
 // of /proc/*/stat in this process. Also the worker's RSS with N managed (vs idle).
 // Goal: < 150 ms per pass.
 import { readdirSync, readFileSync } from 'node:fs';
-import { BIN, cleanEnv, cpuMsOf, envInt, figure, now, pool, printFigure, rssKbOf, runBench, sleep, treeOf, until, benchRuns } from './lib.mjs';
+import {
+  BIN,
+  cleanEnv,
+  cpuMsOf,
+  envInt,
+  figure,
+  now,
+  pool,
+  printFigure,
+  rssKbOf,
+  runBench,
+  sleep,
+  treeOf,
+  until,
+  benchRuns,
+} from './lib.mjs';
 
 const N = envInt('BENCH_N', 1000, 1);
 const PASSES = envInt('BENCH_PASSES', Math.max(5, benchRuns()), 1);
@@ -50,58 +65,84 @@ await runBench('reconcile', `one reconcile pass with ${N} managed processes (${3
   await sleep(1000);
 
   const env = { ...cleanEnv(), REDIS_URL: url, REAPQ_PREFIX: prefix };
-  const cliPass = () => new Promise((res, rej) => {
-    const c0 = cpuMsOf(w.pid);
-    const t0 = now();
-    const c = ctx.spawnTracked(process.execPath, [BIN, 'reconcile', '--host', HOST, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (err += d));
-    c.once('error', rej);
-    c.once('exit', (code) => {
-      const wall = now() - t0;
-      const cpu = cpuMsOf(w.pid) - c0;
-      if (code !== 0) return rej(new Error(`reapq reconcile exited ${code}: ${err.trim()}`));
-      try {
-        const rep = JSON.parse(out);
-        res({ rep, cliWall: wall, cpu });
-      } catch (e) {
-        rej(new Error(`reapq reconcile printed no JSON: ${e.message}\n${out.slice(0, 400)}`));
-      }
+  const cliPass = () =>
+    new Promise((res, rej) => {
+      const c0 = cpuMsOf(w.pid);
+      const t0 = now();
+      const c = ctx.spawnTracked(process.execPath, [BIN, 'reconcile', '--host', HOST, '--json'], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      c.once('error', rej);
+      c.once('exit', (code) => {
+        const wall = now() - t0;
+        const cpu = cpuMsOf(w.pid) - c0;
+        if (code !== 0) return rej(new Error(`reapq reconcile exited ${code}: ${err.trim()}`));
+        try {
+          const rep = JSON.parse(out);
+          res({ rep, cliWall: wall, cpu });
+        } catch (e) {
+          rej(new Error(`reapq reconcile printed no JSON: ${e.message}\n${out.slice(0, 400)}`));
+        }
+      });
     });
-  });
 
   const passes = [];
   const scans = [];
   for (let i = 0; i < PASSES; i++) {
     const p = await cliPass();
     if (p.rep.records < N) throw new Error(`the pass saw ${p.rep.records} records, expected ${N}`);
-    if (p.rep.actions.length || p.rep.errors.length) console.warn(`  warning: pass ${i + 1} acted: ${JSON.stringify(p.rep.actions.slice(0, 3))} ${p.rep.errors.join('; ')}`);
+    if (p.rep.actions.length || p.rep.errors.length)
+      console.warn(`  warning: pass ${i + 1} acted: ${JSON.stringify(p.rep.actions.slice(0, 3))} ${p.rep.errors.join('; ')}`);
     passes.push(p);
     scans.push(bareScan());
-    console.log(`  pass ${i + 1}/${PASSES}: ${p.rep.durationMs} ms wall, ${p.cpu.toFixed(1)} ms worker CPU, ${p.rep.processes} processes, ${p.rep.records} records (CLI round trip ${p.cliWall.toFixed(0)} ms); bare scan ${scans.at(-1).wall.toFixed(1)} ms over ${scans.at(-1).n}`);
+    console.log(
+      `  pass ${i + 1}/${PASSES}: ${p.rep.durationMs} ms wall, ${p.cpu.toFixed(1)} ms worker CPU, ${p.rep.processes} processes, ${p.rep.records} records (CLI round trip ${p.cliWall.toFixed(0)} ms); bare scan ${scans.at(-1).wall.toFixed(1)} ms over ${scans.at(-1).n}`,
+    );
   }
   const rssManaged = rssKbOf(w.pid) / 1024;
 
   const figures = [
     figure({
-      id: 'wall', label: 'reconcile pass, wall (report durationMs)', unit: 'ms', samples: passes.map((p) => p.rep.durationMs), goal: { op: '<', value: 150 },
+      id: 'wall',
+      label: 'reconcile pass, wall (report durationMs)',
+      unit: 'ms',
+      samples: passes.map((p) => p.rep.durationMs),
+      goal: { op: '<', value: 150 },
       baselines: [{ label: 'bare /proc/*/stat scan, wall', samples: scans.map((s) => s.wall) }],
     }),
     figure({
-      id: 'cpu', label: 'worker CPU during the request (pass + cluster pass + job)', unit: 'ms', samples: passes.map((p) => p.cpu),
+      id: 'cpu',
+      label: 'worker CPU during the request (pass + cluster pass + job)',
+      unit: 'ms',
+      samples: passes.map((p) => p.cpu),
       baselines: [{ label: 'bare /proc/*/stat scan, CPU', samples: scans.map((s) => s.cpu) }],
     }),
     figure({
-      id: 'per-process', label: 'pass wall per process scanned', unit: 'us', samples: passes.map((p) => (p.rep.durationMs * 1000) / p.rep.processes),
+      id: 'per-process',
+      label: 'pass wall per process scanned',
+      unit: 'us',
+      samples: passes.map((p) => (p.rep.durationMs * 1000) / p.rep.processes),
       baselines: [{ label: 'bare scan per process', samples: scans.map((s) => (s.wall * 1000) / s.n) }],
     }),
     figure({
-      id: 'rss', label: `worker RSS with ${N} managed`, unit: 'MiB', samples: [rssManaged],
+      id: 'rss',
+      label: `worker RSS with ${N} managed`,
+      unit: 'MiB',
+      samples: [rssManaged],
       baselines: [{ label: 'worker RSS idle (0 managed)', samples: [rssIdle] }],
     }),
-    figure({ id: 'cli', label: 'CLI `reapq reconcile` round trip (node start included)', unit: 'ms', samples: passes.map((p) => p.cliWall), chart: false }),
+    figure({
+      id: 'cli',
+      label: 'CLI `reapq reconcile` round trip (node start included)',
+      unit: 'ms',
+      samples: passes.map((p) => p.cliWall),
+      chart: false,
+    }),
   ];
   figures.forEach(printFigure);
   return {

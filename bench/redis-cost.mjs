@@ -57,7 +57,10 @@ function workerEnv(redisUrl, extra) {
 
 /** A `reapq worker` child; resolves once ready. Tracks its log lines for waitLog. */
 async function startWorker(redisUrl, extra) {
-  const child = spawn(process.execPath, [BIN, 'worker', '--host-id', hostId], { env: workerEnv(redisUrl, extra), stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'worker', '--host-id', hostId], {
+    env: workerEnv(redisUrl, extra),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const seen = new Map(); // processId -> Set of msg
   const waiters = [];
   let buf = '';
@@ -81,7 +84,11 @@ async function startWorker(redisUrl, extra) {
         if (!seen.has(j.processId)) seen.set(j.processId, new Set());
         seen.get(j.processId).add(j.msg);
       }
-      for (const w of [...waiters]) if (w.test()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+      for (const w of [...waiters])
+        if (w.test()) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
     }
   });
   const exited = new Promise((r) => child.once('exit', (code) => r(code)));
@@ -99,7 +106,13 @@ async function startWorker(redisUrl, extra) {
       if (test()) return Promise.resolve();
       return new Promise((res, rej) => {
         const timer = setTimeout(() => rej(new Error(`no "${msg}" for ${id} within ${timeoutMs} ms:\n${all.slice(-2000)}`)), timeoutMs);
-        waiters.push({ test, resolve: () => { clearTimeout(timer); res(); } });
+        waiters.push({
+          test,
+          resolve: () => {
+            clearTimeout(timer);
+            res();
+          },
+        });
       });
     },
     async stop() {
@@ -313,21 +326,34 @@ const FIGURES = ['roundTripsProducer', 'roundTripsWorker', 'luaInner', 'commands
 const fmt = (x, d = 1) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(d));
 
 function printTable(rows) {
-  console.log('\n| operation | commands sent (producer + worker) | commands run, incl. inside Lua | bytes to Redis | bytes from Redis | time in commands | Redis CPU |');
+  console.log(
+    '\n| operation | commands sent (producer + worker) | commands run, incl. inside Lua | bytes to Redis | bytes from Redis | time in commands | Redis CPU |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.label} | ${fmt(r.roundTripsProducer + r.roundTripsWorker)} (${fmt(r.roundTripsProducer)} + ${fmt(r.roundTripsWorker)}) | ${fmt(r.commands)} | ${fmt(r.netIn, 0)} | ${fmt(r.netOut, 0)} | ${fmt(r.usec)} us | ${fmt(r.cpuUs)} us |`);
+    console.log(
+      `| ${r.label} | ${fmt(r.roundTripsProducer + r.roundTripsWorker)} (${fmt(r.roundTripsProducer)} + ${fmt(r.roundTripsWorker)}) | ${fmt(r.commands)} | ${fmt(r.netIn, 0)} | ${fmt(r.netOut, 0)} | ${fmt(r.usec)} us | ${fmt(r.cpuUs)} us |`,
+    );
   }
   console.log('\nPer command (commandstats of round B, per operation, background removed; includes commands run inside scripts):');
   for (const r of rows) {
-    const list = Object.entries(r.cmds).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+    const list = Object.entries(r.cmds)
+      .sort((x, y) => y[1] - x[1])
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ');
     console.log(`- ${r.label}: ${list}`);
   }
   console.log('\nCommands sent, by sender (round A, raw counts over the whole measurement, not per operation):');
   for (const r of rows) {
     if (!r.roundA.top) continue;
-    const f = (o) => Object.entries(o).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
-    console.log(`- ${r.label} (${fmt(r.ops)} ${r.perSecond ? 's' : 'ops'}, ${fmt(r.roundA.wallMs, 0)} ms): producer: ${f(r.topProducer)}; worker: ${f(r.topWorker)}`);
+    const f = (o) =>
+      Object.entries(o)
+        .sort((x, y) => y[1] - x[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || '-';
+    console.log(
+      `- ${r.label} (${fmt(r.ops)} ${r.perSecond ? 's' : 'ops'}, ${fmt(r.roundA.wallMs, 0)} ms): producer: ${f(r.topProducer)}; worker: ${f(r.topWorker)}`,
+    );
   }
 }
 
@@ -378,8 +404,20 @@ try {
 
   const idsA = [];
   const idsB = [];
-  const startA = await meter.measure(async () => { for (let i = 0; i < N; i++) idsA.push(await startOne(w)); await settle(); }, { monitor: true, workerPid: w.pid });
-  const startB = await meter.measure(async () => { for (let i = 0; i < N; i++) idsB.push(await startOne(w)); await settle(); }, { monitor: false });
+  const startA = await meter.measure(
+    async () => {
+      for (let i = 0; i < N; i++) idsA.push(await startOne(w));
+      await settle();
+    },
+    { monitor: true, workerPid: w.pid },
+  );
+  const startB = await meter.measure(
+    async () => {
+      for (let i = 0; i < N; i++) idsB.push(await startOne(w));
+      await settle();
+    },
+    { monitor: false },
+  );
   rows.push(perOp('start (client.start -> running)', startA, startB, N, bg));
 
   // The same starts, waited for as a backend does: client.waitFor (a duplicate connection,
@@ -392,8 +430,20 @@ try {
     ids.push(rec.id);
     await client.waitFor(rec.id, 'running');
   };
-  const waitA = await meter.measure(async () => { for (let i = 0; i < N; i++) await startOneWaiting(idsWA); await settle(); }, { monitor: true, workerPid: w.pid });
-  const waitB = await meter.measure(async () => { for (let i = 0; i < N; i++) await startOneWaiting(idsWB); await settle(); }, { monitor: false });
+  const waitA = await meter.measure(
+    async () => {
+      for (let i = 0; i < N; i++) await startOneWaiting(idsWA);
+      await settle();
+    },
+    { monitor: true, workerPid: w.pid },
+  );
+  const waitB = await meter.measure(
+    async () => {
+      for (let i = 0; i < N; i++) await startOneWaiting(idsWB);
+      await settle();
+    },
+    { monitor: false },
+  );
   const startRow = rows[0];
   const waitRow = perOp('start + client.waitFor(running)', waitA, waitB, N, bg);
   rows.push(waitRow);
@@ -401,17 +451,41 @@ try {
   // Lua); bytes and time as the difference of the two rows (the worker's part is the same).
   const waitSent = Math.max(0, waitRow.roundTripsProducer - startRow.roundTripsProducer);
   rows.push({
-    ...waitRow, label: 'of which client.waitFor', cmds: {}, topProducer: {}, topWorker: {}, roundA: { wallMs: 0 },
+    ...waitRow,
+    label: 'of which client.waitFor',
+    cmds: {},
+    topProducer: {},
+    topWorker: {},
+    roundA: { wallMs: 0 },
     ...Object.fromEntries(FIGURES.map((k) => [k, Math.max(0, waitRow[k] - startRow[k])])),
-    roundTripsProducer: waitSent, roundTripsWorker: 0, commands: waitSent,
+    roundTripsProducer: waitSent,
+    roundTripsWorker: 0,
+    commands: waitSent,
   });
 
-  const stopA = await meter.measure(async () => { for (const id of idsA) await stopOne(w, id); await settle(); }, { monitor: true, workerPid: w.pid });
-  const stopB = await meter.measure(async () => { for (const id of idsB) await stopOne(w, id); await settle(); }, { monitor: false });
+  const stopA = await meter.measure(
+    async () => {
+      for (const id of idsA) await stopOne(w, id);
+      await settle();
+    },
+    { monitor: true, workerPid: w.pid },
+  );
+  const stopB = await meter.measure(
+    async () => {
+      for (const id of idsB) await stopOne(w, id);
+      await settle();
+    },
+    { monitor: false },
+  );
   const stopRow = perOp('stop (client.stop -> stopped)', stopA, stopB, N, bg);
   rows.push(stopRow);
   rows.push({
-    ...startRow, label: 'one start + stop', cmds: {}, topProducer: {}, topWorker: {}, roundA: { wallMs: 0 },
+    ...startRow,
+    label: 'one start + stop',
+    cmds: {},
+    topProducer: {},
+    topWorker: {},
+    roundA: { wallMs: 0 },
     ...Object.fromEntries(FIGURES.map((k) => [k, startRow[k] + stopRow[k]])),
   });
   for (const id of [...idsWA, ...idsWB]) await stopOne(w, id);
@@ -426,11 +500,14 @@ try {
     live.add(rec.id);
     await w.waitLog(rec.id, 'spawned');
     await settle();
-    const m = await meter.measure(async () => {
-      const end = Date.now() + 10_000;
-      while ((await meter.r.xlen(keys.logs(rec.id))) < LINES && Date.now() < end) await sleep(100);
-      await sleep(300);
-    }, { monitor, workerPid: w.pid });
+    const m = await meter.measure(
+      async () => {
+        const end = Date.now() + 10_000;
+        while ((await meter.r.xlen(keys.logs(rec.id))) < LINES && Date.now() < end) await sleep(100);
+        await sleep(300);
+      },
+      { monitor, workerPid: w.pid },
+    );
     return { m, id: rec.id };
   };
   const logA = await logsOf(true);
@@ -488,7 +565,12 @@ try {
   rows.push(pass1);
   const perRecord = (k) => (pass1[k] - pass0[k]) / (records1 - records0);
   rows.push({
-    label: 'reconcile pass, each further record', ops: 1, cmds: {}, topProducer: {}, topWorker: {}, roundA: { wallMs: 0 },
+    label: 'reconcile pass, each further record',
+    ops: 1,
+    cmds: {},
+    topProducer: {},
+    topWorker: {},
+    roundA: { wallMs: 0 },
     ...Object.fromEntries(FIGURES.map((k) => [k, Math.max(0, perRecord(k))])),
   });
   await worker.stop();
@@ -508,11 +590,17 @@ try {
 
   printTable(rows);
   console.log('\nMemory per finished process (MEMORY USAGE SAMPLES 0):');
-  console.log(`- record hash ${recBytes} B (record JSON ${Buffer.byteLength(recordJson)} B), event stream ${streamBytes} B (${events} events), global stream ${fmt(globalBytes / globalLen, 0)} B per entry (${globalLen} entries)`);
+  console.log(
+    `- record hash ${recBytes} B (record JSON ${Buffer.byteLength(recordJson)} B), event stream ${streamBytes} B (${events} events), global stream ${fmt(globalBytes / globalLen, 0)} B per entry (${globalLen} entries)`,
+  );
   console.log(`- log stream ${logStreamBytes} B for ${LINES} lines of 40 B (${fmt(logStreamBytes / LINES)} B per line)`);
   console.log(`- heartbeat JSON ${Buffer.byteLength(hbRow.heartbeatJson)} B`);
-  console.log(`\nRedis CPU is the redis-server's scheduler runtime (/proc/PID/task/*/schedstat), all threads, I/O included; "time in commands" is commandstats usec (execution only). Idle background taken off per operation: ${fmt(bgRow.cpuUs / 1000, 2)} ms/s of Redis CPU.`);
-  console.log(`\nredis-server ${(await meter.r.info('server')).match(/redis_version:(\S+)/)?.[1]}, node ${process.version}, N=${N}, LIVE=${LIVE}`);
+  console.log(
+    `\nRedis CPU is the redis-server's scheduler runtime (/proc/PID/task/*/schedstat), all threads, I/O included; "time in commands" is commandstats usec (execution only). Idle background taken off per operation: ${fmt(bgRow.cpuUs / 1000, 2)} ms/s of Redis CPU.`,
+  );
+  console.log(
+    `\nredis-server ${(await meter.r.info('server')).match(/redis_version:(\S+)/)?.[1]}, node ${process.version}, N=${N}, LIVE=${LIVE}`,
+  );
 } finally {
   // Nothing may outlive the bench: stop what is live, then the worker, then Redis.
   if (worker && worker.child.exitCode === null && worker.child.signalCode === null) {

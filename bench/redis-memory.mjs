@@ -29,8 +29,16 @@ await runBench('redis-memory', `Redis bytes per finished record (${N} records th
     events += (await c.events(id)).length;
   }
   const index = Number(await r.call('MEMORY', 'USAGE', c.keys.allIndex, 'SAMPLES', '0')) / N;
-  const per = { record: Math.round(record / N), stream: Math.round(stream / N), streamBeforeCompaction: Math.round(streamBefore / N), index: Math.round(index), eventsPerRecord: events / N };
+  const per = {
+    record: Math.round(record / N),
+    stream: Math.round(stream / N),
+    streamBeforeCompaction: Math.round(streamBefore / N),
+    index: Math.round(index),
+    eventsPerRecord: events / N,
+  };
   const total = per.record + per.stream + per.index;
-  console.log(`  per finished record: projection ${per.record} B + compacted events ${per.stream} B (${per.eventsPerRecord} events; ${per.streamBeforeCompaction} B as a stream) + index ${per.index} B = ${total} B  |  goal < 4096 B: ${total < 4096 ? 'met' : 'MISSED'}`);
+  console.log(
+    `  per finished record: projection ${per.record} B + compacted events ${per.stream} B (${per.eventsPerRecord} events; ${per.streamBeforeCompaction} B as a stream) + index ${per.index} B = ${total} B  |  goal < 4096 B: ${total < 4096 ? 'met' : 'MISSED'}`,
+  );
   return { params: { N }, env: { BENCH_N: N }, figures: [], extra: { ...per, total } };
 });

@@ -11,8 +11,8 @@ export const BENCHES = [
     name: 'backend',
     heading: 'Backend-shaped workload',
     what:
-      'What a web backend does: N `client.start({ command: [\'sleep\', \'1000\'] })` issued at once through one ' +
-      '`ReapqClient`, each awaited with `client.waitFor(id, \'running\')`, against one worker with default flags. ' +
+      "What a web backend does: N `client.start({ command: ['sleep', '1000'] })` issued at once through one " +
+      "`ReapqClient`, each awaited with `client.waitFor(id, 'running')`, against one worker with default flags. " +
       'Timed from the first `start()` to the last `waitFor()` resolving. Baseline in the same run: a bare Node loop ' +
       "spawning the same N `sleep 1000` detached, until every `'spawn'` event. Each round uses a fresh prefix and " +
       'worker and stops everything before the next. CPU per round of each process (this client, the worker, its ' +
@@ -24,8 +24,8 @@ export const BENCHES = [
     heading: 'Connections with many waiters',
     what:
       '1,000 concurrent `waitFor` on one client (this process), then 500 SSE clients of one `reapq api` process, ' +
-      'each on its own process\'s event stream. Connections counted with `CLIENT LIST` on the bench\'s private ' +
-      'Redis (its own admin connection excluded); the api\'s RSS with the 500 streams open. Baselines: the same ' +
+      "each on its own process's event stream. Connections counted with `CLIENT LIST` on the bench's private " +
+      "Redis (its own admin connection excluded); the api's RSS with the 500 streams open. Baselines: the same " +
       'client and api with nothing waiting, same run.',
     goal: 'at most 3 Redis connections each',
   },
@@ -35,7 +35,7 @@ export const BENCHES = [
     what:
       'One managed process writes 100 MB of 100-byte lines as fast as a pipe goes (`head -c | tr | fold`), then ' +
       '`LAST-LINE`; one worker with defaults (`REAPQ_LOG_MAX_BYTES` 16 MiB). Measured: from `running` until ' +
-      '`client.logs(id, 1)` (what `reapq logs` prints) is `LAST-LINE`; the worker\'s peak RSS (sampled every 50 ms) ' +
+      "`client.logs(id, 1)` (what `reapq logs` prints) is `LAST-LINE`; the worker's peak RSS (sampled every 50 ms) " +
       'beside its idle RSS; the log file plus its `.1` afterwards. Baseline: the same writer into a plain file.',
     goal: 'last line visible within seconds; on disk <= 2 x REAPQ_LOG_MAX_BYTES',
   },
@@ -54,8 +54,8 @@ export const BENCHES = [
     heading: 'CLI cold start',
     what:
       'Wall time of one `node bin/reapq ls` (50 records), `show ID`, `hosts`, `start -- sleep 1000` (no `--wait`, no ' +
-      'worker) and `stop ID`, measured by hyperfine (`-N`, 3 warm-ups, 20 runs; the figure is hyperfine\'s median) ' +
-      'against the bench\'s private Redis, beside `node -e 0` in the same hyperfine call.',
+      "worker) and `stop ID`, measured by hyperfine (`-N`, 3 warm-ups, 20 runs; the figure is hyperfine's median) " +
+      "against the bench's private Redis, beside `node -e 0` in the same hyperfine call.",
     goal: 'read-only commands < 150 ms',
   },
   {
@@ -95,7 +95,7 @@ export const BENCHES = [
     heading: 'Reconcile pass',
     what:
       "N managed `sh -c 'sleep 1000 & sleep 1000 & wait'` (3N OS processes) on one worker whose scheduled passes are " +
-      'turned off; then `reapq reconcile --host H --json` several times. Wall is the report\'s `durationMs`; CPU is the ' +
+      "turned off; then `reapq reconcile --host H --json` several times. Wall is the report's `durationMs`; CPU is the " +
       "worker's CPU time (sum of its threads' `se.sum_exec_runtime`) across the request, so it also holds the cluster " +
       'pass and the job overhead. Baseline: a bare synchronous `readdirSync(/proc)` + `readFileSync(/proc/N/stat)` scan ' +
       "in the bench process. RSS is the worker's `VmRSS` with N managed, beside the same worker idle.",
@@ -121,7 +121,7 @@ export const BENCHES = [
       'event (state `running`); then N `client.stop()` at once, timed until every `stopped` event. PM2 (the version in ' +
       'the chart, a dev dependency of this bench only, with a fresh `PM2_HOME` per run, never `~/.pm2`; defaults: fork ' +
       'mode, kill signal SIGINT, treekill): the N apps (`script: npm`, `args: run start`, a free `PORT` each) in one ' +
-      '`pm2.start({ apps })` call, timed until `pm2.list()` shows all `online`; then `pm2.stop(\'all\')` until all ' +
+      "`pm2.start({ apps })` call, timed until `pm2.list()` shows all `online`; then `pm2.stop('all')` until all " +
       '`stopped`. Both sides are driven through their programmatic API on a connection made before the clock starts; ' +
       'both daemons are up before it (not timed). Left behind: processes of the apps (found by an environment marker: ' +
       "reapq's cookie, a `REAPQ_BENCH_APP` variable for PM2) still alive 2 s after the stop was reported done; they are " +
@@ -131,7 +131,7 @@ export const BENCHES = [
       'polls `kill(pid, 0)` on every pid of the snapshot and sends SIGKILL to what still answers after `kill_timeout` ' +
       "(1600 ms); an orphan that is dead but not yet reaped by init answers, so the log's count of SIGKILL escalations " +
       'is given below.',
-    goal: 'no process left behind by reapq; figures beside PM2\'s',
+    goal: "no process left behind by reapq; figures beside PM2's",
     baselineLegend: 'PM2',
   },
 ];
@@ -156,10 +156,17 @@ function chartFor(b, r) {
       title: f.label,
       unit: f.unit,
       goal: f.goal,
-      bars: [{ label: 'reapq', median: f.median, min: f.min, max: f.max }, ...f.baselines.map((x) => ({ label: x.label, median: x.median, min: x.min, max: x.max, baseline: true }))],
+      bars: [
+        { label: 'reapq', median: f.median, min: f.min, max: f.max },
+        ...f.baselines.map((x) => ({ label: x.label, median: x.median, min: x.min, max: x.max, baseline: true })),
+      ],
     }));
   if (groups.length === 0) return null;
-  const runs = r.params?.passes ? `${r.params.passes} passes` : r.params?.runs ? `${r.params.runs} run${r.params.runs === 1 ? '' : 's'}` : '';
+  const runs = r.params?.passes
+    ? `${r.params.passes} passes`
+    : r.params?.runs
+      ? `${r.params.runs} run${r.params.runs === 1 ? '' : 's'}`
+      : '';
   const mm = r.machine ?? {};
   return barChart({
     title: `${b.heading}${r.smoke ? ' (smoke run: reduced sizes)' : ''}`,
@@ -170,7 +177,10 @@ function chartFor(b, r) {
 }
 
 function table(r) {
-  const rows = ['| figure | reapq (median) | spread (min–max) | baseline | baseline (median) | spread (min–max) | goal |', '|---|---:|---:|---|---:|---:|---|'];
+  const rows = [
+    '| figure | reapq (median) | spread (min–max) | baseline | baseline (median) | spread (min–max) | goal |',
+    '|---|---:|---:|---|---:|---:|---|',
+  ];
   for (const f of r.figures) {
     const goal = f.goal ? `${f.goal.text}: **${f.goal.met ? 'met' : 'missed'}**` : '';
     const head = `| ${f.label} | ${fmt(f.median)} ${f.unit} | ${range(f)} |`;
@@ -188,9 +198,15 @@ export function generate() {
   mkdirSync(chartsDir, { recursive: true });
   const out = [];
   out.push('# Benchmarks', '');
-  out.push('<!-- Generated by bench/report.mjs (run by `npm run bench`) from bench/results/*.json: edit the benches, not this file. -->', '');
+  out.push(
+    '<!-- Generated by bench/report.mjs (run by `npm run bench`) from bench/results/*.json: edit the benches, not this file. -->',
+    '',
+  );
   out.push(`Machine: ${machineLine(m)}. Generated ${new Date().toISOString()}.`, '');
-  out.push('Every figure is the median over runs with its spread (min–max across runs), printed beside its baseline measured in the same run on the same machine. Each bench starts its own private `redis-server` on a free port with a random `REAPQ_PREFIX`, runs workers as child processes (`node bin/reapq worker`), and stops every process it started; it fails if any process carrying one of its cookies (or any of its workers, bare processes or its redis-server) is left.', '');
+  out.push(
+    'Every figure is the median over runs with its spread (min–max across runs), printed beside its baseline measured in the same run on the same machine. Each bench starts its own private `redis-server` on a free port with a random `REAPQ_PREFIX`, runs workers as child processes (`node bin/reapq worker`), and stops every process it started; it fails if any process carrying one of its cookies (or any of its workers, bare processes or its redis-server) is left.',
+    '',
+  );
 
   out.push('## Summary', '', '| bench | figure | reapq (median) | baseline (median) | goal |', '|---|---|---:|---:|---|');
   const results = BENCHES.map((b) => [b, load(b.name)]);
@@ -199,11 +215,14 @@ export function generate() {
       out.push(`| [${b.heading}](#${b.name}) | not run yet | | | ${b.goal} |`);
       continue;
     }
-    if (r.error) out.push(`| [${b.heading}](#${b.name}) | **failed**: ${r.error.split('\n')[0].replace(/\|/g, '\\|').slice(0, 160)} | | | |`);
+    if (r.error)
+      out.push(`| [${b.heading}](#${b.name}) | **failed**: ${r.error.split('\n')[0].replace(/\|/g, '\\|').slice(0, 160)} | | | |`);
     for (const f of r.figures) {
       if (!f.goal && f.chart === false) continue;
       const base = f.baselines.map((x) => `${fmt(x.median)} ${x.unit} (${x.label})`).join('; ');
-      out.push(`| [${b.heading}](#${b.name})${r.smoke ? ' (smoke)' : ''} | ${f.label} | ${fmt(f.median)} ${f.unit} | ${base} | ${f.goal ? `${f.goal.text}: ${f.goal.met ? 'met' : '**missed**'}` : ''} |`);
+      out.push(
+        `| [${b.heading}](#${b.name})${r.smoke ? ' (smoke)' : ''} | ${f.label} | ${fmt(f.median)} ${f.unit} | ${base} | ${f.goal ? `${f.goal.text}: ${f.goal.met ? 'met' : '**missed**'}` : ''} |`,
+      );
     }
   }
   out.push('');
@@ -215,9 +234,18 @@ export function generate() {
       return;
     }
     out.push(`Command (every figure of this section): \`${r.command}\` (after \`npm run build\`).`, '');
-    const params = Object.entries(r.params ?? {}).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`).join(', ');
-    out.push(`Measured ${r.date} in ${r.seconds} s; ${params}.${r.machine && machineLine(r.machine) !== machineLine(m) ? ` Machine: ${machineLine(r.machine)}.` : ''}`, '');
-    if (r.smoke) out.push('> **Smoke run** with reduced sizes: proves the bench works, the numbers are not the figures of the issue. Run `npm run bench` with the defaults for those.', '');
+    const params = Object.entries(r.params ?? {})
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`)
+      .join(', ');
+    out.push(
+      `Measured ${r.date} in ${r.seconds} s; ${params}.${r.machine && machineLine(r.machine) !== machineLine(m) ? ` Machine: ${machineLine(r.machine)}.` : ''}`,
+      '',
+    );
+    if (r.smoke)
+      out.push(
+        '> **Smoke run** with reduced sizes: proves the bench works, the numbers are not the figures of the issue. Run `npm run bench` with the defaults for those.',
+        '',
+      );
     if (r.error) out.push(`> **Failed**: ${r.error.replace(/\n/g, ' ')}`, '');
     if (r.figures.length) {
       out.push(table(r), '');
@@ -227,23 +255,68 @@ export function generate() {
         out.push(`![${b.heading}](bench/charts/${b.name}.svg)`, '');
       }
     }
-    if (r.extra?.distribution) out.push(`Starts per host, per run: ${r.extra.distribution.map((d) => Object.entries(d).map(([h, n]) => `${h} ${n}`).join(', ')).join(' / ')}. ${r.extra.check ?? ''}`, '');
+    if (r.extra?.distribution)
+      out.push(
+        `Starts per host, per run: ${r.extra.distribution
+          .map((d) =>
+            Object.entries(d)
+              .map(([h, n]) => `${h} ${n}`)
+              .join(', '),
+          )
+          .join(' / ')}. ${r.extra.check ?? ''}`,
+        '',
+      );
     if (r.extra?.note) out.push(r.extra.note, '');
-    if (r.leakCheck) out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
+    if (r.leakCheck)
+      out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
   });
 
   // Measurements without a baseline, run on their own (not part of `npm run bench`).
   const others = [
-    ['lost-host', 'Lost-host detection', 'A worker host killed outright (its PID namespace dies with it): time from the kill to `lost` recorded and to the `always` process running on the other host, with the default timings.', (e) => `kill -> lost recorded: ${e.lostMs.join(', ')} ms; kill -> running on the other host: ${e.backMs.join(', ')} ms (${e.note}).`],
-    ['redis-memory', 'Redis memory per finished record', 'MEMORY USAGE of a finished record\'s projection, its events (compacted from the stream into a list, as the fleet pass does a minute after it finishes) and its index entry, its log stream removed. Goal: under 4 KB.', (e) => `projection ${e.record} B + compacted events ${e.stream} B (${e.eventsPerRecord} events; ${e.streamBeforeCompaction ?? '?'} B while still a stream) + index ${e.index} B = **${e.total} B** per record: goal ${e.total < 4096 ? 'met' : '**missed**'}.`],
-    ['soak', 'Soak', 'Two workers, start/stop cycles of trees that fork, leave orphans, escape their group or ignore SIGTERM, with a worker SIGKILLed and restarted at random every ~15 s. Fails on any failed cycle, leaked process or zombie.', (e) => `${e.cycles} cycles in ${e.seconds} s (${e.cyclesPerSecond}/s), ${e.kills} worker kills, 0 failed cycles; worker RSS MiB (first/last/max sample per host): ${Object.entries(e.memory).map(([h, m]) => `${h} ${m.first}/${m.last}/${m.max}`).join(', ')}. Samples every 5 s, across worker restarts: ${Object.entries(e.rssMiB).map(([h, xs]) => `${h}: ${xs.join(' ')}`).join('; ')}. A fresh worker starts near 125 MiB and RSS climbs toward 170-215 MiB within one worker's life. The JS heap does not grow: two heap snapshots of one worker (\`node --heapsnapshot-signal=SIGUSR2 bin/reapq worker\`, SIGUSR2 after 1,600 and after 6,400 start/stop cycles of tree.sh at 16 in flight) held 18.0 and 18.4 MB, the difference being compiled code; RSS in that run went 120 -> 139 MiB without snapshots. The rise is V8 and allocator reservation, not retained objects.`],
+    [
+      'lost-host',
+      'Lost-host detection',
+      'A worker host killed outright (its PID namespace dies with it): time from the kill to `lost` recorded and to the `always` process running on the other host, with the default timings.',
+      (e) => `kill -> lost recorded: ${e.lostMs.join(', ')} ms; kill -> running on the other host: ${e.backMs.join(', ')} ms (${e.note}).`,
+    ],
+    [
+      'redis-memory',
+      'Redis memory per finished record',
+      "MEMORY USAGE of a finished record's projection, its events (compacted from the stream into a list, as the fleet pass does a minute after it finishes) and its index entry, its log stream removed. Goal: under 4 KB.",
+      (e) =>
+        `projection ${e.record} B + compacted events ${e.stream} B (${e.eventsPerRecord} events; ${e.streamBeforeCompaction ?? '?'} B while still a stream) + index ${e.index} B = **${e.total} B** per record: goal ${e.total < 4096 ? 'met' : '**missed**'}.`,
+    ],
+    [
+      'soak',
+      'Soak',
+      'Two workers, start/stop cycles of trees that fork, leave orphans, escape their group or ignore SIGTERM, with a worker SIGKILLed and restarted at random every ~15 s. Fails on any failed cycle, leaked process or zombie.',
+      (e) =>
+        `${e.cycles} cycles in ${e.seconds} s (${e.cyclesPerSecond}/s), ${e.kills} worker kills, 0 failed cycles; worker RSS MiB (first/last/max sample per host): ${Object.entries(
+          e.memory,
+        )
+          .map(([h, m]) => `${h} ${m.first}/${m.last}/${m.max}`)
+          .join(', ')}. Samples every 5 s, across worker restarts: ${Object.entries(e.rssMiB)
+          .map(([h, xs]) => `${h}: ${xs.join(' ')}`)
+          .join(
+            '; ',
+          )}. A fresh worker starts near 125 MiB and RSS climbs toward 170-215 MiB within one worker's life. The JS heap does not grow: two heap snapshots of one worker (\`node --heapsnapshot-signal=SIGUSR2 bin/reapq worker\`, SIGUSR2 after 1,600 and after 6,400 start/stop cycles of tree.sh at 16 in flight) held 18.0 and 18.4 MB, the difference being compiled code; RSS in that run went 120 -> 139 MiB without snapshots. The rise is V8 and allocator reservation, not retained objects.`,
+    ],
   ];
   for (const [name, heading, what, line] of others) {
     const r = load(name);
     if (!r) continue;
-    out.push(`<a id="${name}"></a>`, `## ${heading} (\`bench/${name}.mjs\`)`, '', what, '', `Command: \`${r.command}\` (after \`npm run build\`). Measured ${r.date} in ${r.seconds} s.`, '');
+    out.push(
+      `<a id="${name}"></a>`,
+      `## ${heading} (\`bench/${name}.mjs\`)`,
+      '',
+      what,
+      '',
+      `Command: \`${r.command}\` (after \`npm run build\`). Measured ${r.date} in ${r.seconds} s.`,
+      '',
+    );
     out.push(r.error ? `> **Failed**: ${r.error.replace(/\n/g, ' ')}` : line(r.extra), '');
-    if (r.leakCheck) out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
+    if (r.leakCheck)
+      out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
   }
 
   out.push(

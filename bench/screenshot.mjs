@@ -16,7 +16,13 @@ try {
   await ctx.worker(prefix, 'web-1');
   const c = await ctx.client(prefix);
   api = await listenApi(loadConfig({ REDIS_URL: await ctx.redisUrl(), REAPQ_PREFIX: prefix }), '127.0.0.1:0');
-  const app = await c.start({ name: 'next-app', command: ['npm', 'run', 'start'], cwd: join(FIXTURES, 'app'), port: 'auto', ready: { kind: 'http', path: '/' } });
+  const app = await c.start({
+    name: 'next-app',
+    command: ['npm', 'run', 'start'],
+    cwd: join(FIXTURES, 'app'),
+    port: 'auto',
+    ready: { kind: 'http', path: '/' },
+  });
   await c.start({ name: 'worker-tree', command: [join(FIXTURES, 'tree.sh')] });
   await c.start({ name: 'crashy', command: ['sh', '-c', 'exit 1'], restart: 'on-failure' });
   const old = await c.start({ name: 'old-version', command: ['sleep', '1000'] });

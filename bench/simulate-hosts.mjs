@@ -40,7 +40,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const prefix = `bench-sim-${Date.now().toString(36)}`;
 const keys = makeKeys(prefix);
 const hostIds = Array.from({ length: HOSTS }, (_, i) => `sim-${String(i).padStart(4, '0')}`);
-const silent = { info() {}, warn() {}, error() {}, debug() {}, child() { return silent; } };
+const silent = {
+  info() {},
+  warn() {},
+  error() {},
+  debug() {},
+  child() {
+    return silent;
+  },
+};
 
 function parseInfo(text) {
   const stats = {};
@@ -58,9 +66,31 @@ function parseInfo(text) {
 function seedEvents(host, n) {
   const pid = 100_000 + n;
   return [
-    { type: 'start_requested', spec: { name: `app-${n}`, command: ['node', 'server.js', '--port', '3000'], cwd: '/srv/app', env: { NODE_ENV: 'production' }, port: 'auto', restart: 'on-failure', graceMs: 10_000, host: null, ready: null } },
+    {
+      type: 'start_requested',
+      spec: {
+        name: `app-${n}`,
+        command: ['node', 'server.js', '--port', '3000'],
+        cwd: '/srv/app',
+        env: { NODE_ENV: 'production' },
+        port: 'auto',
+        restart: 'on-failure',
+        graceMs: 10_000,
+        host: null,
+        ready: null,
+      },
+    },
     { type: 'spawn_begun', host, port: 20_000 + (n % 10_000) },
-    { type: 'spawned', host, pid, pgid: pid, sid: pid, startTime: 1_234_567 + n, bootId: '5f1c2a9e-0d7b-4b5e-9a53-3c9f2d1e7a10', port: 20_000 + (n % 10_000) },
+    {
+      type: 'spawned',
+      host,
+      pid,
+      pgid: pid,
+      sid: pid,
+      startTime: 1_234_567 + n,
+      bootId: '5f1c2a9e-0d7b-4b5e-9a53-3c9f2d1e7a10',
+      port: 20_000 + (n % 10_000),
+    },
   ];
 }
 
@@ -80,7 +110,9 @@ try {
   const jobs = [];
   for (const host of hostIds) for (let n = 0; n < RECORDS; n++) jobs.push([host, n]);
   for (let i = 0; i < jobs.length; i += 500) {
-    await Promise.all(jobs.slice(i, i + 500).map(([host, n]) => seedStore.transact(`${host}-p${n}`, (cur) => (cur ? null : seedEvents(host, n)))));
+    await Promise.all(
+      jobs.slice(i, i + 500).map(([host, n]) => seedStore.transact(`${host}-p${n}`, (cur) => (cur ? null : seedEvents(host, n)))),
+    );
   }
   const seedMs = performance.now() - t0;
   const sample = (await admin.hget(keys.record(`${hostIds[0]}-p0`), 'r')) ?? '';
@@ -113,7 +145,26 @@ try {
       const t = performance.now();
       try {
         await conn.sismember(keys.drain, hostId);
-        const value = JSON.stringify({ hostId, pid: 4242, version: '0.1.0', state: 'up', load: RECORDS, capacity: null, at: Date.now(), ttlMs: HEARTBEAT_MS * 3, counters: { starts: RECORDS, spawnFailures: 0, exits: 0, stops: 0, reaped: 0, reconcilePasses: passes, reconcileMsTotal: passes * 4, uptimeS: Math.round((Date.now() - started) / 1000) } });
+        const value = JSON.stringify({
+          hostId,
+          pid: 4242,
+          version: '0.1.0',
+          state: 'up',
+          load: RECORDS,
+          capacity: null,
+          at: Date.now(),
+          ttlMs: HEARTBEAT_MS * 3,
+          counters: {
+            starts: RECORDS,
+            spawnFailures: 0,
+            exits: 0,
+            stops: 0,
+            reaped: 0,
+            reconcilePasses: passes,
+            reconcileMsTotal: passes * 4,
+            uptimeS: Math.round((Date.now() - started) / 1000),
+          },
+        });
         await conn.hset(keys.hosts, hostId, value);
         if (measuring) latencies.heartbeat.push(performance.now() - t);
       } catch {
@@ -168,22 +219,35 @@ try {
   latencies.heartbeat.sort((a, b) => a - b);
   latencies.reconcile.sort((a, b) => a - b);
 
-  console.log(`simulate-hosts: ${HOSTS} hosts x ${RECORDS} running records, heartbeat ${HEARTBEAT_MS} ms, pass ${RECONCILE_MS} ms, ${fmt(secs)} s measured (seeded ${HOSTS * RECORDS} records in ${fmt(seedMs / 1000)} s)`);
+  console.log(
+    `simulate-hosts: ${HOSTS} hosts x ${RECORDS} running records, heartbeat ${HEARTBEAT_MS} ms, pass ${RECONCILE_MS} ms, ${fmt(secs)} s measured (seeded ${HOSTS * RECORDS} records in ${fmt(seedMs / 1000)} s)`,
+  );
   console.log('');
   console.log('| figure | whole Redis | per host |');
   console.log('|---|---:|---:|');
   console.log(`| commands/s (commandstats, incl. inside Lua) | ${fmt(commands / secs)} | ${fmt(perHost(commands))} |`);
   console.log(`| bytes/s to Redis | ${fmt(netIn / secs)} | ${fmt(perHost(netIn))} |`);
   console.log(`| bytes/s from Redis | ${fmt(netOut / secs)} | ${fmt(perHost(netOut))} |`);
-  console.log(`| Redis CPU, ms/s (INFO cpu, less ${fmt(idleCpuPerSec * 1000)} ms/s idle) | ${fmt((cpu / secs) * 1000)} | ${fmt((perHost(cpu) * 1000), 2)} |`);
+  console.log(
+    `| Redis CPU, ms/s (INFO cpu, less ${fmt(idleCpuPerSec * 1000)} ms/s idle) | ${fmt((cpu / secs) * 1000)} | ${fmt(perHost(cpu) * 1000, 2)} |`,
+  );
   console.log(`| time in commands, ms/s (commandstats usec) | ${fmt(usec / secs / 1000)} | ${fmt(perHost(usec) / 1000, 3)} |`);
   console.log('');
   console.log(`Redis CPU per command: ${fmt((cpu * 1e6) / commands, 2)} us; time in the command itself: ${fmt(usec / commands, 2)} us`);
-  console.log(`Latency seen by a host (client side): heartbeat p50 ${fmt(pct(latencies.heartbeat, 50), 2)} ms, p99 ${fmt(pct(latencies.heartbeat, 99), 2)} ms; pass (records + fleet pass) p50 ${fmt(pct(latencies.reconcile, 50), 2)} ms, p99 ${fmt(pct(latencies.reconcile, 99), 2)} ms (${latencies.reconcile.length} passes); errors ${errors}`);
-  console.log(`Per command, per second per host: ${cmds.sort((a, b) => b[1].calls - a[1].calls).map(([n, c]) => `${n} ${fmt(perHost(c.calls), 2)}`).join(', ')}`);
+  console.log(
+    `Latency seen by a host (client side): heartbeat p50 ${fmt(pct(latencies.heartbeat, 50), 2)} ms, p99 ${fmt(pct(latencies.heartbeat, 99), 2)} ms; pass (records + fleet pass) p50 ${fmt(pct(latencies.reconcile, 50), 2)} ms, p99 ${fmt(pct(latencies.reconcile, 99), 2)} ms (${latencies.reconcile.length} passes); errors ${errors}`,
+  );
+  console.log(
+    `Per command, per second per host: ${cmds
+      .sort((a, b) => b[1].calls - a[1].calls)
+      .map(([n, c]) => `${n} ${fmt(perHost(c.calls), 2)}`)
+      .join(', ')}`,
+  );
   console.log(`Record JSON ${Buffer.byteLength(sample)} B`);
   const mem = parseInfo(await admin.info('memory'));
-  console.log(`Redis memory: used_memory ${fmt(mem.stats.used_memory / 1e6)} MB for ${HOSTS * RECORDS} records (${fmt(mem.stats.used_memory / Math.max(1, HOSTS * RECORDS), 0)} B each, with their event streams and the global stream)`);
+  console.log(
+    `Redis memory: used_memory ${fmt(mem.stats.used_memory / 1e6)} MB for ${HOSTS * RECORDS} records (${fmt(mem.stats.used_memory / Math.max(1, HOSTS * RECORDS), 0)} B each, with their event streams and the global stream)`,
+  );
   console.log(`redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)?.[1]}, node ${process.version}`);
 } finally {
   for (const t of timers) {

@@ -79,7 +79,8 @@ await runBench('soak', `${CYCLES} start/stop cycles over 2 workers with random w
         failures++;
         console.error(`  cycle failed: ${err.message}`);
       }
-      if ((done + failures) % 200 === 0) console.log(`  ${done + failures}/${CYCLES} cycles, ${kills} worker kills, ${Math.round((now() - t0) / 1000)} s`);
+      if ((done + failures) % 200 === 0)
+        console.log(`  ${done + failures}/${CYCLES} cycles, ${kills} worker kills, ${Math.round((now() - t0) / 1000)} s`);
     }
   };
   await Promise.all(Array.from({ length: SLOTS }, slot));
@@ -87,7 +88,9 @@ await runBench('soak', `${CYCLES} start/stop cycles over 2 workers with random w
   await killer;
   clearInterval(sampler);
   const seconds = (now() - t0) / 1000;
-  const memory = Object.fromEntries(hosts.map((h) => [h, { first: rss[h][0] ?? null, last: rss[h].at(-1) ?? null, max: Math.max(0, ...rss[h]) }]));
+  const memory = Object.fromEntries(
+    hosts.map((h) => [h, { first: rss[h][0] ?? null, last: rss[h].at(-1) ?? null, max: Math.max(0, ...rss[h]) }]),
+  );
   console.log(`  ${done} cycles in ${seconds.toFixed(1)} s (${(done / seconds).toFixed(1)}/s), ${failures} failed, ${kills} worker kills`);
   console.log(`  worker RSS MiB (first/last/max sample since its last restart): ${JSON.stringify(memory)}`);
   if (failures > 0) throw new Error(`${failures} cycles failed`);
@@ -95,6 +98,13 @@ await runBench('soak', `${CYCLES} start/stop cycles over 2 workers with random w
     params: { CYCLES, SLOTS, KILL_EVERY_MS, SEED },
     env: { SOAK_CYCLES: CYCLES },
     figures: [],
-    extra: { cycles: done, seconds: Math.round(seconds), cyclesPerSecond: Math.round((done / seconds) * 10) / 10, kills, rssMiB: rss, memory },
+    extra: {
+      cycles: done,
+      seconds: Math.round(seconds),
+      cyclesPerSecond: Math.round((done / seconds) * 10) / 10,
+      kills,
+      rssMiB: rss,
+      memory,
+    },
   };
 });

@@ -72,12 +72,19 @@ await runBench('start-latency', `${N} sequential starts at low load: start() -> 
       const totals = starts.map((s) => s.total);
       per.p50.push(percentile(totals, 0.5));
       per.p99.push(percentile(totals, 0.99));
-      per.call50.push(percentile(starts.map((s) => s.call), 0.5));
+      per.call50.push(
+        percentile(
+          starts.map((s) => s.call),
+          0.5,
+        ),
+      );
       per.bare50.push(percentile(bare, 0.5));
       per.bare99.push(percentile(bare, 0.99));
       per.bull50.push(percentile(bull, 0.5));
       per.bull99.push(percentile(bull, 0.99));
-      console.log(`  run ${run}/${RUNS}: start->running p50 ${per.p50.at(-1).toFixed(2)} ms p99 ${per.p99.at(-1).toFixed(2)} ms; bare spawn p50 ${per.bare50.at(-1).toFixed(2)} ms; BullMQ p50 ${per.bull50.at(-1).toFixed(2)} ms`);
+      console.log(
+        `  run ${run}/${RUNS}: start->running p50 ${per.p50.at(-1).toFixed(2)} ms p99 ${per.p99.at(-1).toFixed(2)} ms; bare spawn p50 ${per.bare50.at(-1).toFixed(2)} ms; BullMQ p50 ${per.bull50.at(-1).toFixed(2)} ms`,
+      );
       // Low load: the processes of this run go before the next one starts.
       await ctx.stopAllRecords(prefix);
     }
@@ -90,12 +97,26 @@ await runBench('start-latency', `${N} sequential starts at low load: start() -> 
 
   const figures = [
     figure({
-      id: 'p50', label: 'start() -> running, p50', unit: 'ms', samples: per.p50, goal: { op: '<', value: 10 },
-      baselines: [{ label: 'bare spawn -> spawn event, p50', samples: per.bare50 }, { label: 'BullMQ add -> processor, p50', samples: per.bull50 }],
+      id: 'p50',
+      label: 'start() -> running, p50',
+      unit: 'ms',
+      samples: per.p50,
+      goal: { op: '<', value: 10 },
+      baselines: [
+        { label: 'bare spawn -> spawn event, p50', samples: per.bare50 },
+        { label: 'BullMQ add -> processor, p50', samples: per.bull50 },
+      ],
     }),
     figure({
-      id: 'p99', label: 'start() -> running, p99', unit: 'ms', samples: per.p99, goal: { op: '<', value: 30 },
-      baselines: [{ label: 'bare spawn -> spawn event, p99', samples: per.bare99 }, { label: 'BullMQ add -> processor, p99', samples: per.bull99 }],
+      id: 'p99',
+      label: 'start() -> running, p99',
+      unit: 'ms',
+      samples: per.p99,
+      goal: { op: '<', value: 30 },
+      baselines: [
+        { label: 'bare spawn -> spawn event, p99', samples: per.bare99 },
+        { label: 'BullMQ add -> processor, p99', samples: per.bull99 },
+      ],
     }),
     figure({ id: 'call', label: 'client.start() call (pending recorded), p50', unit: 'ms', samples: per.call50, chart: false }),
   ];

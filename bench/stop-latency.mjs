@@ -33,10 +33,14 @@ await runBench('stop-latency', `stop() -> stopped of tree.sh, p50/p99, with ${BG
       leader.once('spawn', res);
       leader.once('error', rej);
     });
-    const pids = await until(() => {
-      const t = treeOf(leader.pid);
-      return t.length >= TREE_SIZE ? t : null;
-    }, 5000, 'bare tree to be complete');
+    const pids = await until(
+      () => {
+        const t = treeOf(leader.pid);
+        return t.length >= TREE_SIZE ? t : null;
+      },
+      5000,
+      'bare tree to be complete',
+    );
     const t0 = now();
     process.kill(-leader.pid, 'SIGTERM');
     while (pids.some(isAlive)) await new Promise((r) => setImmediate(r));
@@ -62,10 +66,15 @@ await runBench('stop-latency', `stop() -> stopped of tree.sh, p50/p99, with ${BG
     // Unrelated background load, spawned by the bench and killed afterwards.
     const kids = [];
     for (let i = 0; i < bg; i++) kids.push(ctx.spawnBare('sleep', ['1000']));
-    await Promise.all(kids.map((c) => new Promise((res, rej) => {
-      c.once('spawn', res);
-      c.once('error', rej);
-    })));
+    await Promise.all(
+      kids.map(
+        (c) =>
+          new Promise((res, rej) => {
+            c.once('spawn', res);
+            c.once('error', rej);
+          }),
+      ),
+    );
     const lv = { bg, p50: [], p99: [], bare50: [], bare99: [], call50: [] };
     try {
       await reapqOnce(); // warm-up
@@ -78,10 +87,17 @@ await runBench('stop-latency', `stop() -> stopped of tree.sh, p50/p99, with ${BG
         const totals = r.map((x) => x.total);
         lv.p50.push(percentile(totals, 0.5));
         lv.p99.push(percentile(totals, 0.99));
-        lv.call50.push(percentile(r.map((x) => x.call), 0.5));
+        lv.call50.push(
+          percentile(
+            r.map((x) => x.call),
+            0.5,
+          ),
+        );
         lv.bare50.push(percentile(b, 0.5));
         lv.bare99.push(percentile(b, 0.99));
-        console.log(`  ${bg} bg, run ${run}/${RUNS}: stop->stopped p50 ${lv.p50.at(-1).toFixed(2)} ms p99 ${lv.p99.at(-1).toFixed(2)} ms; bare kill p50 ${lv.bare50.at(-1).toFixed(2)} ms p99 ${lv.bare99.at(-1).toFixed(2)} ms`);
+        console.log(
+          `  ${bg} bg, run ${run}/${RUNS}: stop->stopped p50 ${lv.p50.at(-1).toFixed(2)} ms p99 ${lv.p99.at(-1).toFixed(2)} ms; bare kill p50 ${lv.bare50.at(-1).toFixed(2)} ms p99 ${lv.bare99.at(-1).toFixed(2)} ms`,
+        );
       }
     } finally {
       await ctx.killBare(kids);
@@ -89,11 +105,18 @@ await runBench('stop-latency', `stop() -> stopped of tree.sh, p50/p99, with ${BG
     byLevel.push(lv);
     figures.push(
       figure({
-        id: `p50-${bg}`, label: `stop() -> stopped, p50, ${bg} unrelated`, unit: 'ms', samples: lv.p50, goal: { op: '<', value: 50 },
+        id: `p50-${bg}`,
+        label: `stop() -> stopped, p50, ${bg} unrelated`,
+        unit: 'ms',
+        samples: lv.p50,
+        goal: { op: '<', value: 50 },
         baselines: [{ label: `bare kill(-pgid) -> tree gone, p50, ${bg} unrelated`, samples: lv.bare50 }],
       }),
       figure({
-        id: `p99-${bg}`, label: `stop() -> stopped, p99, ${bg} unrelated`, unit: 'ms', samples: lv.p99,
+        id: `p99-${bg}`,
+        label: `stop() -> stopped, p99, ${bg} unrelated`,
+        unit: 'ms',
+        samples: lv.p99,
         baselines: [{ label: `bare kill(-pgid) -> tree gone, p99, ${bg} unrelated`, samples: lv.bare99 }],
       }),
     );
@@ -101,13 +124,26 @@ await runBench('stop-latency', `stop() -> stopped of tree.sh, p50/p99, with ${BG
   if (byLevel.length >= 2) {
     const lo = byLevel[0];
     const hi = byLevel.at(-1);
-    figures.push(figure({
-      id: 'growth', label: `p50 growth ${lo.bg} -> ${hi.bg} unrelated (reapq)`, unit: 'x', chart: false,
-      samples: hi.p50.map((v, i) => v / lo.p50[i]),
-      baselines: [{ label: 'bare', samples: hi.bare50.map((v, i) => v / lo.bare50[i]) }],
-    }));
+    figures.push(
+      figure({
+        id: 'growth',
+        label: `p50 growth ${lo.bg} -> ${hi.bg} unrelated (reapq)`,
+        unit: 'x',
+        chart: false,
+        samples: hi.p50.map((v, i) => v / lo.p50[i]),
+        baselines: [{ label: 'bare', samples: hi.bare50.map((v, i) => v / lo.bare50[i]) }],
+      }),
+    );
   }
-  figures.push(figure({ id: 'call', label: `client.stop() call (stop_requested recorded), p50, ${byLevel[0].bg} unrelated`, unit: 'ms', samples: byLevel[0].call50, chart: false }));
+  figures.push(
+    figure({
+      id: 'call',
+      label: `client.stop() call (stop_requested recorded), p50, ${byLevel[0].bg} unrelated`,
+      unit: 'ms',
+      samples: byLevel[0].call50,
+      chart: false,
+    }),
+  );
   figures.forEach(printFigure);
   return {
     env: { BENCH_N: N, BENCH_RUNS: RUNS, BENCH_BG: BG.join(',') },

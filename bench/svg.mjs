@@ -39,12 +39,16 @@ export function barChart({ title, subtitle = [], groups, baselineLegend = 'basel
       const cy = y + ROW / 2;
       const fill = b.baseline ? '#9ca3af' : '#2563eb';
       parts.push(`<text x="${X0 - 6}" y="${cy + 4}" font-size="11" text-anchor="end">${esc(b.label)}</text>`);
-      parts.push(`<rect x="${X0}" y="${cy - BAR_H / 2}" width="${Math.max(1, sx(b.median) - X0).toFixed(1)}" height="${BAR_H}" fill="${fill}"/>`);
+      parts.push(
+        `<rect x="${X0}" y="${cy - BAR_H / 2}" width="${Math.max(1, sx(b.median) - X0).toFixed(1)}" height="${BAR_H}" fill="${fill}"/>`,
+      );
       if (Number.isFinite(b.min) && Number.isFinite(b.max) && b.max > b.min) {
         const x1 = sx(b.min).toFixed(1);
         const x2 = sx(b.max).toFixed(1);
         parts.push(`<line x1="${x1}" y1="${cy}" x2="${x2}" y2="${cy}" stroke="#111" stroke-width="1"/>`);
-        parts.push(`<line x1="${x1}" y1="${cy - 4}" x2="${x1}" y2="${cy + 4}" stroke="#111"/><line x1="${x2}" y1="${cy - 4}" x2="${x2}" y2="${cy + 4}" stroke="#111"/>`);
+        parts.push(
+          `<line x1="${x1}" y1="${cy - 4}" x2="${x1}" y2="${cy + 4}" stroke="#111"/><line x1="${x2}" y1="${cy - 4}" x2="${x2}" y2="${cy + 4}" stroke="#111"/>`,
+        );
       }
       const tx = Math.max(sx(b.median), Number.isFinite(b.max) ? sx(b.max) : 0) + 6;
       parts.push(`<text x="${tx.toFixed(1)}" y="${cy + 4}" font-size="11">${esc(num(b.median))}</text>`);
@@ -59,7 +63,9 @@ export function barChart({ title, subtitle = [], groups, baselineLegend = 'basel
   }
   y += 28;
   parts.push(`<rect x="10" y="${y - 10}" width="12" height="10" fill="#2563eb"/><text x="27" y="${y}" font-size="11">reapq</text>`);
-  parts.push(`<rect x="80" y="${y - 10}" width="12" height="10" fill="#9ca3af"/><text x="97" y="${y}" font-size="11">${esc(baselineLegend)}</text>`);
+  parts.push(
+    `<rect x="80" y="${y - 10}" width="12" height="10" fill="#9ca3af"/><text x="97" y="${y}" font-size="11">${esc(baselineLegend)}</text>`,
+  );
   parts.push(`<text x="170" y="${y}" font-size="11" fill="#555">bar: median over runs; whisker: min-max</text>`);
   y += 12;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`;

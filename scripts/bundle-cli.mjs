@@ -47,7 +47,9 @@ try {
   });
 } catch (err) {
   rmSync(out, { force: true });
-  console.warn(`bundle-cli: could not bundle the CLI (${String(err.message ?? err).split('\n')[0]}); bin/reapq runs every command from dist/`);
+  console.warn(
+    `bundle-cli: could not bundle the CLI (${String(err.message ?? err).split('\n')[0]}); bin/reapq runs every command from dist/`,
+  );
   process.exit(0);
 }
 

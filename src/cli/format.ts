@@ -3,7 +3,14 @@ import { humanMs } from '../shared/duration.js';
 import type { ProcessRecord } from '../shared/record.js';
 
 const COLORS: Record<string, string> = {
-  running: '32', starting: '36', pending: '36', stopping: '33', stopped: '90', exited: '90', failed: '31', lost: '35',
+  running: '32',
+  starting: '36',
+  pending: '36',
+  stopping: '33',
+  stopped: '90',
+  exited: '90',
+  failed: '31',
+  lost: '35',
 };
 
 /** Colours only on a terminal that wants them; a pipe gets plain text. */
@@ -33,8 +40,15 @@ export function recordsTable(recs: ProcessRecord[], now: number, color: boolean)
   const rows = [['ID', 'NAME', 'STATE', 'HOST', 'PID', 'PORT', 'RESTARTS', 'AGE', 'COMMAND']];
   for (const r of recs) {
     rows.push([
-      r.id, r.name ?? '-', paint(r.state, color), r.host ?? '-', r.pid?.toString() ?? '-', r.port?.toString() ?? '-',
-      String(r.restarts), humanMs(now - Date.parse(r.createdAt)), r.command.join(' ').slice(0, 60),
+      r.id,
+      r.name ?? '-',
+      paint(r.state, color),
+      r.host ?? '-',
+      r.pid?.toString() ?? '-',
+      r.port?.toString() ?? '-',
+      String(r.restarts),
+      humanMs(now - Date.parse(r.createdAt)),
+      r.command.join(' ').slice(0, 60),
     ]);
   }
   return table(rows, color);
@@ -42,12 +56,22 @@ export function recordsTable(recs: ProcessRecord[], now: number, color: boolean)
 
 export function recordText(r: ProcessRecord, now: number, color: boolean): string {
   const lines: Array<[string, string]> = [
-    ['id', r.id], ['name', r.name ?? '-'], ['state', paint(r.state, color)], ['desired', r.desired], ['host', r.host ?? '-'],
-    ['pid', r.pid?.toString() ?? '-'], ['pgid', r.pgid?.toString() ?? '-'], ['command', JSON.stringify(r.command)],
-    ['cwd', r.cwd ?? '-'], ['port', r.port?.toString() ?? '-'], ['restart', `${r.restartPolicy} (${r.restarts} so far)`],
+    ['id', r.id],
+    ['name', r.name ?? '-'],
+    ['state', paint(r.state, color)],
+    ['desired', r.desired],
+    ['host', r.host ?? '-'],
+    ['pid', r.pid?.toString() ?? '-'],
+    ['pgid', r.pgid?.toString() ?? '-'],
+    ['command', JSON.stringify(r.command)],
+    ['cwd', r.cwd ?? '-'],
+    ['port', r.port?.toString() ?? '-'],
+    ['restart', `${r.restartPolicy} (${r.restarts} so far)`],
     ['exit', r.exitCode !== null ? `code ${r.exitCode}` : r.signal ? `signal ${r.signal}` : '-'],
-    ['error', r.error ?? '-'], ['created', `${r.createdAt} (${humanMs(now - Date.parse(r.createdAt))} ago)`],
-    ['updated', r.updatedAt], ['version', String(r.version)],
+    ['error', r.error ?? '-'],
+    ['created', `${r.createdAt} (${humanMs(now - Date.parse(r.createdAt))} ago)`],
+    ['updated', r.updatedAt],
+    ['version', String(r.version)],
   ];
   if (r.killPending.length) lines.push(['kill pending', r.killPending.join(' ')]);
   const w = Math.max(...lines.map(([k]) => k.length));

@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') })
     .showSuggestionAfterError(true);
-  const withClient = async <T,>(fn: (c: ReapqClient) => Promise<T>): Promise<T> => {
+  const withClient = async <T>(fn: (c: ReapqClient) => Promise<T>): Promise<T> => {
     const target = cliRedis(process.env, process.cwd());
     // Loaded here, not at the top: `reapq --help` and bad flags need no Redis client.
     const { ReapqClient } = await import('../producer/client.js');

@@ -13,11 +13,12 @@ import { registerDevCommand } from './dev.js';
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
 // hosts) must not pay. A worker that also held the api's modules would be a bigger process
 // too, and every fork of a spawn copies its page tables.
-const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) => (await import('../producer/http/server.js')).listenApi(...args);
+const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) =>
+  (await import('../producer/http/server.js')).listenApi(...args);
 const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
-const makeLogger = async (...args: Parameters<typeof import('../shared/logger.js').makeLogger>): Promise<Logger> => (await import('../shared/logger.js')).makeLogger(...args);
+const makeLogger = async (...args: Parameters<typeof import('../shared/logger.js').makeLogger>): Promise<Logger> =>
+  (await import('../shared/logger.js')).makeLogger(...args);
 const reconcileRequest = () => import('../producer/reconcile-request.js');
-
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -61,7 +62,10 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
       });
       log.info({ signal: sig }, 'shutting down');
       // Requests in flight (a ?wait) get a while to finish; a second signal or the deadline ends it.
-      const force = (why: string) => { log.warn(why); process.exit(1); };
+      const force = (why: string) => {
+        log.warn(why);
+        process.exit(1);
+      };
       process.once('SIGTERM', () => force('second signal: exiting now'));
       process.once('SIGINT', () => force('second signal: exiting now'));
       setTimeout(() => force('requests still open after 10 s: exiting'), 10_000).unref();
@@ -76,10 +80,22 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (o) =>
       withClient(async (c) => {
         const hosts = await c.hosts();
-        if (o.json) { out(JSON.stringify(hosts, null, 2)); return; }
+        if (o.json) {
+          out(JSON.stringify(hosts, null, 2));
+          return;
+        }
         const now = Date.now();
         const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID']];
-        for (const h of hosts) rows.push([h.hostId, h.alive ? h.state : 'dead', String(h.load), h.capacity?.toString() ?? '-', `${humanMs(now - h.at)} ago`, h.version, String(h.pid)]);
+        for (const h of hosts)
+          rows.push([
+            h.hostId,
+            h.alive ? h.state : 'dead',
+            String(h.load),
+            h.capacity?.toString() ?? '-',
+            `${humanMs(now - h.at)} ago`,
+            h.version,
+            String(h.pid),
+          ]);
         out(table(rows, useColor()));
       }),
     );
@@ -111,7 +127,10 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
         const hosts = await reconcileTargets(c, o.host as string | undefined);
         if (hosts.length === 0) throw new Error('no live worker to reconcile');
         const reports = await Promise.all(hosts.map((h) => requestReconcile(c, h, timeoutMs)));
-        if (o.json) { out(JSON.stringify(o.host ? reports[0] : reports, null, 2)); return; }
+        if (o.json) {
+          out(JSON.stringify(o.host ? reports[0] : reports, null, 2));
+          return;
+        }
         for (const r of reports) {
           out(`${r.host}: ${r.records} records, ${r.processes} processes scanned in ${r.durationMs} ms, ${r.actions.length} actions`);
           for (const a of r.actions) out(`  ${a.kind}${a.id ? ` ${a.id}` : ''}: ${a.detail}`);
@@ -135,7 +154,11 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
 }
 
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
-async function serveWorker(config: Config, opts: { concurrency?: number; maxProcesses?: number }, after?: () => Promise<void>): Promise<void> {
+async function serveWorker(
+  config: Config,
+  opts: { concurrency?: number; maxProcesses?: number },
+  after?: () => Promise<void>,
+): Promise<void> {
   const log = await makeLogger(config.logLevel);
   const handle = await runWorker(config, log, opts);
   await new Promise<void>((res) => {
@@ -156,4 +179,3 @@ async function serveWorker(config: Config, opts: { concurrency?: number; maxProc
   if (after) await after();
   process.exit(0);
 }
-

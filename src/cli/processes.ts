@@ -38,9 +38,14 @@ export function registerProcessCommands(program: Command, withClient: WithClient
       withClient(async (c) => {
         const env = Object.fromEntries((o.env as string[]).map((p) => flag('--env', EnvPair, p)));
         let rec = await c.start({
-          id: o.id, name: o.name, command, cwd: resolve(o.cwd ?? process.cwd()), env,
+          id: o.id,
+          name: o.name,
+          command,
+          cwd: resolve(o.cwd ?? process.cwd()),
+          env,
           port: o.port === undefined ? undefined : flag('--port', PortFlag, o.port),
-          restart: o.restart, graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
+          restart: o.restart,
+          graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
           host: o.host,
           ready: readyFrom(o),
         });
@@ -70,7 +75,9 @@ export function registerProcessCommands(program: Command, withClient: WithClient
           graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
         };
         const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
-        const ids = id ? [id] : (await c.list({ host: o.host })).filter((r) => !FINAL_STATES.has(r.state) || r.desired === 'running').map((r) => r.id);
+        const ids = id
+          ? [id]
+          : (await c.list({ host: o.host })).filter((r) => !FINAL_STATES.has(r.state) || r.desired === 'running').map((r) => r.id);
         let results: ProcessRecord[] = [];
         for (const pid of ids) results.push(await c.stop(pid, opts));
         if (o.wait) {
@@ -118,11 +125,19 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         let recs: ProcessRecord[];
         let next: string | null = null;
         if (o.all) recs = await c.list(filter);
-        else ({ records: recs, cursor: next } = await c.listPage({ ...filter, cursor: o.cursor, limit: flag('--limit', IntFlag(1), o.limit) }));
+        else
+          ({ records: recs, cursor: next } = await c.listPage({
+            ...filter,
+            cursor: o.cursor,
+            limit: flag('--limit', IntFlag(1), o.limit),
+          }));
         if (o.json) json(recs);
         else out(recordsTable(recs, Date.now(), useColor()));
         // On stderr, so a pipe reading the table or the JSON gets only records.
-        if (next) process.stderr.write(`more: reapq ls --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`);
+        if (next)
+          process.stderr.write(
+            `more: reapq ls --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`,
+          );
       }),
     );
 
@@ -168,14 +183,22 @@ function readyFrom(o: Record<string, unknown>): StartSpec['ready'] {
   const given = ['readyTcp', 'readyHttp', 'readyLog'].filter((k) => o[k] !== undefined);
   if (given.length > 1) throw new InputError('give one of --ready-tcp, --ready-http, --ready-log');
   const timeoutMs = flag('--ready-timeout-ms', IntFlag(1), o.readyTimeoutMs);
-  if (o.readyTcp !== undefined) return { kind: 'tcp', timeoutMs, ...(o.readyTcp === true ? {} : { port: flag('--ready-tcp', PortNumber, o.readyTcp) }) };
+  if (o.readyTcp !== undefined)
+    return { kind: 'tcp', timeoutMs, ...(o.readyTcp === true ? {} : { port: flag('--ready-tcp', PortNumber, o.readyTcp) }) };
   if (o.readyHttp !== undefined) return { kind: 'http', path: String(o.readyHttp), timeoutMs };
   if (o.readyLog !== undefined) return { kind: 'log', pattern: String(o.readyLog), timeoutMs };
   return undefined;
 }
 
 /** Waits, and on a wait that ends elsewhere prints the record (with --json) before exit 1. */
-async function waitOrReport(c: ReapqClient, id: string, states: State[], timeoutMs: number, asJson: boolean, spin = true): Promise<ProcessRecord> {
+async function waitOrReport(
+  c: ReapqClient,
+  id: string,
+  states: State[],
+  timeoutMs: number,
+  asJson: boolean,
+  spin = true,
+): Promise<ProcessRecord> {
   const stop = spin ? spinner(`waiting for ${id} to be ${states.join('|')}`) : () => undefined;
   try {
     return await c.waitFor(id, states, { timeoutMs });
@@ -199,5 +222,3 @@ function spinner(what: string): () => void {
     process.stderr.write('\r\x1b[2K');
   };
 }
-
-

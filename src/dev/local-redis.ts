@@ -25,8 +25,7 @@ export interface StartLocalRedisOptions {
 
 const READY_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 5_000;
-const NOT_FOUND_MESSAGE =
-  'redis-server not found: install it (apt-get install redis-server) or set REDIS_URL';
+const NOT_FOUND_MESSAGE = 'redis-server not found: install it (apt-get install redis-server) or set REDIS_URL';
 
 async function isExecutable(path: string): Promise<boolean> {
   try {
@@ -75,11 +74,15 @@ export async function ensureRedisServerBinary(log?: (line: string) => void): Pro
   log?.('redis-server not found; installing it with apt-get (this can take a minute)');
   const updateCode = await runInheritingStderr(aptGet, ['update', '-qq'], env);
   if (updateCode !== 0) {
-    throw new Error(`redis-server not found and 'apt-get update' failed (exit ${updateCode}): install redis-server manually or set REDIS_URL`);
+    throw new Error(
+      `redis-server not found and 'apt-get update' failed (exit ${updateCode}): install redis-server manually or set REDIS_URL`,
+    );
   }
   const installCode = await runInheritingStderr(aptGet, ['install', '-y', '-qq', 'redis-server'], env);
   if (installCode !== 0) {
-    throw new Error(`redis-server not found and 'apt-get install redis-server' failed (exit ${installCode}): install it manually or set REDIS_URL`);
+    throw new Error(
+      `redis-server not found and 'apt-get install redis-server' failed (exit ${installCode}): install it manually or set REDIS_URL`,
+    );
   }
   const installed = await findExecutable('redis-server');
   if (!installed) throw new Error(NOT_FOUND_MESSAGE);
@@ -122,7 +125,12 @@ function probe(port: number, timeoutMs: number): Promise<number | undefined> {
  * but 'more'); undefined on error, close or timeout. Raw on purpose: these probes run
  * before a server is known to be the one we started, where a client library would retry.
  */
-function exchange<T>(port: number, payload: string, timeoutMs: number, parse: (buffer: string) => T | undefined | 'more'): Promise<T | undefined> {
+function exchange<T>(
+  port: number,
+  payload: string,
+  timeoutMs: number,
+  parse: (buffer: string) => T | undefined | 'more',
+): Promise<T | undefined> {
   return new Promise((resolvePromise) => {
     let settled = false;
     let buffer = '';
@@ -174,14 +182,22 @@ async function startOnce(bin: string, port: number, dataDir: string | undefined,
   }
 
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--protected-mode', 'yes',
-    '--daemonize', 'no',
-    '--save', '',
-    '--appendonly', dataDir !== undefined ? 'yes' : 'no',
-    '--dir', dir,
-    '--logfile', '',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--protected-mode',
+    'yes',
+    '--daemonize',
+    'no',
+    '--save',
+    '',
+    '--appendonly',
+    dataDir !== undefined ? 'yes' : 'no',
+    '--dir',
+    dir,
+    '--logfile',
+    '',
     ...extraArgs,
   ];
 
@@ -325,14 +341,22 @@ export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Pr
   try {
     for (let i = 0; i < count; i++) nodes.push(await startClusterNode(bin, dir));
     const ports = nodes.map((n) => n.port);
-    const create = await runCaptured(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_READY_TIMEOUT_MS);
-    if (create.code !== 0) throw new Error(`redis-cli --cluster create failed (${create.code === null ? 'timed out' : `exit ${create.code}`}): ${create.output.trim().split('\n').slice(-5).join(' | ')}`);
+    const create = await runCaptured(
+      cli,
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      CLUSTER_READY_TIMEOUT_MS,
+    );
+    if (create.code !== 0)
+      throw new Error(
+        `redis-cli --cluster create failed (${create.code === null ? 'timed out' : `exit ${create.code}`}): ${create.output.trim().split('\n').slice(-5).join(' | ')}`,
+      );
 
     const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
     for (;;) {
       const infos = await Promise.all(ports.map((p) => clusterInfo(p)));
       if (infos.every((info) => clusterReady(info, count))) break;
-      if (Date.now() > deadline) throw new Error(`local cluster on ports ${ports.join(',')} not ok within ${CLUSTER_READY_TIMEOUT_MS / 1000}s`);
+      if (Date.now() > deadline)
+        throw new Error(`local cluster on ports ${ports.join(',')} not ok within ${CLUSTER_READY_TIMEOUT_MS / 1000}s`);
       await sleep(100);
     }
 
@@ -363,9 +387,12 @@ async function startClusterNode(bin: string, dir: string): Promise<LocalRedis> {
     while (busPort === port) busPort = await freePort();
     try {
       return await startOnce(bin, port, undefined, [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-port', String(busPort),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--cluster-port',
+        String(busPort),
       ]);
     } catch (err) {
       lastError = err;

@@ -10,8 +10,17 @@ import { readHosts, type HostInfo } from '../shared/hosts.js';
 import { startJobId } from '../shared/jobs.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import {
-  FINAL_STATES, HostIdSchema, mayRestart, ProcessIdSchema, StartSpecSchema, StateSchema, StopOptionsSchema,
-  type ProcessRecord, type StartSpec, type State, type StopOptions,
+  FINAL_STATES,
+  HostIdSchema,
+  mayRestart,
+  ProcessIdSchema,
+  StartSpecSchema,
+  StateSchema,
+  StopOptionsSchema,
+  type ProcessRecord,
+  type StartSpec,
+  type State,
+  type StopOptions,
 } from '../shared/record.js';
 import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
@@ -96,17 +105,27 @@ export class ReapqClient {
     const tooBig = oversize(this.limits, s.command, s.env ?? {});
     if (tooBig) throw new InputError(`invalid start: ${tooBig}`);
     const id = s.id ?? `p-${newId()}`;
-    const { record } = await this.store.transact(id, (cur) =>
-      cur
-        ? null
-        : [{
-            type: 'start_requested',
-            spec: {
-              name: s.name ?? null, command: s.command, cwd: s.cwd ?? null, env: s.env ?? {},
-              port: s.port ?? null, restart: s.restart ?? 'never', graceMs: s.graceMs ?? null, host: s.host ?? null,
-              ready: s.ready ?? null,
-            },
-          }],
+    const { record } = await this.store.transact(
+      id,
+      (cur) =>
+        cur
+          ? null
+          : [
+              {
+                type: 'start_requested',
+                spec: {
+                  name: s.name ?? null,
+                  command: s.command,
+                  cwd: s.cwd ?? null,
+                  env: s.env ?? {},
+                  port: s.port ?? null,
+                  restart: s.restart ?? 'never',
+                  graceMs: s.graceMs ?? null,
+                  host: s.host ?? null,
+                  ready: s.ready ?? null,
+                },
+              },
+            ],
       // A generated id is new: no need to read it first (the version check still guards).
       s.id === undefined ? null : undefined,
     );
@@ -125,12 +144,19 @@ export class ReapqClient {
     const { record } = await this.store.transact(id, (cur) => {
       if (!cur) throw new NotFoundError(id);
       if (cur.desired === 'stopped' && FINAL_STATES.has(cur.state)) return null;
-      return [{ type: 'stop_requested', signal: o.signal ?? cur.stopSignal ?? 'SIGTERM', graceMs: o.graceMs ?? cur.graceMs ?? this.config.defaultGraceMs }];
+      return [
+        {
+          type: 'stop_requested',
+          signal: o.signal ?? cur.stopSignal ?? 'SIGTERM',
+          graceMs: o.graceMs ?? cur.graceMs ?? this.config.defaultGraceMs,
+        },
+      ];
     });
     const rec = record!;
     // starting: the worker mid-spawn reads desired=stopped when it records the spawn and stops it.
     if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await this.enqueueStop(rec);
-    if (rec.state === 'stopped' && rec.version > 0) await this.onQueue(this.keys.startQueue, (q) => q.remove(startJobId(id, rec.restarts))).catch(() => 0);
+    if (rec.state === 'stopped' && rec.version > 0)
+      await this.onQueue(this.keys.startQueue, (q) => q.remove(startJobId(id, rec.restarts))).catch(() => 0);
     return rec;
   }
 
@@ -155,7 +181,8 @@ export class ReapqClient {
   async listPage(q: PageQuery = {}): Promise<Page> {
     if (q.state) parseInput(StateSchema, q.state, 'invalid state');
     const limit = q.limit ?? 100;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InputError(`invalid limit ${JSON.stringify(q.limit)}: a whole number from 1 to 1000`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new InputError(`invalid limit ${JSON.stringify(q.limit)}: a whole number from 1 to 1000`);
     const records: ProcessRecord[] = [];
     let cursor: string | null = q.cursor ?? null;
     let scanned = 0;
@@ -187,7 +214,10 @@ export class ReapqClient {
     // Subscribed before the catch-up read, so nothing appended in between is missed.
     const sub = this.streams.subscribe(this.keys.stream(id), `${after}-0`);
     try {
-      for (const e of await this.store.readEvents(id, after)) { after = e.version; yield e; }
+      for (const e of await this.store.readEvents(id, after)) {
+        after = e.version;
+        yield e;
+      }
       while (!signal?.aborted && !sub.closed) {
         for (const { id: sid, fields } of await sub.next(60_000, signal)) {
           const e = EventStore.decodeEntry(sid, fields);
@@ -241,7 +271,8 @@ export class ReapqClient {
           throw new SettledError(rec, [...want]);
         }
         const left = deadline - Date.now();
-        if (left <= 0) throw new TimeoutError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, timeoutMs, rec);
+        if (left <= 0)
+          throw new TimeoutError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, timeoutMs, rec);
         if (sub.closed) throw new TimeoutError(`client closed while waiting for ${id}`, timeoutMs, rec);
         rec = await this.advance(id, rec, await sub.next(Math.min(left, 5000)));
       }
@@ -324,11 +355,15 @@ export class ReapqClient {
 
   private async enqueueStart(rec: ProcessRecord): Promise<void> {
     const queue = rec.requestedHost ? this.keys.hostQueue(rec.requestedHost) : this.keys.startQueue;
-    await this.onQueue(queue, (q) => q.add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), removeOnComplete: true, removeOnFail: 1000 }));
+    await this.onQueue(queue, (q) =>
+      q.add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), removeOnComplete: true, removeOnFail: 1000 }),
+    );
   }
 
   private async enqueueStop(rec: ProcessRecord): Promise<void> {
-    await this.onQueue(this.keys.hostQueue(rec.host!), (q) => q.add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 }));
+    await this.onQueue(this.keys.hostQueue(rec.host!), (q) =>
+      q.add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 }),
+    );
   }
 }
 

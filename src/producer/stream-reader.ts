@@ -114,7 +114,11 @@ export class StreamReader {
   /** Ends every subscription's wait and closes the reading connection. */
   close(): void {
     this.closed = true;
-    for (const set of this.subs.values()) for (const s of set) { s.closed = true; s.wake?.(); }
+    for (const set of this.subs.values())
+      for (const s of set) {
+        s.closed = true;
+        s.wake?.();
+      }
     this.subs.clear();
     this.conn?.disconnect();
     this.conn = null;
@@ -167,7 +171,9 @@ export class StreamReader {
       // ioredis sends a read cut by a reconnect again, with the same positions. It runs
       // under a new client id, unknown until that read returns: a subscription made
       // meanwhile waits for it (at most blockMs), as on a Cluster.
-      conn.on('close', () => { this.clientId = null; });
+      conn.on('close', () => {
+        this.clientId = null;
+      });
       this.conn = conn;
     }
     return this.conn;
@@ -183,7 +189,9 @@ export class StreamReader {
         try {
           if (this.clientId === null && !this.cluster) this.clientId = Number(await conn.client('ID'));
           this.blocked = true;
-          const res = (await conn.xread('COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', ...keys, ...ids)) as Array<[string, Array<[string, string[]]>]> | null;
+          const res = (await conn.xread('COUNT', this.count, 'BLOCK', this.blockMs, 'STREAMS', ...keys, ...ids)) as Array<
+            [string, Array<[string, string[]]>]
+          > | null;
           this.blocked = false;
           failures = 0;
           for (const [key, rows] of res ?? []) this.dispatch(key, rows);

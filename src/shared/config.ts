@@ -9,7 +9,13 @@ import { HostIdSchema } from './record.js';
 const intFrom = (min: number) => WholeNumber(min);
 
 const EnvSchema = z.object({
-  REDIS_URL: z.string().regex(/^rediss?(\+cluster|\+sentinel)?:\/\//, 'must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .regex(
+      /^rediss?(\+cluster|\+sentinel)?:\/\//,
+      'must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://',
+    )
+    .default('redis://127.0.0.1:6379'),
   // The prefix becomes a Redis hash tag, so braces would break slot routing.
   REAPQ_PREFIX: HostIdSchema.default('reapq'),
   REAPQ_HOST_ID: HostIdSchema.optional(),
@@ -64,7 +70,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!(lo >= 1024 && hi <= 65535 && lo <= hi)) {
     throw new InputError(`invalid REAPQ_PORT_RANGE=${JSON.stringify(e.REAPQ_PORT_RANGE)}: must be within 1024-65535, low <= high`);
   }
-  const defaultHost = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'host';
+  const defaultHost =
+    hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .slice(0, 64) || 'host';
   return Object.freeze({
     redisUrl: e.REDIS_URL,
     prefix: e.REAPQ_PREFIX,

@@ -292,9 +292,10 @@ export class EventStore {
     else {
       const { score, id } = decodeCursor(cursor);
       const rank = await this.redis.zrank(this.keys.allIndex, id);
-      ids = rank !== null
-        ? await this.redis.zrange(this.keys.allIndex, String(rank + 1), String(rank + limit))
-        : await this.after(score, id, limit);
+      ids =
+        rank !== null
+          ? await this.redis.zrange(this.keys.allIndex, String(rank + 1), String(rank + limit))
+          : await this.after(score, id, limit);
     }
     const recs = await this.getMany(ids);
     const last = ids.at(-1);
@@ -309,7 +310,8 @@ export class EventStore {
    * script, the first time on a Redis written by an older version.
    */
   async counts(): Promise<Array<{ state: string; host: string; count: number }>> {
-    if ((await this.redis.exists(this.keys.countsBuilt)) === 0) await this.redis.eval(BUILD_COUNTS_LUA, 4, this.keys.allIndex, this.keys.counts, this.keys.countsBuilt, this.keys.record(''));
+    if ((await this.redis.exists(this.keys.countsBuilt)) === 0)
+      await this.redis.eval(BUILD_COUNTS_LUA, 4, this.keys.allIndex, this.keys.counts, this.keys.countsBuilt, this.keys.record(''));
     const raw = await this.redis.hgetall(this.keys.counts);
     return Object.entries(raw).map(([field, n]) => {
       const sp = field.indexOf(' ');
@@ -345,7 +347,14 @@ export class EventStore {
    * event starts a new stream. Returns false if the record changed meanwhile.
    */
   async compact(rec: ProcessRecord): Promise<boolean> {
-    const moved = await this.redis.eval(COMPACT_LUA, 3, this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.archive(rec.id), String(rec.version));
+    const moved = await this.redis.eval(
+      COMPACT_LUA,
+      3,
+      this.keys.record(rec.id),
+      this.keys.stream(rec.id),
+      this.keys.archive(rec.id),
+      String(rec.version),
+    );
     return Number(moved) >= 0;
   }
 
@@ -395,11 +404,21 @@ export class EventStore {
    */
   async remove(rec: ProcessRecord): Promise<boolean> {
     const res = await this.redis.eval(
-      REMOVE_LUA, 9,
-      this.keys.record(rec.id), this.keys.stream(rec.id), this.keys.logs(rec.id), this.keys.allIndex,
-      this.keys.hostIndex(rec.host ?? ''), this.keys.pendingIndex, this.keys.archive(rec.id), this.keys.liveIndex(rec.host ?? ''),
+      REMOVE_LUA,
+      9,
+      this.keys.record(rec.id),
+      this.keys.stream(rec.id),
+      this.keys.logs(rec.id),
+      this.keys.allIndex,
+      this.keys.hostIndex(rec.host ?? ''),
+      this.keys.pendingIndex,
+      this.keys.archive(rec.id),
+      this.keys.liveIndex(rec.host ?? ''),
       this.keys.counts,
-      String(rec.version), rec.id, rec.host ?? '', countsField(rec),
+      String(rec.version),
+      rec.id,
+      rec.host ?? '',
+      countsField(rec),
     );
     return res === 1;
   }
@@ -456,7 +475,8 @@ export function decodeCursor(cursor: string): { score: number; id: string } {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const dot = raw.indexOf('.');
   const score = Number(raw.slice(0, dot));
-  if (dot < 1 || !Number.isFinite(score) || raw.length === dot + 1) throw new InputError(`invalid cursor ${JSON.stringify(cursor)}: use the cursor a previous page returned`);
+  if (dot < 1 || !Number.isFinite(score) || raw.length === dot + 1)
+    throw new InputError(`invalid cursor ${JSON.stringify(cursor)}: use the cursor a previous page returned`);
   return { score, id: raw.slice(dot + 1) };
 }
 

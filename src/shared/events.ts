@@ -34,7 +34,13 @@ export const EventSchema = z.discriminatedUnion('type', [
   /** A worker took the start job; its spawn is under way. */
   z.object({ ...base, ...run, type: z.literal('spawn_begun'), host: HostIdSchema, port: z.number().int().nullable() }),
   /** A start that cannot be carried out now (no free port, host full, Redis blip): retried after retryInMs. */
-  z.object({ ...base, type: z.literal('start_deferred'), host: HostIdSchema, reason: z.string(), retryInMs: z.number().int().nonnegative() }),
+  z.object({
+    ...base,
+    type: z.literal('start_deferred'),
+    host: HostIdSchema,
+    reason: z.string(),
+    retryInMs: z.number().int().nonnegative(),
+  }),
   z.object({
     ...base,
     ...run,
@@ -82,7 +88,12 @@ export const EventSchema = z.discriminatedUnion('type', [
     pids: z.array(z.number().int()).default([]),
   }),
   z.object({ ...base, ...run, type: z.literal('lost'), reason: z.string() }),
-  z.object({ ...base, type: z.literal('restart_scheduled'), attempt: z.number().int().positive(), delayMs: z.number().int().nonnegative() }),
+  z.object({
+    ...base,
+    type: z.literal('restart_scheduled'),
+    attempt: z.number().int().positive(),
+    delayMs: z.number().int().nonnegative(),
+  }),
   z.object({ ...base, type: z.literal('gave_up'), reason: z.string() }),
   /** The readiness check passed: only now is a process with a check `running`. */
   z.object({ ...base, ...run, type: z.literal('ready'), how: z.string() }),

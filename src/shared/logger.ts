@@ -7,7 +7,11 @@ export type { Logger };
  * JSON lines on stderr (stdout belongs to CLI output). Bound fields: pid and host on
  * every line; child loggers add processId and pgid.
  */
-export function makeLogger(level: string, bindings: Record<string, unknown> = {}, stream: pino.DestinationStream = pino.destination({ fd: 2, sync: true })): Logger {
+export function makeLogger(
+  level: string,
+  bindings: Record<string, unknown> = {},
+  stream: pino.DestinationStream = pino.destination({ fd: 2, sync: true }),
+): Logger {
   return pino(
     {
       level,

@@ -23,7 +23,13 @@ export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
 /** Signals a user may ask for. Numbers are Linux's. */
 export const SIGNALS = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15,
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
 } as const;
 export type SignalName = keyof typeof SIGNALS;
 export const SignalSchema = z
@@ -42,7 +48,10 @@ export const ProcessIdSchema = z
 const noNul = (s: string) => !s.includes('\0');
 /** Host ids and key prefixes: they end up inside Redis key names and hash tags. */
 export const HOST_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
-export const HostIdSchema = z.string().regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)').refine((s) => s !== '.' && s !== '..', 'must not be . or ..');
+export const HostIdSchema = z
+  .string()
+  .regex(HOST_ID_PATTERN, 'letters, digits, _ . - only (1-64)')
+  .refine((s) => s !== '.' && s !== '..', 'must not be . or ..');
 export const GraceMsSchema = z.number().int().min(0).max(3_600_000);
 
 const Port = z.number().int().min(1).max(65535);
@@ -53,17 +62,26 @@ const ReadyTimeout = { timeoutMs: z.number().int().min(1).max(3_600_000).default
  */
 export const ReadySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('tcp'), port: Port.optional(), ...ReadyTimeout }),
-  z.object({ kind: z.literal('http'), path: z.string().startsWith('/', 'must start with /').max(2048), port: Port.optional(), ...ReadyTimeout }),
+  z.object({
+    kind: z.literal('http'),
+    path: z.string().startsWith('/', 'must start with /').max(2048),
+    port: Port.optional(),
+    ...ReadyTimeout,
+  }),
   z.object({
     kind: z.literal('log'),
-    pattern: z.string().min(1).max(1000).refine((p) => {
-      try {
-        new RegExp(p);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'must be a valid regular expression'),
+    pattern: z
+      .string()
+      .min(1)
+      .max(1000)
+      .refine((p) => {
+        try {
+          new RegExp(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid regular expression'),
     ...ReadyTimeout,
   }),
 ]);

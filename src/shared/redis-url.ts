@@ -61,7 +61,10 @@ const SENTINEL_QUERY = new Set(['sentinelUsername', 'sentinelPassword']);
 
 export function parseRedisUrl(url: string): RedisTarget {
   const m = SCHEME.exec(url);
-  if (!m) throw new RedisUrlError('Redis URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://');
+  if (!m)
+    throw new RedisUrlError(
+      'Redis URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://',
+    );
   const mode = m[2]?.toLowerCase() as 'cluster' | 'sentinel' | undefined;
   // A single Redis keeps exactly the behaviour it had: ioredis parses the URL itself.
   if (!mode) return { kind: 'standalone', url };
@@ -102,12 +105,18 @@ export function parseRedisUrl(url: string): RedisTarget {
     db = Number(rawDb);
   }
   for (const k of params.keys()) {
-    if (!SENTINEL_QUERY.has(k)) throw new RedisUrlError(`${scheme} URL: unknown query parameter ${JSON.stringify(k)} (known: ${[...SENTINEL_QUERY].join(', ')})`);
+    if (!SENTINEL_QUERY.has(k))
+      throw new RedisUrlError(`${scheme} URL: unknown query parameter ${JSON.stringify(k)} (known: ${[...SENTINEL_QUERY].join(', ')})`);
   }
   const sentinelUsername = params.get('sentinelUsername');
   const sentinelPassword = params.get('sentinelPassword');
   return {
-    kind: 'sentinel', sentinels: nodes, name, db, tls, ...auth,
+    kind: 'sentinel',
+    sentinels: nodes,
+    name,
+    db,
+    tls,
+    ...auth,
     ...(sentinelUsername !== undefined && sentinelUsername !== '' ? { sentinelUsername } : {}),
     ...(sentinelPassword !== undefined && sentinelPassword !== '' ? { sentinelPassword } : {}),
   };
@@ -148,7 +157,8 @@ function parseNode(entry: string, defaultPort: number, scheme: string): RedisNod
     if (!IPV6.test(host) || !host.includes(':')) throw new RedisUrlError(`${scheme} URL: bad IPv6 address ${JSON.stringify(entry)}`);
   } else {
     const parts = entry.split(':');
-    if (parts.length > 2) throw new RedisUrlError(`${scheme} URL: write an IPv6 host in brackets, [::1]:6379 (got ${JSON.stringify(entry)})`);
+    if (parts.length > 2)
+      throw new RedisUrlError(`${scheme} URL: write an IPv6 host in brackets, [::1]:6379 (got ${JSON.stringify(entry)})`);
     host = parts[0]!;
     portText = parts[1];
     if (!HOSTNAME.test(host)) throw new RedisUrlError(`${scheme} URL: bad host ${JSON.stringify(entry)}`);

@@ -25,7 +25,10 @@ export function connect(url: string, kind: 'blocking' | 'command', extra: RedisO
       return new Redis(url, { maxRetriesPerRequest, enableOfflineQueue: true, retryStrategy, lazyConnect: false, ...extra });
     case 'sentinel':
       return new Redis({
-        maxRetriesPerRequest, enableOfflineQueue: true, retryStrategy, lazyConnect: false,
+        maxRetriesPerRequest,
+        enableOfflineQueue: true,
+        retryStrategy,
+        lazyConnect: false,
         sentinels: target.sentinels,
         name: target.name,
         role: 'master',
@@ -39,7 +42,17 @@ export function connect(url: string, kind: 'blocking' | 'command', extra: RedisO
       });
     case 'cluster': {
       // Options a Cluster takes itself, not per node (ClusterOptions.redisOptions omits them).
-      const { lazyConnect = false, enableOfflineQueue = true, retryStrategy: _r, host: _h, port: _p, path: _pa, sentinels: _s, readOnly: _ro, ...nodeExtra } = extra;
+      const {
+        lazyConnect = false,
+        enableOfflineQueue = true,
+        retryStrategy: _r,
+        host: _h,
+        port: _p,
+        path: _pa,
+        sentinels: _s,
+        readOnly: _ro,
+        ...nodeExtra
+      } = extra;
       const options: ClusterOptions = {
         lazyConnect,
         enableOfflineQueue,

@@ -14,13 +14,41 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
     if (event.type !== 'start_requested') return fail(`${event.type} on a process that was never requested`);
     const s = event.spec;
     return ok({
-      id, name: s.name, state: 'pending', desired: 'running', host: null, pid: null, pgid: null,
-      command: s.command, cwd: s.cwd, port: typeof s.port === 'number' ? s.port : null,
-      restartPolicy: s.restart, restarts: 0, exitCode: null, signal: null, error: null,
-      createdAt: at, updatedAt: at, version: 1,
-      env: s.env, requestedPort: s.port, requestedHost: s.host, graceMs: s.graceMs,
-      sid: null, startTime: null, bootId: null, stopSignal: null, killDeadline: null, killPending: [],
-      endReason: null, crashLoop: 0, startedAt: null, endedAt: null, ready: s.ready ?? null, readyAt: null, runId: null,
+      id,
+      name: s.name,
+      state: 'pending',
+      desired: 'running',
+      host: null,
+      pid: null,
+      pgid: null,
+      command: s.command,
+      cwd: s.cwd,
+      port: typeof s.port === 'number' ? s.port : null,
+      restartPolicy: s.restart,
+      restarts: 0,
+      exitCode: null,
+      signal: null,
+      error: null,
+      createdAt: at,
+      updatedAt: at,
+      version: 1,
+      env: s.env,
+      requestedPort: s.port,
+      requestedHost: s.host,
+      graceMs: s.graceMs,
+      sid: null,
+      startTime: null,
+      bootId: null,
+      stopSignal: null,
+      killDeadline: null,
+      killPending: [],
+      endReason: null,
+      crashLoop: 0,
+      startedAt: null,
+      endedAt: null,
+      ready: s.ready ?? null,
+      readyAt: null,
+      runId: null,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that
@@ -60,9 +88,20 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       if (prev.host !== event.host) return fail(`spawned on ${event.host} but ${prev.host} began the spawn`);
       Object.assign(r, {
         // With a readiness check it stays starting, identity known, until `ready`.
-        state: prev.ready ? 'starting' : 'running', readyAt: prev.ready ? null : at, pid: event.pid, pgid: event.pgid, sid: event.sid, startTime: event.startTime,
-        bootId: event.bootId, port: event.port, startedAt: at, exitCode: null, signal: null,
-        endReason: null, endedAt: null, killPending: [],
+        state: prev.ready ? 'starting' : 'running',
+        readyAt: prev.ready ? null : at,
+        pid: event.pid,
+        pgid: event.pgid,
+        sid: event.sid,
+        startTime: event.startTime,
+        bootId: event.bootId,
+        port: event.port,
+        startedAt: at,
+        exitCode: null,
+        signal: null,
+        endReason: null,
+        endedAt: null,
+        killPending: [],
       });
       return ok(r);
     }
@@ -85,7 +124,8 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
     }
     case 'signal_sent': {
       // starting without a pid has no identity yet: nothing could have been signalled.
-      if (from === 'pending' || from === 'stopped' || (from === 'starting' && prev.pid === null)) return fail(`${event.type} is not allowed in state ${from}`);
+      if (from === 'pending' || from === 'stopped' || (from === 'starting' && prev.pid === null))
+        return fail(`${event.type} is not allowed in state ${from}`);
       if (from === 'running' || from === 'starting') r.state = 'stopping';
       r.killDeadline = event.killDeadline;
       return ok(r);
@@ -132,9 +172,20 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       if (prev.desired === 'stopped') return fail('restart_scheduled after a stop was requested');
       const ranMs = prev.startedAt && prev.endedAt ? Date.parse(prev.endedAt) - Date.parse(prev.startedAt) : 0;
       Object.assign(r, {
-        state: 'pending', restarts: prev.restarts + 1, crashLoop: ranMs < CRASH_LOOP_WINDOW_MS ? prev.crashLoop + 1 : 0,
-        pid: null, pgid: null, sid: null, startTime: null, bootId: null, killDeadline: null, killPending: [],
-        endReason: null, endedAt: null, error: null, startedAt: null,
+        state: 'pending',
+        restarts: prev.restarts + 1,
+        crashLoop: ranMs < CRASH_LOOP_WINDOW_MS ? prev.crashLoop + 1 : 0,
+        pid: null,
+        pgid: null,
+        sid: null,
+        startTime: null,
+        bootId: null,
+        killDeadline: null,
+        killPending: [],
+        endReason: null,
+        endedAt: null,
+        error: null,
+        startedAt: null,
         // Port and host are chosen again by the next spawn, unless the user pinned them.
         port: typeof prev.requestedPort === 'number' ? prev.requestedPort : null,
         host: null,

@@ -22,7 +22,12 @@ process.on('message', (m: ForkerRequest) => {
     fd = openSync(m.logFile, 'a');
     logOffset = fstatSync(fd).size;
   } catch (err) {
-    send({ t: 'failed', req: m.req, code: (err as NodeJS.ErrnoException).code ?? null, message: `cannot open its log: ${(err as Error).message}` });
+    send({
+      t: 'failed',
+      req: m.req,
+      code: (err as NodeJS.ErrnoException).code ?? null,
+      message: `cannot open its log: ${(err as Error).message}`,
+    });
     return;
   }
   let child;

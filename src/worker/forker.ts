@@ -43,7 +43,11 @@ export class Forker {
       const done = this.pending.get(m.req);
       if (!done) return;
       this.pending.delete(m.req);
-      done(m.t === 'spawned' ? { ok: true, pid: m.pid, pgid: m.pgid, sid: m.sid, startTime: m.startTime, logOffset: m.logOffset } : { ok: false, code: m.code, message: m.message });
+      done(
+        m.t === 'spawned'
+          ? { ok: true, pid: m.pid, pgid: m.pgid, sid: m.sid, startTime: m.startTime, logOffset: m.logOffset }
+          : { ok: false, code: m.code, message: m.message },
+      );
     });
     p.once('exit', (code, signal) => {
       if (p.pid !== undefined) this.ownChildren.delete(p.pid);

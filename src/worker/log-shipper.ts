@@ -230,7 +230,10 @@ export class LogShipper {
     const out = (t.partial + text).split('\n');
     t.partial = out.pop() ?? '';
     for (let i = 0; i < out.length; i++) if (out[i]!.length > MAX_LINE) out[i] = out[i]!.slice(0, MAX_LINE);
-    if (t.partial.length > MAX_LINE) { out.push(t.partial.slice(0, MAX_LINE)); t.partial = ''; }
+    if (t.partial.length > MAX_LINE) {
+      out.push(t.partial.slice(0, MAX_LINE));
+      t.partial = '';
+    }
     return out;
   }
 
@@ -240,7 +243,10 @@ export class LogShipper {
    */
   private async send(id: string, t: Tail, lines: string[], withPos: boolean): Promise<void> {
     const key = this.keys.logs(id);
-    const all = t.gap > 0 ? [`[reapq: ${t.gap} bytes of output not shipped: ${t.gapWhy}; the file on the host has what is left of them]`, ...lines] : lines;
+    const all =
+      t.gap > 0
+        ? [`[reapq: ${t.gap} bytes of output not shipped: ${t.gapWhy}; the file on the host has what is left of them]`, ...lines]
+        : lines;
     if (all.length === 0) return;
     const pipe = this.redis.pipeline();
     const max = String(this.opts.maxLines);

@@ -58,12 +58,15 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     if (redisDown) hlog.info('Redis reachable again: catching up');
     redisDown = false;
   });
-  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, (processId, problem) => hlog.error({ processId, problem }, 'corrupt data: skipped'));
+  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, (processId, problem) =>
+    hlog.error({ processId, problem }, 'corrupt data: skipped'),
+  );
   // Background work never ends the worker: a rejection is logged with what it was for.
   const background = (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => {
     p.catch((err: unknown) => hlog.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));
   };
-  const onUnhandled = (err: unknown) => hlog.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection (a bug): the worker carries on');
+  const onUnhandled = (err: unknown) =>
+    hlog.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection (a bug): the worker carries on');
   process.on('unhandledRejection', onUnhandled);
   const owner = `${config.prefix}/${config.hostId}`;
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
@@ -79,7 +82,11 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
 
   const startQueueOf = (rec: ProcessRecord) => queue(rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue);
   const enqueueStart = async (rec: ProcessRecord, delayMs: number) => {
-    await startQueueOf(rec).add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 });
+    await startQueueOf(rec).add(
+      'start',
+      { id: rec.id },
+      { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 },
+    );
   };
   // Level-triggered repair of a pending record whose start job is gone (a Redis crash
   // between the append and the enqueue, a job failed by hand): its job is put back.
@@ -98,10 +105,27 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const shipper = new LogShipper(redis, keys, hlog, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
   const ownChildren = new Set<number>();
   // The forker's callbacks run only after it has spawned something, by when sup exists.
-  const forker = new Forker({ onExit: (id, pid, code, signal) => sup.forkedExit(id, pid, code, signal), onLost: () => sup.forkerLost() }, hlog, ownChildren);
+  const forker = new Forker(
+    { onExit: (id, pid, code, signal) => sup.forkedExit(id, pid, code, signal), onLost: () => sup.forkerLost() },
+    hlog,
+    ownChildren,
+  );
   const sup: Controller = new Controller({
-    config, owner, store, os, log: hlog, ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart, now: Date.now, runnerEnv: process.env, policy, shipper, isSubreaper: () => subreaper, forker, ownChildren, background,
+    config,
+    owner,
+    store,
+    os,
+    log: hlog,
+    ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
+    enqueueStart,
+    now: Date.now,
+    runnerEnv: process.env,
+    policy,
+    shipper,
+    isSubreaper: () => subreaper,
+    forker,
+    ownChildren,
+    background,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   subreaper = reaper.becomeSubreaper();
@@ -126,7 +150,17 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const sweepTimer = setInterval(sweepSoon, 1000);
 
   const rdeps = { ctl: sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, now: Date.now };
-  const cdeps = { redis, store, keys, log: hlog, hostId: config.hostId, now: Date.now, enqueueStart, ensureStartJob, retentionMs: config.retentionMs };
+  const cdeps = {
+    redis,
+    store,
+    keys,
+    log: hlog,
+    hostId: config.hostId,
+    now: Date.now,
+    enqueueStart,
+    ensureStartJob,
+    retentionMs: config.retentionMs,
+  };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
   const reconcile = async (): Promise<ReconcileReport> => {
     const report = await reconcileOnce(rdeps);
@@ -191,11 +225,25 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     });
     w.on('failed', (job, err) => hlog.warn({ jobId: job?.id, job: job?.name, error: err.message }, 'job failed'));
   }
-  await queue(keys.hostQueue(config.hostId)).upsertJobScheduler(`reconcile.${config.hostId}`, { every: config.reconcileMs }, { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  await queue(keys.hostQueue(config.hostId)).upsertJobScheduler(
+    `reconcile.${config.hostId}`,
+    { every: config.reconcileMs },
+    { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
 
   const beat = async (state: 'up' | 'draining' | 'down') => {
     const counters = { ...sup.stats, reaped: reaper.reaped, ...passes };
-    const value = JSON.stringify({ hostId: config.hostId, pid: process.pid, version: VERSION, state, load: sup.load, capacity: Number.isFinite(maxProcesses) ? maxProcesses : null, at: Date.now(), ttlMs: config.heartbeatMs * 3, counters });
+    const value = JSON.stringify({
+      hostId: config.hostId,
+      pid: process.pid,
+      version: VERSION,
+      state,
+      load: sup.load,
+      capacity: Number.isFinite(maxProcesses) ? maxProcesses : null,
+      at: Date.now(),
+      ttlMs: config.heartbeatMs * 3,
+      counters,
+    });
     await redis.hset(keys.hosts, config.hostId, value);
   };
   await beat('up');

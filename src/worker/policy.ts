@@ -32,7 +32,14 @@ export const REFUSED = 'refused by policy:';
  * python and perl. Allowing `node` would mean little if NODE_OPTIONS=--require could be set.
  */
 const DEFAULT_DENIED_ENV = Object.freeze([
-  'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'NODE_OPTIONS', 'BASH_ENV', 'ENV', 'PYTHONSTARTUP', 'PERL5OPT',
+  'LD_PRELOAD',
+  'LD_LIBRARY_PATH',
+  'LD_AUDIT',
+  'NODE_OPTIONS',
+  'BASH_ENV',
+  'ENV',
+  'PYTHONSTARTUP',
+  'PERL5OPT',
 ]);
 
 // Frozen: every worker that does not configure a policy shares this object.
@@ -52,7 +59,10 @@ const MAX_ID = 4_294_967_294;
 
 function commaList(what: string, check: (item: string) => string | null, canonical: (item: string) => string) {
   return z.string().transform((raw, ctx) => {
-    const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const items = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     if (items.length === 0) {
       ctx.addIssue({ code: 'custom', message: `must name at least one ${what} (unset it to allow any)` });
       return z.NEVER;
@@ -78,11 +88,14 @@ const PolicyEnvSchema = z.object({
   REAPQ_ALLOWED_COMMANDS: commaList(
     'command',
     (c) =>
-      c.includes('\0') ? 'must not contain NUL'
-      : c === '.' || c === '..' ? 'is not a command'
-      // A relative path would be resolved against each start's cwd, which the caller picks.
-      : !c.includes('/') || c.startsWith('/') ? null
-      : 'must be an absolute path or a bare name (no /)',
+      c.includes('\0')
+        ? 'must not contain NUL'
+        : c === '.' || c === '..'
+          ? 'is not a command'
+          : // A relative path would be resolved against each start's cwd, which the caller picks.
+            !c.includes('/') || c.startsWith('/')
+            ? null
+            : 'must be an absolute path or a bare name (no /)',
     (c) => (c.startsWith('/') ? posix.resolve(c) : c),
   ).optional(),
   REAPQ_ALLOWED_CWDS: commaList(
@@ -97,7 +110,11 @@ const PolicyEnvSchema = z.object({
     .refine(([u, g]) => u <= MAX_ID && g <= MAX_ID, `uid and gid must be at most ${MAX_ID}`)
     .transform(([uid, gid]) => ({ uid, gid }))
     .optional(),
-  REAPQ_DENIED_ENV: commaList('variable', (n) => (ENV_NAME.test(n) ? null : 'is not a valid variable name'), (n) => n).optional(),
+  REAPQ_DENIED_ENV: commaList(
+    'variable',
+    (n) => (ENV_NAME.test(n) ? null : 'is not a valid variable name'),
+    (n) => n,
+  ).optional(),
   REAPQ_MAX_ARG_BYTES: byteCount.optional(),
   REAPQ_MAX_ENV_BYTES: byteCount.optional(),
   REAPQ_MAX_PROCESSES: z
@@ -221,7 +238,8 @@ function env(policy: Policy, spec: StartToCheck): string | null {
 function capacity(policy: Policy, liveCount: number): string | null {
   const max = policy.maxProcesses;
   if (max === null) return null;
-  if (!Number.isInteger(liveCount) || liveCount < 0) return `live process count ${show(String(liveCount))} is unknown, REAPQ_MAX_PROCESSES=${max}`;
+  if (!Number.isInteger(liveCount) || liveCount < 0)
+    return `live process count ${show(String(liveCount))} is unknown, REAPQ_MAX_PROCESSES=${max}`;
   if (liveCount >= max) return `host already runs ${liveCount} processes, REAPQ_MAX_PROCESSES=${max}`;
   return null;
 }

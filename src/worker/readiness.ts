@@ -22,14 +22,18 @@ export async function awaitReady(
   ready: Ready,
   ctx: { port: number | null; logFile: string; logOffset: number; deadline: number; gone: () => boolean },
 ): Promise<ProbeResult> {
-  const port = ready.kind === 'log' ? null : ready.port ?? ctx.port;
-  if (ready.kind !== 'log' && port === null) return { ok: false, reason: `${ready.kind} readiness needs a port: give ready.port or --port` };
+  const port = ready.kind === 'log' ? null : (ready.port ?? ctx.port);
+  if (ready.kind !== 'log' && port === null)
+    return { ok: false, reason: `${ready.kind} readiness needs a port: give ready.port or --port` };
   let re: { test(s: string): boolean } | null = null;
   if (ready.kind === 'log') {
     try {
       re = new RE2(ready.pattern, 'u');
     } catch (err) {
-      return { ok: false, reason: `log pattern not supported (linear-time matching has no backreferences or lookaround): ${(err as Error).message}` };
+      return {
+        ok: false,
+        reason: `log pattern not supported (linear-time matching has no backreferences or lookaround): ${(err as Error).message}`,
+      };
     }
   }
   let logPos = ctx.logOffset;

@@ -15,7 +15,11 @@ afterAll(async () => {
 
 describe('reapq CLI', () => {
   it('starts npm run start with --wait, stops it whole with --wait, and shows it stopped', async () => {
-    const start = await cli(env, ['start', '--wait', '--port', 'auto', '--id', 'app-1', '--', 'npm', 'run', 'start'], join(FIXTURES, 'app'));
+    const start = await cli(
+      env,
+      ['start', '--wait', '--port', 'auto', '--id', 'app-1', '--', 'npm', 'run', 'start'],
+      join(FIXTURES, 'app'),
+    );
     expect(start.stderr).toBe('');
     expect(start.code).toBe(0);
     expect(start.stdout.trim()).toBe('app-1');
@@ -32,7 +36,26 @@ describe('reapq CLI', () => {
     expect(carriersOf('app-1')).toEqual([]);
     const after = JSON.parse((await cli(env, ['show', 'app-1', '--json'])).stdout);
     expect(after.state).toBe('stopped');
-    for (const k of ['id', 'name', 'state', 'desired', 'host', 'pid', 'pgid', 'command', 'cwd', 'port', 'restartPolicy', 'restarts', 'exitCode', 'signal', 'error', 'createdAt', 'updatedAt', 'version']) {
+    for (const k of [
+      'id',
+      'name',
+      'state',
+      'desired',
+      'host',
+      'pid',
+      'pgid',
+      'command',
+      'cwd',
+      'port',
+      'restartPolicy',
+      'restarts',
+      'exitCode',
+      'signal',
+      'error',
+      'createdAt',
+      'updatedAt',
+      'version',
+    ]) {
       expect(after).toHaveProperty(k);
     }
     const events = (await cli(env, ['events', 'app-1'])).stdout;

@@ -31,8 +31,10 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     if (c) {
-      for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping' || r.state === 'starting') await c.stop(r.id, { graceMs: 200 });
-      for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+      for (const r of await c.list())
+        if (r.state === 'running' || r.state === 'stopping' || r.state === 'starting') await c.stop(r.id, { graceMs: 200 });
+      for (const r of await c.list())
+        await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
       await c.close();
     }
     if (worker) expect(await worker.stop()).toBe(0);
@@ -74,7 +76,10 @@ describe('Redis Cluster through redis+cluster://', () => {
       // Lua across two slots is what the hash tag prevents: Redis refuses it.
       await expect(r.eval(`return redis.call('GET', KEYS[2])`, 2, `{a}x`, `{b}x`)).rejects.toThrow(/CROSSSLOT|different slots/);
 
-      r.defineCommand('reapqTestPair', { numberOfKeys: 2, lua: `redis.call('SADD', KEYS[1], ARGV[1]); redis.call('ZADD', KEYS[2], 1, ARGV[1]); return 1` });
+      r.defineCommand('reapqTestPair', {
+        numberOfKeys: 2,
+        lua: `redis.call('SADD', KEYS[1], ARGV[1]); redis.call('ZADD', KEYS[2], 1, ARGV[1]); return 1`,
+      });
       expect(await (r as unknown as { reapqTestPair(...a: string[]): Promise<number> }).reapqTestPair(`${t}:set`, `${t}:z`, 'm1')).toBe(1);
       expect(await r.smembers(`${t}:set`)).toEqual(['m1']);
       expect(await r.zrange(`${t}:z`, '0', '-1')).toEqual(['m1']);
@@ -85,10 +90,18 @@ describe('Redis Cluster through redis+cluster://', () => {
 
       const pipe = r.pipeline();
       pipe.hget(`${t}:h`, 'a').hget(`${t}:h`, 'b').smembers(`${t}:set`);
-      expect(await pipe.exec()).toEqual([[null, '1'], [null, '2'], [null, ['m1']]]);
+      expect(await pipe.exec()).toEqual([
+        [null, '1'],
+        [null, '2'],
+        [null, ['m1']],
+      ]);
       const multi = r.multi();
       multi.del(`${t}:lock`, `${t}:s`).zrem(`${t}:z`, 'm1').srem(`${t}:set`, 'm1');
-      expect(await multi.exec()).toEqual([[null, 2], [null, 1], [null, 1]]);
+      expect(await multi.exec()).toEqual([
+        [null, 2],
+        [null, 1],
+        [null, 1],
+      ]);
 
       // XREAD BLOCK on a duplicate wakes when another connection appends: on its 5 s
       // timeout it would answer null, so the entry itself is the proof.
@@ -147,10 +160,14 @@ describe('Redis Cluster through redis+cluster://', () => {
   it('ships a process output to its log stream on the cluster', async () => {
     const rec = await client().start({ command: ['sh', '-c', 'echo hello from the cluster; exec sleep 1000'] });
     await client().waitFor(rec.id, 'running', { timeoutMs: 20_000 });
-    const lines = await until(async () => {
-      const l = await client().logs(rec.id);
-      return l.length > 0 ? l : null;
-    }, 10_000, 'the line in the log stream');
+    const lines = await until(
+      async () => {
+        const l = await client().logs(rec.id);
+        return l.length > 0 ? l : null;
+      },
+      10_000,
+      'the line in the log stream',
+    );
     expect(lines).toEqual(['hello from the cluster']);
     await client().stop(rec.id, { graceMs: 2000 });
     await client().waitFor(rec.id, 'stopped', { timeoutMs: 15_000 });

@@ -27,7 +27,8 @@ const dialogs: string[] = [];
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does`);
   const env = testEnv(testRedisUrl(), prefix);
   worker = await startWorker(env, HOST);
   c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
@@ -43,8 +44,11 @@ afterAll(async () => {
   await api?.close();
   await tokenApi?.close();
   if (c) {
-    for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping' || r.state === 'pending' || r.state === 'starting') await c.stop(r.id, { graceMs: 200 });
-    for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+    for (const r of await c.list())
+      if (r.state === 'running' || r.state === 'stopping' || r.state === 'pending' || r.state === 'starting')
+        await c.stop(r.id, { graceMs: 200 });
+    for (const r of await c.list())
+      await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
     await c.close();
   }
   if (worker) expect(await worker.stop()).toBe(0);
@@ -60,7 +64,12 @@ async function newPage(): Promise<Page> {
   return page;
 }
 
-const text = (page: Page, selector: string) => () => page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => null);
+const text = (page: Page, selector: string) => () =>
+  page
+    .locator(selector)
+    .first()
+    .textContent({ timeout: 1000 })
+    .catch(() => null);
 
 /** Marks the document; a reload would lose the mark. */
 async function mark(page: Page): Promise<void> {

@@ -7,7 +7,12 @@ const t = useWorker('h-logs', { REAPQ_LOG_MAX_BYTES: '4096', REAPQ_LOG_LINES: '1
 
 describe('process logs', () => {
   it('keeps stdout and stderr readable from anywhere with reapq logs', async () => {
-    const rec = await t.client.start({ command: ['npm', 'run', 'start'], cwd: join(FIXTURES, 'app'), port: 'auto', ready: { kind: 'log', pattern: 'listening' } });
+    const rec = await t.client.start({
+      command: ['npm', 'run', 'start'],
+      cwd: join(FIXTURES, 'app'),
+      port: 'auto',
+      ready: { kind: 'log', pattern: 'listening' },
+    });
     await t.client.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
     await until(async () => (await t.client.logs(rec.id)).includes('listening'), 5000, 'line shipped');
     // Another data dir: this CLI has no local file to read, only Redis.
@@ -20,7 +25,9 @@ describe('process logs', () => {
   });
 
   it('bounds the log: the file is rotated and Redis keeps the last lines', async () => {
-    const rec = await t.client.start({ command: ['sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done; echo done; exec sleep 1000'] });
+    const rec = await t.client.start({
+      command: ['sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done; echo done; exec sleep 1000'],
+    });
     await t.client.waitFor(rec.id, 'running');
     await until(async () => (await t.client.logs(rec.id, 1))[0] === 'done', 10_000, 'all lines shipped');
     const last = await t.client.logs(rec.id, 3);

@@ -52,7 +52,11 @@ describe('live index of a host', () => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await c.start({ id: `live-${i}`, command: ['sleep', '1000'] })).id);
     for (const id of ids) await c.waitFor(id, 'running');
-    const live = async () => (await c.store.liveOfHost('h-pages')).map((r) => r.id).filter((id) => id.startsWith('live-')).sort();
+    const live = async () =>
+      (await c.store.liveOfHost('h-pages'))
+        .map((r) => r.id)
+        .filter((id) => id.startsWith('live-'))
+        .sort();
     expect(await live()).toEqual(ids);
     await c.stop(ids[0]!);
     await c.waitFor(ids[0]!, 'stopped');

@@ -6,7 +6,12 @@ const t = useWorker('h-ready');
 
 describe('readiness', () => {
   it('is running only once its HTTP path answers 2xx', async () => {
-    const rec = await t.client.start({ command: ['npm', 'run', 'start'], cwd: join(FIXTURES, 'app'), port: 'auto', ready: { kind: 'http', path: '/' } });
+    const rec = await t.client.start({
+      command: ['npm', 'run', 'start'],
+      cwd: join(FIXTURES, 'app'),
+      port: 'auto',
+      ready: { kind: 'http', path: '/' },
+    });
     const running = await t.client.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
     const res = await fetch(`http://127.0.0.1:${running.port}/`);
     expect(await res.text()).toBe('ok');
@@ -19,7 +24,10 @@ describe('readiness', () => {
   });
 
   it('waits in starting for a matching log line', async () => {
-    const rec = await t.client.start({ command: ['sh', '-c', 'sleep 0.6; echo "server listening on 1234"; exec sleep 1000'], ready: { kind: 'log', pattern: 'listening on \\d+' } });
+    const rec = await t.client.start({
+      command: ['sh', '-c', 'sleep 0.6; echo "server listening on 1234"; exec sleep 1000'],
+      ready: { kind: 'log', pattern: 'listening on \\d+' },
+    });
     await until(async () => (await t.client.get(rec.id)).pid !== null, 5000, 'spawned');
     expect((await t.client.get(rec.id)).state).toBe('starting');
     const running = await t.client.waitFor(rec.id, 'running', { timeoutMs: 5000 });

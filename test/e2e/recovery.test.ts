@@ -62,10 +62,14 @@ describe('crash recovery', () => {
     expect(ended.signal).toBe('SIGKILL');
     await until(() => carriersOf(rec.id).length === 0, 3000, 'leftovers stopped');
     // The tree is gone just before the stop of its leftovers is recorded: wait for the record.
-    const evs = await until(async () => {
-      const all = await c.events(rec.id);
-      return all.at(-1)?.event.type === 'stopped' ? all : null;
-    }, 5000, 'stopped recorded');
+    const evs = await until(
+      async () => {
+        const all = await c.events(rec.id);
+        return all.at(-1)?.event.type === 'stopped' ? all : null;
+      },
+      5000,
+      'stopped recorded',
+    );
     expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'leftovers')).toBe(true);
     expect(evs.at(-1)?.event.type).toBe('stopped');
     expect(await w.stop()).toBe(0);
@@ -100,10 +104,14 @@ describe('crash recovery', () => {
     await until(() => carriersOf(rec.id).length === 0, 5000, 'leader gone');
 
     const w2 = await startWorker(env, 'h-unseen');
-    const again = await until(async () => {
-      const r = await c.get(rec.id);
-      return r.state === 'running' && r.restarts === 1 ? r : null;
-    }, 10_000, 'restart');
+    const again = await until(
+      async () => {
+        const r = await c.get(rec.id);
+        return r.state === 'running' && r.restarts === 1 ? r : null;
+      },
+      10_000,
+      'restart',
+    );
     expect(again.pid).not.toBe(first.pid);
     const evs = await c.events(rec.id);
     expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'missed-exit')).toBe(true);
@@ -129,11 +137,21 @@ describe('crash recovery', () => {
     const rec = await c.start({ command: ['sleep', '1000'] });
     const running = await c.waitFor(rec.id, 'running');
     const forkerPid = () =>
-      readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number)
+      readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .map(Number)
         .find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('forker-main.js'));
     const first = forkerPid()!;
     process.kill(first, 'SIGKILL');
-    await until(() => { const p = forkerPid(); return p !== undefined && p !== first; }, 5000, 'a new forker');
+    await until(
+      () => {
+        const p = forkerPid();
+        return p !== undefined && p !== first;
+      },
+      5000,
+      'a new forker',
+    );
     expect(carriersOf(rec.id)).toHaveLength(1); // the process did not die with its forker
     process.kill(running.pid!, 'SIGKILL'); // its exit is now seen by polling
     expect((await c.waitFor(rec.id, 'exited', { timeoutMs: 5000 })).exitCode).toBeNull();

@@ -11,7 +11,8 @@ const env = testEnv(testRedisUrl(), prefix);
 let c: ReapqClient;
 const workers: TestWorker[] = [];
 
-const innerPid = (w: TestWorker) => Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+const innerPid = (w: TestWorker) =>
+  Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
 async function host(id: string, args: string[] = []): Promise<TestWorker> {
   const w = await startWorker(env, id, args, NS);
   workers.push(w);
@@ -30,7 +31,8 @@ beforeAll(() => {
 // stopped while its workers still run, then the workers go.
 afterEach(async () => {
   for (const r of await c.list()) if (!['stopped', 'exited', 'failed', 'lost'].includes(r.state)) await c.stop(r.id, { graceMs: 500 });
-  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  for (const r of await c.list())
+    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
   for (const w of workers.splice(0)) await shutdown(w);
 });
 afterAll(async () => {
@@ -91,10 +93,14 @@ describe('several hosts', () => {
     for (const id of ids) await until(() => carriersOf(id).length === 0, 5000, 'namespace emptied');
 
     for (const id of ids.slice(0, 2)) {
-      const back = await until(async () => {
-        const r = await c.get(id);
-        return r.state === 'running' && r.host === 'h-survivor' ? r : null;
-      }, 15_000, `${id} back on h-survivor`);
+      const back = await until(
+        async () => {
+          const r = await c.get(id);
+          return r.state === 'running' && r.host === 'h-survivor' ? r : null;
+        },
+        15_000,
+        `${id} back on h-survivor`,
+      );
       expect(back.restarts).toBe(1);
       const evs = await c.events(id);
       expect(evs.some((e) => e.event.type === 'drift' && e.event.kind === 'host-lost')).toBe(true);
@@ -117,7 +123,14 @@ describe('several hosts', () => {
     const b = await host('h-open');
     const drain = await cli(env, ['drain', 'h-drained']);
     expect(drain.code).toBe(0);
-    await until(async () => JSON.parse((await cli(env, ['hosts', '--json'])).stdout).some((h: { hostId: string; state: string }) => h.hostId === 'h-drained' && h.state === 'draining'), 5000, 'draining');
+    await until(
+      async () =>
+        JSON.parse((await cli(env, ['hosts', '--json'])).stdout).some(
+          (h: { hostId: string; state: string }) => h.hostId === 'h-drained' && h.state === 'draining',
+        ),
+      5000,
+      'draining',
+    );
     const fresh = [];
     for (let i = 0; i < 4; i++) fresh.push((await c.start({ command: ['sleep', '1000'] })).id);
     for (const id of fresh) expect((await c.waitFor(id, 'running')).host).toBe('h-open');

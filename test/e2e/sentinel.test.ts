@@ -35,10 +35,14 @@ beforeAll(async () => {
   sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
   const probe = new Redis({ port: sentinelPort, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   probe.on('error', () => undefined);
-  await until(async () => {
-    const addr = (await probe.call('SENTINEL', 'get-master-addr-by-name', 'reapqmaster').catch(() => null)) as string[] | null;
-    return addr?.[1] === String(master.port);
-  }, 10_000, 'sentinel knows the master');
+  await until(
+    async () => {
+      const addr = (await probe.call('SENTINEL', 'get-master-addr-by-name', 'reapqmaster').catch(() => null)) as string[] | null;
+      return addr?.[1] === String(master.port);
+    },
+    10_000,
+    'sentinel knows the master',
+  );
   probe.disconnect();
   const url = `redis+sentinel://127.0.0.1:${sentinelPort}/reapqmaster`;
   w = await startWorker(testEnv(url, prefix), 'h-sentinel');

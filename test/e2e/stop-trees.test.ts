@@ -16,7 +16,8 @@ beforeAll(async () => {
 afterAll(async () => {
   // Nothing this file started may outlive it: stop every live record before the worker goes.
   for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping') await c.stop(r.id, { graceMs: 200 });
-  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  for (const r of await c.list())
+    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
   await c.close();
   expect(await worker.stop()).toBe(0);
 });
@@ -76,7 +77,9 @@ describe('stopping whole trees', () => {
     // The `sleep 1000` whose parent (the subshell) exited at once; the leader exec'd `sleep 999`.
     const orphan = await until(
       () => carriersOf(rec.id).find((p) => p !== running.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u00001000\u0000'),
-      5000, 'the orphan');
+      5000,
+      'the orphan',
+    );
     // Once its subshell is gone it belongs to the worker; on init (pid 1) this times out.
     await until(() => carriersOf(rec.id).every((p) => p === orphan || p === running.pid), 5000, 'the subshell gone');
     expect(parentOf(orphan)).toBe(worker.child.pid);

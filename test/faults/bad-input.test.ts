@@ -21,7 +21,11 @@ afterAll(async () => {
 /** Both copies were handled: no job of this name is left waiting, delayed or running on the queue. */
 async function drained(queue: string, name: string): Promise<void> {
   const q = c.queue(queue);
-  await until(async () => (await q.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).every((j) => j.name !== name), 10_000, `${name} jobs on ${queue}`);
+  await until(
+    async () => (await q.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).every((j) => j.name !== name),
+    10_000,
+    `${name} jobs on ${queue}`,
+  );
 }
 
 describe('duplicate, malformed and future input', () => {
@@ -45,14 +49,16 @@ describe('duplicate, malformed and future input', () => {
     const bad = [await q.add('stop', { id: 7 }), await q.add('start', null), await q.add('launch', { id: 'x' })];
     const ok = await c.start({ command: ['sleep', '1000'] });
     await c.waitFor(ok.id, 'running');
-    const reasons = await Promise.all(bad.map(async (j) => {
-      for (let i = 0; i < 50; i++) {
-        const state = await j.getState();
-        if (state === 'failed') return (await q.getJob(j.id!))?.failedReason;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return 'never failed';
-    }));
+    const reasons = await Promise.all(
+      bad.map(async (j) => {
+        for (let i = 0; i < 50; i++) {
+          const state = await j.getState();
+          if (state === 'failed') return (await q.getJob(j.id!))?.failedReason;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return 'never failed';
+      }),
+    );
     expect(reasons[0]).toMatch(/malformed stop job: id/);
     expect(reasons[1]).toMatch(/malformed start job/);
     expect(reasons[2]).toMatch(/unknown job name "launch"/);

@@ -8,20 +8,37 @@ const t = useWorker('h-hostile');
 
 // Programs that cannot do harm whatever arguments they get; the rest of the spec is hostile.
 const program = fc.constantFrom('sleep', '/bin/true', '/bin/false', '/nonexistent/x', 'env', '');
-const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('..', '../../etc', '\0', '$(reboot)', '; rm -rf /', '\u2028', '-' .repeat(100)));
+const text = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.constantFrom('..', '../../etc', '\0', '$(reboot)', '; rm -rf /', '\u2028', '-'.repeat(100)),
+);
 /** Mostly a plausible value, sometimes a hostile one: so that some specs pass validation and reach the worker. */
 const mostly = <T, U>(ok: fc.Arbitrary<T>, bad: fc.Arbitrary<U>) => fc.oneof({ arbitrary: ok, weight: 5 }, { arbitrary: bad, weight: 1 });
 const spec = fc.record(
   {
-    id: mostly(fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/), fc.oneof(fc.string({ maxLength: 140 }), fc.constantFrom('42', 'a:b', '../x', ''))),
+    id: mostly(
+      fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
+      fc.oneof(fc.string({ maxLength: 140 }), fc.constantFrom('42', 'a:b', '../x', '')),
+    ),
     name: text,
     command: fc.tuple(program, fc.array(text, { maxLength: 5 })).map(([p, args]) => [p, ...args]),
     cwd: mostly(fc.constantFrom('/tmp', '/nonexistent', '/', '/tmp/../tmp'), text),
-    env: fc.dictionary(mostly(fc.constantFrom('LD_PRELOAD', 'PATH', 'REAPQ_PROCESS_ID', 'FOO'), fc.constantFrom('1BAD', 'A=B', '')), text, { maxKeys: 3 }),
+    env: fc.dictionary(mostly(fc.constantFrom('LD_PRELOAD', 'PATH', 'REAPQ_PROCESS_ID', 'FOO'), fc.constantFrom('1BAD', 'A=B', '')), text, {
+      maxKeys: 3,
+    }),
     port: mostly(fc.constant('auto' as const), fc.integer({ min: -5, max: 70000 })),
     restart: mostly(fc.constantFrom('never', 'on-failure'), fc.constant('sometimes')),
     graceMs: mostly(fc.integer({ min: 0, max: 500 }), fc.integer({ min: -1000, max: -1 })),
-    ready: mostly(fc.constant(undefined), fc.record({ kind: fc.constantFrom('tcp', 'http', 'log', 'magic'), pattern: fc.constantFrom('(', 'ok', '.*'), path: fc.constantFrom('/', 'x'), timeoutMs: fc.integer({ min: -1, max: 300 }) })),
+    ready: mostly(
+      fc.constant(undefined),
+      fc.record({
+        kind: fc.constantFrom('tcp', 'http', 'log', 'magic'),
+        pattern: fc.constantFrom('(', 'ok', '.*'),
+        path: fc.constantFrom('/', 'x'),
+        timeoutMs: fc.integer({ min: -1, max: 300 }),
+      }),
+    ),
   },
   { requiredKeys: ['command'] },
 );

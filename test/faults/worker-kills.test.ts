@@ -29,8 +29,10 @@ beforeAll(() => {
 afterAll(async () => {
   // Whatever happened above, nothing may outlive the file: a worker stops every record first.
   w ??= await startWorker(env, 'h-chaos');
-  for (const r of await c.list()) if (!FINAL_STATES.has(r.state) || carriersOf(r.id).length > 0) await c.stop(r.id, { graceMs: 200 }).catch(() => undefined);
-  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  for (const r of await c.list())
+    if (!FINAL_STATES.has(r.state) || carriersOf(r.id).length > 0) await c.stop(r.id, { graceMs: 200 }).catch(() => undefined);
+  for (const r of await c.list())
+    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
   await c.close();
   await w.stop();
 });

@@ -17,7 +17,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const redis = await startLocalRedis({});
   project.provide('redisUrl', redis.url);
   // Lowercase alphanumerics: prefixes become hash tags and BullMQ queue names.
-  project.provide('runId', BigInt(`0x${randomBytes(5).toString('hex')}`).toString(36).padStart(8, '0'));
+  project.provide(
+    'runId',
+    BigInt(`0x${randomBytes(5).toString('hex')}`)
+      .toString(36)
+      .padStart(8, '0'),
+  );
   return async () => {
     await redis.stop();
   };

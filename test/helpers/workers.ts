@@ -122,7 +122,11 @@ export function carriersOf(id: string): number[] {
     .map((s) => s.pid);
 }
 
-export async function until<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function until<T>(
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -170,5 +174,9 @@ export function useWorker(hostId: string, extraEnv: Record<string, string> = {})
 
 /** Resolves once a worker has handled the job: completed, failed, or already removed after either. */
 export async function handled(job: Job, timeoutMs = 10_000): Promise<void> {
-  await until(async () => ['completed', 'failed', 'unknown'].includes(await job.getState()), timeoutMs, `job ${job.name} ${job.id} to be handled`);
+  await until(
+    async () => ['completed', 'failed', 'unknown'].includes(await job.getState()),
+    timeoutMs,
+    `job ${job.name} ${job.id} to be handled`,
+  );
 }

@@ -50,7 +50,10 @@ describe('event store', () => {
     await store.transact('r', () => [{ type: 'spawn_begun', host: 'h1', port: 20001 }]);
     await store.transact('r', () => [{ type: 'spawned', host: 'h1', pid: 10, pgid: 10, sid: 10, startTime: 5, bootId: 'b', port: 20001 }]);
     await store.transact('r', () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 100 }]);
-    await store.transact('r', () => [{ type: 'signal_sent', signal: 'SIGTERM', pgid: 10, pids: [-10], killDeadline: 123 }, { type: 'exited', code: null, signal: 'SIGTERM', how: 'signaled' }]);
+    await store.transact('r', () => [
+      { type: 'signal_sent', signal: 'SIGTERM', pgid: 10, pids: [-10], killDeadline: 123 },
+      { type: 'exited', code: null, signal: 'SIGTERM', how: 'signaled' },
+    ]);
     await store.transact('r', () => [{ type: 'stopped', how: 'requested' }]);
     const stored = await store.get('r');
     expect(stored?.state).toBe('stopped');
@@ -72,7 +75,10 @@ describe('event store', () => {
 
   it('keeps records of hosts in their host index and moves them on restart', async () => {
     await store.transact('h', () => [{ type: 'start_requested', spec: { ...spec, restart: 'always' } }]);
-    await store.transact('h', () => [{ type: 'spawn_begun', host: 'h1', port: null }, { type: 'spawn_failed', host: 'h1', error: 'x' }]);
+    await store.transact('h', () => [
+      { type: 'spawn_begun', host: 'h1', port: null },
+      { type: 'spawn_failed', host: 'h1', error: 'x' },
+    ]);
     expect((await store.ofHost('h1')).map((r) => r.id)).toEqual(['h']);
     await store.transact('h', () => [{ type: 'restart_scheduled', attempt: 1, delayMs: 0 }]);
     expect(await store.ofHost('h1')).toEqual([]);

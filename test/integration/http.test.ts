@@ -22,7 +22,10 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function setup(opts: { token?: string; dataDir?: string; rateLimitPerMinute?: number } = {}): { client: ReapqClient; app: FastifyInstance } {
+function setup(opts: { token?: string; dataDir?: string; rateLimitPerMinute?: number } = {}): {
+  client: ReapqClient;
+  app: FastifyInstance;
+} {
   const client = new ReapqClient({ redisUrl: testRedisUrl(), prefix: randomPrefix(), env: {} });
   clients.push(client);
   const app = buildServer(client, opts);
@@ -39,7 +42,12 @@ describe('http api: limits', () => {
     expect(limited.json().error).toMatch(/^rate limit: at most 3 requests per minute/);
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200); // probes are not counted
     const { app: open } = setup();
-    const big = await open.inject({ method: 'POST', url: '/v1/processes', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ command: ['x', 'y'.repeat(2 * 1024 * 1024)] }) });
+    const big = await open.inject({
+      method: 'POST',
+      url: '/v1/processes',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ command: ['x', 'y'.repeat(2 * 1024 * 1024)] }),
+    });
     expect(big.statusCode).toBe(413);
     expect(Object.keys(big.json())).toEqual(['error']);
   });
@@ -60,7 +68,12 @@ describe('http api: validation and errors', () => {
     expect(typo.statusCode).toBe(400);
     expect(typo.json().error).toMatch(/restartPolicy/);
 
-    const notJson = await app.inject({ method: 'POST', url: '/v1/processes', payload: '{nope', headers: { 'content-type': 'application/json' } });
+    const notJson = await app.inject({
+      method: 'POST',
+      url: '/v1/processes',
+      payload: '{nope',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json()).toEqual({ error: expect.any(String) });
 
@@ -154,15 +167,30 @@ describe('http api: processes without a worker', () => {
   it('creates, shows, lists and stops a process (stop while pending wins)', async () => {
     const { app } = setup({ token: TOKEN });
     const created = await app.inject({
-      method: 'POST', url: '/v1/processes', headers: auth,
+      method: 'POST',
+      url: '/v1/processes',
+      headers: auth,
       payload: { id: 'web-1', name: 'web', command: ['sleep', '100'], restart: 'on-failure', graceMs: 500 },
     });
     expect(created.statusCode).toBe(201);
     const rec = created.json();
-    expect(rec).toMatchObject({ id: 'web-1', name: 'web', state: 'pending', desired: 'running', command: ['sleep', '100'], restartPolicy: 'on-failure', version: 1 });
+    expect(rec).toMatchObject({
+      id: 'web-1',
+      name: 'web',
+      state: 'pending',
+      desired: 'running',
+      command: ['sleep', '100'],
+      restartPolicy: 'on-failure',
+      version: 1,
+    });
 
     // The same id again is the same process.
-    const again = await app.inject({ method: 'POST', url: '/v1/processes', headers: auth, payload: { id: 'web-1', command: ['sleep', '100'] } });
+    const again = await app.inject({
+      method: 'POST',
+      url: '/v1/processes',
+      headers: auth,
+      payload: { id: 'web-1', command: ['sleep', '100'] },
+    });
     expect(again.statusCode).toBe(201);
     expect(again.json()).toEqual(rec);
 
@@ -175,7 +203,12 @@ describe('http api: processes without a worker', () => {
     const running = await app.inject({ url: '/v1/processes?state=running', headers: auth });
     expect(running.json()).toEqual([]);
 
-    const stopped = await app.inject({ method: 'POST', url: '/v1/processes/web-1/stop?wait=true&timeoutMs=5000', headers: auth, payload: { signal: 'TERM', graceMs: 100 } });
+    const stopped = await app.inject({
+      method: 'POST',
+      url: '/v1/processes/web-1/stop?wait=true&timeoutMs=5000',
+      headers: auth,
+      payload: { signal: 'TERM', graceMs: 100 },
+    });
     expect(stopped.statusCode).toBe(200);
     expect(stopped.json()).toMatchObject({ id: 'web-1', state: 'stopped', desired: 'stopped' });
 
@@ -206,13 +239,19 @@ describe('http api: processes without a worker', () => {
     const res = await app.inject({ url: '/v1/processes/ev/events' });
     expect(res.statusCode).toBe(200);
     const events = res.json() as Array<{ version: number; event: { type: string } }>;
-    expect(events.map((e) => [e.version, e.event.type])).toEqual([[1, 'start_requested'], [2, 'stop_requested']]);
+    expect(events.map((e) => [e.version, e.event.type])).toEqual([
+      [1, 'start_requested'],
+      [2, 'stop_requested'],
+    ]);
     const after = await app.inject({ url: '/v1/processes/ev/events?after=1' });
     expect(after.json().map((e: { version: number }) => e.version)).toEqual([2]);
 
     const global = await app.inject({ url: '/v1/events?after=0' });
     expect(global.statusCode).toBe(200);
-    expect(global.json().map((e: { processId: string; version: number }) => [e.processId, e.version])).toEqual([['ev', 1], ['ev', 2]]);
+    expect(global.json().map((e: { processId: string; version: number }) => [e.processId, e.version])).toEqual([
+      ['ev', 1],
+      ['ev', 2],
+    ]);
   });
 
   it('streams events as SSE and resumes from Last-Event-ID', async () => {

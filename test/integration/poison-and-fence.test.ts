@@ -23,13 +23,17 @@ describe('run fence and poison-proof reads', () => {
   async function spawnedRun(id: string, run: string): Promise<void> {
     await store.transact(id, () => [{ type: 'start_requested', spec }]);
     await store.transact(id, () => [{ type: 'spawn_begun', host: 'h', port: null, run }]);
-    await store.transact(id, () => [{ type: 'spawned', host: 'h', pid: 10, pgid: 10, sid: 10, startTime: 1, bootId: 'b', port: null, run }]);
+    await store.transact(id, () => [
+      { type: 'spawned', host: 'h', pid: 10, pgid: 10, sid: 10, startTime: 1, bootId: 'b', port: null, run },
+    ]);
   }
 
   it('keeps the current run on the record and refuses events of another run', async () => {
     await spawnedRun('a', 'r1');
     expect((await store.get('a'))?.runId).toBe('r1');
-    await expect(store.transact('a', () => [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r0' }])).rejects.toBeInstanceOf(StaleRunError);
+    await expect(store.transact('a', () => [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r0' }])).rejects.toBeInstanceOf(
+      StaleRunError,
+    );
     expect((await store.get('a'))?.state).toBe('running');
     await store.transact('a', () => [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r1' }]);
     expect((await store.get('a'))?.state).toBe('exited');
@@ -39,7 +43,9 @@ describe('run fence and poison-proof reads', () => {
     await spawnedRun('a', 'r1');
     // A writer that folds against a stale copy claiming run r0 is the current one.
     const stale = { ...(await store.get('a'))!, runId: 'r0' };
-    await expect(store.transact('a', () => [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r0' }], stale)).rejects.toBeInstanceOf(StaleRunError);
+    await expect(
+      store.transact('a', () => [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r0' }], stale),
+    ).rejects.toBeInstanceOf(StaleRunError);
     expect((await store.get('a'))?.state).toBe('running');
   });
 

@@ -30,7 +30,10 @@ afterAll(async () => {
 async function connections(): Promise<number> {
   const list = (await admin.client('LIST')) as string;
   const me = Number(await admin.client('ID'));
-  return list.trim().split('\n').filter((l) => !l.startsWith(`id=${me} `)).length;
+  return list
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith(`id=${me} `)).length;
 }
 
 describe('one blocking reader per process', () => {
@@ -66,13 +69,16 @@ describe('one blocking reader per process', () => {
         ids.map(
           (id) =>
             new Promise<void>((resolve, reject) => {
-              const req = httpRequest({ host: '127.0.0.1', port, path: `/v1/processes/${id}/events`, headers: { accept: 'text/event-stream' }, agent: false }, (res: IncomingMessage) => {
-                res.setEncoding('utf8');
-                res.on('data', (d: string) => {
-                  seen.set(id, (seen.get(id) ?? '') + d);
-                  if (seen.get(id)!.includes('start_requested')) resolve();
-                });
-              });
+              const req = httpRequest(
+                { host: '127.0.0.1', port, path: `/v1/processes/${id}/events`, headers: { accept: 'text/event-stream' }, agent: false },
+                (res: IncomingMessage) => {
+                  res.setEncoding('utf8');
+                  res.on('data', (d: string) => {
+                    seen.set(id, (seen.get(id) ?? '') + d);
+                    if (seen.get(id)!.includes('start_requested')) resolve();
+                  });
+                },
+              );
               req.on('error', reject);
               req.end();
               reqs.push(req);
@@ -81,7 +87,11 @@ describe('one blocking reader per process', () => {
       );
       expect(await connections()).toBeLessThanOrEqual(3);
       for (const id of ids.slice(0, 50)) await c.stop(id);
-      await until(async () => ids.slice(0, 50).every((id) => seen.get(id)!.includes('stop_requested')), 20_000, 'stop events on the streams');
+      await until(
+        async () => ids.slice(0, 50).every((id) => seen.get(id)!.includes('stop_requested')),
+        20_000,
+        'stop events on the streams',
+      );
       expect(ids.slice(50).some((id) => seen.get(id)!.includes('stop_requested'))).toBe(false);
     } finally {
       for (const r of reqs) r.destroy();

@@ -65,15 +65,26 @@ describe('loadConfig', () => {
   it('applies defaults for an empty environment', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379', prefix: 'reapq', apiToken: undefined, logLevel: 'info', dataDir: 'data',
-      reconcileMs: 3000, heartbeatMs: 2000, defaultGraceMs: 5000, stalledMs: 5000, portRange: [20000, 29999],
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'reapq',
+      apiToken: undefined,
+      logLevel: 'info',
+      dataDir: 'data',
+      reconcileMs: 3000,
+      heartbeatMs: 2000,
+      defaultGraceMs: 5000,
+      stalledMs: 5000,
+      portRange: [20000, 29999],
       globalEventsMax: 100_000,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
   it('defaults hostId to the sanitized hostname', () => {
-    const expected = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'host';
+    const expected =
+      hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '-')
+        .slice(0, 64) || 'host';
     expect(loadConfig({}).hostId).toBe(expected);
     expect(loadConfig({ REAPQ_HOST_ID: 'box-7' }).hostId).toBe('box-7');
   });

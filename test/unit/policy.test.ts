@@ -142,13 +142,19 @@ describe('checkStart: cwd', () => {
 describe('checkStart: denied env', () => {
   it('refuses each default name', () => {
     for (const name of DEFAULT_POLICY.deniedEnv) {
-      expectRefusal(checkStart(DEFAULT_POLICY, spec({ env: { [name]: 'x' } }), 0), `env ${name} may not be set by a start (REAPQ_DENIED_ENV)`);
+      expectRefusal(
+        checkStart(DEFAULT_POLICY, spec({ env: { [name]: 'x' } }), 0),
+        `env ${name} may not be set by a start (REAPQ_DENIED_ENV)`,
+      );
     }
   });
 
   it('refuses even an empty value, and names every offender on one line', () => {
     expectRefusal(checkStart(DEFAULT_POLICY, spec({ env: { LD_PRELOAD: '' } }), 0), 'LD_PRELOAD');
-    expectRefusal(checkStart(DEFAULT_POLICY, spec({ env: { OK: '1', NODE_OPTIONS: '--require x', LD_AUDIT: 'y' } }), 0), 'env NODE_OPTIONS, LD_AUDIT may not be set');
+    expectRefusal(
+      checkStart(DEFAULT_POLICY, spec({ env: { OK: '1', NODE_OPTIONS: '--require x', LD_AUDIT: 'y' } }), 0),
+      'env NODE_OPTIONS, LD_AUDIT may not be set',
+    );
     const many = Object.fromEntries(['A', 'B', 'C', 'D', 'E', 'F', 'G'].map((k) => [k, '1']));
     expectRefusal(checkStart(policy({ deniedEnv: Object.keys(many) }), spec({ env: many }), 0), 'env A, B, C, D, E and 2 more');
   });
@@ -176,11 +182,17 @@ describe('checkStart: size limits, at the boundary', () => {
   it('the default 256 KiB: exactly at the limit passes, one byte over is refused', () => {
     const fill = (total: number) => ['node', 'x'.repeat(total - 5 - 1)]; // 'node\0' + filler + '\0'
     expect(checkStart(DEFAULT_POLICY, spec({ command: fill(262_144) }), 0)).toBeNull();
-    expectRefusal(checkStart(DEFAULT_POLICY, spec({ command: fill(262_145) }), 0), 'command is 262145 bytes, over REAPQ_MAX_ARG_BYTES=262144');
+    expectRefusal(
+      checkStart(DEFAULT_POLICY, spec({ command: fill(262_145) }), 0),
+      'command is 262145 bytes, over REAPQ_MAX_ARG_BYTES=262144',
+    );
   });
 
   it('counts many tiny arguments too (the NULs add up)', () => {
-    expectRefusal(checkStart(policy({ maxArgBytes: 1000 }), spec({ command: ['x', ...Array<string>(1000).fill('')] }), 0), 'command is 1002 bytes');
+    expectRefusal(
+      checkStart(policy({ maxArgBytes: 1000 }), spec({ command: ['x', ...Array<string>(1000).fill('')] }), 0),
+      'command is 1002 bytes',
+    );
   });
 
   it('counts env as KEY=VALUE plus NUL per pair', () => {
@@ -313,13 +325,37 @@ describe('loadPolicy', () => {
 describe('properties', () => {
   const hostileString = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 40 }),
-    fc.constantFrom('', '.', '..', '/', '//', '\0', '/..', '../..', '/srv/app/../../etc', '/srv/app\0/x', 'a\nb', '\u2028', '\u001b[2J', '__proto__', 'constructor', 'LD_PRELOAD', 'PATH', 'npm', '\ud800'),
+    fc.constantFrom(
+      '',
+      '.',
+      '..',
+      '/',
+      '//',
+      '\0',
+      '/..',
+      '../..',
+      '/srv/app/../../etc',
+      '/srv/app\0/x',
+      'a\nb',
+      '\u2028',
+      '\u001b[2J',
+      '__proto__',
+      'constructor',
+      'LD_PRELOAD',
+      'PATH',
+      'npm',
+      '\ud800',
+    ),
     fc.array(fc.constantFrom('..', '.', '', 'srv', 'app', 'application', 'etc', '\0', 'é'), { maxLength: 8 }).map((s) => s.join('/')),
     fc.array(fc.constantFrom('..', '.', 'srv', 'app', 'x'), { maxLength: 8 }).map((s) => `/${s.join('/')}`),
   );
   const hugeString = fc.nat({ max: 300_000 }).map((n) => 'a'.repeat(n));
   const hugeArray = fc.nat({ max: 100_000 }).map((n) => Array<string>(n).fill('..'));
-  const command = fc.oneof(fc.array(hostileString, { maxLength: 10 }), hugeArray, fc.tuple(hostileString, hugeString).map((t) => [...t]));
+  const command = fc.oneof(
+    fc.array(hostileString, { maxLength: 10 }),
+    hugeArray,
+    fc.tuple(hostileString, hugeString).map((t) => [...t]),
+  );
   const env = fc.dictionary(hostileString, fc.oneof(hostileString, hugeString), { maxKeys: 6 });
 
   const nullableList = fc.option(fc.array(hostileString, { maxLength: 5 }), { nil: null });
@@ -336,7 +372,17 @@ describe('properties', () => {
 
   it('StartSpecSchema.safeParse never throws, on specs shaped right or not at all', () => {
     const shaped = fc.record(
-      { id: fc.oneof(hostileString, fc.anything()), name: hostileString, command: fc.oneof(command, fc.anything()), cwd: fc.oneof(hostileString, fc.anything()), env: fc.oneof(env, fc.anything()), port: fc.anything(), restart: fc.anything(), graceMs: fc.anything(), host: hostileString },
+      {
+        id: fc.oneof(hostileString, fc.anything()),
+        name: hostileString,
+        command: fc.oneof(command, fc.anything()),
+        cwd: fc.oneof(hostileString, fc.anything()),
+        env: fc.oneof(env, fc.anything()),
+        port: fc.anything(),
+        restart: fc.anything(),
+        graceMs: fc.anything(),
+        host: hostileString,
+      },
       { requiredKeys: [] },
     );
     fc.assert(
@@ -350,13 +396,20 @@ describe('properties', () => {
 
   it('checkStart never throws and answers null or one bounded line starting with `refused by policy:`', () => {
     fc.assert(
-      fc.property(fc.oneof(anyPolicy, fc.constant(DEFAULT_POLICY)), command, fc.oneof(hostileString, hugeString), env, liveCount, (p, cmd, cwd, e, n) => {
-        const answer = checkStart(p, { command: cmd, cwd, env: e }, n);
-        if (answer !== null) {
-          expect(answer).toMatch(ONE_LINE);
-          expect(answer.length).toBeLessThan(1200);
-        }
-      }),
+      fc.property(
+        fc.oneof(anyPolicy, fc.constant(DEFAULT_POLICY)),
+        command,
+        fc.oneof(hostileString, hugeString),
+        env,
+        liveCount,
+        (p, cmd, cwd, e, n) => {
+          const answer = checkStart(p, { command: cmd, cwd, env: e }, n);
+          if (answer !== null) {
+            expect(answer).toMatch(ONE_LINE);
+            expect(answer.length).toBeLessThan(1200);
+          }
+        },
+      ),
       { numRuns: 400 },
     );
   });

@@ -1,12 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import {
-  descendants,
-  parseBootId,
-  parseChildren,
-  parseEnvironCookie,
-  parseStat,
-  type ProcStat,
-} from '../../src/worker/proc/parse.js';
+import { descendants, parseBootId, parseChildren, parseEnvironCookie, parseStat, type ProcStat } from '../../src/worker/proc/parse.js';
 
 // Lines captured from a real Linux /proc (kernel output, trailing newline kept).
 const CAT =
@@ -24,19 +17,37 @@ const ZOMBIE =
 describe('parseStat', () => {
   it('parses a normal line', () => {
     expect(parseStat(CAT)).toEqual({
-      pid: 5573, comm: 'cat', state: 'R', ppid: 5571, pgid: 5571, sid: 4871, startTime: 16726,
+      pid: 5573,
+      comm: 'cat',
+      state: 'R',
+      ppid: 5571,
+      pgid: 5571,
+      sid: 4871,
+      startTime: 16726,
     });
   });
 
   it('keeps spaces and parentheses in comm', () => {
     expect(parseStat(WEIRD)).toEqual({
-      pid: 5617, comm: 'my (weird) name', state: 'S', ppid: 5616, pgid: 5612, sid: 4871, startTime: 17036,
+      pid: 5617,
+      comm: 'my (weird) name',
+      state: 'S',
+      ppid: 5616,
+      pgid: 5612,
+      sid: 4871,
+      startTime: 17036,
     });
   });
 
   it('is not fooled by a comm that imitates the fields after it', () => {
     expect(parseStat(FORGED)).toEqual({
-      pid: 5665, comm: 'a) Z 1 (c)', state: 'R', ppid: 5663, pgid: 5663, sid: 4871, startTime: 17556,
+      pid: 5665,
+      comm: 'a) Z 1 (c)',
+      state: 'R',
+      ppid: 5663,
+      pgid: 5663,
+      sid: 4871,
+      startTime: 17556,
     });
   });
 
@@ -103,7 +114,13 @@ describe('parseBootId', () => {
 
 describe('descendants', () => {
   const p = (pid: number, ppid: number): ProcStat => ({
-    pid, ppid, comm: 'x', state: 'S', pgid: pid, sid: pid, startTime: 0,
+    pid,
+    ppid,
+    comm: 'x',
+    state: 'S',
+    pgid: pid,
+    sid: pid,
+    startTime: 0,
   });
   //   1 ── 10 ── 11 ── 12        20 ── 21
   //         └─ 13                30 ⇄ 31 (cycle)

@@ -15,12 +15,21 @@ const NOW = 1_700_000_000_000;
 type Stage = 'starting' | 'running' | 'stopping' | 'stopped' | 'exited';
 
 /** A valid record built by folding real events. The leader is pid=pgid=sid=`pid`, startTime 1000. */
-function rec(id: string, stage: Stage, o: { pid?: number; host?: string; bootId?: string; killDeadline?: number | null } = {}): ProcessRecord {
+function rec(
+  id: string,
+  stage: Stage,
+  o: { pid?: number; host?: string; bootId?: string; killDeadline?: number | null } = {},
+): ProcessRecord {
   const pid = o.pid ?? 100;
   const host = o.host ?? HOST;
   const at = NOW - 60_000;
   const evs: ReapqEvent[] = [
-    { v: 1, at, type: 'start_requested', spec: { name: null, command: ['sleep', '100'], cwd: null, env: {}, port: null, restart: 'never', graceMs: null, host: null } },
+    {
+      v: 1,
+      at,
+      type: 'start_requested',
+      spec: { name: null, command: ['sleep', '100'], cwd: null, env: {}, port: null, restart: 'never', graceMs: null, host: null },
+    },
     { v: 1, at: at + 1, type: 'spawn_begun', host, port: null },
   ];
   if (stage !== 'starting') {
@@ -40,14 +49,29 @@ function rec(id: string, stage: Stage, o: { pid?: number; host?: string; bootId?
 }
 
 const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
-  pid, comm: `p${pid}`, state: 'S', ppid: SELF, pgid: pid, sid: pid, startTime: 1000, ...o,
+  pid,
+  comm: `p${pid}`,
+  state: 'S',
+  ppid: SELF,
+  pgid: pid,
+  sid: pid,
+  startTime: 1000,
+  ...o,
 });
 const worker = proc(SELF, { ppid: 1, startTime: 10 });
 
 function input(o: Partial<PlanInput>): PlanInput {
   return {
-    hostId: HOST, owner: OWNER, selfPid: SELF, bootId: BOOT, now: NOW,
-    records: [], procs: [worker], cookies: new Map<number, Cookie>(), busy: new Set(), ownChildren: new Set(),
+    hostId: HOST,
+    owner: OWNER,
+    selfPid: SELF,
+    bootId: BOOT,
+    now: NOW,
+    records: [],
+    procs: [worker],
+    cookies: new Map<number, Cookie>(),
+    busy: new Set(),
+    ownChildren: new Set(),
     ...o,
   };
 }
@@ -57,7 +81,9 @@ const targeted = (actions: Action[]): number[] => actions.flatMap((a) => ('pids'
 
 describe('plan: running records', () => {
   it('adopts a running record whose leader is alive with its identity', () => {
-    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 1001 })] }));
+    const out = plan(
+      input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 1001 })] }),
+    );
     expect(out).toEqual([{ kind: 'adopt', id: 'a' }]);
   });
 
@@ -67,7 +93,9 @@ describe('plan: running records', () => {
 
   it('stops leftovers when the leader is gone but members live', () => {
     const member = proc(101, { ppid: 1, pgid: 100, sid: 100, startTime: 1001 });
-    expect(plan(input({ records: [rec('a', 'running')], procs: [worker, member] }))).toEqual([{ kind: 'stop-leftovers', id: 'a', pids: [101] }]);
+    expect(plan(input({ records: [rec('a', 'running')], procs: [worker, member] }))).toEqual([
+      { kind: 'stop-leftovers', id: 'a', pids: [101] },
+    ]);
   });
 
   it('records lost on pid reuse and never targets that pid', () => {
@@ -87,7 +115,9 @@ describe('plan: running records', () => {
 describe('plan: ended records and orphans', () => {
   it('stops a stopped or exited record with a live member or cookie carrier', () => {
     const member = proc(101, { ppid: 1, pgid: 100, sid: 100, startTime: 1001 });
-    expect(plan(input({ records: [rec('a', 'stopped')], procs: [worker, member] }))).toEqual([{ kind: 'stop-after-end', id: 'a', pids: [101] }]);
+    expect(plan(input({ records: [rec('a', 'stopped')], procs: [worker, member] }))).toEqual([
+      { kind: 'stop-after-end', id: 'a', pids: [101] },
+    ]);
 
     const carrier = proc(300, { ppid: 1, startTime: 2000 });
     const cookies = new Map<number, Cookie>([[300, { id: 'b', owner: OWNER }]]);
@@ -97,7 +127,9 @@ describe('plan: ended records and orphans', () => {
   });
 
   it('does nothing for an ended record that is fully gone', () => {
-    expect(plan(input({ records: [rec('a', 'stopped'), rec('b', 'exited', { pid: 200 })], procs: [worker, proc(300, { ppid: 1 })] }))).toEqual([]);
+    expect(
+      plan(input({ records: [rec('a', 'stopped'), rec('b', 'exited', { pid: 200 })], procs: [worker, proc(300, { ppid: 1 })] })),
+    ).toEqual([]);
   });
 
   it('stops an orphan carrying this host cookie with no record of this host', () => {
@@ -116,7 +148,9 @@ describe('plan: ended records and orphans', () => {
 
   it('does not call a carrier an orphan when a record of this host claims its id', () => {
     const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER }]]);
-    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(300, { ppid: 1, startTime: 2000 })], cookies }));
+    const out = plan(
+      input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(300, { ppid: 1, startTime: 2000 })], cookies }),
+    );
     expect(out).toEqual([{ kind: 'adopt', id: 'a' }]);
   });
 });
@@ -132,9 +166,15 @@ describe('plan: zombies', () => {
 describe('plan: interrupted work', () => {
   it('resumes a stop, overdue when its kill deadline has passed', () => {
     const procs = [worker, proc(100)];
-    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW })], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: true }]);
-    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW - 1 })], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: true }]);
-    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW + 1 })], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: false }]);
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW })], procs }))).toEqual([
+      { kind: 'resume-stop', id: 'a', overdue: true },
+    ]);
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW - 1 })], procs }))).toEqual([
+      { kind: 'resume-stop', id: 'a', overdue: true },
+    ]);
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW + 1 })], procs }))).toEqual([
+      { kind: 'resume-stop', id: 'a', overdue: false },
+    ]);
     expect(plan(input({ records: [rec('a', 'stopping')], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: false }]);
   });
 

@@ -55,7 +55,11 @@ describe('parseRedisUrl: cluster', () => {
   });
 
   it('uses the last @ so an unencoded @ in the password still works', () => {
-    expect(parseRedisUrl('redis+cluster://u:a@b@h:7000')).toMatchObject({ username: 'u', password: 'a@b', nodes: [{ host: 'h', port: 7000 }] });
+    expect(parseRedisUrl('redis+cluster://u:a@b@h:7000')).toMatchObject({
+      username: 'u',
+      password: 'a@b',
+      nodes: [{ host: 'h', port: 7000 }],
+    });
   });
 
   it('accepts a bare trailing slash but no database or query', () => {
@@ -81,17 +85,19 @@ describe('parseRedisUrl: sentinel', () => {
   });
 
   it('reads credentials, db, TLS and the sentinels own credentials', () => {
-    expect(parseRedisUrl('rediss+sentinel://default:s3cret@s1:26379/prod%20master/3?sentinelUsername=sent&sentinelPassword=x%26y')).toEqual({
-      kind: 'sentinel',
-      tls: true,
-      name: 'prod master',
-      db: 3,
-      username: 'default',
-      password: 's3cret',
-      sentinelUsername: 'sent',
-      sentinelPassword: 'x&y',
-      sentinels: [{ host: 's1', port: 26379 }],
-    });
+    expect(parseRedisUrl('rediss+sentinel://default:s3cret@s1:26379/prod%20master/3?sentinelUsername=sent&sentinelPassword=x%26y')).toEqual(
+      {
+        kind: 'sentinel',
+        tls: true,
+        name: 'prod master',
+        db: 3,
+        username: 'default',
+        password: 's3cret',
+        sentinelUsername: 'sent',
+        sentinelPassword: 'x&y',
+        sentinels: [{ host: 's1', port: 26379 }],
+      },
+    );
   });
 
   it('needs a master name, and refuses unknown parameters', () => {

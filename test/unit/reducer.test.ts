@@ -9,22 +9,54 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 // Event builders: every event carries `v: 1` and `at` (epoch ms).
 const startReq = (at: number, restart: 'never' | 'on-failure' | 'always' = 'never', port: number | 'auto' | null = null): ReapqEvent => ({
-  v: 1, at, type: 'start_requested',
+  v: 1,
+  at,
+  type: 'start_requested',
   spec: { name: 'web', command: ['node', 'server.js'], cwd: '/srv', env: { A: '1' }, port, restart, graceMs: 1000, host: null },
 });
 const spawnBegun = (at: number, host = 'h1', port: number | null = 20001): ReapqEvent => ({ v: 1, at, type: 'spawn_begun', host, port });
 const spawned = (at: number, pid = 100, host = 'h1'): ReapqEvent => ({
-  v: 1, at, type: 'spawned', host, pid, pgid: pid, sid: pid, startTime: 5000, bootId: 'boot-a', port: 20001,
+  v: 1,
+  at,
+  type: 'spawned',
+  host,
+  pid,
+  pgid: pid,
+  sid: pid,
+  startTime: 5000,
+  bootId: 'boot-a',
+  port: 20001,
 });
 const spawnFailed = (at: number, error = 'ENOENT: no such program'): ReapqEvent => ({ v: 1, at, type: 'spawn_failed', host: 'h1', error });
 const stopReq = (at: number): ReapqEvent => ({ v: 1, at, type: 'stop_requested', signal: 'SIGTERM', graceMs: 2000 });
 const signalSent = (at: number, killDeadline: number | null = at + 2000): ReapqEvent => ({
-  v: 1, at, type: 'signal_sent', signal: 'SIGTERM', pgid: 100, pids: [100], killDeadline,
+  v: 1,
+  at,
+  type: 'signal_sent',
+  signal: 'SIGTERM',
+  pgid: 100,
+  pids: [100],
+  killDeadline,
 });
-const exited = (at: number, code: number | null = 0, how: 'exited' | 'signaled' | 'unknown' = 'exited', signal: string | null = null): ReapqEvent => ({
-  v: 1, at, type: 'exited', code, signal, how,
+const exited = (
+  at: number,
+  code: number | null = 0,
+  how: 'exited' | 'signaled' | 'unknown' = 'exited',
+  signal: string | null = null,
+): ReapqEvent => ({
+  v: 1,
+  at,
+  type: 'exited',
+  code,
+  signal,
+  how,
 });
-const stopped = (at: number, how: 'requested' | 'escalated' | 'leftovers' | 'drift' = 'requested'): ReapqEvent => ({ v: 1, at, type: 'stopped', how });
+const stopped = (at: number, how: 'requested' | 'escalated' | 'leftovers' | 'drift' = 'requested'): ReapqEvent => ({
+  v: 1,
+  at,
+  type: 'stopped',
+  how,
+});
 const restartSched = (at: number, attempt = 1): ReapqEvent => ({ v: 1, at, type: 'restart_scheduled', attempt, delayMs: 250 });
 const lost = (at: number, reason = 'host gone'): ReapqEvent => ({ v: 1, at, type: 'lost', reason });
 const gaveUp = (at: number): ReapqEvent => ({ v: 1, at, type: 'gave_up', reason: 'crash loop' });
@@ -46,8 +78,19 @@ describe('reduce: happy path', () => {
   it('walks start -> running -> stopping -> stopped with versions and timestamps', () => {
     let r = must(null, startReq(T0));
     expect(r).toMatchObject({
-      id: ID, state: 'pending', desired: 'running', version: 1, pid: null, host: null, restarts: 0, crashLoop: 0,
-      createdAt: iso(T0), updatedAt: iso(T0), command: ['node', 'server.js'], env: { A: '1' }, endReason: null,
+      id: ID,
+      state: 'pending',
+      desired: 'running',
+      version: 1,
+      pid: null,
+      host: null,
+      restarts: 0,
+      crashLoop: 0,
+      createdAt: iso(T0),
+      updatedAt: iso(T0),
+      command: ['node', 'server.js'],
+      env: { A: '1' },
+      endReason: null,
     });
 
     r = must(r, spawnBegun(T0 + 10));
@@ -55,8 +98,16 @@ describe('reduce: happy path', () => {
 
     r = must(r, spawned(T0 + 20));
     expect(r).toMatchObject({
-      state: 'running', desired: 'running', pid: 100, pgid: 100, sid: 100, startTime: 5000, bootId: 'boot-a',
-      startedAt: iso(T0 + 20), version: 3, updatedAt: iso(T0 + 20),
+      state: 'running',
+      desired: 'running',
+      pid: 100,
+      pgid: 100,
+      sid: 100,
+      startTime: 5000,
+      bootId: 'boot-a',
+      startedAt: iso(T0 + 20),
+      version: 3,
+      updatedAt: iso(T0 + 20),
     });
 
     r = must(r, stopReq(T0 + 30));
@@ -70,8 +121,15 @@ describe('reduce: happy path', () => {
 
     r = must(r, stopped(T0 + 60));
     expect(r).toMatchObject({
-      state: 'stopped', desired: 'stopped', pid: 100, endReason: 'stopped', endedAt: iso(T0 + 60),
-      killDeadline: null, version: 7, updatedAt: iso(T0 + 60), createdAt: iso(T0),
+      state: 'stopped',
+      desired: 'stopped',
+      pid: 100,
+      endReason: 'stopped',
+      endedAt: iso(T0 + 60),
+      killDeadline: null,
+      version: 7,
+      updatedAt: iso(T0 + 60),
+      createdAt: iso(T0),
     });
   });
 
@@ -161,19 +219,37 @@ describe('reduce: restarts and crash loop', () => {
   it('restart_scheduled resets the run and counts restarts', () => {
     const r = fold([startReq(T0, 'always'), spawnBegun(T0 + 1), spawned(T0 + 2), exited(T0 + 100, 1), restartSched(T0 + 200)], ID)!;
     expect(r).toMatchObject({
-      state: 'pending', desired: 'running', restarts: 1, pid: null, pgid: null, sid: null, startTime: null, bootId: null,
-      host: null, port: null, endReason: null, endedAt: null, error: null, killDeadline: null,
+      state: 'pending',
+      desired: 'running',
+      restarts: 1,
+      pid: null,
+      pgid: null,
+      sid: null,
+      startTime: null,
+      bootId: null,
+      host: null,
+      port: null,
+      endReason: null,
+      endedAt: null,
+      error: null,
+      killDeadline: null,
     });
   });
 
   it('keeps a pinned port across a restart', () => {
-    const r = fold([startReq(T0, 'always', 4321), spawnBegun(T0 + 1, 'h1', 4321), spawned(T0 + 2), exited(T0 + 3, 1), restartSched(T0 + 4)], ID)!;
+    const r = fold(
+      [startReq(T0, 'always', 4321), spawnBegun(T0 + 1, 'h1', 4321), spawned(T0 + 2), exited(T0 + 3, 1), restartSched(T0 + 4)],
+      ID,
+    )!;
     expect(r.port).toBe(4321);
   });
 
   it('a short run increments crashLoop, a long run resets it', () => {
     const runFor = (start: number, ms: number): ReapqEvent[] => [
-      spawnBegun(start), spawned(start + 1), exited(start + 1 + ms, 1), restartSched(start + 2 + ms),
+      spawnBegun(start),
+      spawned(start + 1),
+      exited(start + 1 + ms, 1),
+      restartSched(start + 2 + ms),
     ];
     let evs: ReapqEvent[] = [startReq(T0, 'always'), ...runFor(T0, 100), ...runFor(T0 + 1000, CRASH_LOOP_WINDOW_MS - 1)];
     let r = fold(evs, ID)!;
@@ -190,7 +266,9 @@ describe('fold', () => {
     expect(fold([], ID)).toBeNull();
   });
   it('throws on a stream that does not fold, naming the version', () => {
-    expect(() => fold([startReq(T0), spawned(T0 + 1)], ID)).toThrow(/stream of p1 does not fold at version 2: spawned is not allowed in state pending/);
+    expect(() => fold([startReq(T0), spawned(T0 + 1)], ID)).toThrow(
+      /stream of p1 does not fold at version 2: spawned is not allowed in state pending/,
+    );
   });
 });
 

@@ -9,13 +9,21 @@ const T0 = Date.UTC(2024, 0, 1);
 
 /** An exited record (folded from real events) that ran `ranMs` and exited with `code`. */
 function ended(policy: RestartPolicy, code: number | null, ranMs = 100, extra: ReapqEvent[] = []): ProcessRecord {
-  return fold([
-    { v: 1, at: T0, type: 'start_requested', spec: { name: null, command: ['x'], cwd: null, env: {}, port: null, restart: policy, graceMs: null, host: null } },
-    { v: 1, at: T0 + 1, type: 'spawn_begun', host: 'h1', port: null },
-    { v: 1, at: T0 + 2, type: 'spawned', host: 'h1', pid: 10, pgid: 10, sid: 10, startTime: 1, bootId: 'b', port: null },
-    { v: 1, at: T0 + 2 + ranMs, type: 'exited', code, signal: null, how: code === null ? 'unknown' : 'exited' },
-    ...extra,
-  ], 'p')!;
+  return fold(
+    [
+      {
+        v: 1,
+        at: T0,
+        type: 'start_requested',
+        spec: { name: null, command: ['x'], cwd: null, env: {}, port: null, restart: policy, graceMs: null, host: null },
+      },
+      { v: 1, at: T0 + 1, type: 'spawn_begun', host: 'h1', port: null },
+      { v: 1, at: T0 + 2, type: 'spawned', host: 'h1', pid: 10, pgid: 10, sid: 10, startTime: 1, bootId: 'b', port: null },
+      { v: 1, at: T0 + 2 + ranMs, type: 'exited', code, signal: null, how: code === null ? 'unknown' : 'exited' },
+      ...extra,
+    ],
+    'p',
+  )!;
 }
 
 describe('decideRestart', () => {
@@ -54,7 +62,9 @@ describe('decideRestart', () => {
     expect(d && 'reason' in d ? d.reason : '').toContain(`${CRASH_LOOP_LIMIT} runs in a row`);
     // The same streak after a long run starts over.
     expect(decideRestart({ ...ended('always', 1, CRASH_LOOP_WINDOW_MS), crashLoop: CRASH_LOOP_LIMIT - 1 })).toEqual({
-      type: 'restart_scheduled', attempt: 1, delayMs: 0,
+      type: 'restart_scheduled',
+      attempt: 1,
+      delayMs: 0,
     });
   });
 
@@ -73,11 +83,22 @@ describe('decideRestart', () => {
 });
 
 describe('buildEnv', () => {
-  const runner = { PATH: '/usr/bin', HOME: '/root', REAPQ_API_TOKEN: 'secret-token-xyz', REAPQ_PREFIX: 'p', REDIS_URL: 'redis://x', REDIS_PASSWORD: 'pw', UNSET: undefined };
+  const runner = {
+    PATH: '/usr/bin',
+    HOME: '/root',
+    REAPQ_API_TOKEN: 'secret-token-xyz',
+    REAPQ_PREFIX: 'p',
+    REDIS_URL: 'redis://x',
+    REDIS_PASSWORD: 'pw',
+    UNSET: undefined,
+  };
 
   it('drops REAPQ_* and REDIS_* from the runner, keeps the rest', () => {
     expect(buildEnv(runner, {}, 'web', 'reapq/h1', null)).toEqual({
-      PATH: '/usr/bin', HOME: '/root', REAPQ_PROCESS_ID: 'web', REAPQ_OWNER: 'reapq/h1',
+      PATH: '/usr/bin',
+      HOME: '/root',
+      REAPQ_PROCESS_ID: 'web',
+      REAPQ_OWNER: 'reapq/h1',
     });
   });
 
@@ -97,7 +118,13 @@ describe('buildEnv', () => {
   });
 
   it('sets the cookie, which user env cannot override', () => {
-    const env = buildEnv({ REAPQ_PROCESS_ID: 'runner', REAPQ_OWNER: 'runner' }, { REAPQ_PROCESS_ID: 'evil', REAPQ_OWNER: 'evil' }, 'web', 'reapq/h1', null);
+    const env = buildEnv(
+      { REAPQ_PROCESS_ID: 'runner', REAPQ_OWNER: 'runner' },
+      { REAPQ_PROCESS_ID: 'evil', REAPQ_OWNER: 'evil' },
+      'web',
+      'reapq/h1',
+      null,
+    );
     expect(env.REAPQ_PROCESS_ID).toBe('web');
     expect(env.REAPQ_OWNER).toBe('reapq/h1');
   });

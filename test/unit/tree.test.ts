@@ -7,7 +7,14 @@ const OWNER = 'reapq/h1';
 const ident: Identity = { id: 'web', pid: 100, pgid: 100, sid: 100, startTime: 1000 };
 
 const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
-  pid, comm: `p${pid}`, state: 'S', ppid: SELF, pgid: 100, sid: 100, startTime: 1000, ...o,
+  pid,
+  comm: `p${pid}`,
+  state: 'S',
+  ppid: SELF,
+  pgid: 100,
+  sid: 100,
+  startTime: 1000,
+  ...o,
 });
 const noCookies = new Map<number, Cookie>();
 
@@ -96,7 +103,19 @@ describe('cookieCandidates', () => {
     const escapedGrandkid = proc(202, { ppid: 201, pgid: 202, sid: 202 });
     const unrelatedKid = proc(301, { ppid: 300, pgid: 300, sid: 300 });
     const zombieChild = proc(400, { ppid: SELF, pgid: 400, sid: 400, state: 'Z' });
-    const procs = [worker, leader, child, grandchild, sessionOnly, escaped, escapedKid, escapedGrandkid, unrelated, unrelatedKid, zombieChild];
+    const procs = [
+      worker,
+      leader,
+      child,
+      grandchild,
+      sessionOnly,
+      escaped,
+      escapedKid,
+      escapedGrandkid,
+      unrelated,
+      unrelatedKid,
+      zombieChild,
+    ];
     const got = cookieCandidates(procs, [ident], SELF);
     expect([...got].sort((a, b) => a - b)).toEqual([100, 101, 102, 104, 200, 201, 202]);
   });

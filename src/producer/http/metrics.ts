@@ -24,7 +24,9 @@ export function makeMetrics(client: ReapqClient): Registry {
   const snapshot = (): Promise<Snapshot> => {
     if (!current) {
       current = Promise.all([client.store.counts(), client.hosts()]).then(([counts, hosts]) => ({ counts, hosts }));
-      const clear = () => { current = null; };
+      const clear = () => {
+        current = null;
+      };
       current.then(clear, clear);
     }
     return current;

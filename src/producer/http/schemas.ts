@@ -7,9 +7,7 @@ import { HostIdSchema, ProcessIdSchema, StartSpecSchema, StateSchema, StopOption
  * field (`restartPolicy` for `restart`) is a 400 instead of being silently dropped.
  * Query values arrive as strings and are converted here.
  */
-const Flag = z
-  .enum(['', 'true', 'false', '1', '0'], { message: 'must be true or false' })
-  .transform((v) => v !== 'false' && v !== '0');
+const Flag = z.enum(['', 'true', 'false', '1', '0'], { message: 'must be true or false' }).transform((v) => v !== 'false' && v !== '0');
 
 /** A Redis stream entry id (`<ms>-<seq>`), or 0 for the oldest entry kept. */
 const StreamId = z.string().regex(/^(0|\d+-\d+)$/, 'must be a stream id like 1700000000000-0, or 0');
@@ -24,7 +22,11 @@ export const WaitQuery = z.object({ wait: Flag.optional(), timeoutMs: WholeNumbe
 export const ListQuery = z.object({
   state: StateSchema.optional(),
   host: HostIdSchema.optional(),
-  cursor: z.string().max(400).regex(/^[A-Za-z0-9_-]+$/, 'must be the cursor a previous page returned').optional(),
+  cursor: z
+    .string()
+    .max(400)
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be the cursor a previous page returned')
+    .optional(),
   limit: WholeNumber(1, 1000).optional(),
 });
 export const EventsQuery = z.object({ after: WholeNumber(0, Number.MAX_SAFE_INTEGER).optional() });

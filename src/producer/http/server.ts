@@ -42,11 +42,9 @@ const BODY_LIMIT = 1024 * 1024;
  * stays the caller's to close.
  */
 export function buildServer(client: ReapqClient, opts: ApiOptions = {}): FastifyInstance {
-  const app = (
-    opts.logger
-      ? Fastify({ bodyLimit: BODY_LIMIT, loggerInstance: opts.logger, logController: new LogController({ disableRequestLogging: true }) })
-      : Fastify({ bodyLimit: BODY_LIMIT, logger: false })
-  ) as unknown as FastifyInstance;
+  const app = (opts.logger
+    ? Fastify({ bodyLimit: BODY_LIMIT, loggerInstance: opts.logger, logController: new LogController({ disableRequestLogging: true }) })
+    : Fastify({ bodyLimit: BODY_LIMIT, logger: false })) as unknown as FastifyInstance;
   const streams = new SseStreams();
   const ctx: ApiContext = { client, dataDir: opts.dataDir ?? client.config.dataDir, streams };
 
@@ -67,7 +65,8 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
         await v1.register(rateLimit, {
           max: perMinute,
           timeWindow: 60_000,
-          errorResponseBuilder: (_req, c) => Object.assign(new Error(`rate limit: at most ${c.max} requests per minute, retry in ${c.after}`), { statusCode: 429 }),
+          errorResponseBuilder: (_req, c) =>
+            Object.assign(new Error(`rate limit: at most ${c.max} requests per minute, retry in ${c.after}`), { statusCode: 429 }),
         });
       }
       if (opts.token) v1.addHook('onRequest', bearerAuth(opts.token));
@@ -112,7 +111,12 @@ export async function listenApi(config: Config, listen: string, logger?: Logger)
       REAPQ_GLOBAL_EVENTS_MAX: String(config.globalEventsMax),
     },
   });
-  const server = buildServer(client, { token: config.apiToken, dataDir: config.dataDir, rateLimitPerMinute: config.apiRateLimit, ...(logger ? { logger } : {}) });
+  const server = buildServer(client, {
+    token: config.apiToken,
+    dataDir: config.dataDir,
+    rateLimitPerMinute: config.apiRateLimit,
+    ...(logger ? { logger } : {}),
+  });
   try {
     await server.listen({ host, port });
   } catch (err) {

@@ -25,7 +25,10 @@ export function parseStat(text: string): ProcStat | null {
   if (open < 0 || close < open) return null;
   const pid = int(text.slice(0, open).trim());
   // Fields 3.. follow ") "; f[n - 3] is field n.
-  const f = text.slice(close + 1).trim().split(' ');
+  const f = text
+    .slice(close + 1)
+    .trim()
+    .split(' ');
   const [state, ppid, pgid, sid, startTime] = [f[0], int(f[1]), int(f[2]), int(f[3]), int(f[19])];
   if (pid === null || pid <= 0 || state === undefined || !/^[A-Za-z]$/.test(state)) return null;
   if (ppid === null || pgid === null || sid === null || startTime === null) return null;

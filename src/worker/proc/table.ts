@@ -28,8 +28,7 @@ function attempt<T>(read: () => T): T | null {
 /** Synchronous on purpose: readFileSync of /proc/N/stat measured ~4x faster than fs.promises. */
 export function makeLinuxProcessTable(procRoot = '/proc'): ProcessTable {
   let boot: string | undefined;
-  const stat = (pid: number): ProcStat | null =>
-    attempt(() => parseStat(readFileSync(`${procRoot}/${pid}/stat`, 'utf8')));
+  const stat = (pid: number): ProcStat | null => attempt(() => parseStat(readFileSync(`${procRoot}/${pid}/stat`, 'utf8')));
   return {
     bootId: () => (boot ??= parseBootId(readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8'))),
     list() {

@@ -61,12 +61,26 @@ export async function reconcileOnce(d: ReconcileDeps): Promise<ReconcileReport> 
   const busy = new Set<string>(records.map((r) => r.id).filter((id) => ctl.holds(id)));
 
   const actions = plan({
-    hostId: d.hostId, owner: d.owner, selfPid: os.selfPid, bootId: os.table.bootId(), now: t0,
-    records, procs, cookies, busy, ownChildren: ctl.ownChildren,
+    hostId: d.hostId,
+    owner: d.owner,
+    selfPid: os.selfPid,
+    bootId: os.table.bootId(),
+    now: t0,
+    records,
+    procs,
+    cookies,
+    busy,
+    ownChildren: ctl.ownChildren,
   });
 
   const report: ReconcileReport = {
-    host: d.hostId, at: new Date(t0).toISOString(), durationMs: 0, records: records.length, processes: procs.length, actions: [], errors: [],
+    host: d.hostId,
+    at: new Date(t0).toISOString(),
+    durationMs: 0,
+    records: records.length,
+    processes: procs.length,
+    actions: [],
+    errors: [],
     ...(corrupt.length > 0 ? { corrupt } : {}),
   };
   for (const c of corrupt) report.errors.push(`record of ${c.id} is corrupt: ${c.problem}`);
@@ -78,12 +92,22 @@ export async function reconcileOnce(d: ReconcileDeps): Promise<ReconcileReport> 
       continue;
     }
     const t: Trigger =
-      a.kind === 'stop-orphan' ? { kind: 'orphans', pids: a.pids, run: a.run } : a.kind === 'abandoned-spawn' ? { kind: 'abandoned', pids: a.pids } : { kind: 'tick' };
+      a.kind === 'stop-orphan'
+        ? { kind: 'orphans', pids: a.pids, run: a.run }
+        : a.kind === 'abandoned-spawn'
+          ? { kind: 'abandoned', pids: a.pids }
+          : { kind: 'tick' };
     work.push(ctl.trigger(a.id, t).catch((err) => void report.errors.push(`${a.kind} ${a.id}: ${(err as Error).message}`)));
-    report.actions.push({ kind: a.kind, id: a.id, ...('pids' in a ? { pids: a.pids } : {}), detail: 'reason' in a ? a.reason : DETAIL[a.kind] });
+    report.actions.push({
+      kind: a.kind,
+      id: a.id,
+      ...('pids' in a ? { pids: a.pids } : {}),
+      detail: 'reason' in a ? a.reason : DETAIL[a.kind],
+    });
   }
   // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
-  for (const id of ctl.heldIds()) if (!actions.some((a) => 'id' in a && a.id === id)) work.push(ctl.trigger(id, { kind: 'tick' }).catch(() => undefined));
+  for (const id of ctl.heldIds())
+    if (!actions.some((a) => 'id' in a && a.id === id)) work.push(ctl.trigger(id, { kind: 'tick' }).catch(() => undefined));
   await Promise.all(work);
   report.durationMs = d.now() - t0;
   if (report.actions.length > 0 || report.errors.length > 0) d.log.info({ report }, 'reconcile pass');

@@ -63,7 +63,10 @@ export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<Clus
       for (const rec of live) {
         const { appended } = await d.store.transact(rec.id, (cur) =>
           cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
-            ? [{ type: 'drift', kind: 'host-lost', detail: reason, pids: [] }, { type: 'lost', reason }]
+            ? [
+                { type: 'drift', kind: 'host-lost', detail: reason, pids: [] },
+                { type: 'lost', reason },
+              ]
             : null,
         );
         if (appended.length === 0) continue;
