@@ -5,6 +5,7 @@
 // Goal: reapq >= 75% of the bare loop's rate at N=200. CPU per round of every process
 // (this client, the worker, its forker, Redis) is reported to show where the time goes.
 import { bareSpawnMany, benchRuns, childrenOf, cpuMsOf, envInts, figure, now, printFigure, procStat, runBench } from './lib.mjs';
+import { internalsOf } from '../dist/producer/client.js';
 
 const SIZES = envInts('BENCH_SIZES', [200, 1000], 1);
 // Worker concurrencies measured at the first size beside the default (to tune the default).
@@ -109,6 +110,6 @@ await runBench(
 
 /** Commands Redis has processed in total (INFO stats), to count round trips per start. */
 async function commandCount(client) {
-  const info = await client.connection.info('stats');
+  const info = await internalsOf(client).connection.info('stats');
   return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? NaN);
 }

@@ -7,6 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { BIN, cleanEnv, figure, printFigure, rssKbOf, runBench, sleep, until } from './lib.mjs';
+import { internalsOf } from '../dist/producer/client.js';
 
 const WAITERS = 1000;
 const SSE = 500;
@@ -30,7 +31,7 @@ await runBench(
       for (let i = 0; i < WAITERS; i++) ids.push((await client.start({ id: `c-${i}`, command: ['sleep', '1000'] })).id);
       const idleClient = await count();
       const waits = ids.map((id) => client.waitFor(id, 'stopped', { timeoutMs: 300_000 }));
-      await until(async () => client.streams.streams === WAITERS, 60_000, 'every waiter subscribed');
+      await until(async () => internalsOf(client).streams().streams === WAITERS, 60_000, 'every waiter subscribed');
       const withWaiters = await count();
       console.log(`  one client: ${idleClient} connection(s) idle, ${withWaiters} with ${WAITERS} waitFor`);
 

@@ -4,6 +4,7 @@
 // count of the live records, beside `client.list()` (every record: what they read before)
 // in the same run. Records are written through the real append script.
 import { benchRuns, envInts, figure, now, percentile, pool, printFigure, runBench } from './lib.mjs';
+import { internalsOf } from '../dist/producer/client.js';
 
 const HISTORY = envInts('BENCH_HISTORY', [0, 10_000, 100_000], 0);
 const LIVE = 1000;
@@ -28,8 +29,8 @@ async function seed(client, n, finished, tag) {
     200,
     async (i) => {
       const id = `${tag}-${i}`;
-      await client.store.transact(id, () => [{ type: 'start_requested', spec }], null);
-      if (finished) await client.store.transact(id, () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1000 }]);
+      await internalsOf(client).store.transact(id, () => [{ type: 'start_requested', spec }], null);
+      if (finished) await internalsOf(client).store.transact(id, () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1000 }]);
     },
   );
 }
@@ -63,14 +64,14 @@ await runBench('history', `ls first page and metrics counts with ${LIVE} live an
       have = h;
       if (h === HISTORY[0]) await seed(client, LIVE, false, 'live');
       page[h].push(await median(() => client.listPage({ limit: 100 })));
-      counts[h].push(await median(() => client.store.counts()));
+      counts[h].push(await median(() => internalsOf(client).store.counts()));
       all[h].push(await median(() => client.list()));
       console.log(
         `  run ${run}/${RUNS}, ${h} finished: listPage ${page[h].at(-1).toFixed(2)} ms, counts ${counts[h].at(-1).toFixed(2)} ms, list() ${all[h].at(-1).toFixed(1)} ms`,
       );
     }
     // Nothing runs: drop the client's records without a worker.
-    await client.connection.eval(
+    await internalsOf(client).connection.eval(
       "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1",
       0,
       `{${prefix}}:*`,

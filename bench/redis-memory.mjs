@@ -3,6 +3,7 @@
 // drops the log streams, compacts the event streams as the fleet pass does a minute after a
 // record finishes, and reads MEMORY USAGE of what is left per record.
 import { envInt, runBench } from './lib.mjs';
+import { internalsOf } from '../dist/producer/client.js';
 
 const N = envInt('BENCH_N', 200, 1);
 await runBench('redis-memory', `Redis bytes per finished record (${N} records through a worker)`, async (ctx) => {
@@ -14,21 +15,21 @@ await runBench('redis-memory', `Redis bytes per finished record (${N} records th
   for (const id of ids) await c.waitFor(id, 'running');
   for (const id of ids) await c.stop(id);
   for (const id of ids) await c.waitFor(id, 'stopped');
-  const r = c.connection;
+  const r = internalsOf(c).connection;
   let record = 0;
   let stream = 0;
   let events = 0;
   let streamBefore = 0;
   for (const id of ids) {
-    await r.del(c.keys.logs(id));
-    streamBefore += Number(await r.call('MEMORY', 'USAGE', c.keys.stream(id), 'SAMPLES', '0'));
+    await r.del(internalsOf(c).keys.logs(id));
+    streamBefore += Number(await r.call('MEMORY', 'USAGE', internalsOf(c).keys.stream(id), 'SAMPLES', '0'));
     // What the fleet pass does a minute after a record finishes (EventStore.compact).
-    await c.store.compact(await c.get(id));
-    record += Number(await r.call('MEMORY', 'USAGE', c.keys.record(id), 'SAMPLES', '0'));
-    stream += Number(await r.call('MEMORY', 'USAGE', c.keys.archive(id), 'SAMPLES', '0'));
+    await internalsOf(c).store.compact(await c.get(id));
+    record += Number(await r.call('MEMORY', 'USAGE', internalsOf(c).keys.record(id), 'SAMPLES', '0'));
+    stream += Number(await r.call('MEMORY', 'USAGE', internalsOf(c).keys.archive(id), 'SAMPLES', '0'));
     events += (await c.events(id)).length;
   }
-  const index = Number(await r.call('MEMORY', 'USAGE', c.keys.allIndex, 'SAMPLES', '0')) / N;
+  const index = Number(await r.call('MEMORY', 'USAGE', internalsOf(c).keys.allIndex, 'SAMPLES', '0')) / N;
   const per = {
     record: Math.round(record / N),
     stream: Math.round(stream / N),

@@ -30,12 +30,10 @@ export async function main(argv: string[]): Promise<number> {
     // Loaded here, not at the top: `reapq --help` and bad flags need no Redis client.
     const { ReapqClient } = await import('../producer/client.js');
     const client = new ReapqClient(target.options);
-    let lastConnectionError: Error | undefined;
-    client.connection.on('error', (e: Error) => (lastConnectionError = e));
     try {
       return await fn(client);
     } catch (err) {
-      throw isConnectionError(err) ? new RedisUnreachableError(target, err, lastConnectionError) : err;
+      throw isConnectionError(err) ? new RedisUnreachableError(target, err, client.lastConnectionError) : err;
     } finally {
       await client.close().catch(() => undefined);
     }

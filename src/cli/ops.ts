@@ -7,7 +7,6 @@ import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
-import { prune } from '../shared/prune.js';
 import { registerDevCommand } from './dev.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
@@ -18,7 +17,6 @@ const listenApi: typeof import('../producer/http/server.js').listenApi = async (
 const runWorker: typeof import('../worker/main.js').runWorker = async (...args) => (await import('../worker/main.js')).runWorker(...args);
 const makeLogger = async (...args: Parameters<typeof import('../shared/logger.js').makeLogger>): Promise<Logger> =>
   (await import('../shared/logger.js')).makeLogger(...args);
-const reconcileRequest = () => import('../producer/reconcile-request.js');
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -108,8 +106,8 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (hostId: string, o) =>
       withClient(async (c) => {
         const id = flag('host', HostIdSchema, hostId);
-        if (o.off) await c.connection.srem(c.keys.drain, id);
-        else await c.connection.sadd(c.keys.drain, id);
+        if (o.off) await c.admin.undrain(id);
+        else await c.admin.drain(id);
         out(`${id} ${o.off ? 'takes starts again' : 'draining: takes no new starts'} (within one heartbeat)`);
       }),
     );
@@ -123,10 +121,8 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (o) =>
       withClient(async (c) => {
         const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
-        const { reconcileTargets, requestReconcile } = await reconcileRequest();
-        const hosts = await reconcileTargets(c, o.host as string | undefined);
-        if (hosts.length === 0) throw new Error('no live worker to reconcile');
-        const reports = await Promise.all(hosts.map((h) => requestReconcile(c, h, timeoutMs)));
+        const reports = await c.admin.reconcile({ host: o.host as string | undefined, timeoutMs });
+        if (reports.length === 0) throw new Error('no live worker to reconcile');
         if (o.json) {
           out(JSON.stringify(o.host ? reports[0] : reports, null, 2));
           return;
@@ -147,7 +143,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .action(async (o) =>
       withClient(async (c) => {
         const age = flag('--older-than', Duration, o.olderThan);
-        const removed = await prune(c.store, Date.now() - age);
+        const removed = await c.admin.prune(Date.now() - age);
         out(o.json ? JSON.stringify({ removed }) : `pruned ${removed.length} records`);
       }),
     );

@@ -26,6 +26,8 @@ import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
 import { connect } from '../shared/redis.js';
 import { StreamReader } from './stream-reader.js';
+import { Admin } from './admin.js';
+import type { ClientInternals } from './client-internals.js';
 import { oversize, specLimits, type SpecLimits } from '../shared/spec-size.js';
 
 export interface ClientOptions {
@@ -75,10 +77,11 @@ const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
  * writes an event, and enqueues a job. It never signals anything itself.
  */
 export class ReapqClient {
-  readonly config: Config;
-  readonly keys: Keys;
-  readonly store: EventStore;
+  private readonly config: Config;
+  private readonly keys: Keys;
+  private readonly store: EventStore;
   private readonly redis: Redis;
+  private connectionError: Error | undefined;
   private readonly queues = new Map<string, Queue>();
   private reader: StreamReader | null = null;
   private readonly limits: SpecLimits;
@@ -94,8 +97,31 @@ export class ReapqClient {
     this.redis = connect(this.config.redisUrl, 'command');
     // Connection errors reach callers as rejected commands; without a listener ioredis
     // would also print each reconnect attempt.
-    this.redis.on('error', () => undefined);
+    this.redis.on('error', (e: Error) => (this.connectionError = e));
     this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax);
+    internals.set(this, {
+      config: this.config,
+      keys: this.keys,
+      store: this.store,
+      connection: this.redis,
+      queue: (name) => this.queue(name),
+      onQueue: (name, fn) => this.onQueue(name, fn),
+      streams: () => this.streams,
+    });
+    this.admin = new Admin(internals.get(this)!);
+  }
+
+  /** Operator actions (drain, prune, reconcile, fleet reads) the CLI, api and dashboard use. */
+  readonly admin: Admin;
+
+  /** The last error of the Redis connection (what a failed call's message may not say). */
+  get lastConnectionError(): Error | undefined {
+    return this.connectionError;
+  }
+
+  /** Where this host keeps process logs (REAPQ_DATA_DIR). */
+  get dataDir(): string {
+    return this.config.dataDir;
   }
 
   /** Resolves once the request is recorded (state `pending`). The same id twice is one process. */
@@ -309,7 +335,7 @@ export class ReapqClient {
    * The process's one blocking reader: every wait, follow and event stream of this client
    * shares its single connection (see stream-reader.ts).
    */
-  get streams(): StreamReader {
+  private get streams(): StreamReader {
     return (this.reader ??= new StreamReader(this.redis));
   }
 
@@ -338,7 +364,7 @@ export class ReapqClient {
   }
 
   /** The queue a worker of hostId listens on, or the shared start queue. */
-  queue(name: string): Queue {
+  private queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
       q = new (loadQueue())(name, { connection: this.redis, prefix: this.keys.bullPrefix });
@@ -346,11 +372,6 @@ export class ReapqClient {
       this.queues.set(name, q);
     }
     return q;
-  }
-
-  /** Redis connection for callers that build on the same store (CLI reports, api). */
-  get connection(): Redis {
-    return this.redis;
   }
 
   private async enqueueStart(rec: ProcessRecord): Promise<void> {
@@ -368,3 +389,13 @@ export class ReapqClient {
 }
 
 export { mayRestart };
+
+const internals = new WeakMap<ReapqClient, ClientInternals>();
+
+/**
+ * A client's connection, keys and store, for this package's own modules and tests; not
+ * exported by the package (src/index.ts), so users see only the methods.
+ */
+export function internalsOf(client: ReapqClient): ClientInternals {
+  return internals.get(client)!;
+}

@@ -1,24 +1,19 @@
 import { Job } from 'bullmq';
 import { TimeoutError } from '../shared/errors.js';
 import type { ReconcileReport } from '../shared/reconcile-report.js';
-import type { ReapqClient } from './client.js';
+import type { ClientInternals } from './client-internals.js';
 
 export type { ReconcileReport };
-
-/** The hosts a reconcile request goes to: the one asked for, else every live host (maybe none). */
-export async function reconcileTargets(client: ReapqClient, host?: string): Promise<string[]> {
-  if (host) return [host];
-  return (await client.hosts()).filter((h) => h.alive).map((h) => h.hostId);
-}
 
 /**
  * Puts a reconcile job on one host's queue and waits for the report its worker returns.
  * Rejects when the job fails, or with a TimeoutError when no report comes within timeoutMs
  * (the job is then withdrawn if no worker has taken it yet).
  */
-export async function requestReconcile(client: ReapqClient, hostId: string, timeoutMs: number): Promise<ReconcileReport> {
-  const q = client.queue(client.keys.hostQueue(hostId));
-  const job = await q.add('reconcile', {}, { removeOnComplete: { age: 3600 }, removeOnFail: 100 });
+export async function requestReconcile(c: ClientInternals, hostId: string, timeoutMs: number): Promise<ReconcileReport> {
+  const name = c.keys.hostQueue(hostId);
+  const q = c.queue(name);
+  const job = await c.onQueue(name, (queue) => queue.add('reconcile', {}, { removeOnComplete: { age: 3600 }, removeOnFail: 100 }));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const j = await Job.fromId(q, job.id!);

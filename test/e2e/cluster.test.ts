@@ -8,6 +8,7 @@ import { startLocalCluster, type LocalCluster } from '../../src/dev/local-redis.
 import { connect } from '../../src/shared/redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 /**
  * reapq unchanged on a real 3-master Redis Cluster: a `reapq worker` process and a client
@@ -129,7 +130,7 @@ describe('Redis Cluster through redis+cluster://', () => {
 
     const types = (await client().events(rec.id)).map((e) => e.event.type);
     expect(types.slice(0, 3)).toEqual(['start_requested', 'spawn_begun', 'spawned']);
-    const global = await client().store.readGlobal('0');
+    const global = await internalsOf(client()).store.readGlobal('0');
     expect(global.filter((g) => g.processId === rec.id).map((g) => g.event.type)).toEqual(types);
 
     const report = await cli(env, ['reconcile', '--host', hostId, '--json']);
@@ -141,9 +142,9 @@ describe('Redis Cluster through redis+cluster://', () => {
 
     // A blocking read on a connection of its own wakes on the stop's first event (on its
     // 5 s timeout it would return nothing).
-    const conn = client().connection.duplicate();
+    const conn = internalsOf(client()).connection.duplicate();
     try {
-      const woke = EventStore.blockRead(conn, client().keys, rec.id, running.version, 5000);
+      const woke = EventStore.blockRead(conn, internalsOf(client()).keys, rec.id, running.version, 5000);
       await client().stop(rec.id, { graceMs: 2000 });
       const seen = await woke;
       expect(seen[0]?.event.type).toBe('stop_requested');
@@ -153,7 +154,7 @@ describe('Redis Cluster through redis+cluster://', () => {
     const done = await client().waitFor(rec.id, 'stopped', { timeoutMs: 15_000 });
     expect(done.endReason).toBe('stopped');
     expect(carriersOf(rec.id)).toEqual([]);
-    expect(await client().store.rebuild(rec.id)).toEqual(await client().get(rec.id));
+    expect(await internalsOf(client()).store.rebuild(rec.id)).toEqual(await client().get(rec.id));
     expect((await client().list({ host: hostId })).map((r) => r.id)).toContain(rec.id);
   });
 
@@ -175,7 +176,7 @@ describe('Redis Cluster through redis+cluster://', () => {
   });
 
   it('keeps every key of the prefix in the one slot of its tag, on one node', async () => {
-    const conn = client().connection as unknown as Cluster;
+    const conn = internalsOf(client()).connection as unknown as Cluster;
     const tagSlot = Number(await conn.cluster('KEYSLOT', makeKeys(prefix).tag));
     const found = new Map<string, number>();
     const masters = conn.nodes('master') as Redis[];

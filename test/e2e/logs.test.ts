@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FIXTURES, until, useWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 const t = useWorker('h-logs', { REAPQ_LOG_MAX_BYTES: '4096', REAPQ_LOG_LINES: '100' });
 
@@ -32,7 +33,7 @@ describe('process logs', () => {
     await until(async () => (await t.client.logs(rec.id, 1))[0] === 'done', 10_000, 'all lines shipped');
     const last = await t.client.logs(rec.id, 3);
     expect(last).toEqual(['line 2998', 'line 2999', 'done']);
-    const kept = await t.client.connection.xlen(t.client.keys.logs(rec.id));
+    const kept = await internalsOf(t.client).connection.xlen(internalsOf(t.client).keys.logs(rec.id));
     expect(kept).toBeLessThan(400); // capped near REAPQ_LOG_LINES (approximate trimming)
     const file = join(t.env.REAPQ_DATA_DIR!, 'logs', `${rec.id}.log`);
     await until(() => existsSync(`${file}.1`), 2000, 'rotation');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/shared/errors.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { cli, useWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 const t = useWorker('h-pages');
 
@@ -16,7 +17,7 @@ describe('list pages', () => {
     // A record of the page just read is removed (prune): the next page does not shift.
     const gone = first.records[9]!;
     await c.stop(gone.id);
-    expect(await c.store.remove(await c.get(gone.id))).toBe(true);
+    expect(await internalsOf(c).store.remove(await c.get(gone.id))).toBe(true);
     const second = await c.listPage({ limit: 10, cursor: first.cursor! });
     expect(second.records.map((r) => r.id)).toEqual(all.slice(10, 20));
     const third = await c.listPage({ limit: 10, cursor: second.cursor! });
@@ -53,7 +54,7 @@ describe('live index of a host', () => {
     for (let i = 0; i < 3; i++) ids.push((await c.start({ id: `live-${i}`, command: ['sleep', '1000'] })).id);
     for (const id of ids) await c.waitFor(id, 'running');
     const live = async () =>
-      (await c.store.liveOfHost('h-pages'))
+      (await internalsOf(c).store.liveOfHost('h-pages'))
         .map((r) => r.id)
         .filter((id) => id.startsWith('live-'))
         .sort();
@@ -62,13 +63,13 @@ describe('live index of a host', () => {
     await c.waitFor(ids[0]!, 'stopped');
     expect(await live()).toEqual(ids.slice(1));
     // A Redis written before the index existed: the first read builds it from the records.
-    await c.connection.del(c.keys.liveIndex('h-pages'), c.keys.liveIndexBuilt);
+    await internalsOf(c).connection.del(internalsOf(c).keys.liveIndex('h-pages'), internalsOf(c).keys.liveIndexBuilt);
     expect(await live()).toEqual(ids.slice(1));
-    expect(await c.connection.exists(c.keys.liveIndexBuilt)).toBe(1);
+    expect(await internalsOf(c).connection.exists(internalsOf(c).keys.liveIndexBuilt)).toBe(1);
     for (const id of ids.slice(1)) await c.stop(id);
     for (const id of ids.slice(1)) await c.waitFor(id, 'stopped');
     expect(await live()).toEqual([]);
-    expect(await c.connection.scard(c.keys.liveIndex('h-pages'))).toBe(0);
+    expect(await internalsOf(c).connection.scard(internalsOf(c).keys.liveIndex('h-pages'))).toBe(0);
   });
 });
 
@@ -83,9 +84,10 @@ describe('counts kept on append', () => {
       for (const r of await c.list()) m.set(`${r.state} ${r.host ?? ''}`, (m.get(`${r.state} ${r.host ?? ''}`) ?? 0) + 1);
       return m;
     };
-    const kept = async () => new Map((await c.store.counts()).filter((x) => x.count !== 0).map((x) => [`${x.state} ${x.host}`, x.count]));
+    const kept = async () =>
+      new Map((await internalsOf(c).store.counts()).filter((x) => x.count !== 0).map((x) => [`${x.state} ${x.host}`, x.count]));
     expect(await kept()).toEqual(await fromRecords());
-    await c.connection.del(c.keys.counts, c.keys.countsBuilt);
+    await internalsOf(c).connection.del(internalsOf(c).keys.counts, internalsOf(c).keys.countsBuilt);
     expect(await kept()).toEqual(await fromRecords());
     for (const r of await c.list()) await c.stop(r.id);
     await c.waitFor(a.id, 'stopped');

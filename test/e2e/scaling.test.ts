@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 // Each worker gets a PID namespace of its own: a faithful stand-in for a separate host.
 const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
@@ -56,7 +57,7 @@ describe('several hosts', () => {
     const takes = new Set<number>();
     await until(
       async () => {
-        const job = await c.queue(c.keys.startQueue).getJob(fifth.id);
+        const job = await internalsOf(c).queue(internalsOf(c).keys.startQueue).getJob(fifth.id);
         if (job?.processedOn && (await job.getState()) === 'delayed') takes.add(job.processedOn);
         return takes.size >= 2;
       },

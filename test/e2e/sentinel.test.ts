@@ -9,6 +9,7 @@ import { ReapqClient } from '../../src/index.js';
 import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 // A master and one Sentinel of this file's own: reapq finds the master through the Sentinel.
 let master: LocalRedis;
@@ -65,11 +66,11 @@ describe('Redis behind Sentinel', () => {
     expect(carriersOf(rec.id)).toHaveLength(1);
     // The data lives on the master the Sentinel pointed at.
     const direct = new Redis(master.url);
-    expect(await direct.hexists(c.keys.record(rec.id), 'r')).toBe(1);
+    expect(await direct.hexists(internalsOf(c).keys.record(rec.id), 'r')).toBe(1);
     direct.disconnect();
     await c.stop(rec.id);
     await c.waitFor(rec.id, 'stopped');
     expect(carriersOf(rec.id)).toEqual([]);
-    expect(await c.store.rebuild(rec.id)).toEqual(await c.get(rec.id));
+    expect(await internalsOf(c).store.rebuild(rec.id)).toEqual(await c.get(rec.id));
   });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 const prefix = randomPrefix();
 let worker: TestWorker;
@@ -93,7 +94,7 @@ describe('stopping whole trees', () => {
     await expect(c.waitFor(missing.id, 'running')).rejects.toThrow(/command not found/);
     const badCwd = await c.start({ command: ['sleep', '1'], cwd: '/nonexistent-dir' });
     await expect(c.waitFor(badCwd.id, 'running')).rejects.toThrow(/does not exist/);
-    const malformed = c.queue(c.keys.startQueue);
+    const malformed = internalsOf(c).queue(internalsOf(c).keys.startQueue);
     await malformed.add('start', { id: 42 });
     await malformed.add('bogus', { hello: 'world' });
     const ok = await c.start({ command: ['sleep', '100'] });

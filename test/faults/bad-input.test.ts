@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 const prefix = randomPrefix();
 let w: TestWorker;
@@ -20,7 +21,7 @@ afterAll(async () => {
 
 /** Both copies were handled: no job of this name is left waiting, delayed or running on the queue. */
 async function drained(queue: string, name: string): Promise<void> {
-  const q = c.queue(queue);
+  const q = internalsOf(c).queue(queue);
   await until(
     async () => (await q.getJobs(['waiting', 'prioritized', 'delayed', 'active'])).every((j) => j.name !== name),
     10_000,
@@ -31,21 +32,21 @@ async function drained(queue: string, name: string): Promise<void> {
 describe('duplicate, malformed and future input', () => {
   it('runs a start delivered twice once, and a stop delivered twice harmlessly', async () => {
     const rec = await c.start({ id: 'twice', command: ['sleep', '1000'] });
-    await c.queue(c.keys.startQueue).add('start', { id: 'twice' }, { jobId: 'twice-again' });
+    await internalsOf(c).queue(internalsOf(c).keys.startQueue).add('start', { id: 'twice' }, { jobId: 'twice-again' });
     await c.waitFor(rec.id, 'running');
-    await drained(c.keys.startQueue, 'start');
+    await drained(internalsOf(c).keys.startQueue, 'start');
     expect(carriersOf('twice')).toHaveLength(1);
     await c.stop(rec.id);
-    await c.queue(c.keys.hostQueue('h-bad')).add('stop', { id: 'twice' });
+    await internalsOf(c).queue(internalsOf(c).keys.hostQueue('h-bad')).add('stop', { id: 'twice' });
     await c.waitFor(rec.id, 'stopped');
-    await drained(c.keys.hostQueue('h-bad'), 'stop');
+    await drained(internalsOf(c).keys.hostQueue('h-bad'), 'stop');
     const types = (await c.events('twice')).map((e) => e.event.type);
     expect(types.filter((t) => t === 'spawned')).toHaveLength(1);
     expect(types.filter((t) => t === 'stopped')).toHaveLength(1);
   });
 
   it('fails malformed jobs with a clear reason and keeps serving', async () => {
-    const q = c.queue(c.keys.hostQueue('h-bad'));
+    const q = internalsOf(c).queue(internalsOf(c).keys.hostQueue('h-bad'));
     const bad = [await q.add('stop', { id: 7 }), await q.add('start', null), await q.add('launch', { id: 'x' })];
     const ok = await c.start({ command: ['sleep', '1000'] });
     await c.waitFor(ok.id, 'running');
@@ -71,10 +72,20 @@ describe('duplicate, malformed and future input', () => {
     const rec = await c.start({ id: 'future', command: ['sleep', '1'], host: 'nobody' });
     await c.stop(rec.id);
     const before = await c.get(rec.id);
-    await redis.xadd(c.keys.stream('future'), `${before.version + 1}-0`, 'e', JSON.stringify({ v: 2, at: 1, type: 'teleported' }));
+    await redis.xadd(
+      internalsOf(c).keys.stream('future'),
+      `${before.version + 1}-0`,
+      'e',
+      JSON.stringify({ v: 2, at: 1, type: 'teleported' }),
+    );
     await expect(c.events('future')).rejects.toThrow(/schema version 2 is newer than this reapq understands/);
-    await redis.xadd(c.keys.stream('future'), `${before.version + 2}-0`, 'e', JSON.stringify({ v: 1, at: 1, type: 'teleported' }));
-    await expect(c.store.readEvents('future', before.version + 1)).rejects.toThrow(/invalid event of type teleported/);
+    await redis.xadd(
+      internalsOf(c).keys.stream('future'),
+      `${before.version + 2}-0`,
+      'e',
+      JSON.stringify({ v: 1, at: 1, type: 'teleported' }),
+    );
+    await expect(internalsOf(c).store.readEvents('future', before.version + 1)).rejects.toThrow(/invalid event of type teleported/);
     // The projection is untouched and still served.
     expect(await c.get('future')).toEqual(before);
   });

@@ -3,6 +3,7 @@ import { ReapqClient } from '../../src/index.js';
 import { InputError, NotFoundError } from '../../src/shared/errors.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, handled, startWorker, testEnv } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 const clients: ReapqClient[] = [];
 const client = (prefix: string) => {
@@ -23,7 +24,7 @@ describe('client without a worker', () => {
     expect(a.state).toBe('pending');
     expect(a.desired).toBe('running');
     expect((await c.events('web-1')).length).toBe(1);
-    expect(await c.queue(c.keys.startQueue).getJobCounts('waiting')).toEqual({ waiting: 1 });
+    expect(await internalsOf(c).queue(internalsOf(c).keys.startQueue).getJobCounts('waiting')).toEqual({ waiting: 1 });
   });
 
   it('rejects bad input with a reason and writes nothing', async () => {
@@ -45,7 +46,7 @@ describe('client without a worker', () => {
     expect(stopped.state).toBe('stopped');
     expect(stopped.desired).toBe('stopped');
     // A worker that comes up afterwards must not run it, even if the job were still there.
-    const job = await c.queue(c.keys.startQueue).add('start', { id: rec.id });
+    const job = await internalsOf(c).queue(internalsOf(c).keys.startQueue).add('start', { id: rec.id });
     const w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-queued');
     try {
       // The worker has handled that job (and would have spawned by then), not just had time to.

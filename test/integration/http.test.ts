@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/shared/config.js';
 import { InputError } from '../../src/shared/errors.js';
 import { buildServer, listenApi } from '../../src/producer/http/server.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 // No worker runs in this file: nothing is ever spawned, records stay pending until stopped.
 
@@ -282,7 +283,8 @@ describe('http api: logs, hosts, reconcile, health, metrics', () => {
     const { client, app } = setup();
     await client.start({ id: 'logged', command: ['sleep', '100'] });
     await client.start({ id: 'silent', command: ['sleep', '100'] });
-    for (const l of ['one', 'two', 'three']) await client.connection.xadd(client.keys.logs('logged'), '*', 'l', l, 'pos', '0');
+    for (const l of ['one', 'two', 'three'])
+      await internalsOf(client).connection.xadd(internalsOf(client).keys.logs('logged'), '*', 'l', l, 'pos', '0');
 
     const tail = await app.inject({ url: '/v1/processes/logged/logs?lines=2' });
     expect(tail.statusCode).toBe(200);

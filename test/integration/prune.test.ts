@@ -3,6 +3,7 @@ import { ReapqClient } from '../../src/index.js';
 import { prunable, prune } from '../../src/shared/prune.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { cli, testEnv } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 const clients: ReapqClient[] = [];
 afterAll(async () => {
@@ -16,7 +17,7 @@ describe('retention', () => {
     clients.push(c);
     const done = await c.start({ id: 'done', command: ['x'] });
     await c.stop(done.id); // pending -> stopped: finished
-    await c.connection.xadd(c.keys.logs('done'), '*', 'l', 'bye', 'pos', '0');
+    await internalsOf(c).connection.xadd(internalsOf(c).keys.logs('done'), '*', 'l', 'bye', 'pos', '0');
     await c.start({ id: 'waiting', command: ['x'] }); // pending: live
     await new Promise((r) => setTimeout(r, 20));
 
@@ -30,8 +31,9 @@ describe('retention', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ removed: ['done'] });
     expect((await c.list()).map((x) => x.id)).toEqual(['waiting']);
-    for (const k of [c.keys.record('done'), c.keys.stream('done'), c.keys.logs('done')]) expect(await c.connection.exists(k)).toBe(0);
-    expect(await prune(c.store, Date.now())).toEqual([]);
+    for (const k of [internalsOf(c).keys.record('done'), internalsOf(c).keys.stream('done'), internalsOf(c).keys.logs('done')])
+      expect(await internalsOf(c).connection.exists(k)).toBe(0);
+    expect(await prune(internalsOf(c).store, Date.now())).toEqual([]);
     expect((await cli(testEnv(testRedisUrl(), prefix), ['prune', '--older-than', 'soon'])).code).toBe(2);
   });
 
@@ -40,8 +42,8 @@ describe('retention', () => {
     clients.push(c);
     await c.start({ id: 'moving', command: ['x'] });
     const judged = await c.stop('moving');
-    await c.store.transact('moving', () => [{ type: 'drift', kind: 'orphan', detail: 'late news', pids: [] }]);
-    expect(await c.store.remove(judged)).toBe(false);
+    await internalsOf(c).store.transact('moving', () => [{ type: 'drift', kind: 'orphan', detail: 'late news', pids: [] }]);
+    expect(await internalsOf(c).store.remove(judged)).toBe(false);
     expect((await c.get('moving')).version).toBe(judged.version + 1);
   });
 });

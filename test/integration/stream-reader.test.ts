@@ -9,6 +9,7 @@ import { buildServer } from '../../src/producer/http/server.js';
 import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/workers.js';
+import { internalsOf } from '../../src/producer/client.js';
 
 // A Redis of this file's own: CLIENT LIST then counts only what this file opened, and it
 // can be restarted (AOF on, same port) without disturbing other files.
@@ -43,12 +44,12 @@ describe('one blocking reader per process', () => {
       const ids: string[] = [];
       for (let i = 0; i < 1000; i++) ids.push((await c.start({ id: `w-${i}`, command: ['sleep', '1000'] })).id);
       const waits = ids.map((id) => c.waitFor(id, 'stopped', { timeoutMs: 60_000 }));
-      await until(async () => c.streams.streams === 1000, 20_000, 'every waiter subscribed');
+      await until(async () => internalsOf(c).streams().streams === 1000, 20_000, 'every waiter subscribed');
       expect(await connections()).toBeLessThanOrEqual(3);
       for (const id of ids) await c.stop(id);
       const done = await Promise.all(waits);
       expect(done.every((r) => r.state === 'stopped')).toBe(true);
-      expect(c.streams.streams).toBe(0);
+      expect(internalsOf(c).streams().streams).toBe(0);
     } finally {
       await c.close();
     }
@@ -102,7 +103,7 @@ describe('one blocking reader per process', () => {
 
   it('keeps waiting across a Redis restart and sees what was written after it', async () => {
     const c = new ReapqClient({ redisUrl: redis.url, prefix: randomPrefix(), env: {} });
-    const other = new ReapqClient({ redisUrl: redis.url, prefix: c.config.prefix, env: {} });
+    const other = new ReapqClient({ redisUrl: redis.url, prefix: internalsOf(c).config.prefix, env: {} });
     try {
       await c.start({ id: 'across', command: ['sleep', '1000'] });
       const wait = c.waitFor('across', 'stopped', { timeoutMs: 60_000 });
@@ -111,7 +112,11 @@ describe('one blocking reader per process', () => {
       const follow = (async () => {
         for await (const e of c.follow('across', 0, ac.signal)) lines.push(e.event.type);
       })();
-      await until(async () => c.streams.streams === 1 && lines.includes('start_requested'), 10_000, 'waiter and follower subscribed');
+      await until(
+        async () => internalsOf(c).streams().streams === 1 && lines.includes('start_requested'),
+        10_000,
+        'waiter and follower subscribed',
+      );
       admin.disconnect();
       const port = redis.port;
       await redis.stop();

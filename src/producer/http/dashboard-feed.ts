@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { decodeEvent } from '../../shared/events.js';
 import type { GlobalEvent } from '../../shared/event-store.js';
 import { WholeNumber } from '../../shared/input.js';
 import type { ApiContext } from './context.js';
@@ -34,33 +33,21 @@ export interface RecentFeed {
 export function registerDashboardFeedRoute(app: FastifyInstance, { client }: ApiContext): void {
   app.get('/dashboard/recent', async (request): Promise<RecentFeed> => {
     const { limit = 50 } = parse(RecentQuery, request.query, 'query');
-    const key = client.keys.globalStream;
     const events: GlobalEvent[] = [];
-    let cursor = '0';
+    let cursor: string | null = null;
     let end = '+';
     for (let scanned = 0; scanned < SCAN_MAX && events.length < limit;) {
-      const rows = await client.connection.xrevrange(key, end, '-', 'COUNT', SCAN_BATCH);
-      if (rows.length === 0) break;
-      if (cursor === '0') cursor = rows[0]![0];
-      for (const [streamId, fields] of rows) {
-        const e = decode(streamId, fields);
-        if (e && NOTABLE_TYPES.has(e.event.type)) events.push(e);
+      const batch = await client.admin.globalEventsBefore(end, SCAN_BATCH);
+      if (batch.read === 0) break;
+      cursor ??= batch.first;
+      for (const e of batch.events) {
+        if (NOTABLE_TYPES.has(e.event.type)) events.push(e);
         if (events.length >= limit) break;
       }
-      scanned += rows.length;
-      if (rows.length < SCAN_BATCH) break;
-      end = `(${rows[rows.length - 1]![0]}`;
+      scanned += batch.read;
+      if (batch.read < SCAN_BATCH) break;
+      end = `(${batch.last}`;
     }
-    return { cursor, events };
+    return { cursor: cursor ?? '0', events };
   });
-}
-
-function decode(streamId: string, fields: string[]): GlobalEvent | null {
-  const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
-  try {
-    return { streamId, processId: m.id ?? '', version: Number(m.v), event: decodeEvent(m.e ?? '') };
-  } catch {
-    return null; // a newer or broken entry: the dashboard skips it rather than failing
-  }
 }

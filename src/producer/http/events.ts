@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { ReapqClient } from '../client.js';
 import { EventStore, type GlobalEvent } from '../../shared/event-store.js';
 import type { ApiContext } from './context.js';
 import { EventsQuery, EventVersion, GlobalEventId, GlobalEventsQuery, IdParams, parse } from './schemas.js';
@@ -54,15 +53,15 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
     },
     async (request, reply) => {
       const q = request.query;
-      if (!wantsSse(request)) return client.store.readGlobal(q.after ?? '0', q.limit ?? 1000);
+      if (!wantsSse(request)) return client.admin.globalEvents(q.after ?? '0', q.limit ?? 1000);
       const last = lastEventId(request);
       // A new subscriber starts from now unless it names a position (?after=0: everything kept).
-      let after = last !== undefined ? parse(GlobalEventId, last, 'Last-Event-ID') : (q.after ?? (await latestGlobalId(client)));
+      let after = last !== undefined ? parse(GlobalEventId, last, 'Last-Event-ID') : (q.after ?? (await client.admin.latestGlobalId()));
       await serveSse(request, reply, streams, async (sse) => {
         // Catch up with plain reads (a subscriber from 0 may be 100k entries behind), then
         // live from the process's one blocking reader: no connection and no poll per client.
         for (;;) {
-          const batch = await client.store.readGlobal(after, GLOBAL_BATCH);
+          const batch = await client.admin.globalEvents(after, GLOBAL_BATCH);
           for (const e of batch) {
             if (sse.signal.aborted) return;
             await sse.send(e.streamId, e);
@@ -70,7 +69,7 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
           }
           if (batch.length < GLOBAL_BATCH) break;
         }
-        const sub = client.streams.subscribe(client.keys.globalStream, after);
+        const sub = client.admin.subscribeGlobal(after);
         try {
           while (!sse.signal.aborted && !sub.closed) {
             for (const { id, fields } of await sub.next(60_000, sse.signal)) {
@@ -85,11 +84,6 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
       return reply;
     },
   );
-}
-
-async function latestGlobalId(client: ReapqClient): Promise<string> {
-  const [last] = await client.connection.xrevrange(client.keys.globalStream, '+', '-', 'COUNT', 1);
-  return last?.[0] ?? '0';
 }
 
 /** An entry of a newer schema is skipped, as the dashboard's recent feed does. */

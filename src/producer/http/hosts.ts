@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { reconcileTargets, requestReconcile } from '../reconcile-request.js';
 import type { ApiContext } from './context.js';
 import { ReconcileQuery } from './schemas.js';
 
@@ -18,9 +17,8 @@ export function registerHostRoutes(app: FastifyInstance, { client }: ApiContext)
       { schema: { summary: 'run a reconcile pass now and return its report(s)', querystring: ReconcileQuery } },
       async (request, reply) => {
         const q = request.query;
-        const hosts = await reconcileTargets(client, q.host);
-        if (hosts.length === 0) return reply.code(503).send({ error: 'no live worker to reconcile' });
-        const reports = await Promise.all(hosts.map((h) => requestReconcile(client, h, q.timeoutMs ?? DEFAULT_REPORT_WAIT_MS)));
+        const reports = await client.admin.reconcile({ host: q.host, timeoutMs: q.timeoutMs ?? DEFAULT_REPORT_WAIT_MS });
+        if (reports.length === 0) return reply.code(503).send({ error: 'no live worker to reconcile' });
         return q.host ? reports[0] : reports;
       },
     );

@@ -23,7 +23,7 @@ export function makeMetrics(client: ReapqClient): Registry {
   let current: Promise<Snapshot> | null = null;
   const snapshot = (): Promise<Snapshot> => {
     if (!current) {
-      current = Promise.all([client.store.counts(), client.hosts()]).then(([counts, hosts]) => ({ counts, hosts }));
+      current = Promise.all([client.admin.counts(), client.hosts()]).then(([counts, hosts]) => ({ counts, hosts }));
       const clear = () => {
         current = null;
       };
@@ -58,7 +58,7 @@ export function makeMetrics(client: ReapqClient): Registry {
       this.reset();
       // A kill still pending keeps a record in its host's live index: only those are read.
       for (const h of hosts) {
-        const live = await client.store.liveOfHost(h.hostId);
+        const live = await client.admin.live(h.hostId);
         this.set({ host: h.hostId }, live.filter((r) => r.killPending.length > 0).length);
       }
     },
@@ -112,12 +112,9 @@ export function makeMetrics(client: ReapqClient): Registry {
     labelNames: ['queue', 'status'] as const,
     registers: [registry],
     async collect() {
-      const { hosts } = await snapshot();
       this.reset();
-      const names = [client.keys.startQueue, ...hosts.map((h) => client.keys.hostQueue(h.hostId))];
-      for (const name of names) {
-        const counts = await client.queue(name).getJobCounts('waiting', 'delayed', 'active');
-        for (const [status, n] of Object.entries(counts)) this.set({ queue: name, status }, n);
+      for (const { name, counts } of await client.admin.queueCounts()) {
+        for (const status of ['waiting', 'delayed', 'active'] as const) this.set({ queue: name, status }, counts[status]);
       }
     },
   });

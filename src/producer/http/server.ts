@@ -46,7 +46,7 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
     ? Fastify({ bodyLimit: BODY_LIMIT, loggerInstance: opts.logger, logController: new LogController({ disableRequestLogging: true }) })
     : Fastify({ bodyLimit: BODY_LIMIT, logger: false })) as unknown as FastifyInstance;
   const streams = new SseStreams();
-  const ctx: ApiContext = { client, dataDir: opts.dataDir ?? client.config.dataDir, streams };
+  const ctx: ApiContext = { client, dataDir: opts.dataDir ?? client.dataDir, streams };
 
   installErrorHandling(app);
   registerOpenApi(app);
