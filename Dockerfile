@@ -4,6 +4,8 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY scripts ./scripts
+# The Lua scripts are read at run time (src/shared/lua.ts), and by the build's CLI bundle step.
+COPY lua ./lua
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -17,6 +19,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
+COPY lua ./lua
 # Non-root: a worker only signals processes it started, which run as the same user.
 RUN mkdir -p /var/lib/reapq && chown node:node /var/lib/reapq
 USER node

@@ -2,88 +2,16 @@ import type { Redis } from 'ioredis';
 import { ConflictError, CorruptRecordError, describeIssues, InputError, NotFoundError, StaleRunError } from './errors.js';
 import { decodeEvent, withVersion, type EventDraft, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
+import { luaScript } from './lua.js';
 import { FINAL_STATES, mayRestart, ProcessRecordSchema, type ProcessRecord } from './record.js';
 import { isStaleRunError, reduce, staleRun } from './reducer.js';
 
-/**
- * Appends events and stores the projection in one atomic step, guarded by the expected
- * version and by the run fence.
- * KEYS: 1 record hash, 2 stream, 3 global stream, 4 all-index, 5 old host index,
- *       6 new host index, 7 pending index, 8 old host's live index, 9 new host's live index,
- *       10 the counts hash.
- * ARGV: 1 expected version, 2 record JSON, 3 global max, 4 createdAt score, 5 id,
- *       6 old host, 7 new host, 8 run the events are about ('' for none), 9 new run
- *       ('' to keep), 10 '1' if the new state is pending, 11 '1' if the record is live on
- *       its host (see Keys.liveIndex), 12 the record's old counts field (`<state> <host>`,
- *       '' for a new record), 13 its new one, then one JSON per event.
- * Returns {1, version, quarantined} on success, {0, version} on a version conflict,
- * {2, version} when ARGV[8] is not the record's current run.
- * Stream entry ids are `<version>-0`, so a stream is its own version counter and XRANGE
- * from a version resumes exactly. A stream whose last id is past the record's version was
- * written by something else (a hand edit, a bug): it is renamed to `<stream>:corrupt` so
- * the process can still be appended to, and stopped.
- */
-const APPEND_LUA = `
-local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if cur ~= tonumber(ARGV[1]) then return {0, cur} end
-if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], 'run') or '') ~= ARGV[8] then return {2, cur} end
-local quarantined = 0
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if last[1] then
-  local lv = tonumber(string.match(last[1][1], '^(%d+)-'))
-  if lv == nil or lv > cur then
-    redis.call('RENAME', KEYS[2], KEYS[2] .. ':corrupt')
-    quarantined = 1
-  end
-end
-local n = #ARGV - 13
-for i = 1, n do
-  local v = cur + i
-  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[13 + i])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[13 + i])
-end
-redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[9]) end
-if cur == 0 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5]) end
-if ARGV[6] ~= ARGV[7] then
-  if ARGV[6] ~= '' then redis.call('SREM', KEYS[5], ARGV[5]) end
-  if ARGV[7] ~= '' then redis.call('SADD', KEYS[6], ARGV[5]) end
-end
-if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
-if ARGV[6] ~= '' and ARGV[6] ~= ARGV[7] then redis.call('SREM', KEYS[8], ARGV[5]) end
-if ARGV[7] ~= '' then
-  if ARGV[11] == '1' then redis.call('SADD', KEYS[9], ARGV[5]) else redis.call('SREM', KEYS[9], ARGV[5]) end
-end
-if ARGV[12] ~= ARGV[13] then
-  if ARGV[12] ~= '' then redis.call('HINCRBY', KEYS[10], ARGV[12], -1) end
-  redis.call('HINCRBY', KEYS[10], ARGV[13], 1)
-end
-return {1, cur + n, quarantined}
-`;
+// The scripts, each with its KEYS and ARGV written down, are in lua/ at the package root.
+const APPEND_LUA = luaScript('append.lua');
 
-const REMOVE_LUA = `
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[7])
-redis.call('ZREM', KEYS[4], ARGV[2])
-if ARGV[3] ~= '' then redis.call('SREM', KEYS[5], ARGV[2]); redis.call('SREM', KEYS[8], ARGV[2]) end
-redis.call('HINCRBY', KEYS[9], ARGV[4], -1)
-redis.call('SREM', KEYS[6], ARGV[2])
-return 1
-`;
+const REMOVE_LUA = luaScript('remove.lua');
 
-/** Moves a stream's entries to the archive list, guarded by the record's version. */
-const COMPACT_LUA = `
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return -1 end
-local rows = redis.call('XRANGE', KEYS[2], '-', '+')
-for _, row in ipairs(rows) do
-  local f = row[2]
-  for i = 1, #f, 2 do
-    if f[i] == 'e' then redis.call('RPUSH', KEYS[3], string.match(row[1], '^(%d+)-') .. ' ' .. f[i + 1]) end
-  end
-end
-redis.call('DEL', KEYS[2])
-return #rows
-`;
+const COMPACT_LUA = luaScript('compact.lua');
 
 /** Decides what to append given the current record; null or [] means nothing to do. */
 export type Decide = (current: ProcessRecord | null) => EventDraft[] | null;
@@ -424,38 +352,9 @@ export class EventStore {
   }
 }
 
-/** Drops an id from a live index unless its record (on that host) became live again. */
-const UNLIST_LUA = `
-local json = redis.call('HGET', KEYS[2], 'r')
-if json then
-  local r = cjson.decode(json)
-  local final = r.state == 'stopped' or r.state == 'exited' or r.state == 'failed' or r.state == 'lost'
-  if r.host == ARGV[2] and not final then return 0 end
-end
-redis.call('SREM', KEYS[1], ARGV[1])
-return 1
-`;
+const UNLIST_LUA = luaScript('unlist.lua');
 
-/**
- * Recounts every record into the counts hash and marks it built, atomically, so no append
- * is counted twice or missed. KEYS: all-index, counts, built marker, the record key of id
- * '' (its name minus the id is the prefix of every record key).
- */
-const BUILD_COUNTS_LUA = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('DEL', KEYS[2])
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local json = redis.call('HGET', KEYS[4] .. id, 'r')
-  if json then
-    local r = cjson.decode(json)
-    local host = r.host
-    if type(host) ~= 'string' then host = '' end
-    redis.call('HINCRBY', KEYS[2], r.state .. ' ' .. host, 1)
-  end
-end
-redis.call('SET', KEYS[3], '1')
-return 1
-`;
+const BUILD_COUNTS_LUA = luaScript('build-counts.lua');
 
 function countsField(r: ProcessRecord): string {
   return `${r.state} ${r.host ?? ''}`;

@@ -1,7 +1,8 @@
 import { createServer } from 'node:net';
 import type { Redis } from 'ioredis';
+import { luaScript } from '../shared/lua.js';
 
-const RELEASE_LUA = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
+const RELEASE_LUA = luaScript('release-port.lua');
 
 /**
  * Hands out ports per host. The lease lives in Redis (port -> process id), so a restarted

@@ -6,8 +6,9 @@ import type { Logger } from '../../shared/logger.js';
 import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
 import { compactFinished, prune } from '../../shared/prune.js';
 import { decideRestart } from '../restart.js';
+import { luaScript } from '../../shared/lua.js';
 
-const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const RELEASE_LUA = luaScript('release-lock.lua');
 
 export interface ClusterReport {
   lostHosts: string[];

@@ -1,0 +1,63 @@
+-- Appends events to a process's stream and stores the projection in one atomic step,
+-- guarded by the expected version and by the run fence (src/shared/event-store.ts, append).
+-- Stream entry ids are `<version>-0`, so a stream is its own version counter and XRANGE
+-- from a version resumes exactly. A stream whose last id is past the record's version was
+-- written by something else (a hand edit, a bug): it is renamed to `<stream>:corrupt` so
+-- the process can still be appended to, and stopped.
+--
+-- KEYS[1]  record hash (fields v: version, r: record JSON, run: current run id)
+-- KEYS[2]  the process's event stream
+-- KEYS[3]  the global (fleet) stream
+-- KEYS[4]  all-index (sorted set by createdAt)
+-- KEYS[5]  old host's index           KEYS[6]  new host's index
+-- KEYS[7]  pending index
+-- KEYS[8]  old host's live index      KEYS[9]  new host's live index
+-- KEYS[10] counts hash (`<state> <host>` -> n)
+-- ARGV[1]  expected version           ARGV[2]  record JSON after the events
+-- ARGV[3]  global stream MAXLEN       ARGV[4]  createdAt score
+-- ARGV[5]  process id
+-- ARGV[6]  old host ('' for none)     ARGV[7]  new host ('' for none)
+-- ARGV[8]  run the events are about ('' for none)
+-- ARGV[9]  new run id ('' to keep the current one)
+-- ARGV[10] '1' if the new state is pending
+-- ARGV[11] '1' if the record is live on its host (see Keys.liveIndex)
+-- ARGV[12] the record's old counts field ('' for a new record)
+-- ARGV[13] its new counts field
+-- ARGV[14..] one event JSON each
+-- Returns {1, version, quarantined} on success, {0, version} on a version conflict,
+-- {2, version} when ARGV[8] is not the record's current run.
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if cur ~= tonumber(ARGV[1]) then return {0, cur} end
+if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], 'run') or '') ~= ARGV[8] then return {2, cur} end
+local quarantined = 0
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if last[1] then
+  local lv = tonumber(string.match(last[1][1], '^(%d+)-'))
+  if lv == nil or lv > cur then
+    redis.call('RENAME', KEYS[2], KEYS[2] .. ':corrupt')
+    quarantined = 1
+  end
+end
+local n = #ARGV - 13
+for i = 1, n do
+  local v = cur + i
+  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[13 + i])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[13 + i])
+end
+redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[9]) end
+if cur == 0 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5]) end
+if ARGV[6] ~= ARGV[7] then
+  if ARGV[6] ~= '' then redis.call('SREM', KEYS[5], ARGV[5]) end
+  if ARGV[7] ~= '' then redis.call('SADD', KEYS[6], ARGV[5]) end
+end
+if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
+if ARGV[6] ~= '' and ARGV[6] ~= ARGV[7] then redis.call('SREM', KEYS[8], ARGV[5]) end
+if ARGV[7] ~= '' then
+  if ARGV[11] == '1' then redis.call('SADD', KEYS[9], ARGV[5]) else redis.call('SREM', KEYS[9], ARGV[5]) end
+end
+if ARGV[12] ~= ARGV[13] then
+  if ARGV[12] ~= '' then redis.call('HINCRBY', KEYS[10], ARGV[12], -1) end
+  redis.call('HINCRBY', KEYS[10], ARGV[13], 1)
+end
+return {1, cur + n, quarantined}
