@@ -16,8 +16,12 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, label
  * A whole number written as decimal digits (flags, query strings, environment variables),
  * converted to a number within [min, max]. Signs, exponents, hex and blanks are refused.
  */
-export function WholeNumber(min: number, max = Number.MAX_SAFE_INTEGER, message = 'must be a whole number') {
-  return z.string().regex(/^\d+$/, message).transform(Number).pipe(z.number().int().min(min).max(max));
+export function WholeNumber(min: number, max = Number.MAX_SAFE_INTEGER, message = 'must be a whole number', tooSmall?: string) {
+  return z
+    .string()
+    .regex(/^\d+$/, message)
+    .transform(Number)
+    .pipe(z.number().int().min(min, tooSmall).max(max, `must be at most ${max}`));
 }
 
 /** A TCP port, 1-65535, as digits. */

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../shared/env.js';
+import { WholeNumber } from '../shared/input.js';
 
 /**
  * What a worker lets a start do on its host. Anyone who can enqueue a start can run code
@@ -78,11 +79,7 @@ function commaList(what: string, check: (item: string) => string | null, canonic
   });
 }
 
-const byteCount = z
-  .string()
-  .regex(/^\d{1,15}$/, 'must be a whole number of bytes')
-  .transform(Number)
-  .pipe(z.number().int().min(1, 'must be at least 1'));
+const byteCount = WholeNumber(1, 1e15, 'must be a whole number of bytes', 'must be at least 1');
 
 const PolicyEnvSchema = z.object({
   REAPQ_ALLOWED_COMMANDS: commaList(
@@ -117,12 +114,7 @@ const PolicyEnvSchema = z.object({
   ).optional(),
   REAPQ_MAX_ARG_BYTES: byteCount.optional(),
   REAPQ_MAX_ENV_BYTES: byteCount.optional(),
-  REAPQ_MAX_PROCESSES: z
-    .string()
-    .regex(/^\d{1,9}$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(1, 'must be at least 1 (unset it for no limit)'))
-    .optional(),
+  REAPQ_MAX_PROCESSES: WholeNumber(1, 1e9, 'must be a whole number', 'must be at least 1 (unset it for no limit)').optional(),
 });
 
 /**
