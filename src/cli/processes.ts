@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InputError, WaitError } from '../shared/errors.js';
+import { InputError, oneLine, WaitError } from '../shared/errors.js';
 import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type StartSpec, type State } from '../shared/record.js';
-import type { ReapqClient } from '../producer/client.js';
+import type { Page, ReapqClient } from '../producer/client.js';
 import { eventLine, humanMs, recordText, recordsTable, useColor } from './format.js';
 import { collect, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
 
@@ -122,18 +122,21 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .action(async (o) =>
       withClient(async (c) => {
         const filter = { state: o.state === undefined ? undefined : flag('--state', StateSchema, o.state), host: o.host };
-        let recs: ProcessRecord[];
-        let next: string | null = null;
-        if (o.all) recs = await c.list(filter);
-        else
-          ({ records: recs, cursor: next } = await c.listPage({
-            ...filter,
-            cursor: o.cursor,
-            limit: flag('--limit', IntFlag(1), o.limit),
-          }));
+        const recs: ProcessRecord[] = [];
+        const corrupt: Page['corrupt'] = [];
+        let next: string | null = o.all ? null : (o.cursor ?? null);
+        const limit = o.all ? 1000 : flag('--limit', IntFlag(1), o.limit);
+        do {
+          const page = await c.listPage({ ...filter, cursor: next ?? undefined, limit });
+          recs.push(...page.records);
+          corrupt.push(...page.corrupt);
+          next = page.cursor;
+        } while (o.all && next);
+        // A record that cannot be read is left out, never allowed to fail the listing; the
+        // warning goes to stderr, so a pipe reading the table or the JSON gets only records.
+        for (const x of corrupt) process.stderr.write(`reapq: warning: record ${x.id} skipped: ${oneLine(x.problem)}\n`);
         if (o.json) json(recs);
         else out(recordsTable(recs, Date.now(), useColor()));
-        // On stderr, so a pipe reading the table or the JSON gets only records.
         if (next)
           process.stderr.write(
             `more: reapq ls --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`,

@@ -51,6 +51,8 @@ export interface PageQuery extends ListFilter {
 
 export interface Page {
   records: ProcessRecord[];
+  /** Records of this page that could not be read (left out of `records`), by id with the first problem. */
+  corrupt: Array<{ id: string; problem: string }>;
   /** Pass as `cursor` for the next page; null after the last one. */
   cursor: string | null;
 }
@@ -210,15 +212,17 @@ export class ReapqClient {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new InputError(`invalid limit ${JSON.stringify(q.limit)}: a whole number from 1 to 1000`);
     const records: ProcessRecord[] = [];
+    const corrupt: Page['corrupt'] = [];
     let cursor: string | null = q.cursor ?? null;
     let scanned = 0;
     do {
       const page = await this.store.page(cursor ?? undefined, limit - records.length);
-      scanned += page.records.length;
+      scanned += page.records.length + page.corrupt.length;
+      corrupt.push(...page.corrupt);
       for (const r of page.records) if ((!q.state || r.state === q.state) && (!q.host || r.host === q.host)) records.push(r);
       cursor = page.cursor;
     } while (cursor && records.length < limit && scanned < limit * 10);
-    return { records, cursor };
+    return { records, corrupt, cursor };
   }
 
   /** Every host that ever sent a heartbeat, with whether it is still alive. */

@@ -214,7 +214,7 @@ export class EventStore {
     return out;
   }
 
-  async page(cursor: string | undefined, limit: number): Promise<{ records: ProcessRecord[]; cursor: string | null }> {
+  async page(cursor: string | undefined, limit: number): Promise<{ records: ProcessRecord[]; corrupt: Corrupt[]; cursor: string | null }> {
     let ids: string[];
     if (!cursor) ids = await this.redis.zrange(this.keys.allIndex, '0', String(limit - 1));
     else {
@@ -225,11 +225,11 @@ export class EventStore {
           ? await this.redis.zrange(this.keys.allIndex, String(rank + 1), String(rank + limit))
           : await this.after(score, id, limit);
     }
-    const recs = await this.getMany(ids);
+    const { records, corrupt } = await this.readMany(ids);
     const last = ids.at(-1);
-    if (ids.length < limit || last === undefined) return { records: recs, cursor: null };
+    if (ids.length < limit || last === undefined) return { records, corrupt, cursor: null };
     const score = await this.redis.zscore(this.keys.allIndex, last);
-    return { records: recs, cursor: encodeCursor(Number(score ?? 0), last) };
+    return { records, corrupt, cursor: encodeCursor(Number(score ?? 0), last) };
   }
 
   /**

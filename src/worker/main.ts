@@ -58,9 +58,12 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     if (redisDown) hlog.info('Redis reachable again: catching up');
     redisDown = false;
   });
-  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, (processId, problem) =>
-    hlog.error({ processId, problem }, 'corrupt data: skipped'),
-  );
+  // Counted (reapq_corrupt_seen_total), so a record nobody reads the log for still shows.
+  let corruptSeen = 0;
+  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, (processId, problem) => {
+    corruptSeen++;
+    hlog.error({ processId, problem }, 'corrupt data: skipped');
+  });
   // Background work never ends the worker: a rejection is logged with what it was for.
   const background = (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => {
     p.catch((err: unknown) => hlog.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));
@@ -232,7 +235,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   );
 
   const beat = async (state: 'up' | 'draining' | 'down') => {
-    const counters = { ...sup.stats, reaped: reaper.reaped, ...passes };
+    const counters = { ...sup.stats, reaped: reaper.reaped, corrupt: corruptSeen, ...passes };
     const value = JSON.stringify({
       hostId: config.hostId,
       pid: process.pid,

@@ -125,11 +125,20 @@ describe('the controller under attack', () => {
     expect(ls.code).toBe(0);
     expect(ls.stdout).toContain(good.id);
     expect(ls.stdout).toContain(later.id);
+    expect(ls.stderr).toMatch(new RegExp(`warning: record ${bad.id} skipped: `));
+    const all = await cli(env, ['ls', '--all', '--json']);
+    expect(all.code).toBe(0);
+    expect((JSON.parse(all.stdout) as Array<{ id: string }>).map((r) => r.id)).toEqual(expect.arrayContaining([good.id, later.id]));
+    expect(all.stderr).toContain(bad.id);
+    const page = await c.listPage({ host: 'h-poison' });
+    expect(page.corrupt.map((x) => x.id)).toEqual([bad.id]);
     await w1.kill();
     const w2 = await startWorker(env, 'h-poison'); // boots past it
     expect(w2.output()).toMatch(new RegExp(`record of ${bad.id} is corrupt`));
     const rep = await cli(env, ['reconcile', '--host', 'h-poison', '--json']);
     expect(rep.code).toBe(0);
+    // Counted in the heartbeat, so /metrics shows it (reapq_corrupt_seen_total).
+    await until(async () => ((await c.hosts()).find((h) => h.hostId === 'h-poison')?.counters.corrupt ?? 0) >= 1);
     const stop = await cli(env, ['stop', '--all', '--wait', '--host', 'h-poison']);
     for (const r of [good, later]) expect((await c.get(r.id)).state).toBe('stopped');
     expect(stop.stdout + stop.stderr).not.toMatch(/ERR The ID specified in XADD/);

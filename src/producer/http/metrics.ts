@@ -89,6 +89,11 @@ export function makeMetrics(client: ReapqClient): Registry {
   counter('reapq_stop_duration_seconds_sum', 'Total time from stop job to verified gone.', (c) => (c.stopMsTotal ?? 0) / 1000);
   counter('reapq_stop_duration_seconds_count', 'Stops measured in reapq_stop_duration_seconds_sum.', (c) => c.stops ?? 0);
   counter('reapq_zombies_reaped_total', 'Inherited zombies reaped by the worker.', (c) => c.reaped ?? 0);
+  counter(
+    'reapq_corrupt_seen_total',
+    'Reads that met a corrupt record or event stream (skipped, logged with its id).',
+    (c) => c.corrupt ?? 0,
+  );
   counter('reapq_reconcile_passes_total', 'Reconcile passes run.', (c) => c.reconcilePasses ?? 0);
   counter('reapq_reconcile_duration_seconds_sum', 'Total time spent in reconcile passes.', (c) => (c.reconcileMsTotal ?? 0) / 1000);
 
