@@ -74,4 +74,46 @@ describe('Redis restarted or away', () => {
     expect(carriersOf(rec.id)).toEqual([]);
     expect(w.child.exitCode).toBeNull(); // the worker rode it out
   });
+
+  it('a client whose first calls meet the crash works again after it, and retried ids run once', async () => {
+    // A client with no queue built yet: its first start is the one that meets the outage.
+    const fresh = new ReapqClient({ redisUrl: redis.url, prefix, env: {} });
+    try {
+      const ids = Array.from({ length: 20 }, (_, i) => `crash-${i}`);
+      const first = ids.map((id) =>
+        fresh.start({ id, command: ['sleep', '1000'] }).then(
+          () => 'ok',
+          (e: Error) => e.message,
+        ),
+      );
+      const port = redis.port;
+      await redis.stop();
+      const outcomes = await Promise.all(first);
+      // A BullMQ queue first built while Redis is away keeps its failed start-up: this
+      // builds the start queue then (admin reads go through the same queues as starts).
+      await expect(fresh.admin.queueCounts()).rejects.toThrow();
+      redis = await startLocalRedis({ dataDir, port });
+      // The producer retries every id until it is accepted, as a backend does: the same
+      // client, no restart, and a start that was recorded before the crash is not run twice.
+      for (const id of ids) {
+        await until(
+          () =>
+            fresh.start({ id, command: ['sleep', '1000'] }).then(
+              () => true,
+              () => false,
+            ),
+          20_000,
+          `start ${id} accepted`,
+        );
+      }
+      for (const id of ids) await fresh.waitFor(id, 'running', { timeoutMs: 20_000 });
+      for (const id of ids) expect(await spawnedCount(id)).toBe(1);
+      expect(outcomes.length).toBe(ids.length);
+      for (const id of ids) await fresh.stop(id);
+      for (const id of ids) expect((await fresh.waitFor(id, 'stopped', { timeoutMs: 20_000 })).state).toBe('stopped');
+      for (const id of ids) expect(carriersOf(id)).toEqual([]);
+    } finally {
+      await fresh.close();
+    }
+  });
 });
