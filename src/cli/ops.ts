@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
 import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import type { Logger } from '../shared/logger.js';
+import { InputError } from '../shared/errors.js';
 import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
@@ -27,12 +28,17 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .option('--host-id <id>', 'host id (default REAPQ_HOST_ID, else the hostname)')
     .option('--concurrency <n>', 'start jobs handled at once', String(DEFAULT_START_CONCURRENCY))
     .option('--max-processes <n>', 'live processes before leaving starts to other hosts')
+    .option('--containment <mode>', 'auto (cgroup where possible), cgroup (refuse to start without it), process', 'auto')
     .action(async (o) => {
+      const containment = String(o.containment);
+      if (containment !== 'auto' && containment !== 'cgroup' && containment !== 'process')
+        throw new InputError(`--containment must be auto, cgroup or process, not ${JSON.stringify(containment)}`);
       const env = { ...process.env, ...(o.hostId ? { REAPQ_HOST_ID: o.hostId } : {}) };
       const config = loadConfig(env);
       await serveWorker(config, {
         concurrency: flag('--concurrency', IntFlag(1), o.concurrency),
         maxProcesses: o.maxProcesses === undefined ? undefined : flag('--max-processes', IntFlag(1), o.maxProcesses),
+        containment,
       });
     });
 
@@ -152,7 +158,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
 async function serveWorker(
   config: Config,
-  opts: { concurrency?: number; maxProcesses?: number },
+  opts: { concurrency?: number; maxProcesses?: number; containment?: 'auto' | 'cgroup' | 'process' },
   after?: () => Promise<void>,
 ): Promise<void> {
   const log = await makeLogger(config.logLevel);

@@ -52,6 +52,8 @@ export const EventSchema = z.discriminatedUnion('type', [
     startTime: z.number().int().nonnegative(),
     bootId: z.string(),
     port: z.number().int().nullable(),
+    /** Cgroup mode: the run's leaf cgroup (v2 path, as /proc/<pid>/cgroup names it). */
+    cgroup: z.string().min(1).max(4096).optional(),
   }),
   z.object({ ...base, ...run, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
   z.object({ ...base, type: z.literal('stop_requested'), signal: z.string(), graceMs: z.number().int().nonnegative() }),

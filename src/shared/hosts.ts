@@ -13,6 +13,15 @@ export const HeartbeatSchema = z.object({
   ttlMs: z.number().int().positive(),
   /** Monotonic counters of this worker since it started, for /metrics. */
   counters: z.record(z.string(), z.number()).default({}),
+  /** How the host contains its processes and which limits it can enforce (absent from older workers). */
+  containment: z
+    .object({
+      mode: z.enum(['cgroup', 'process']),
+      reason: z.string().nullable(),
+      limits: z.array(z.enum(['memory', 'cpus', 'pidsMax'])),
+      kill: z.enum(['cgroup.kill', 'freeze']).nullable(),
+    })
+    .optional(),
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 export type HostInfo = Heartbeat & { alive: boolean };

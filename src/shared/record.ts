@@ -156,6 +156,10 @@ export const ProcessRecordSchema = z.object({
   readyAt: z.string().nullable().default(null),
   /** The current run (one per spawn); events of other runs are refused. */
   runId: z.string().nullable().default(null),
+  /** How the current (or last) run is contained: its own cgroup, or group/session/cookie. */
+  containment: z.enum(['cgroup', 'process']).nullable().default(null),
+  /** Cgroup mode: the run's leaf cgroup (v2 path). */
+  cgroup: z.string().nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

@@ -49,6 +49,8 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       ready: s.ready ?? null,
       readyAt: null,
       runId: null,
+      containment: null,
+      cgroup: null,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that
@@ -102,6 +104,8 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
         endReason: null,
         endedAt: null,
         killPending: [],
+        containment: event.cgroup ? 'cgroup' : 'process',
+        cgroup: event.cgroup ?? null,
       });
       return ok(r);
     }

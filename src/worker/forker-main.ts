@@ -7,7 +7,7 @@
  * orphan of the trees.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseStat } from './proc/parse.js';
 import type { ForkerReply, ForkerRequest } from './forker-protocol.js';
 
@@ -31,7 +31,13 @@ process.on('message', (m: ForkerRequest) => {
     return;
   }
   let child;
+  const self = String(process.pid);
+  let entered = !m.cgroup;
   try {
+    // The child is forked inside the leaf: everything it ever starts is born there. For v1
+    // hierarchies the file is `tasks` and only this (the forking) thread moves.
+    if (m.cgroup) for (const f of m.cgroup.enter) writeFileSync(f, self);
+    entered = true;
     child = spawn(m.file, m.args, {
       cwd: m.cwd,
       env: m.env,
@@ -40,10 +46,13 @@ process.on('message', (m: ForkerRequest) => {
       ...(m.uid !== null && m.gid !== null ? { uid: m.uid, gid: m.gid } : {}),
     });
   } catch (err) {
-    send({ t: 'failed', req: m.req, code: (err as NodeJS.ErrnoException).code ?? null, message: (err as Error).message });
+    const where = entered ? '' : 'cannot enter its cgroup: ';
+    const code = entered ? ((err as NodeJS.ErrnoException).code ?? null) : null;
+    send({ t: 'failed', req: m.req, code, message: where + (err as Error).message });
     return;
   } finally {
     closeSync(fd);
+    if (m.cgroup) leave(m.cgroup.leave, self);
   }
   // Before yielding: until libuv runs, the child cannot have been reaped, so even an
   // instant exit leaves a stat to read.
@@ -64,6 +73,17 @@ process.on('message', (m: ForkerRequest) => {
   });
   child.unref();
 });
+
+function leave(files: string[], self: string): void {
+  for (const f of files) {
+    try {
+      writeFileSync(f, self);
+    } catch {
+      // Staying in a leaf would put the next child in the wrong one: the worker restarts us.
+      process.exit(70);
+    }
+  }
+}
 
 // The worker is gone (crash or shutdown): the processes stay, the next worker adopts them.
 process.on('disconnect', () => process.exit(0));

@@ -9,6 +9,11 @@ export interface ForkerRequest {
   uid: number | null;
   gid: number | null;
   logFile: string;
+  /**
+   * Cgroup mode: files the forker writes its own pid into just before it forks (so the
+   * child is born in the run's leaf, before the program runs) and back into right after.
+   */
+  cgroup?: { enter: string[]; leave: string[] };
 }
 
 export type ForkerReply =

@@ -1,5 +1,6 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
+import { InputError } from '../shared/errors.js';
 import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { EventStore } from '../shared/event-store.js';
 import { parseJob, startJobId } from '../shared/jobs.js';
@@ -16,6 +17,7 @@ import { Reaper } from './reaper.js';
 import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
 import { clusterPass, type ClusterReport } from './reconcile/lost-hosts.js';
 import { Controller } from './controller/controller.js';
+import { probeCgroups, type ContainmentInfo, type ContainmentWish } from './cgroup/manager.js';
 
 export interface WorkerOptions {
   /** Start jobs handled at once. */
@@ -23,6 +25,8 @@ export interface WorkerOptions {
   /** Live processes this host takes before leaving starts to other hosts. */
   maxProcesses?: number;
   os?: HostOs;
+  /** cgroup: every run in its own cgroup (refuses to start where impossible); process; auto (default): cgroup where possible. */
+  containment?: ContainmentWish;
 }
 
 export interface WorkerHandle {
@@ -47,6 +51,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const os = opts.os ?? linuxOs;
   const keys = makeKeys(config.prefix);
   const hlog = log.child({ hostId: config.hostId });
+  // Before the forker starts: it must be born where the worker ends up (delegation may move it).
+  const wish = opts.containment ?? 'auto';
+  const probed = wish === 'process' ? null : probeCgroups(`${config.prefix}@${config.hostId}`);
+  if (wish === 'cgroup' && !probed?.manager) throw new InputError(`--containment cgroup is not possible here: ${probed?.info.reason}`);
+  const cgroups = probed?.manager ?? null;
+  const containment: ContainmentInfo = probed?.info ?? { mode: 'process', reason: 'asked for process mode', limits: [], kill: null };
+  if (cgroups) hlog.info({ containment }, 'cgroup mode: every run in its own cgroup');
+  else hlog.info({ containment }, 'process mode: runs contained by process group, session and cookie');
   const redis = connect(config.redisUrl, 'command');
   // One line per outage, not one per reconnect attempt; processes keep running meanwhile.
   let redisDown = false;
@@ -129,6 +141,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     forker,
     ownChildren,
     background,
+    cgroups,
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   subreaper = reaper.becomeSubreaper();
@@ -243,6 +256,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       state,
       load: sup.load,
       capacity: Number.isFinite(maxProcesses) ? maxProcesses : null,
+      containment,
       at: Date.now(),
       ttlMs: config.heartbeatMs * 3,
       counters,
@@ -283,6 +297,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         await shipper.pump().catch(() => undefined);
         shipper.close();
         clearInterval(sweepTimer);
+        cgroups?.close();
         process.off('SIGCHLD', sweepSoon);
         await beat('down').catch(() => undefined);
         process.off('unhandledRejection', onUnhandled);

@@ -1,11 +1,14 @@
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
+import { cgroupLeaves, killCgroupLeaves, removeCgroups } from './cgroups.js';
 import { enterTest, leaveFile, leaveTest } from './cleanup.js';
 import { runMarker } from './run-marker.js';
 
 export interface Leaks {
   carriers: string[];
   zombies: number[];
+  /** Leaf cgroups of this run's workers with processes in them (cgroup mode finds what the cookie misses). */
+  cgroups: string[];
 }
 
 /**
@@ -26,17 +29,21 @@ export function leaks(marker = runMarker()): Leaks {
     if (owner === null || !owner.startsWith(marker)) continue;
     carriers.push(`${s.pid}:${proc.cookie(s.pid, 'REAPQ_PROCESS_ID') ?? ''} ${s.comm}`);
   }
-  return { carriers, zombies };
+  const cgroups = cgroupLeaves(marker)
+    .filter((l) => l.pids.length > 0)
+    .map((l) => `${l.leaf}: ${l.pids.join(',')}`);
+  return { carriers, zombies, cgroups };
 }
 
 /** Waits up to 6 s for processes being stopped to go; what is left is killed and returned. */
 export async function settleAndKill(marker = runMarker()): Promise<Leaks> {
   let found = leaks(marker);
-  for (let i = 0; i < 60 && (found.carriers.length > 0 || found.zombies.length > 0); i++) {
+  for (let i = 0; i < 60 && (found.carriers.length > 0 || found.zombies.length > 0 || found.cgroups.length > 0); i++) {
     await new Promise((r) => setTimeout(r, 100));
     found = leaks(marker);
   }
   // Kill leftovers so one test's leak is reported once, by that test, not by every later one.
+  killCgroupLeaves(marker);
   for (const c of found.carriers) {
     try {
       process.kill(Number(c.split(':')[0]), 'SIGKILL');
@@ -55,11 +62,14 @@ afterEach(async () => {
   // The test's own workers go first (a failed test may have left one mid-work), then the check.
   await leaveTest();
   const found = await settleAndKill();
-  expect(found, 'processes left behind by this test').toEqual({ carriers: [], zombies: [] });
+  expect(found, 'processes left behind by this test').toEqual({ carriers: [], zombies: [], cgroups: [] });
 });
 
 afterAll(async () => {
   await leaveFile();
   const found = await settleAndKill();
-  expect(found, 'processes left behind by this test file').toEqual({ carriers: [], zombies: [] });
+  expect(found, 'processes left behind by this test file').toEqual({ carriers: [], zombies: [], cgroups: [] });
+  // The workers are gone: their subtrees go, and nothing of them may be left populated.
+  const stuck = removeCgroups(runMarker()).filter((d) => cgroupLeaves(runMarker()).some((l) => l.leaf === d));
+  expect(stuck, 'cgroups left behind by this test file').toEqual([]);
 });

@@ -7,7 +7,9 @@ import type { EventStore } from '../../shared/event-store.js';
 import type { EventDraft } from '../../shared/events.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ProcessRecord } from '../../shared/record.js';
+import type { CgroupManager } from '../cgroup/manager.js';
 import type { Forker } from '../forker.js';
+import type { ForkerRequest } from '../forker-protocol.js';
 import { findTree, findTreeFast, type HostOs } from '../host-os.js';
 import type { LogShipper } from '../log-shipper.js';
 import { checkStart, type Policy } from '../policy.js';
@@ -40,6 +42,8 @@ export interface ControllerDeps {
   ownChildren: Set<number>;
   /** Runs background work; every rejection is caught and logged with its context. */
   background: (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
+  /** Cgroup mode: every run in its own leaf cgroup; null in process mode. */
+  cgroups: CgroupManager | null;
 }
 
 export type StartOutcome =
@@ -52,6 +56,9 @@ interface Held extends Local {
   seen: Map<number, number>;
   logOffset: number;
   stopStartedAt: number | null;
+  /** Cgroup mode: the run's leaf, and the watch on its cgroup.events while it is stopped. */
+  leaf: string | null;
+  unwatch: (() => void) | null;
 }
 
 const ORPHANS = '#orphans';
@@ -233,6 +240,8 @@ export class Controller {
     if (staleHeld) ident = held.ident;
     else if (rec && rec.host === this.hostId && (rec.bootId === null || rec.bootId === os.table.bootId())) ident = identityOf(rec);
     if (!ident) return null;
+    const leaf = staleHeld ? held.leaf : (held?.leaf ?? this.d.cgroups?.leafOf(rec?.cgroup ?? null) ?? null);
+    if (leaf && this.d.cgroups) return this.observeLeaf(leaf, ident, held, rec);
     const leaderStat = os.table.stat(ident.pid);
     const leader: Tree['leader'] =
       !leaderStat || leaderStat.state === 'Z' ? 'gone' : leaderStat.startTime === ident.startTime ? 'alive' : 'reused';
@@ -253,6 +262,30 @@ export class Controller {
     if (members.length === 0 && !groupAlive) members = scan();
     if (held) this.remember(held, members);
     return { members, groupAlive, leader };
+  }
+
+  /**
+   * Cgroup mode: the members are the leaf's, whatever their group, session or
+   * environment; no process table walk. The tree is alive while the leaf is populated.
+   */
+  private observeLeaf(leaf: string, ident: Identity, held: Held | null, rec: ProcessRecord | null): Tree {
+    const { os } = this.d;
+    const cg = this.d.cgroups!;
+    const leaderStat = os.table.stat(ident.pid);
+    const leader: Tree['leader'] =
+      !leaderStat || leaderStat.state === 'Z' ? 'gone' : leaderStat.startTime === ident.startTime ? 'alive' : 'reused';
+    const populated = cg.populated(leaf) === true;
+    const members = populated ? cg.members(leaf).filter((p) => p !== os.selfPid && !this.ownChildren.has(p)) : [];
+    if (held && !held.leaf) held.leaf = leaf;
+    // A stop (or leftovers) waits for `populated 0`: watched, so the wait needs no fast polls.
+    const stopping = !!held && (held.kill.deadline !== null || held.phase === 'orphans' || rec?.desired === 'stopped');
+    if (held && populated && stopping && !held.unwatch) {
+      const key = rec?.id ?? ident.id;
+      held.unwatch = cg.watch(leaf, () => {
+        if (cg.populated(leaf) !== true) this.d.background('cgroup emptied', { processId: key }, this.trigger(key, { kind: 'event' }));
+      });
+    }
+    return { members, groupAlive: populated, leader, watched: held?.unwatch != null };
   }
 
   private find(ident: Identity, held: Held | null): number[] {
@@ -497,7 +530,19 @@ export class Controller {
     if (problem) return this.failSpawn(id, h, begun, problem);
     if (!this.logDirMade) mkdirSync(this.logDir, { recursive: true });
     this.logDirMade = true;
+    const cg = this.d.cgroups;
+    let cgroup: ForkerRequest['cgroup'];
+    if (cg) {
+      h.leaf = cg.leafName(id, runId);
+      try {
+        cgroup = await cg.prepare(h.leaf, { memory: null, cpus: null, pidsMax: null });
+      } catch (err) {
+        await cg.remove(h.leaf);
+        return this.failSpawn(id, h, begun, `cannot set up its cgroup: ${(err as Error).message}`);
+      }
+    }
     const res = await this.d.forker.spawn({
+      cgroup,
       id,
       file,
       args,
@@ -510,7 +555,14 @@ export class Controller {
     if (!res.ok) return this.failSpawn(id, h, begun, describeSpawnError(res.code, res.message, file, cwd));
     h.phase = 'up';
     h.spawnedHere = true;
-    h.spawn = { pid: res.pid, pgid: res.pgid, sid: res.sid, startTime: res.startTime, port };
+    h.spawn = {
+      pid: res.pid,
+      pgid: res.pgid,
+      sid: res.sid,
+      startTime: res.startTime,
+      port,
+      ...(cg && h.leaf ? { cgroup: cg.pathOf(h.leaf) } : {}),
+    };
     h.ident = { id, pid: res.pid, pgid: res.pgid, sid: res.sid, startTime: res.startTime };
     h.logOffset = res.logOffset;
     const early = this.earlyExits.get(res.pid);
@@ -565,6 +617,8 @@ export class Controller {
 
   private signal(h: Held, tree: Tree | null, signal: NodeJS.Signals): number[] {
     const { os } = this.d;
+    // The kernel kills the whole leaf at once: nothing can fork away between two kill()s.
+    if (signal === 'SIGKILL' && h.leaf && this.d.cgroups) this.d.cgroups.kill(h.leaf);
     const members = tree?.members ?? [];
     const sent: number[] = [];
     const ident = h.ident;
@@ -591,6 +645,7 @@ export class Controller {
     h.ident = ident;
     if (ident) h.spawn = { pid: ident.pid, pgid: ident.pgid, sid: ident.sid, startTime: ident.startTime, port: rec.port };
     h.kill = { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
+    h.leaf = this.d.cgroups?.leafOf(rec.cgroup) ?? null;
     this.held.set(key, h);
     return h;
   }
@@ -612,12 +667,20 @@ export class Controller {
       seen: new Map(),
       logOffset: 0,
       stopStartedAt: null,
+      leaf: null,
+      unwatch: null,
     };
   }
 
   private forget(key: string, held: Held | null): void {
     if (!held || this.held.get(key) !== held) return;
     this.held.delete(key);
+    held.unwatch?.();
+    held.unwatch = null;
+    const cg = this.d.cgroups;
+    const leaf = held.leaf;
+    // Forgotten once its tree is gone: the leaf goes too (a leaf still in use is left to reconcile).
+    if (cg && leaf && cg.populated(leaf) !== true) this.d.background('cgroup removal', { processId: key, leaf }, cg.remove(leaf));
     if (held.phase !== 'orphans' && !this.held.has(key)) this.d.background('log shipping', { processId: key }, this.d.shipper.untrack(key));
   }
 

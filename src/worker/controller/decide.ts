@@ -32,6 +32,8 @@ export interface SpawnFacts {
   sid: number;
   startTime: number;
   port: number | null;
+  /** Cgroup mode: the run's leaf cgroup path. */
+  cgroup?: string;
 }
 
 export interface Local {
@@ -64,6 +66,8 @@ export interface Tree {
   members: number[];
   groupAlive: boolean;
   leader: 'alive' | 'gone' | 'reused';
+  /** Members come from the run's cgroup, whose emptying is watched: waits need no fast polling. */
+  watched?: boolean;
 }
 
 export interface DecideInput {
@@ -135,6 +139,7 @@ export function decide(i: DecideInput): Action[] {
             bootId: i.bootId,
             port: s.port,
             run,
+            ...(s.cgroup ? { cgroup: s.cgroup } : {}),
           },
         ],
       },
@@ -325,7 +330,14 @@ function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null
 }
 
 function stepOf(i: DecideInput, state: KillState, t: Tree, graceMs: number): KillStep {
-  return killStep(state, { now: i.now, members: t.members, groupAlive: t.groupAlive, graceMs, killWaitMs: i.killWaitMs });
+  return killStep(state, {
+    now: i.now,
+    members: t.members,
+    groupAlive: t.groupAlive,
+    graceMs,
+    killWaitMs: i.killWaitMs,
+    ...(t.watched ? { maxPollMs: 1000 } : {}),
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * does not take, done) is a unit test with plain data.
  *
  *   no signal sent yet, members alive  -> signal (the stop signal, then SIGCONT), deadline = now + grace
- *   before the deadline, members alive -> wait (poll again soon, never past the deadline)
+ *   before the deadline, members alive -> wait (look again soon, never past the deadline)
  *   deadline passed, members alive     -> kill (SIGKILL to every member, again for late forks)
  *   SIGKILL sent killWaitMs ago, alive -> kill-pending (uninterruptible sleep: report, keep trying)
  *   nothing alive, group gone          -> done (escalated if SIGKILL was needed)
@@ -26,6 +26,8 @@ export interface KillSnapshot {
   groupAlive: boolean;
   graceMs: number;
   killWaitMs: number;
+  /** Longest wait between looks (default 100 ms); longer where the end of the tree is watched. */
+  maxPollMs?: number;
 }
 
 export type KillStep =
@@ -43,7 +45,7 @@ export function killStep(s: KillState, t: KillSnapshot): KillStep {
   if (s.deadline === null && s.killSentAt === null) return { kind: 'signal', deadline: t.now + t.graceMs };
   if (s.killSentAt === null && s.deadline !== null && t.now < s.deadline) {
     // 10, 20, 40 .. 100 ms: fast for the common quick exit, cheap for a long grace period.
-    const ms = Math.min(10 * 2 ** s.polls, 100, Math.max(1, s.deadline - t.now));
+    const ms = Math.min(10 * 2 ** s.polls, t.maxPollMs ?? 100, Math.max(1, s.deadline - t.now));
     return { kind: 'wait', ms };
   }
   if (s.killSentAt !== null && t.now - s.killSentAt >= t.killWaitMs) return { kind: 'kill-pending', pids: [...t.members] };
