@@ -13,7 +13,9 @@ export type { ReconcileReport };
 export async function requestReconcile(c: ClientInternals, hostId: string, timeoutMs: number): Promise<ReconcileReport> {
   const name = c.keys.hostQueue(hostId);
   const q = c.queue(name);
-  const job = await c.onQueue(name, (queue) => queue.add('reconcile', {}, { removeOnComplete: { age: 3600 }, removeOnFail: 100 }));
+  const job = await c.onQueue(name, (queue) =>
+    queue.add('reconcile', { full: true }, { removeOnComplete: { age: 3600 }, removeOnFail: 100 }),
+  );
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const j = await Job.fromId(q, job.id!);

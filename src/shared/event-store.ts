@@ -173,9 +173,14 @@ export class EventStore {
    * build can only leave an extra id, which the filter here drops (and the index with it).
    */
   async liveOfHost(hostId: string): Promise<ProcessRecord[]> {
+    return (await this.readLive(hostId)).records;
+  }
+
+  /** liveOfHost, with the corrupt records it met named (as readMany does). */
+  async readLive(hostId: string): Promise<{ records: ProcessRecord[]; corrupt: Corrupt[] }> {
     if ((await this.redis.exists(this.keys.liveIndexBuilt)) === 0) await this.buildLiveIndexes();
     const key = this.keys.liveIndex(hostId);
-    const recs = await this.getMany(await this.redis.smembers(key));
+    const { records: recs, corrupt } = await this.readMany(await this.redis.smembers(key));
     const live = recs.filter((r) => r.host === hostId && isLive(r));
     if (live.length < recs.length) {
       const keep = new Set(live.map((r) => r.id));
@@ -183,7 +188,7 @@ export class EventStore {
       // Removed only if still not live: an append may have made it live meanwhile.
       for (const id of stale) await this.redis.eval(UNLIST_LUA, 2, key, this.keys.record(id), id, hostId);
     }
-    return live;
+    return { records: live, corrupt };
   }
 
   private async buildLiveIndexes(): Promise<void> {

@@ -10,7 +10,7 @@ import { ProcessIdSchema } from './record.js';
 export const JobSchemas = {
   start: z.object({ id: ProcessIdSchema }),
   stop: z.object({ id: ProcessIdSchema }),
-  reconcile: z.object({ reportKey: z.string().optional() }).default({}),
+  reconcile: z.object({ reportKey: z.string().optional(), full: z.boolean().optional() }).default({}),
 } as const;
 export type JobName = keyof typeof JobSchemas;
 

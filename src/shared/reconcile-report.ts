@@ -7,6 +7,8 @@ export interface ReconcileReport {
   at: string;
   durationMs: number;
   records: number;
+  /** Whether finished records were read too (boot, on demand, every few passes), or only the live index. */
+  full?: boolean;
   processes: number;
   /** One line per drift found and what was done about it; `kind` is the planner's action kind. */
   actions: Array<{ kind: string; id?: string; pids?: number[]; detail: string }>;

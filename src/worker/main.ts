@@ -19,6 +19,9 @@ import { clusterPass, type ClusterReport } from './reconcile/lost-hosts.js';
 import { Controller } from './controller/controller.js';
 import { probeCgroups, type ContainmentInfo, type ContainmentWish } from './cgroup/manager.js';
 
+/** Every this many passes, reconcile reads the host's finished records too (see reconcileOnce). */
+const FULL_PASS_EVERY = 10;
+
 export interface WorkerOptions {
   /** Start jobs handled at once. */
   concurrency?: number;
@@ -178,14 +181,15 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     retentionMs: config.retentionMs,
   };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
-  const reconcile = async (): Promise<ReconcileReport> => {
-    const report = await reconcileOnce(rdeps);
+  const reconcile = async (full = false): Promise<ReconcileReport> => {
+    const n = passes.reconcilePasses ?? 0;
+    const report = await reconcileOnce(rdeps, { full: full || n % FULL_PASS_EVERY === 0 });
     passes.reconcilePasses = (passes.reconcilePasses ?? 0) + 1;
     passes.reconcileMsTotal = (passes.reconcileMsTotal ?? 0) + report.durationMs;
     for (const a of report.actions) passes[`drift.${a.kind}`] = (passes[`drift.${a.kind}`] ?? 0) + 1;
     return report;
   };
-  const recovery = await reconcile();
+  const recovery = await reconcile(true);
   hlog.info({ actions: recovery.actions.length, records: recovery.records }, 'recovered before taking work');
 
   const connection = connect(config.redisUrl, 'blocking');
@@ -223,7 +227,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         await sup.stop(parsed.data.id, config.defaultGraceMs + 15_000);
         return null;
       case 'reconcile': {
-        const report = await reconcile();
+        const report = await reconcile(parsed.data.full === true);
         const cluster = await clusterPass(cdeps).catch((err) => {
           hlog.warn({ err: (err as Error).message }, 'cluster pass failed');
           return null;
@@ -284,7 +288,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   return {
     hostId: config.hostId,
     controller: sup,
-    reconcile,
+    reconcile: () => reconcile(true),
     clusterPass: () => clusterPass(cdeps),
     close() {
       closing ??= (async () => {

@@ -41,10 +41,14 @@ const DETAIL: Record<Action['kind'], string> = {
  * never acts on a process, so a snapshot that went stale while it was read (a spawn
  * recorded in between) can never get a healthy process killed.
  */
-export async function reconcileOnce(d: ReconcileDeps): Promise<ReconcileReport> {
+export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean } = {}): Promise<ReconcileReport> {
   const t0 = d.now();
   const { ctl, store, os } = d;
-  const { records: all, corrupt } = await store.readMany(await store.hostIds(d.hostId));
+  // Most passes read the host's live index: their cost follows what runs, not the history.
+  // A full pass (at boot, on demand, every FULL_EVERY-th) also reads finished records, so a
+  // member that outlived its record's end without the cookie (same group or session) is
+  // still found by its ids.
+  const { records: all, corrupt } = opts.full ? await store.readMany(await store.hostIds(d.hostId)) : await store.readLive(d.hostId);
   const records = all.filter((r) => r.host === d.hostId);
   const procs = os.table.list();
   const idents = records.map(identityOf).filter((x) => x !== null);
@@ -78,6 +82,7 @@ export async function reconcileOnce(d: ReconcileDeps): Promise<ReconcileReport> 
     at: new Date(t0).toISOString(),
     durationMs: 0,
     records: records.length,
+    full: opts.full === true,
     processes: procs.length,
     actions: [],
     errors: [],
