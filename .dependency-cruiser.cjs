@@ -15,6 +15,8 @@ const PURE_CORE = [
   '^src/worker/tree[.]ts$',
   '^src/worker/.*(decide|kill-plan)[.]ts$',
   '^src/worker/restart[.]ts$',
+  '^src/shared/deploy[.]ts$',
+  '^src/worker/deploy/plan[.]ts$',
 ];
 // Modules the pure core may load at run time: each other and zod.
 const PURE_ALLOWED = [...PURE_CORE, '^node_modules/zod/'];

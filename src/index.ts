@@ -4,3 +4,7 @@ export { STATES, FINAL_STATES, StartSpecSchema, StopOptionsSchema, ProcessRecord
 export type { ProcessRecord, StartSpec, StopOptions, State, RestartPolicy } from './shared/record.js';
 export { EventSchema } from './shared/events.js';
 export type { ReapqEvent, StoredEvent, EventType } from './shared/events.js';
+export { DeployRequestSchema, DeployRecordSchema, DeployEventSchema, STRATEGIES } from './shared/deploy.js';
+export type { DeployRecord, DeployRequest, DeployEvent, DeployState, Strategy } from './shared/deploy.js';
+export type { ServiceInfo, ServiceDetail, ServiceProcess } from './producer/deploys.js';
+export type { StoredDeployEvent } from './shared/deploy-store.js';

@@ -5,6 +5,7 @@ import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
 import { cliRedis, isConnectionError, RedisUnreachableError } from './redis-target.js';
 import { registerProcessCommands } from './processes.js';
+import { registerDeployCommands } from './deploys.js';
 
 /**
  * The one place errors become exit codes (the public contract): 0 done, 2 bad input (an
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
   registerProcessCommands(program, withClient);
+  registerDeployCommands(program, withClient);
   registerOpsCommands(program, withClient);
   try {
     await program.parseAsync(argv);

@@ -1,54 +1,33 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, oneLine, WaitError } from '../shared/errors.js';
-import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type StartSpec, type State } from '../shared/record.js';
+import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type State } from '../shared/record.js';
 import type { Page, ReapqClient } from '../producer/client.js';
 import { eventLine, humanMs, recordText, recordsTable, useColor } from './format.js';
-import { collect, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
+import { flag, IntFlag } from './options.js';
+import { specFlags, specFrom } from './spec-flags.js';
+import { followDeploy } from './deploys.js';
 
 export type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
 
-const out = (s: string) => process.stdout.write(`${s}\n`);
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const json = (v: unknown) => out(JSON.stringify(v, null, 2));
 
 /** Where a stop has nothing left to do: the tree is gone or never existed. */
 const STOP_DONE: State[] = ['stopped', 'exited', 'failed', 'lost'];
 
 export function registerProcessCommands(program: Command, withClient: WithClient): void {
-  program
+  const start = program
     .command('start')
     .description('start a process tree; prints its id')
-    .option('--id <id>', 'process id (idempotent: the same id twice is one process)')
-    .option('--name <name>', 'a name for people')
-    .option('--cwd <dir>', 'working directory (default: the current one)')
-    .option('--env <KEY=VALUE>', 'environment pair, repeatable', collect, [])
-    .option('--port <auto|N>', 'pass PORT; auto picks a free one on the host')
-    .option('--restart <policy>', 'never | on-failure | always', 'never')
-    .option('--grace-ms <ms>', 'SIGTERM to SIGKILL grace period')
-    .option('--host <id>', 'run on this host')
-    .option('--ready-tcp [port]', 'running only once this port (default: PORT) accepts connections')
-    .option('--ready-http <path>', 'running only once GET path on PORT answers 2xx')
-    .option('--ready-log <regex>', 'running only once an output line matches')
-    .option('--ready-timeout-ms <ms>', 'a start not ready by then fails and its tree is stopped', '30000')
+    .option('--id <id>', 'process id (idempotent: the same id twice is one process)');
+  specFlags(start)
     .option('--wait', 'return when running (exit 0) or failed (exit 1)')
     .option('--timeout-ms <ms>', 'how long --wait waits', '60000')
     .option('--json', 'print the record as JSON')
     .argument('<command...>', 'program and arguments, after --')
     .action(async (command: string[], o) =>
       withClient(async (c) => {
-        const env = Object.fromEntries((o.env as string[]).map((p) => flag('--env', EnvPair, p)));
-        let rec = await c.start({
-          id: o.id,
-          name: o.name,
-          command,
-          cwd: resolve(o.cwd ?? process.cwd()),
-          env,
-          port: o.port === undefined ? undefined : flag('--port', PortFlag, o.port),
-          restart: o.restart,
-          graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
-          host: o.host,
-          ready: readyFrom(o),
-        });
+        let rec = await c.start({ id: o.id, ...specFrom(o, command) });
         if (o.wait) rec = await waitOrReport(c, rec.id, ['running'], flag('--timeout-ms', IntFlag(1), o.timeoutMs), !!o.json);
         if (o.json) json(rec);
         else out(rec.id);
@@ -61,6 +40,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .argument('[id]', 'process id')
     .option('--all', 'every live process')
     .option('--host <id>', 'every live process of a host')
+    .option('--service <name>', "a service's active revision (queued after its deploys)")
     .option('--signal <name>', 'first signal', 'SIGTERM')
     .option('--grace-ms <ms>', 'grace period before SIGKILL')
     .option('--wait', 'return when the whole tree is verified gone')
@@ -68,8 +48,13 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .option('--json', 'print the records as JSON')
     .action(async (id: string | undefined, o) =>
       withClient(async (c) => {
-        if (!id && !o.all && !o.host) throw new InputError('stop needs an id, --all or --host ID');
-        if (id && (o.all || o.host)) throw new InputError('give an id or --all/--host, not both');
+        if ([id, o.all, o.host, o.service].filter(Boolean).length !== 1)
+          throw new InputError('stop needs one of: an id, --all, --host ID, --service NAME');
+        if (o.service) {
+          const d = await c.stopService(o.service);
+          if (o.wait) return followDeploy(c, d, !!o.json, flag('--timeout-ms', IntFlag(1), o.timeoutMs));
+          return o.json ? json(d) : out(d.id);
+        }
         const opts = {
           signal: flag('--signal', SignalSchema, o.signal),
           graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
@@ -180,17 +165,6 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         for await (const l of c.followLogs(id, ac.signal)) out(l);
       }),
     );
-}
-
-function readyFrom(o: Record<string, unknown>): StartSpec['ready'] {
-  const given = ['readyTcp', 'readyHttp', 'readyLog'].filter((k) => o[k] !== undefined);
-  if (given.length > 1) throw new InputError('give one of --ready-tcp, --ready-http, --ready-log');
-  const timeoutMs = flag('--ready-timeout-ms', IntFlag(1), o.readyTimeoutMs);
-  if (o.readyTcp !== undefined)
-    return { kind: 'tcp', timeoutMs, ...(o.readyTcp === true ? {} : { port: flag('--ready-tcp', PortNumber, o.readyTcp) }) };
-  if (o.readyHttp !== undefined) return { kind: 'http', path: String(o.readyHttp), timeoutMs };
-  if (o.readyLog !== undefined) return { kind: 'log', pattern: String(o.readyLog), timeoutMs };
-  return undefined;
 }
 
 /** Waits, and on a wait that ends elsewhere prints the record (with --json) before exit 1. */

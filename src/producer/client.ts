@@ -24,11 +24,15 @@ import {
 } from '../shared/record.js';
 import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
+import { startRequested } from '../shared/start-request.js';
 import { connect } from '../shared/redis.js';
 import { StreamReader } from './stream-reader.js';
 import { Admin } from './admin.js';
 import type { ClientInternals } from './client-internals.js';
 import { oversize, specLimits, type SpecLimits } from '../shared/spec-size.js';
+import type { DeployRecord, DeployRequest } from '../shared/deploy.js';
+import { DeployStore, type StoredDeployEvent } from '../shared/deploy-store.js';
+import { Deploys, type ServiceDetail, type ServiceInfo } from './deploys.js';
 
 export interface ClientOptions {
   redisUrl?: string;
@@ -87,6 +91,7 @@ export class ReapqClient {
   private readonly queues = new Map<string, Queue>();
   private reader: StreamReader | null = null;
   private readonly limits: SpecLimits;
+  private readonly deploys: Deploys;
 
   constructor(opts: ClientOptions = {}) {
     // Options go through the same validation as the environment they stand in for.
@@ -111,6 +116,67 @@ export class ReapqClient {
       streams: () => this.streams,
     });
     this.admin = new Admin(internals.get(this)!);
+    this.deploys = new Deploys({
+      store: this.store,
+      keys: this.keys,
+      limits: this.limits,
+      deploys: new DeployStore(this.redis, this.keys),
+      onQueue: (name, fn) => this.onQueue(name, fn),
+      streams: () => this.streams,
+    });
+  }
+
+  /**
+   * Queues a deploy of a service: a new revision of `replicas` processes with this start
+   * spec replaces the active one (`start-first`: new ready, then old stopped and verified
+   * gone, one replica at a time; `stop-first`: old gone, then new), or is stopped and
+   * leaves the previous one serving (`rolled_back`). Resolves once queued.
+   */
+  deploy(req: DeployRequest): Promise<DeployRecord> {
+    return this.deploys.deploy(req);
+  }
+
+  /** Resolves with the deploy once it is over; its `state` says how (`succeeded`, `rolled_back`, `superseded`). */
+  waitForDeploy(id: string, opts: { timeoutMs?: number } = {}): Promise<DeployRecord> {
+    return this.deploys.waitFor(id, opts);
+  }
+
+  getDeploy(id: string): Promise<DeployRecord> {
+    return this.deploys.get(id);
+  }
+
+  /** A deploy's events so far: every step, answerable after the fact. */
+  deployEvents(id: string, afterVersion = 0): Promise<StoredDeployEvent[]> {
+    return this.deploys.events(id, afterVersion);
+  }
+
+  /** A deploy's events as they happen, from a version on; ends after its final event. */
+  followDeploy(id: string, afterVersion = 0, signal?: AbortSignal): AsyncGenerator<StoredDeployEvent> {
+    return this.deploys.follow(id, afterVersion, signal);
+  }
+
+  services(): Promise<ServiceInfo[]> {
+    return this.deploys.services();
+  }
+
+  /** One service with its deploy history (newest first); NotFoundError `no service NAME`. */
+  service(name: string): Promise<ServiceDetail> {
+    return this.deploys.service(name);
+  }
+
+  /** Deploys the spec of the revision before the active one again. */
+  rollback(name: string): Promise<DeployRecord> {
+    return this.deploys.rollback(name);
+  }
+
+  /** Replaces every replica of a service with a fresh one of the same spec (a start-first deploy). */
+  restartService(name: string): Promise<DeployRecord> {
+    return this.deploys.restart(name);
+  }
+
+  /** Queues the stop of a service's active revision (after the deploys queued before it). */
+  stopService(name: string): Promise<DeployRecord> {
+    return this.deploys.stop(name);
   }
 
   /** Operator actions (drain, prune, reconcile, fleet reads) the CLI, api and dashboard use. */
@@ -135,25 +201,7 @@ export class ReapqClient {
     const id = s.id ?? `p-${newId()}`;
     const { record } = await this.store.transact(
       id,
-      (cur) =>
-        cur
-          ? null
-          : [
-              {
-                type: 'start_requested',
-                spec: {
-                  name: s.name ?? null,
-                  command: s.command,
-                  cwd: s.cwd ?? null,
-                  env: s.env ?? {},
-                  port: s.port ?? null,
-                  restart: s.restart ?? 'never',
-                  graceMs: s.graceMs ?? null,
-                  host: s.host ?? null,
-                  ready: s.ready ?? null,
-                },
-              },
-            ],
+      (cur) => (cur ? null : [startRequested(s)]),
       // A generated id is new: no need to read it first (the version check still guards).
       s.id === undefined ? null : undefined,
     );

@@ -27,6 +27,9 @@ const SpecInEvent = z.object({
   graceMs: z.number().int().nullable(),
   host: z.string().nullable(),
   ready: ReadySchema.nullable().default(null),
+  /** Set on the replicas of a deploy: the service and the revision they belong to. */
+  service: z.string().nullable().default(null),
+  revision: z.number().int().nullable().default(null),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
 import { parseInput } from './input.js';
+import { ServiceNameSchema } from './deploy.js';
 import { ProcessIdSchema } from './record.js';
 
 /**
@@ -11,13 +12,16 @@ export const JobSchemas = {
   start: z.object({ id: ProcessIdSchema }),
   stop: z.object({ id: ProcessIdSchema }),
   reconcile: z.object({ reportKey: z.string().optional(), full: z.boolean().optional() }).default({}),
+  /** Runs a service's queued deploys (one job per deploy, on the deploy queue). */
+  deploy: z.object({ service: ServiceNameSchema }),
 } as const;
 export type JobName = keyof typeof JobSchemas;
 
 export type ParsedJob =
   | { name: 'start'; data: z.infer<(typeof JobSchemas)['start']> }
   | { name: 'stop'; data: z.infer<(typeof JobSchemas)['stop']> }
-  | { name: 'reconcile'; data: z.infer<(typeof JobSchemas)['reconcile']> };
+  | { name: 'reconcile'; data: z.infer<(typeof JobSchemas)['reconcile']> }
+  | { name: 'deploy'; data: z.infer<(typeof JobSchemas)['deploy']> };
 
 /** A job put on the queue by hand can be anything; this is the one place it is judged. */
 export function parseJob(name: string, data: unknown): ParsedJob {

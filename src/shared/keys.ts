@@ -57,6 +57,20 @@ export interface Keys {
   readonly drain: string;
   /** Lock that lets one worker of the fleet at a time run the cluster-level pass. */
   readonly clusterLock: string;
+  /** Queue of deploy jobs (one per deploy, carrying its service), taken by any worker. */
+  readonly deployQueue: string;
+  /** Hash `v` and `r` of one deploy, like a process record. */
+  deploy(id: string): string;
+  /** Stream of one deploy's events; entry ids are `<version>-0`. */
+  deployStream(id: string): string;
+  /** Sorted set of a service's deploy ids, scored by revision. */
+  serviceDeploys(service: string): string;
+  /** Set of every service name that was ever deployed. */
+  readonly services: string;
+  /** Hash service -> last revision number handed out. */
+  readonly serviceRevisions: string;
+  /** Lease (token, with a ttl) of the one runner that works on a service's deploys. */
+  serviceLease(service: string): string;
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -83,5 +97,12 @@ export function makeKeys(prefix: string): Keys {
     clusterLock: `${tag}:lock:cluster`,
     drain: `${tag}:drain`,
     pruneLock: `${tag}:lock:prune`,
+    deployQueue: 'deploy',
+    deploy: (id: string) => `${tag}:d:${id}`,
+    deployStream: (id: string) => `${tag}:d:${id}:events`,
+    serviceDeploys: (service: string) => `${tag}:svc:${service}:deploys`,
+    services: `${tag}:idx:services`,
+    serviceRevisions: `${tag}:svc-revisions`,
+    serviceLease: (service: string) => `${tag}:lock:svc:${service}`,
   });
 }

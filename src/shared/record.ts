@@ -160,6 +160,9 @@ export const ProcessRecordSchema = z.object({
   containment: z.enum(['cgroup', 'process']).nullable().default(null),
   /** Cgroup mode: the run's leaf cgroup (v2 path). */
   cgroup: z.string().nullable().default(null),
+  /** The service and revision of a deploy's replica (null for a plain start). */
+  service: z.string().nullable().default(null),
+  revision: z.number().int().nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

@@ -51,6 +51,8 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       runId: null,
       containment: null,
       cgroup: null,
+      service: s.service ?? null,
+      revision: s.revision ?? null,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseEnv } from './env.js';
+import { DEFAULT_MAX_REPLICAS } from './deploy.js';
 import { WholeNumber } from './input.js';
 
 /**
@@ -12,16 +13,26 @@ export const DEFAULT_MAX_ARG_BYTES = 256 * 1024;
 export const DEFAULT_MAX_ENV_BYTES = 64 * 1024;
 
 const byteCount = WholeNumber(1, Number.MAX_SAFE_INTEGER, 'must be a whole number of bytes');
-const LimitsEnv = z.object({ REAPQ_MAX_ARG_BYTES: byteCount.optional(), REAPQ_MAX_ENV_BYTES: byteCount.optional() });
+const LimitsEnv = z.object({
+  REAPQ_MAX_ARG_BYTES: byteCount.optional(),
+  REAPQ_MAX_ENV_BYTES: byteCount.optional(),
+  REAPQ_MAX_REPLICAS: WholeNumber(1, 1000).optional(),
+});
 
 export interface SpecLimits {
   maxArgBytes: number;
   maxEnvBytes: number;
+  /** Replicas one deploy may ask for. */
+  maxReplicas: number;
 }
 
 export function specLimits(env: NodeJS.ProcessEnv): SpecLimits {
   const e = parseEnv(LimitsEnv, env);
-  return { maxArgBytes: e.REAPQ_MAX_ARG_BYTES ?? DEFAULT_MAX_ARG_BYTES, maxEnvBytes: e.REAPQ_MAX_ENV_BYTES ?? DEFAULT_MAX_ENV_BYTES };
+  return {
+    maxArgBytes: e.REAPQ_MAX_ARG_BYTES ?? DEFAULT_MAX_ARG_BYTES,
+    maxEnvBytes: e.REAPQ_MAX_ENV_BYTES ?? DEFAULT_MAX_ENV_BYTES,
+    maxReplicas: e.REAPQ_MAX_REPLICAS ?? DEFAULT_MAX_REPLICAS,
+  };
 }
 
 /** Why the spec is too large, or null. */

@@ -18,6 +18,8 @@ import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
 import { clusterPass, type ClusterReport } from './reconcile/lost-hosts.js';
 import { Controller } from './controller/controller.js';
 import { probeCgroups, type ContainmentInfo, type ContainmentWish } from './cgroup/manager.js';
+import { DeployStore } from '../shared/deploy-store.js';
+import { DeployRunner } from './deploy/runner.js';
 
 /** Every this many passes, reconcile reads the host's finished records too (see reconcileOnce). */
 const FULL_PASS_EVERY = 10;
@@ -119,6 +121,18 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     await enqueueStart(rec, 0);
     return true;
   };
+  const deployRunner = new DeployRunner({
+    deploys: new DeployStore(redis, keys),
+    store,
+    log: hlog,
+    owner,
+    enqueueStart,
+    enqueueStop: async (rec) => {
+      await queue(keys.hostQueue(rec.host!)).add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 });
+    },
+    defaultGraceMs: config.defaultGraceMs,
+    now: Date.now,
+  });
   let subreaper = false;
   const shipper = new LogShipper(redis, keys, hlog, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
   const ownChildren = new Set<number>();
@@ -226,6 +240,16 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       case 'stop':
         await sup.stop(parsed.data.id, config.defaultGraceMs + 15_000);
         return null;
+      case 'deploy': {
+        // Another runner holds the service (or this worker is closing): the job comes back
+        // and finds the service's deploys as far as they got.
+        const out = await deployRunner.runService(parsed.data.service);
+        if (out !== 'done' && token) {
+          await job.moveToDelayed(Date.now() + 250, token);
+          throw new DelayedError();
+        }
+        return null;
+      }
       case 'reconcile': {
         const report = await reconcile(parsed.data.full === true);
         const cluster = await clusterPass(cdeps).catch((err) => {
@@ -239,7 +263,9 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
 
   const startWorker = new Worker(keys.startQueue, handle, { ...common, concurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY });
   const hostWorker = new Worker(keys.hostQueue(config.hostId), handle, { ...common, concurrency: 64 });
-  for (const w of [startWorker, hostWorker]) {
+  // Deploys mostly wait for their processes: many run at once, one per service.
+  const deployWorker = new Worker(keys.deployQueue, handle, { ...common, concurrency: 32 });
+  for (const w of [startWorker, hostWorker, deployWorker]) {
     w.on('error', (err) => {
       if (!redisDown) hlog.error({ err: err.message }, 'queue error');
     });
@@ -294,7 +320,8 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       closing ??= (async () => {
         clearInterval(beatTimer);
         await beat('draining').catch(() => undefined);
-        await Promise.all([startWorker.close(), hostWorker.close()]);
+        deployRunner.close();
+        await Promise.all([startWorker.close(), hostWorker.close(), deployWorker.close()]);
         await sup.idle();
         sup.close();
         await forker.close();

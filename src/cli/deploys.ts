@@ -1,0 +1,163 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { STRATEGIES, type DeployEvent, type DeployRecord } from '../shared/deploy.js';
+import { WaitError } from '../shared/errors.js';
+import type { ReapqClient } from '../producer/client.js';
+import type { ServiceInfo } from '../producer/deploys.js';
+import { humanMs, useColor } from './format.js';
+import { flag, IntFlag } from './options.js';
+import { specFlags, specFrom } from './spec-flags.js';
+
+type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
+
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
+const json = (v: unknown) => out(JSON.stringify(v, null, 2));
+const StrategyFlag = z.enum(STRATEGIES, { message: `must be one of ${STRATEGIES.join(', ')}` });
+
+/** One line per deploy step, as `deploy --wait` prints it. */
+export function deployStepLine(e: DeployEvent): string {
+  switch (e.type) {
+    case 'requested':
+      return `queued ${e.kind === 'stop' ? 'stop' : `r${e.revision}`} of ${e.service}${e.cause ? ` (${e.cause})` : ''}`;
+    case 'began':
+      return `began${e.previous ? `: r${e.previous.revision} serves (${e.previous.processes.join(', ')})` : ': nothing serves yet'}`;
+    case 'superseded':
+      return `superseded by ${e.by}`;
+    case 'revision_started':
+      return `${e.process} started (replica ${e.replica + 1})`;
+    case 'replica_ready':
+      return `${e.process} ready`;
+    case 'previous_stopped':
+      return `${e.process} stopped, its whole tree gone`;
+    case 'rollback_begun':
+      return `rolling back: ${e.reason}`;
+    case 'previous_restarted':
+      return `${e.process} started again`;
+    case 'succeeded':
+      return 'succeeded';
+    case 'rolled_back':
+      return 'rolled back';
+  }
+}
+
+/** Follows a deploy to its end, one step a line on stderr; exit 1 unless it succeeded. */
+export async function followDeploy(c: ReapqClient, rec: DeployRecord, asJson: boolean, timeoutMs: number): Promise<void> {
+  const tty = process.stderr.isTTY && !asJson;
+  const color = tty && useColor();
+  const t0 = Date.now();
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  process.once('SIGINT', () => ac.abort());
+  try {
+    for await (const { event } of c.followDeploy(rec.id, 0, ac.signal)) {
+      const line = deployStepLine(event);
+      const bad = event.type === 'rollback_begun' || event.type === 'rolled_back' || event.type === 'superseded';
+      if (tty) {
+        const mark = color ? (bad ? '\x1b[31m✗\x1b[0m' : '\x1b[32m✓\x1b[0m') : bad ? 'x' : '*';
+        process.stderr.write(`${mark} ${humanMs(Date.now() - t0).padStart(6)}  ${line}\n`);
+      } else process.stderr.write(`${rec.service} ${rec.id} ${line}\n`);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const fin = await c.getDeploy(rec.id);
+  if (asJson) json(fin);
+  else out(rec.id);
+  if (fin.state !== 'succeeded') {
+    if (ac.signal.aborted && fin.state !== 'rolled_back' && fin.state !== 'superseded')
+      throw new WaitError(`deploy ${rec.id} is still ${fin.state} after ${timeoutMs} ms`);
+    throw new WaitError(`deploy ${rec.id} ${fin.state.replace('_', ' ')}${fin.reason ? `: ${fin.reason}` : ''}`);
+  }
+}
+
+function servicesTable(list: ServiceInfo[]): string {
+  if (list.length === 0) return 'no services';
+  const rows = [['SERVICE', 'REVISION', 'PROCESSES', 'LAST DEPLOY']];
+  for (const s of list) {
+    const procs = s.active?.processes.map((p) => `${p.id}@${p.host ?? '-'}:${p.port ?? '-'} ${p.state}`).join(', ') || '-';
+    const last = s.lastDeploy
+      ? `${s.lastDeploy.id} r${s.lastDeploy.revision} ${s.lastDeploy.state}${s.lastDeploy.reason ? ` (${s.lastDeploy.reason})` : ''}`
+      : '-';
+    rows.push([s.name, s.active ? `r${s.active.revision}` : '-', procs, last]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export function registerDeployCommands(program: Command, withClient: WithClient): void {
+  const waitFlags = (cmd: Command) =>
+    cmd
+      .option('--wait', 'follow the deploy, one line a step; exit 0 when it succeeded, 1 otherwise')
+      .option('--json', 'print the deploy record as JSON');
+  const deploy = program
+    .command('deploy')
+    .description('queue a deploy of a service: a new revision replaces the active one once ready, or is rolled back; prints the deploy id')
+    .argument('<service>', 'service name (letters, digits, _ . -)');
+  waitFlags(
+    specFlags(deploy)
+      .option('--strategy <s>', 'start-first (new ready, then old stopped) | stop-first (old gone, then new)', 'start-first')
+      .option('--replicas <n>', 'processes of the revision, replaced one at a time', '1')
+      .option('--timeout-ms <ms>', 'how long each replica has to become ready before the deploy rolls back', '60000'),
+  )
+    .argument('<command...>', 'program and arguments, after --')
+    .action(async (service: string, command: string[], o) =>
+      withClient(async (c) => {
+        const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
+        const replicas = flag('--replicas', IntFlag(1), o.replicas);
+        const rec = await c.deploy({
+          service,
+          ...specFrom(o, command),
+          strategy: flag('--strategy', StrategyFlag, o.strategy),
+          replicas,
+          timeoutMs,
+        });
+        if (o.wait) return followDeploy(c, rec, !!o.json, (replicas + 1) * timeoutMs + 60_000);
+        if (o.json) json(rec);
+        else out(rec.id);
+      }),
+    );
+
+  program
+    .command('services')
+    .description('every service: its active revision, its processes and how its last deploy went')
+    .option('--json', 'as JSON')
+    .action(async (o) =>
+      withClient(async (c) => {
+        const list = await c.services();
+        if (o.json) json(list);
+        else out(servicesTable(list));
+      }),
+    );
+
+  program
+    .command('service')
+    .description('one service with its deploy history')
+    .argument('<service>')
+    .option('--json', 'as JSON')
+    .action(async (name: string, o) =>
+      withClient(async (c) => {
+        const s = await c.service(name);
+        if (o.json) return json(s);
+        out(servicesTable([s]));
+        out('');
+        for (const d of s.deploys)
+          out(
+            `${d.id}  r${d.revision}  ${d.kind === 'stop' ? 'stop' : `${d.strategy} x${d.replicas}`}  ${d.state}  ${d.createdAt}${d.cause ? `  ${d.cause}` : ''}${d.reason ? `  ${d.reason}` : ''}`,
+          );
+      }),
+    );
+
+  const again = (name: string, what: string, call: (c: ReapqClient, s: string) => Promise<DeployRecord>) =>
+    waitFlags(program.command(name).description(what).argument('<service>')).action(async (service: string, o) =>
+      withClient(async (c) => {
+        const rec = await call(c, service);
+        if (o.wait) return followDeploy(c, rec, !!o.json, 30 * 60_000);
+        if (o.json) json(rec);
+        else out(rec.id);
+      }),
+    );
+  again('rollback', "deploy the previous revision's spec again", (c, s) => c.rollback(s));
+  again('restart', 'replace every replica of a service with a fresh one (a start-first deploy of the same spec)', (c, s) =>
+    c.restartService(s),
+  );
+}

@@ -1,0 +1,219 @@
+import type { Queue } from 'bullmq';
+import { customAlphabet } from 'nanoid';
+import {
+  activeOf,
+  DEFAULT_DEPLOY_TIMEOUT_MS,
+  DeployRequestSchema,
+  FINAL_DEPLOY_STATES,
+  ServiceNameSchema,
+  type DeployRecord,
+  type DeployRequest,
+  type Strategy,
+} from '../shared/deploy.js';
+import { DeployStore, ServiceNotFoundError, type StoredDeployEvent } from '../shared/deploy-store.js';
+import { InputError, TimeoutError } from '../shared/errors.js';
+import type { EventStore } from '../shared/event-store.js';
+import { parseInput } from '../shared/input.js';
+import type { Keys } from '../shared/keys.js';
+import { ProcessIdSchema, type State } from '../shared/record.js';
+import { oversize, type SpecLimits } from '../shared/spec-size.js';
+import type { StreamReader } from './stream-reader.js';
+
+export interface ServiceProcess {
+  id: string;
+  host: string | null;
+  port: number | null;
+  state: State | 'gone';
+}
+
+/** A service as `reapq services` shows it: what serves it and how its last deploy went. */
+export interface ServiceInfo {
+  name: string;
+  active: { revision: number; deploy: string; processes: ServiceProcess[] } | null;
+  lastDeploy: { id: string; revision: number; kind: 'deploy' | 'stop'; state: DeployRecord['state']; reason: string | null } | null;
+}
+
+export interface ServiceDetail extends ServiceInfo {
+  /** Every deploy of the service, newest first. */
+  deploys: DeployRecord[];
+}
+
+const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
+const StrictDeploy = DeployRequestSchema.strict();
+const FINAL_EVENTS: ReadonlySet<string> = new Set(['succeeded', 'rolled_back', 'superseded']);
+
+interface Parts {
+  store: EventStore;
+  keys: Keys;
+  limits: SpecLimits;
+  deploys: DeployStore;
+  onQueue: <T>(name: string, fn: (q: Queue) => Promise<T>) => Promise<T>;
+  streams: () => StreamReader;
+}
+
+/** The client's deploy calls (ReapqClient delegates to these). */
+export class Deploys {
+  constructor(private readonly p: Parts) {}
+
+  /** Queues a deploy of a service; resolves with its record (state `queued`) once recorded and enqueued. */
+  async deploy(req: DeployRequest, cause: string | null = null): Promise<DeployRecord> {
+    const r = parseInput(StrictDeploy, req, 'invalid deploy');
+    const { service, strategy, replicas, timeoutMs, ...spec } = r;
+    if (replicas !== undefined && replicas > this.p.limits.maxReplicas)
+      throw new InputError(`invalid deploy: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
+    const tooBig = oversize(this.p.limits, spec.command, spec.env ?? {});
+    if (tooBig) throw new InputError(`invalid deploy: ${tooBig}`);
+    return this.request(service, 'deploy', spec, strategy ?? 'start-first', replicas ?? 1, timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS, cause);
+  }
+
+  private async request(
+    service: string,
+    kind: 'deploy' | 'stop',
+    spec: Record<string, unknown> | null,
+    strategy: Strategy,
+    replicas: number,
+    timeoutMs: number,
+    cause: string | null,
+  ): Promise<DeployRecord> {
+    const revision = await this.p.deploys.nextRevision(service);
+    const id = `d-${newId()}`;
+    const rec = await this.p.deploys.transact(id, (cur) =>
+      cur ? null : [{ type: 'requested', service, revision, kind, spec, strategy, replicas, timeoutMs, cause }],
+    );
+    await this.p.onQueue(this.p.keys.deployQueue, (q) =>
+      q.add('deploy', { service }, { jobId: id, removeOnComplete: true, removeOnFail: 1000 }),
+    );
+    return rec!;
+  }
+
+  async get(id: string): Promise<DeployRecord> {
+    parseInput(ProcessIdSchema, id, `invalid deploy id ${JSON.stringify(id)}`);
+    return this.p.deploys.mustGet(id);
+  }
+
+  /** A deploy's events so far, after a version (0: all). */
+  async events(id: string, afterVersion = 0): Promise<StoredDeployEvent[]> {
+    await this.get(id);
+    return this.p.deploys.readEvents(id, afterVersion);
+  }
+
+  /** The deploy's events from a version on, as they are appended; ends after the final one (or when the signal aborts). */
+  async *follow(id: string, afterVersion = 0, signal?: AbortSignal): AsyncGenerator<StoredDeployEvent> {
+    const rec = await this.get(id);
+    let after = afterVersion;
+    if (FINAL_DEPLOY_STATES.has(rec.state) && rec.version <= after) return;
+    // Subscribed before the catch-up read, so nothing appended in between is missed.
+    const sub = this.p.streams().subscribe(this.p.keys.deployStream(id), `${after}-0`);
+    try {
+      let batch = await this.p.deploys.readEvents(id, after);
+      for (;;) {
+        for (const e of batch) {
+          if (e.version <= after) continue;
+          after = e.version;
+          yield e;
+          if (FINAL_EVENTS.has(e.event.type)) return;
+        }
+        if (signal?.aborted || sub.closed) return;
+        const got = await sub.next(5000, signal);
+        batch = got.map((x) => DeployStore.decodeEntry(x.id, x.fields));
+      }
+    } finally {
+      sub.close();
+    }
+  }
+
+  /** Resolves with the deploy once it is over (succeeded, rolled_back or superseded): look at `state`. */
+  async waitFor(id: string, opts: { timeoutMs?: number } = {}): Promise<DeployRecord> {
+    const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let rec = await this.get(id);
+    const sub = this.p.streams().subscribe(this.p.keys.deployStream(id), `${rec.version}-0`);
+    try {
+      while (!FINAL_DEPLOY_STATES.has(rec.state)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError(`timed out waiting for deploy ${id}; it is ${rec.state}`, timeoutMs);
+        if (sub.closed) throw new TimeoutError(`client closed while waiting for deploy ${id}`, timeoutMs);
+        await sub.next(Math.min(left, 5000));
+        rec = await this.p.deploys.mustGet(id);
+      }
+      return rec;
+    } finally {
+      sub.close();
+    }
+  }
+
+  private async deploysOf(name: string): Promise<DeployRecord[]> {
+    parseInput(ServiceNameSchema, name, `invalid service ${JSON.stringify(name)}`);
+    const all = await this.p.deploys.ofService(name);
+    if (all.length === 0) throw new ServiceNotFoundError(name);
+    return all;
+  }
+
+  private async info(name: string, all: DeployRecord[]): Promise<ServiceInfo> {
+    const active = activeOf([...all].reverse());
+    const last = all.at(-1) ?? null;
+    let processes: ServiceProcess[] = [];
+    if (active) {
+      const recs = await this.p.store.getMany(active.processes);
+      processes = active.processes.map((id) => {
+        const r = recs.find((x) => x.id === id);
+        return { id, host: r?.host ?? null, port: r?.port ?? null, state: r?.state ?? 'gone' };
+      });
+    }
+    return {
+      name,
+      active: active ? { revision: active.revision, deploy: active.deploy, processes } : null,
+      lastDeploy: last ? { id: last.id, revision: last.revision, kind: last.kind, state: last.state, reason: last.reason } : null,
+    };
+  }
+
+  async services(): Promise<ServiceInfo[]> {
+    const names = await this.p.deploys.serviceNames();
+    return Promise.all(names.map(async (n) => this.info(n, await this.p.deploys.ofService(n))));
+  }
+
+  async service(name: string): Promise<ServiceDetail> {
+    const all = await this.deploysOf(name);
+    return { ...(await this.info(name, all)), deploys: [...all].reverse() };
+  }
+
+  /** Deploys the spec of the revision that served before the active one. */
+  async rollback(name: string): Promise<DeployRecord> {
+    const all = await this.deploysOf(name);
+    const active = activeOf([...all].reverse());
+    if (!active) throw new Error(`${name} has no active revision to roll back from`);
+    const made = all.find((d) => d.id === active.deploy);
+    const before = made?.previous;
+    if (!made || !before) throw new Error(`${name} has no revision before r${active.revision} to roll back to`);
+    const from = all.find((d) => d.id === before.deploy);
+    return this.again(name, before.spec, from ?? made, `rollback to r${before.revision}`);
+  }
+
+  /** A start-first deploy of the active revision's spec: every replica replaced, one at a time. */
+  async restart(name: string): Promise<DeployRecord> {
+    const all = await this.deploysOf(name);
+    const active = activeOf([...all].reverse());
+    if (!active) throw new Error(`${name} has no active revision to restart`);
+    const made = all.find((d) => d.id === active.deploy)!;
+    return this.again(name, active.spec, { ...made, strategy: 'start-first' }, `restart of r${active.revision}`);
+  }
+
+  private again(name: string, spec: Record<string, unknown>, like: DeployRecord, cause: string): Promise<DeployRecord> {
+    return this.deploy(
+      {
+        ...(spec as Omit<DeployRequest, 'service'>),
+        service: name,
+        strategy: like.strategy,
+        replicas: like.replicas,
+        timeoutMs: like.timeoutMs,
+      },
+      cause,
+    );
+  }
+
+  /** Queues the stop of a service's active revision, after any deploy before it. */
+  async stop(name: string): Promise<DeployRecord> {
+    await this.deploysOf(name);
+    return this.request(name, 'stop', null, 'start-first', 0, DEFAULT_DEPLOY_TIMEOUT_MS, 'stop');
+  }
+}

@@ -1,0 +1,271 @@
+import { z } from 'zod';
+import { ProcessIdSchema, StartSpecSchema } from './record.js';
+
+/**
+ * Deploys: a queued, event-sourced operation on a service. Pure: schemas, events and the
+ * reducer that folds a deploy's events into its record (the projection stored beside its
+ * stream). The planner (src/worker/deploy/plan.ts) reads the record and the processes it
+ * names and says what to do next; the runner carries that out and appends the events.
+ *
+ *   queued  -> running (began), superseded (a newer deploy of the service was queued)
+ *   running -> succeeded, rolling_back (rollback_begun)
+ *   rolling_back -> rolled_back
+ *
+ * A `stop` deploy (reapq stop --service) is the same queue and record with no new revision:
+ * it stops the active one and leaves the service with none.
+ */
+export const DEPLOY_STATES = ['queued', 'running', 'rolling_back', 'succeeded', 'rolled_back', 'superseded'] as const;
+export type DeployState = (typeof DEPLOY_STATES)[number];
+export const FINAL_DEPLOY_STATES: ReadonlySet<DeployState> = new Set(['succeeded', 'rolled_back', 'superseded']);
+
+export const STRATEGIES = ['start-first', 'stop-first'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** Replicas of a deploy when the environment does not say (REAPQ_MAX_REPLICAS). */
+export const DEFAULT_MAX_REPLICAS = 16;
+export const DEFAULT_DEPLOY_TIMEOUT_MS = 60_000;
+
+/**
+ * A service name follows the id rules, shorter: process ids of its replicas are
+ * `<service>-r<revision>-<replica>` and must stay within 128 characters.
+ */
+export const ServiceNameSchema = ProcessIdSchema.refine((s) => s.length <= 96, 'at most 96 characters');
+
+/** What a revision runs: a start spec without id (replicas get theirs from the deploy). */
+export const RevisionSpecSchema = StartSpecSchema.omit({ id: true });
+export type RevisionSpec = z.output<typeof RevisionSpecSchema>;
+
+/** What a producer asks for: `client.deploy(...)`, the HTTP body (with the name in the path), an apply entry. */
+export const DeployRequestSchema = RevisionSpecSchema.extend({
+  service: ServiceNameSchema,
+  strategy: z.enum(STRATEGIES, { message: `must be one of ${STRATEGIES.join(', ')}` }).optional(),
+  replicas: z.number().int().min(1, 'must be at least 1').optional(),
+  /** How long each replica has to become ready (its readiness check, or running). */
+  timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+});
+export type DeployRequest = z.input<typeof DeployRequestSchema>;
+
+/** The revision that serves a service: its number, the deploy that made it, its spec, its processes. */
+export const ActiveSchema = z.object({
+  revision: z.number().int(),
+  deploy: z.string(),
+  spec: z.record(z.string(), z.unknown()),
+  processes: z.array(z.string()),
+});
+export type Active = z.infer<typeof ActiveSchema>;
+
+export const DEPLOY_EVENT_VERSION = 1;
+const base = { v: z.literal(DEPLOY_EVENT_VERSION), at: z.number().int().nonnegative() };
+const proc = { process: z.string(), replica: z.number().int().nonnegative() };
+
+export const DeployEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    ...base,
+    type: z.literal('requested'),
+    service: z.string(),
+    revision: z.number().int().positive(),
+    kind: z.enum(['deploy', 'stop']),
+    spec: z.record(z.string(), z.unknown()).nullable(),
+    strategy: z.enum(STRATEGIES),
+    replicas: z.number().int().nonnegative(),
+    timeoutMs: z.number().int().positive(),
+    /** Why it was asked for, when not a plain deploy: `rollback of r3`, `restart`. */
+    cause: z.string().nullable(),
+  }),
+  /** A runner took it; `previous` is what served the service at that moment. */
+  z.object({ ...base, type: z.literal('began'), previous: ActiveSchema.nullable(), runner: z.string() }),
+  z.object({ ...base, type: z.literal('superseded'), by: z.string() }),
+  /** A replica's process record was requested. */
+  z.object({ ...base, type: z.literal('revision_started'), ...proc }),
+  z.object({ ...base, type: z.literal('replica_ready'), ...proc }),
+  /** A process of the previous revision was stopped, its tree verified gone. */
+  z.object({ ...base, type: z.literal('previous_stopped'), ...proc }),
+  z.object({ ...base, type: z.literal('rollback_begun'), reason: z.string() }),
+  /** A replica of the previous revision the rollback started again (it had been stopped already). */
+  z.object({ ...base, type: z.literal('previous_restarted'), ...proc }),
+  z.object({ ...base, type: z.literal('succeeded') }),
+  z.object({ ...base, type: z.literal('rolled_back') }),
+]);
+export type DeployEvent = z.infer<typeof DeployEventSchema>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type DeployEventDraft = DistributiveOmit<DeployEvent, 'v' | 'at'> & { at?: number };
+
+export const DeployRecordSchema = z.object({
+  id: z.string(),
+  service: z.string(),
+  revision: z.number().int(),
+  kind: z.enum(['deploy', 'stop']),
+  state: z.enum(DEPLOY_STATES),
+  spec: z.record(z.string(), z.unknown()).nullable(),
+  strategy: z.enum(STRATEGIES),
+  replicas: z.number().int(),
+  timeoutMs: z.number().int(),
+  cause: z.string().nullable(),
+  /** What served the service when the deploy began (null before, or for a first deploy). */
+  previous: ActiveSchema.nullable(),
+  /** Process ids of the new revision, by replica. */
+  processes: z.array(z.string()),
+  /** When each replica's process was requested (epoch ms), by replica: its readiness deadline counts from it. */
+  startedAt: z.array(z.number().int()),
+  ready: z.array(z.string()),
+  previousStopped: z.array(z.string()),
+  /** Replicas of the previous revision the rollback started again in place of stopped ones. */
+  restored: z.array(z.string()),
+  reason: z.string().nullable(),
+  supersededBy: z.string().nullable(),
+  runner: z.string().nullable(),
+  /** What serves the service once the deploy is over (null while it runs, or after a stop). */
+  active: ActiveSchema.nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  endedAt: z.string().nullable(),
+  version: z.number().int(),
+});
+export type DeployRecord = z.infer<typeof DeployRecordSchema>;
+
+/** Process id of a replica of a revision. A restored replica gets the deploy's revision as suffix. */
+export function replicaId(service: string, revision: number, replica: number, restoredBy?: number): string {
+  return `${service}-r${revision}-${replica}${restoredBy === undefined ? '' : `-re${restoredBy}`}`;
+}
+
+export type DeployReduceResult = { ok: true; record: DeployRecord } | { ok: false; error: string };
+
+/** Folds one event into a deploy record; an event that does not fit its state is refused with a reason. */
+export function reduceDeploy(prev: DeployRecord | null, e: DeployEvent, id: string): DeployReduceResult {
+  const at = new Date(e.at).toISOString();
+  if (prev === null) {
+    if (e.type !== 'requested') return fail(`${e.type} on a deploy that was never requested`);
+    return ok({
+      id,
+      service: e.service,
+      revision: e.revision,
+      kind: e.kind,
+      state: 'queued',
+      spec: e.spec,
+      strategy: e.strategy,
+      replicas: e.replicas,
+      timeoutMs: e.timeoutMs,
+      cause: e.cause,
+      previous: null,
+      processes: [],
+      startedAt: [],
+      ready: [],
+      previousStopped: [],
+      restored: [],
+      reason: null,
+      supersededBy: null,
+      runner: null,
+      active: null,
+      createdAt: at,
+      updatedAt: at,
+      endedAt: null,
+      version: 1,
+    });
+  }
+  const r: DeployRecord = { ...prev, updatedAt: at, version: prev.version + 1 };
+  const need = (...states: DeployState[]) => (states.includes(prev.state) ? null : `${e.type} is not allowed in state ${prev.state}`);
+  const add = (list: string[], p: string) => (list.includes(p) ? list : [...list, p]);
+  const end = (state: DeployState) => {
+    r.state = state;
+    r.endedAt = at;
+  };
+  let bad: string | null = null;
+  switch (e.type) {
+    case 'requested':
+      return fail(`deploy ${id} already exists`);
+    case 'began':
+      if ((bad = need('queued'))) return fail(bad);
+      r.state = 'running';
+      r.previous = e.previous;
+      r.runner = e.runner;
+      return ok(r);
+    case 'superseded':
+      if ((bad = need('queued'))) return fail(bad);
+      r.supersededBy = e.by;
+      r.reason = `superseded by ${e.by}`;
+      end('superseded');
+      return ok(r);
+    case 'revision_started':
+      if ((bad = need('running'))) return fail(bad);
+      if (e.replica !== prev.processes.length) return fail(`replica ${e.replica} started out of order (have ${prev.processes.length})`);
+      r.processes = [...prev.processes, e.process];
+      r.startedAt = [...prev.startedAt, e.at];
+      return ok(r);
+    case 'replica_ready':
+      if ((bad = need('running'))) return fail(bad);
+      if (!prev.processes.includes(e.process)) return fail(`${e.process} is not a replica of this deploy`);
+      r.ready = add(prev.ready, e.process);
+      return ok(r);
+    case 'previous_stopped':
+      if ((bad = need('running', 'rolling_back'))) return fail(bad);
+      r.previousStopped = add(prev.previousStopped, e.process);
+      return ok(r);
+    case 'rollback_begun':
+      if ((bad = need('running'))) return fail(bad);
+      r.state = 'rolling_back';
+      r.reason = e.reason;
+      return ok(r);
+    case 'previous_restarted':
+      if ((bad = need('rolling_back'))) return fail(bad);
+      r.restored = add(prev.restored, e.process);
+      return ok(r);
+    case 'succeeded':
+      if ((bad = need('running'))) return fail(bad);
+      end('succeeded');
+      r.active =
+        prev.kind === 'stop' || prev.spec === null
+          ? null
+          : { revision: prev.revision, deploy: prev.id, spec: prev.spec, processes: prev.processes };
+      return ok(r);
+    case 'rolled_back':
+      if ((bad = need('rolling_back'))) return fail(bad);
+      end('rolled_back');
+      // What of the previous revision was never stopped, and the replicas the rollback
+      // started again in place of those that were (all of them under stop-first).
+      r.active =
+        prev.previous === null
+          ? null
+          : {
+              ...prev.previous,
+              processes: [...prev.previous.processes.filter((p) => !prev.previousStopped.includes(p)), ...prev.restored],
+            };
+      return ok(r);
+  }
+}
+
+export function foldDeploy(events: Iterable<DeployEvent>, id: string): DeployRecord | null {
+  let rec: DeployRecord | null = null;
+  for (const e of events) {
+    const res = reduceDeploy(rec, e, id);
+    if (!res.ok) throw new Error(`deploy ${id} does not fold at version ${(rec?.version ?? 0) + 1}: ${res.error}`);
+    rec = res.record;
+  }
+  return rec;
+}
+
+/**
+ * What serves a service, from its deploys newest first: the `active` of the newest deploy
+ * that ran to its end (superseded ones never ran). Null when none did, or after a stop.
+ */
+export function activeOf(deploysNewestFirst: readonly DeployRecord[]): Active | null {
+  for (const d of deploysNewestFirst) if (d.state === 'succeeded' || d.state === 'rolled_back') return d.active;
+  return null;
+}
+
+export function decodeDeployEvent(json: string): DeployEvent {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new Error(`deploy event is not JSON: ${json.slice(0, 80)}`);
+  }
+  const v = (raw as { v?: unknown })?.v;
+  if (typeof v === 'number' && v > DEPLOY_EVENT_VERSION)
+    throw new Error(`deploy event schema version ${v} is newer than this reapq understands (${DEPLOY_EVENT_VERSION}); upgrade reapq`);
+  const parsed = DeployEventSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`invalid deploy event: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  return parsed.data;
+}
+
+const ok = (record: DeployRecord): DeployReduceResult => ({ ok: true, record });
+const fail = (error: string): DeployReduceResult => ({ ok: false, error });

@@ -1,0 +1,26 @@
+import type { EventDraft } from './events.js';
+import type { StartSpecSchema } from './record.js';
+import type { z } from 'zod';
+
+/** The `start_requested` event of a parsed start spec: the client's starts and a deploy's replicas write the same one. */
+export function startRequested(
+  s: Omit<z.output<typeof StartSpecSchema>, 'id'>,
+  of: { service: string; revision: number } | null = null,
+): EventDraft {
+  return {
+    type: 'start_requested',
+    spec: {
+      name: s.name ?? null,
+      command: s.command,
+      cwd: s.cwd ?? null,
+      env: s.env ?? {},
+      port: s.port ?? null,
+      restart: s.restart ?? 'never',
+      graceMs: s.graceMs ?? null,
+      host: s.host ?? null,
+      ready: s.ready ?? null,
+      service: of?.service ?? null,
+      revision: of?.revision ?? null,
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import { nanoid } from 'nanoid';
+import { activeOf, FINAL_DEPLOY_STATES, RevisionSpecSchema, type DeployRecord } from '../../shared/deploy.js';
+import type { DeployStore } from '../../shared/deploy-store.js';
+import type { EventStore } from '../../shared/event-store.js';
+import { parseInput } from '../../shared/input.js';
+import type { Logger } from '../../shared/logger.js';
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
+import { startRequested } from '../../shared/start-request.js';
+import { namedProcesses, pickNext, planDeploy, type DeployAction } from './plan.js';
+
+export interface DeployRunnerDeps {
+  deploys: DeployStore;
+  store: EventStore;
+  log: Logger;
+  /** Who runs (`<prefix>/<host>`): written on the deploy when it begins. */
+  owner: string;
+  enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
+  enqueueStop: (rec: ProcessRecord) => Promise<void>;
+  defaultGraceMs: number;
+  now: () => number;
+  /** How long a runner's lease on a service lasts unless renewed: the wait of whoever comes after a crash. */
+  leaseMs?: number;
+  /** How often a waiting deploy looks at its processes again. */
+  pollMs?: number;
+}
+
+/** The lease was lost (expired while this runner was stalled): someone else may run the service now. */
+class LeaseLost extends Error {}
+
+/**
+ * Carries deploys out. One runner at a time per service holds the service's lease (a
+ * Redis key with a ttl, renewed while it works); it runs the service's deploys one after
+ * the other until none is left: an unfinished one first (its runner died), then the
+ * newest queued one, superseding the older queued ones. Each step is: read the deploy and
+ * the processes it names, ask the pure planner, carry out what it says, append the event.
+ * A runner that dies leaves the record as far as it got; the next one resumes from there.
+ */
+export class DeployRunner {
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private closed = false;
+
+  constructor(private readonly d: DeployRunnerDeps) {
+    this.leaseMs = d.leaseMs ?? 5000;
+    this.pollMs = d.pollMs ?? 200;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Runs a service's deploys; 'busy' when another runner holds its lease (the job comes back later). */
+  async runService(service: string): Promise<'done' | 'busy' | 'closed'> {
+    const token = `${this.d.owner}/${nanoid(8)}`;
+    if (!(await this.d.deploys.acquire(service, token, this.leaseMs))) return 'busy';
+    const log = this.d.log.child({ service });
+    let lost = false;
+    const renew = setInterval(
+      () => {
+        this.d.deploys.renew(service, token, this.leaseMs).then(
+          (ok) => (lost ||= !ok),
+          () => undefined, // Redis away: the next renewal tries again, or the lease runs out
+        );
+      },
+      Math.max(50, Math.floor(this.leaseMs / 4)),
+    );
+    const held = () => {
+      if (lost) throw new LeaseLost(`lease on ${service} lost`);
+      return !this.closed;
+    };
+    try {
+      while (held()) {
+        const all = await this.d.deploys.ofService(service);
+        const { run, supersede } = pickNext(all);
+        for (const s of supersede) {
+          await this.d.deploys.transact(s.id, (cur) => (cur?.state === 'queued' ? [{ type: 'superseded', by: s.by }] : null));
+          log.info({ deployId: s.id, by: s.by }, 'deploy superseded');
+        }
+        if (!run) return 'done';
+        const others = all.filter((x) => x.id !== run.id).reverse();
+        const end = await this.drive(run, others, held, log);
+        if (!end) return 'closed';
+      }
+      return 'closed';
+    } catch (err) {
+      if (err instanceof LeaseLost) {
+        log.warn('deploy lease lost: leaving the service to the runner that took it');
+        return 'done';
+      }
+      throw err;
+    } finally {
+      clearInterval(renew);
+      await this.d.deploys.release(service, token).catch(() => undefined);
+    }
+  }
+
+  /** Drives one deploy to its end; null when the runner is closing. */
+  private async drive(
+    start: DeployRecord,
+    othersNewestFirst: DeployRecord[],
+    held: () => boolean,
+    log: Logger,
+  ): Promise<DeployRecord | null> {
+    let d = start;
+    const dlog = log.child({ deployId: d.id, revision: d.revision });
+    if (d.state === 'queued') {
+      const previous = activeOf(othersNewestFirst);
+      d = (await this.d.deploys.transact(d.id, (cur) =>
+        cur?.state === 'queued' ? [{ type: 'began', previous, runner: this.d.owner }] : null,
+      ))!;
+      dlog.info({ previous: previous?.revision ?? null, strategy: d.strategy, replicas: d.replicas }, 'deploy began');
+    } else dlog.info({ state: d.state }, 'resuming a deploy left unfinished');
+    while (!FINAL_DEPLOY_STATES.has(d.state)) {
+      if (!held()) return null;
+      const ids = namedProcesses(d);
+      const recs = await this.d.store.getMany(ids);
+      const seen = new Map<string, ProcessRecord | null>(ids.map((id) => [id, recs.find((r) => r.id === id) ?? null]));
+      const actions = planDeploy(d, seen, this.d.now());
+      if (actions.length === 0) {
+        await new Promise((r) => setTimeout(r, this.pollMs));
+        d = await this.d.deploys.mustGet(d.id);
+        continue;
+      }
+      for (const a of actions) d = await this.carryOut(d, a, dlog);
+    }
+    dlog.info({ state: d.state, reason: d.reason }, `deploy ${d.state}`);
+    return d;
+  }
+
+  private async carryOut(d: DeployRecord, a: DeployAction, log: Logger): Promise<DeployRecord> {
+    switch (a.kind) {
+      case 'append': {
+        const next = (await this.d.deploys.transact(d.id, () => [a.event]))!;
+        log.info({ step: a.event.type, ...('process' in a.event ? { processId: a.event.process } : {}) }, `deploy step ${a.event.type}`);
+        return next;
+      }
+      case 'start': {
+        const spec = parseInput(RevisionSpecSchema, a.spec, `spec of deploy ${d.id}`);
+        // Idempotent by id: a runner that died between this and the event below repeats both.
+        const { record } = await this.d.store.transact(a.process, (cur) =>
+          cur ? null : [startRequested(spec, { service: d.service, revision: a.revision })],
+        );
+        if (record && record.state === 'pending' && record.desired === 'running') await this.d.enqueueStart(record, 0);
+        return this.carryOut(d, { kind: 'append', event: a.then }, log);
+      }
+      case 'stop': {
+        const { record } = await this.d.store.transact(a.process, (cur) =>
+          !cur || (cur.desired === 'stopped' && FINAL_STATES.has(cur.state))
+            ? null
+            : [{ type: 'stop_requested', signal: cur.stopSignal ?? 'SIGTERM', graceMs: cur.graceMs ?? this.d.defaultGraceMs }],
+        );
+        if (record?.host && (record.state === 'stopping' || record.state === 'running')) await this.d.enqueueStop(record);
+        log.info({ processId: a.process }, 'deploy stopping a process');
+        return d;
+      }
+    }
+  }
+}
