@@ -48,7 +48,8 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .option('--json', 'print the records as JSON')
     .action(async (id: string | undefined, o) =>
       withClient(async (c) => {
-        if ([id, o.all, o.host, o.service].filter(Boolean).length !== 1)
+        // --host narrows --all (or stands for it): one of an id, --all/--host, --service.
+        if ([id, o.all || o.host, o.service].filter(Boolean).length !== 1)
           throw new InputError('stop needs one of: an id, --all, --host ID, --service NAME');
         if (o.service) {
           const d = await c.stopService(o.service);
