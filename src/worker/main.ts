@@ -252,7 +252,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       }
       case 'reconcile': {
         const report = await reconcile(parsed.data.full === true);
-        const cluster = await clusterPass(cdeps).catch((err) => {
+        const cluster = await clusterPass(cdeps, parsed.data.full === true ? {} : { holdMs: config.reconcileMs }).catch((err) => {
           hlog.warn({ err: (err as Error).message }, 'cluster pass failed');
           return null;
         });

@@ -49,15 +49,19 @@ const COMPACT_AFTER_MS = 60_000;
  * A host that was only slow, not dead, finds on its return processes whose records moved
  * on: its reconciler stops them as orphans, so a process never stays owned by two hosts.
  */
-export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<ClusterReport | null> {
+export async function clusterPass(d: ClusterDeps, opts: { holdMs?: number } = {}): Promise<ClusterReport | null> {
   const token = `${d.hostId}:${process.pid}:${d.now()}`;
+  // Scheduled passes keep the lock for the interval (holdMs): one pass per interval for the
+  // whole fleet, not one per worker, so the fleet's work grows with its hosts, not their
+  // square. A pass asked for by an operator releases it when done.
+  const lockMs = opts.holdMs ?? 10_000;
   if ((await d.redis.set(d.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
   const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [] };
   try {
     const now = d.now();
     for (const h of await readHosts(d.redis, d.keys.hosts, now)) {
       if (h.hostId === d.hostId || liveness(h, now) !== 'expired') continue;
-      const live = (await d.store.ofHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
+      const live = (await d.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
       if (live.length === 0) continue;
       report.lostHosts.push(h.hostId);
       const reason = `host ${h.hostId} stopped sending heartbeats ${Math.round((now - h.at) / 1000)}s ago`;
@@ -100,7 +104,7 @@ export async function clusterPass(d: ClusterDeps, lockMs = 10_000): Promise<Clus
       if (report.pruned > 0) d.log.info({ pruned: report.pruned }, 'pruned finished records past retention');
     }
   } finally {
-    await d.redis.eval(RELEASE_LUA, 1, d.keys.clusterLock, token);
+    if (opts.holdMs === undefined) await d.redis.eval(RELEASE_LUA, 1, d.keys.clusterLock, token);
   }
   return report;
 }
