@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { STRATEGIES, type DeployEvent, type DeployRecord } from '../shared/deploy.js';
-import { WaitError } from '../shared/errors.js';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InputError, NotFoundError, oneLine, WaitError } from '../shared/errors.js';
+import { ProcessIdSchema } from '../shared/record.js';
 import type { ReapqClient } from '../producer/client.js';
 import type { ServiceInfo } from '../producer/deploys.js';
 import { humanMs, useColor } from './format.js';
@@ -84,6 +87,43 @@ function servicesTable(list: ServiceInfo[]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
+/** A service name, or the id of one of its replicas. */
+async function restartTarget(c: ReapqClient, target: string): Promise<DeployRecord> {
+  try {
+    return await c.restartService(target);
+  } catch (err) {
+    if (!(err instanceof NotFoundError) || !ProcessIdSchema.safeParse(target).success) throw err;
+    const rec = await c.get(target).catch(() => null);
+    if (!rec) throw err;
+    if (!rec.service)
+      throw new Error(`${target} is not part of a service: deploy it as one (reapq deploy NAME -- ...) to restart it`, { cause: err });
+    return c.restartService(rec.service);
+  }
+}
+
+/**
+ * An apply file: JSON, `{"services": {"NAME": {...}}}` or `{"services": [{"service": "NAME", ...}]}`,
+ * each entry a deploy request (start spec, strategy, replicas, timeoutMs). A relative cwd
+ * is relative to the file, and so is an absent one.
+ */
+function readApplyFile(file: string): unknown[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new InputError(`invalid apply file ${file}: ${oneLine(err)}`);
+  }
+  const services = (raw as { services?: unknown } | null)?.services;
+  const list: unknown[] = Array.isArray(services)
+    ? services
+    : services && typeof services === 'object'
+      ? Object.entries(services).map(([service, spec]) => ({ ...(spec as object), service }))
+      : [];
+  if (list.length === 0) throw new InputError(`invalid apply file ${file}: needs "services", an object of NAME: spec`);
+  const dir = dirname(resolve(file));
+  return list.map((e) => (e && typeof e === 'object' ? { ...e, cwd: resolve(dir, String((e as { cwd?: unknown }).cwd ?? '.')) } : e));
+}
+
 export function registerDeployCommands(program: Command, withClient: WithClient): void {
   const waitFlags = (cmd: Command) =>
     cmd
@@ -157,7 +197,47 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
       }),
     );
   again('rollback', "deploy the previous revision's spec again", (c, s) => c.rollback(s));
-  again('restart', 'replace every replica of a service with a fresh one (a start-first deploy of the same spec)', (c, s) =>
-    c.restartService(s),
+  again(
+    'restart',
+    'ID|SERVICE: replace every replica of a service (a start-first deploy of the same spec); an id names its service',
+    (c, s) => restartTarget(c, s),
   );
+
+  waitFlags(
+    program
+      .command('apply')
+      .description('deploy every service of a JSON file whose spec changed ({"services": {"NAME": {command: [...], ...}}})')
+      .argument('<file>')
+      .option('--prune', 'stop services not in the file'),
+  ).action(async (file: string, o) =>
+    withClient(async (c) => {
+      const entries = readApplyFile(file);
+      const results = await c.apply(entries, { prune: !!o.prune });
+      let failed = 0;
+      for (const r of results) {
+        if (o.wait && r.deploy) {
+          const fin = await c.waitForDeploy(r.deploy.id);
+          r.deploy = fin;
+          if (fin.state !== 'succeeded') failed++;
+        }
+        if (!o.json)
+          out(
+            `${r.service} ${r.action}${r.deploy ? ` ${r.deploy.id}${o.wait ? ` ${r.deploy.state}${r.deploy.reason ? ` (${r.deploy.reason})` : ''}` : ''}` : ''}`,
+          );
+      }
+      if (o.json) json(results);
+      if (failed > 0) throw new WaitError(`${failed} of ${results.filter((r) => r.deploy).length} deploys did not succeed`);
+    }),
+  );
+
+  program
+    .command('delete')
+    .description('remove one finished record with its events and logs (refused while it may still run)')
+    .argument('<id>')
+    .action(async (id: string) =>
+      withClient(async (c) => {
+        await c.delete(id);
+        out(`${id} deleted`);
+      }),
+    );
 }

@@ -3,8 +3,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import { loadConfig, type Config } from '../shared/config.js';
-import { InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
-import { EventStore } from '../shared/event-store.js';
+import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
+import { EventStore, isLive } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
 import { startJobId } from '../shared/jobs.js';
@@ -32,7 +32,7 @@ import type { ClientInternals } from './client-internals.js';
 import { oversize, specLimits, type SpecLimits } from '../shared/spec-size.js';
 import type { DeployRecord, DeployRequest } from '../shared/deploy.js';
 import { DeployStore, type StoredDeployEvent } from '../shared/deploy-store.js';
-import { Deploys, type ServiceDetail, type ServiceInfo } from './deploys.js';
+import { Deploys, type ApplyResult, type ServiceDetail, type ServiceInfo } from './deploys.js';
 
 export interface ClientOptions {
   redisUrl?: string;
@@ -177,6 +177,20 @@ export class ReapqClient {
   /** Queues the stop of a service's active revision (after the deploys queued before it). */
   stopService(name: string): Promise<DeployRecord> {
     return this.deploys.stop(name);
+  }
+
+  /** Deploys each service of a file whose spec changed (see Deploys.apply); `prune` stops the ones not in it. */
+  apply(services: readonly unknown[], opts: { prune?: boolean } = {}): Promise<ApplyResult[]> {
+    return this.deploys.apply(services, opts);
+  }
+
+  /** Removes one finished record with its events and logs; refused (ConflictError) while it may still run. */
+  async delete(id: string): Promise<void> {
+    checkId(id);
+    const rec = await this.store.mustGet(id);
+    if (isLive(rec))
+      throw new ConflictError(`${id} is ${rec.state}${mayRestart(rec) ? ' with a restart to come' : ''}: stop it before deleting it`);
+    if (!(await this.store.remove(rec))) throw new ConflictError(`${id} changed while it was being deleted: try again`);
   }
 
   /** Operator actions (drain, prune, reconcile, fleet reads) the CLI, api and dashboard use. */

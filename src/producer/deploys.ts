@@ -33,6 +33,21 @@ export interface ServiceInfo {
   lastDeploy: { id: string; revision: number; kind: 'deploy' | 'stop'; state: DeployRecord['state']; reason: string | null } | null;
 }
 
+export interface ApplyResult {
+  service: string;
+  action: 'deployed' | 'unchanged' | 'stopped';
+  deploy: DeployRecord | null;
+}
+
+/** JSON with keys sorted: two specs that say the same thing compare equal. */
+function stable(v: unknown): string {
+  return JSON.stringify(v, (_, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : x,
+  );
+}
+
 export interface ServiceDetail extends ServiceInfo {
   /** Every deploy of the service, newest first. */
   deploys: DeployRecord[];
@@ -209,6 +224,50 @@ export class Deploys {
       },
       cause,
     );
+  }
+
+  /**
+   * Brings services to what a file says (an ecosystem file): every entry is validated
+   * first (one bad entry: InputError naming it, nothing deployed); a service whose spec,
+   * strategy or replicas differ from its active revision's is deployed, the others are
+   * left alone; with `prune`, services not in the file that still serve are stopped.
+   */
+  async apply(entries: readonly unknown[], opts: { prune?: boolean } = {}): Promise<ApplyResult[]> {
+    const reqs = entries.map((e, i) => {
+      const name = (e as { service?: unknown } | null)?.service;
+      const label = typeof name === 'string' ? `invalid apply entry ${JSON.stringify(name)}` : `invalid apply entry ${i + 1}`;
+      const r = parseInput(StrictDeploy, e, label);
+      if (r.replicas !== undefined && r.replicas > this.p.limits.maxReplicas)
+        throw new InputError(`${label}: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
+      return r;
+    });
+    const dup = reqs.find((r, i) => reqs.findIndex((x) => x.service === r.service) !== i);
+    if (dup) throw new InputError(`invalid apply file: service ${JSON.stringify(dup.service)} appears twice`);
+    const out: ApplyResult[] = [];
+    for (const r of reqs) {
+      const all = await this.p.deploys.ofService(r.service);
+      const active = activeOf([...all].reverse());
+      const made = active ? all.find((d) => d.id === active.deploy) : undefined;
+      const { service, strategy, replicas, timeoutMs, ...spec } = r;
+      const same =
+        active &&
+        made &&
+        stable(active.spec) === stable(spec) &&
+        made.strategy === (strategy ?? 'start-first') &&
+        made.replicas === (replicas ?? 1) &&
+        active.processes.length === made.replicas;
+      if (same) out.push({ service, action: 'unchanged', deploy: null });
+      else
+        out.push({ service, action: 'deployed', deploy: await this.deploy({ ...spec, service, strategy, replicas, timeoutMs }, 'apply') });
+    }
+    if (opts.prune) {
+      const keep = new Set(reqs.map((r) => r.service));
+      for (const name of await this.p.deploys.serviceNames()) {
+        if (keep.has(name) || !activeOf([...(await this.p.deploys.ofService(name))].reverse())) continue;
+        out.push({ service: name, action: 'stopped', deploy: await this.stop(name) });
+      }
+    }
+    return out;
   }
 
   /** Queues the stop of a service's active revision, after any deploy before it. */

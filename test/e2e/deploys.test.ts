@@ -1,6 +1,10 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { DeployRecord } from '../../src/index.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildServer } from '../../src/producer/http/server.js';
 import { carriersOf, cli, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-deploy');
@@ -158,4 +162,75 @@ describe('deploys', () => {
     expect(stop.code, stop.stderr).toBe(0);
     expect(carriersOf('cli-web-r1-0')).toEqual([]);
   });
+
+  it('rollback, restart and apply are deploys too; delete removes a finished record only', async () => {
+    const base = { port: 'auto' as const, ready };
+    await t.client.waitForDeploy((await t.client.deploy({ service: 'rb', command: app('one'), ...base })).id);
+    await t.client.waitForDeploy((await t.client.deploy({ service: 'rb', command: app('two'), ...base })).id);
+    const back = await t.client.waitForDeploy((await t.client.rollback('rb')).id);
+    expect(back).toMatchObject({ state: 'succeeded', revision: 3, cause: 'rollback to r1' });
+    expect(await answer((await t.client.get('rb-r3-0')).port)).toBe('one');
+    const again = await t.client.waitForDeploy(await cliDeployId(['restart', 'rb-r3-0']));
+    expect(again).toMatchObject({ state: 'succeeded', revision: 4, cause: 'restart of r3' });
+    expect(await answer((await t.client.get('rb-r4-0')).port)).toBe('one');
+
+    expect((await cli(t.env, ['delete', 'rb-r4-0'])).code).toBe(1);
+    expect((await t.client.get('rb-r4-0')).state).toBe('running');
+    const del = await cli(t.env, ['delete', 'rb-r1-0']);
+    expect(del.code, del.stderr).toBe(0);
+    await expect(t.client.get('rb-r1-0')).rejects.toThrow(/no process with id rb-r1-0/);
+
+    // apply: rb unchanged is left alone, a new service is deployed, --prune stops the rest.
+    const dir = mkdtempSync(join(tmpdir(), 'reapq-apply-'));
+    const file = join(dir, 'services.json');
+    const rbSpec = { command: app('one'), ...base, timeoutMs: (await t.client.getDeploy(again.id)).timeoutMs };
+    writeFileSync(file, JSON.stringify({ services: { rb: { ...rbSpec, cwd: process.cwd() }, side: { command: app('side'), ...base } } }));
+    // The rb spec from the CLI carried the cwd it ran in: the same one makes it unchanged.
+    const applied = await cli(t.env, ['apply', file, '--wait']);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/^side deployed d-\w+ succeeded$/m);
+    expect(applied.stdout).toMatch(/^rb (unchanged|deployed d-\w+ succeeded)$/m);
+
+    writeFileSync(file, JSON.stringify({ services: { side: { command: app('side'), ...base, replicas: 0 } } }));
+    const badFile = await cli(t.env, ['apply', file]);
+    expect(badFile.code).toBe(2);
+    expect(badFile.stderr).toMatch(/^reapq: invalid apply entry "side": replicas: .*\n$/);
+    writeFileSync(file, JSON.stringify({ services: { side: { command: app('side'), ...base } } }));
+    const pruned = await cli(t.env, ['apply', file, '--prune', '--wait']);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(/^side unchanged$/m);
+    expect(pruned.stdout).toMatch(/^rb stopped d-\w+ succeeded$/m);
+    await stopService('side');
+    expect(carriersOf('rb-r4-0')).toEqual([]);
+  });
+
+  it('HTTP: queue a deploy, read services and the deploy, follow its steps as server-sent events', async () => {
+    const api = buildServer(t.client, {});
+    try {
+      const bad = await api.inject({ method: 'POST', url: '/v1/services/h1/deploys', payload: { command: ['x'], strategy: 'blue' } });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error).toMatch(/strategy/);
+      expect((await api.inject({ url: '/v1/services/nope' })).json()).toMatchObject({ error: 'no service nope' });
+      const res = await api.inject({ method: 'POST', url: '/v1/services/h1/deploys', payload: { command: app('h'), port: 'auto', ready } });
+      expect(res.statusCode).toBe(201);
+      const id = res.json().id as string;
+      const sse = await api.inject({ url: `/v1/deploys/${id}/events`, headers: { accept: 'text/event-stream' } });
+      const steps = [...sse.body.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!).event.type);
+      expect(steps).toEqual(['requested', 'began', 'revision_started', 'replica_ready', 'succeeded']);
+      expect((await api.inject({ url: `/v1/deploys/${id}` })).json()).toMatchObject({ state: 'succeeded' });
+      expect((await api.inject({ url: '/v1/services' })).json()).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'h1', active: expect.objectContaining({ revision: 1 }) })]),
+      );
+      expect((await api.inject({ url: '/v1/services/h1' })).json().deploys).toHaveLength(1);
+    } finally {
+      await api.close();
+    }
+    await stopService('h1');
+  });
 });
+
+async function cliDeployId(args: string[]): Promise<string> {
+  const r = await cli(t.env, args);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+}

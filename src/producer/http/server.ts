@@ -10,6 +10,7 @@ import type { ApiContext } from './context.js';
 import { registerDashboardRoute } from './dashboard.js';
 import { registerDashboardFeedRoute } from './dashboard-feed.js';
 import { installErrorHandling, notFound } from './errors.js';
+import { registerDeployRoutes } from './deploys.js';
 import { registerEventRoutes } from './events.js';
 import { registerHealthRoute } from './health.js';
 import { registerHostRoutes } from './hosts.js';
@@ -73,6 +74,7 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
       v1.setNotFoundHandler(notFound);
       registerProcessRoutes(v1, ctx);
       registerEventRoutes(v1, ctx);
+      registerDeployRoutes(v1, ctx);
       registerLogRoutes(v1, ctx);
       registerHostRoutes(v1, ctx);
       registerQueueRoutes(v1, ctx);

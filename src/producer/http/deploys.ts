@@ -1,0 +1,74 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { DeployRequestSchema, ServiceNameSchema } from '../../shared/deploy.js';
+import { ProcessIdSchema } from '../../shared/record.js';
+import type { ApiContext } from './context.js';
+import { EventsQuery, EventVersion, MAX_WAIT_MS, parse, WaitQuery } from './schemas.js';
+import { lastEventId, serveSse, wantsSse } from './sse.js';
+
+const ServiceParams = z.object({ name: ServiceNameSchema });
+const DeployParams = z.object({ id: ProcessIdSchema });
+/** The client's deploy request without `service` (it is in the path), strict. */
+const DeployBody = DeployRequestSchema.omit({ service: true }).strict();
+
+/**
+ * Services and their deploys: queue one (201, the deploy record; ?wait: once it is over),
+ * read services, a deploy, and a deploy's steps (JSON, or live as server-sent events that
+ * end after its final step).
+ */
+export function registerDeployRoutes(app: FastifyInstance, { client, streams }: ApiContext): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.post(
+    '/services/:name/deploys',
+    {
+      schema: {
+        summary: 'queue a deploy of a service (201: queued; ?wait: until it succeeded, rolled back or was superseded)',
+        params: ServiceParams,
+        querystring: WaitQuery,
+        body: DeployBody,
+      },
+    },
+    async (request, reply) => {
+      const rec = await client.deploy({ ...request.body, service: request.params.name });
+      if (!request.query.wait) return reply.code(201).send(rec);
+      return reply.code(201).send(await client.waitForDeploy(rec.id, { timeoutMs: request.query.timeoutMs ?? MAX_WAIT_MS }));
+    },
+  );
+  r.get('/services', { schema: { summary: 'every service: active revision, its processes, last deploy' } }, async () => client.services());
+  r.get('/services/:name', { schema: { summary: 'one service with its deploy history', params: ServiceParams } }, async (request) =>
+    client.service(request.params.name),
+  );
+  r.get('/deploys/:id', { schema: { summary: 'one deploy record', params: DeployParams } }, async (request) =>
+    client.getDeploy(request.params.id),
+  );
+  r.get(
+    '/deploys/:id/events',
+    {
+      schema: {
+        summary: "a deploy's steps (JSON, or server-sent events with Accept: text/event-stream, ending after the last step)",
+        params: DeployParams,
+        querystring: EventsQuery,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await client.getDeploy(id); // 404 before anything is streamed
+      if (!wantsSse(request)) return client.deployEvents(id, request.query.after ?? 0);
+      const last = lastEventId(request);
+      const after = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : (request.query.after ?? 0);
+      await serveSse(request, reply, streams, async (sse) => {
+        const events = client.followDeploy(id, after, sse.signal);
+        try {
+          for await (const e of events) {
+            if (sse.signal.aborted) break;
+            await sse.send(e.version, e);
+          }
+        } finally {
+          await events.return(undefined);
+        }
+      });
+      return reply;
+    },
+  );
+}
