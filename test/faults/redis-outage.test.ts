@@ -75,7 +75,7 @@ describe('Redis restarted or away', () => {
     expect(w.child.exitCode).toBeNull(); // the worker rode it out
   });
 
-  it('a client whose first calls meet the crash works again after it, and retried ids run once', async () => {
+  it('a client whose first calls meet the crash works again after it; starts and stops retried by id across crashes run once and end stopped', async () => {
     // A client with no queue built yet: its first start is the one that meets the outage.
     const fresh = new ReapqClient({ redisUrl: redis.url, prefix, env: {} });
     try {
@@ -109,7 +109,26 @@ describe('Redis restarted or away', () => {
       for (const id of ids) await fresh.waitFor(id, 'running', { timeoutMs: 20_000 });
       for (const id of ids) expect(await spawnedCount(id)).toBe(1);
       expect(outcomes.length).toBe(ids.length);
-      for (const id of ids) await fresh.stop(id);
+      // And a crash in the middle of a burst of stops: every stop retried by id until accepted.
+      const stops = ids.map((id) =>
+        fresh.stop(id).then(
+          () => 'ok',
+          (e: Error) => e.message,
+        ),
+      );
+      await redis.stop();
+      await Promise.all(stops);
+      redis = await startLocalRedis({ dataDir, port });
+      for (const id of ids)
+        await until(
+          () =>
+            fresh.stop(id).then(
+              () => true,
+              () => false,
+            ),
+          20_000,
+          `stop ${id} accepted`,
+        );
       for (const id of ids) expect((await fresh.waitFor(id, 'stopped', { timeoutMs: 20_000 })).state).toBe('stopped');
       for (const id of ids) expect(carriersOf(id)).toEqual([]);
     } finally {
