@@ -12,8 +12,8 @@ import { benchRuns, envInt, figure, now, printFigure, rssKbOf, runBench, sleep }
 
 const MB = envInt('BENCH_MB', 100, 1);
 const RUNS = benchRuns();
-const flood = (out) =>
-  `head -c ${MB * 1000 * 1000} /dev/zero | tr '\\0' x | fold -w 99${out}; echo LAST-LINE${out ? ` >> ${out.slice(3)}` : ''}`;
+// fold leaves the last line without its newline: the echo ends it, so LAST-LINE is a line of its own.
+const flood = (out) => `{ head -c ${MB * 1000 * 1000} /dev/zero | tr '\\0' x | fold -w 99; echo; echo LAST-LINE; }${out}`;
 
 await runBench(
   'log-flood',
