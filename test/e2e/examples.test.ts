@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { carriersOf, ROOT, useWorker } from '../helpers/workers.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { carriersOf, ROOT, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-example');
 
@@ -40,4 +41,72 @@ describe('examples/', () => {
     await t.client.stop('web-v2');
     await t.client.waitFor('web-v2', 'stopped');
   }, 60_000);
+
+  it('deploy-backend: v1, then v2 under continuous requests through the proxy, then a broken v3 rolled back: no request fails', async () => {
+    const backend = spawn(process.execPath, [join(ROOT, 'examples', 'deploy-backend', 'server.mjs')], {
+      cwd: ROOT,
+      env: { ...t.env, LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onCleanup(async () => {
+      backend.kill('SIGKILL');
+      if (backend.exitCode === null && backend.signalCode === null) await new Promise((r) => backend.once('exit', r));
+    });
+    let log = '';
+    backend.stderr.on('data', (d) => (log += d));
+    backend.stdout.on('data', (d) => (log += d));
+    const base = await until(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1], 15_000, 'the backend listening');
+    const deploy = async (body: object) => {
+      const res = await fetch(`${base}/apps/demo/deploy`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const steps = [...(await res.text()).matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as { type: string; state?: string });
+      return { steps: steps.map((s) => s.type), state: steps.at(-1)?.state };
+    };
+
+    expect(await deploy({ version: 'v1' })).toMatchObject({ state: 'succeeded' });
+    expect(await (await fetch(`${base}/apps/demo/`)).text()).toBe('v1\n');
+
+    // Four clients request through the proxy without pause for the rest of the test.
+    const seen: Record<string, number> = {};
+    const failures: string[] = [];
+    let running = true;
+    const clientLoop = async () => {
+      while (running) {
+        try {
+          const res = await fetch(`${base}/apps/demo/`);
+          const body = await res.text();
+          if (res.status !== 200) failures.push(`${res.status} ${body}`);
+          else seen[body.trim()] = (seen[body.trim()] ?? 0) + 1;
+        } catch (err) {
+          failures.push(String((err as Error).cause ?? err));
+        }
+      }
+    };
+    const loops = [clientLoop(), clientLoop(), clientLoop(), clientLoop()];
+    try {
+      const v2 = await deploy({ version: 'v2' });
+      expect(v2).toMatchObject({ state: 'succeeded' });
+      expect(v2.steps).toEqual(['requested', 'began', 'revision_started', 'replica_ready', 'previous_stopped', 'succeeded', 'done']);
+      await until(() => (seen.v2 ?? 0) >= 20, 10_000, 'requests answered by v2');
+      const v3 = await deploy({ version: 'v3', broken: true });
+      expect(v3).toMatchObject({ state: 'rolled_back' });
+      const after = seen.v2!;
+      await until(() => seen.v2! >= after + 20, 10_000, 'requests answered by v2 after the rollback');
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    if (process.env.REAPQ_EXAMPLE_COUNTS) console.log('deploy-backend requests', JSON.stringify(seen), 'failed', failures.length);
+    expect(failures).toEqual([]);
+    expect(seen.v1).toBeGreaterThan(0);
+    expect(seen.v3).toBeUndefined();
+    expect(carriersOf('demo-r1-0')).toEqual([]);
+
+    const stop = await t.client.stopService('demo');
+    expect((await t.client.waitForDeploy(stop.id)).state).toBe('succeeded');
+    backend.kill('SIGTERM');
+  }, 90_000);
 });

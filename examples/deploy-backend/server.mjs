@@ -1,0 +1,119 @@
+// A web backend that deploys apps through reapq and serves them behind a reverse proxy.
+//
+//   POST /apps/:name/deploy  {"version": "v2", "broken": false, "replicas": 1}
+//        queues a deploy of app.mjs and streams its steps as server-sent events
+//   ANY  /apps/:name/*       proxied to the app's active revision (round robin over its replicas)
+//
+// The proxy switches a replica in only once reapq says it is ready (its /health answered),
+// and takes the replica it replaces out before reapq stops it: no request fails in a deploy,
+// and a version that never gets ready is rolled back without ever receiving traffic.
+//
+//   node examples/deploy-backend/server.mjs     (REDIS_URL, REAPQ_PREFIX, LISTEN=127.0.0.1:3000)
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import proxy from '@fastify/http-proxy';
+import { InputError, NotFoundError, ReapqClient } from 'reapq';
+
+const APP = fileURLToPath(new URL('./app.mjs', import.meta.url));
+const client = new ReapqClient({ redisUrl: process.env.REDIS_URL, prefix: process.env.REAPQ_PREFIX });
+const fastify = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } });
+fastify.setErrorHandler((err, request, reply) => {
+  const code = err instanceof InputError ? 400 : err instanceof NotFoundError ? 404 : (err.statusCode ?? 500);
+  reply.code(code).send({ error: err.message });
+});
+
+/** Active endpoints per app, keyed by process id. */
+const pools = new Map();
+const rr = new Map();
+const pool = (name) => pools.get(name) ?? pools.set(name, new Map()).get(name);
+
+async function endpointOf(processId) {
+  const rec = await client.get(processId);
+  return rec.port ? `http://127.0.0.1:${rec.port}` : null;
+}
+
+/** The app's pool from reapq: the running processes of its active revision. */
+async function sync(name) {
+  const next = new Map();
+  try {
+    const svc = await client.service(name);
+    for (const p of svc.active?.processes ?? []) if (p.state === 'running' && p.port) next.set(p.id, `http://127.0.0.1:${p.port}`);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  pools.set(name, next);
+}
+
+fastify.post('/apps/:name/deploy', async (request, reply) => {
+  const { name } = request.params;
+  const { version = String(Date.now()), broken = false, replicas = 1 } = request.body ?? {};
+  const deploy = await client.deploy({
+    service: name,
+    command: [process.execPath, APP],
+    env: { VERSION: String(version), ...(broken ? { BROKEN: '1' } : {}) },
+    port: 'auto',
+    restart: 'on-failure',
+    ready: { kind: 'http', path: '/health', timeoutMs: 5_000 },
+    timeoutMs: 10_000,
+    replicas,
+  });
+  if (!pools.has(name)) await sync(name);
+  reply.hijack();
+  reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (data) => reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
+  let previous = [];
+  const newReplicas = [];
+  for await (const { event } of client.followDeploy(deploy.id)) {
+    const p = pool(name);
+    if (event.type === 'began') previous = event.previous?.processes ?? [];
+    if (event.type === 'revision_started') newReplicas.push(event.process);
+    if (event.type === 'replica_ready') {
+      // In: the new replica. Out: the one it replaces (reapq stops it next), and on the
+      // last replica every previous one beyond the new count.
+      const url = await endpointOf(event.process);
+      if (url) p.set(event.process, url);
+      p.delete(previous[event.replica]);
+      if (event.replica === replicas - 1) for (const old of previous.slice(replicas)) p.delete(old);
+    }
+    if (event.type === 'rollback_begun') {
+      // The new replicas are stopped: out of the pool, unless nothing else would serve.
+      const rest = [...p.keys()].filter((id) => !newReplicas.includes(id));
+      if (rest.length > 0) for (const id of newReplicas) p.delete(id);
+    }
+    send({ deploy: deploy.id, ...event });
+  }
+  await sync(name);
+  const fin = await client.getDeploy(deploy.id);
+  send({ deploy: deploy.id, type: 'done', state: fin.state, reason: fin.reason });
+  reply.raw.end();
+});
+
+fastify.get('/apps', async () => client.services());
+
+fastify.register(proxy, {
+  prefix: '/apps/:name',
+  // No fixed upstream: getUpstream picks one per request.
+  upstream: '',
+  rewritePrefix: '',
+  preHandler: async (request, reply) => {
+    const { name } = request.params;
+    if (!pools.has(name)) await sync(name);
+    if (pool(name).size === 0) return reply.code(503).send({ error: `no active revision of ${name}` });
+  },
+  replyOptions: {
+    getUpstream: (request) => {
+      const urls = [...pool(request.params.name).values()];
+      const i = (rr.get(request.params.name) ?? 0) % Math.max(urls.length, 1);
+      rr.set(request.params.name, i + 1);
+      return urls[i] ?? 'http://127.0.0.1:9';
+    },
+  },
+});
+
+const [host, port] = (process.env.LISTEN ?? '127.0.0.1:3000').split(':');
+await fastify.listen({ host, port: Number(port) });
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.once(sig, async () => {
+    await fastify.close();
+    await client.close();
+  });
