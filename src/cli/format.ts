@@ -1,3 +1,4 @@
+import type { UsageEntry } from '../shared/usage.js';
 import type { StoredEvent } from '../shared/events.js';
 import { humanMs } from '../shared/duration.js';
 import type { ProcessRecord } from '../shared/record.js';
@@ -36,9 +37,11 @@ export function table(rows: string[][], color: boolean): string {
     .join('\n');
 }
 
-export function recordsTable(recs: ProcessRecord[], now: number, color: boolean): string {
-  const rows = [['ID', 'NAME', 'STATE', 'HOST', 'PID', 'PORT', 'RESTARTS', 'AGE', 'COMMAND']];
+export function recordsTable(recs: ProcessRecord[], now: number, color: boolean, usage?: ReadonlyMap<string, UsageEntry>): string {
+  const withUsage = !!usage;
+  const rows = [['ID', 'NAME', 'STATE', 'HOST', 'PID', 'PORT', 'RESTARTS', 'AGE', ...(withUsage ? ['CPU', 'MEM'] : []), 'COMMAND']];
   for (const r of recs) {
+    const u = usage?.get(r.id);
     rows.push([
       r.id,
       r.name ?? '-',
@@ -48,13 +51,54 @@ export function recordsTable(recs: ProcessRecord[], now: number, color: boolean)
       r.port?.toString() ?? '-',
       String(r.restarts),
       humanMs(now - Date.parse(r.createdAt)),
+      ...(withUsage ? [u ? cpuTime(u.cpuMs) : '-', u?.memoryBytes != null ? bytes(u.memoryBytes) : '-'] : []),
       r.command.join(' ').slice(0, 60),
     ]);
   }
   return table(rows, color);
 }
 
-export function recordText(r: ProcessRecord, now: number, color: boolean): string {
+/** The usage figures `show --json` carries. */
+export function usageFigures(u: UsageEntry): Record<string, unknown> {
+  return {
+    cpuMs: u.cpuMs,
+    memoryBytes: u.memoryBytes,
+    memoryPeakBytes: u.memoryPeakBytes,
+    pids: u.pids,
+    readAt: new Date(u.at).toISOString(),
+  };
+}
+
+/** 512M, 1.5G, 900K: binary units, as --memory takes them. */
+export function bytes(n: number): string {
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v >= 100 ? v.toFixed(0) : v.toFixed(1)}${units[i]}`;
+}
+
+/** CPU time: 850ms, 12.3s, 4m10s. */
+export function cpuTime(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  return `${Math.floor(ms / 60_000)}m${Math.floor((ms % 60_000) / 1000)}s`;
+}
+
+function limitsText(r: ProcessRecord): string {
+  const l = r.limits;
+  if (!l || (l.memory === null && l.cpus === null && l.pidsMax === null)) return '-';
+  const parts: string[] = [];
+  if (l.memory !== null) parts.push(`memory ${bytes(l.memory)}`);
+  if (l.cpus !== null) parts.push(`cpus ${l.cpus}`);
+  if (l.pidsMax !== null) parts.push(`pids ${l.pidsMax}`);
+  return parts.join(', ');
+}
+
+export function recordText(r: ProcessRecord, now: number, color: boolean, usage?: UsageEntry): string {
   const lines: Array<[string, string]> = [
     ['id', r.id],
     ['name', r.name ?? '-'],
@@ -69,11 +113,19 @@ export function recordText(r: ProcessRecord, now: number, color: boolean): strin
     ['restart', `${r.restartPolicy} (${r.restarts} so far)`],
     ['exit', r.exitCode !== null ? `code ${r.exitCode}` : r.signal ? `signal ${r.signal}` : '-'],
     ['error', r.error ?? '-'],
+    ['containment', r.containment ? `${r.containment}${r.cgroup ? ` ${r.cgroup}` : ''}` : '-'],
+    ['limits', limitsText(r)],
     ['created', `${r.createdAt} (${humanMs(now - Date.parse(r.createdAt))} ago)`],
     ['updated', r.updatedAt],
     ['version', String(r.version)],
   ];
   if (r.killPending.length) lines.push(['kill pending', r.killPending.join(' ')]);
+  if (r.oom) lines.push(['oom kills', `${r.oom.kills}${r.oom.limit !== null ? ` at ${bytes(r.oom.limit)}` : ''}`]);
+  if (usage)
+    lines.push([
+      'usage',
+      `cpu ${cpuTime(usage.cpuMs)}, memory ${usage.memoryBytes !== null ? bytes(usage.memoryBytes) : '-'} (peak ${usage.memoryPeakBytes !== null ? bytes(usage.memoryPeakBytes) : '-'}), ${usage.pids} processes, read ${humanMs(now - usage.at)} ago`,
+    ]);
   const w = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseInput, PortNumber, WholeNumber } from '../shared/input.js';
+import { CpusSchema } from '../shared/record.js';
 
 /** Parses one flag value with a schema; a bad value is one line naming the flag. */
 export function flag<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
@@ -11,6 +12,13 @@ export const IntFlag = (min: number) => WholeNumber(min);
 export { PortNumber };
 
 export const PortFlag = z.union([z.literal('auto'), WholeNumber(1, 65535, "must be 'auto' or a port number")]);
+
+/** A number of CPUs as a decimal (0.5, 2). */
+export const CpusFlag = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of CPUs like 0.5 or 2')
+  .transform(Number)
+  .pipe(CpusSchema);
 
 export const EnvPair = z
   .string()

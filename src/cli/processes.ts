@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InputError, oneLine, WaitError } from '../shared/errors.js';
 import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type State } from '../shared/record.js';
 import type { Page, ReapqClient } from '../producer/client.js';
-import { eventLine, humanMs, recordText, recordsTable, useColor } from './format.js';
+import { eventLine, humanMs, recordText, recordsTable, usageFigures, useColor } from './format.js';
 import { flag, IntFlag } from './options.js';
 import { specFlags, specFrom } from './spec-flags.js';
 import { followDeploy } from './deploys.js';
@@ -91,8 +91,9 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .action(async (id: string, o) =>
       withClient(async (c) => {
         const rec = await c.get(id);
-        if (o.json) json(rec);
-        else out(recordText(rec, Date.now(), useColor()));
+        const usage = rec.containment === 'cgroup' ? ((await c.usage([rec])).get(rec.id) ?? null) : undefined;
+        if (o.json) json(usage === undefined ? rec : { ...rec, usage: usage && usageFigures(usage) });
+        else out(recordText(rec, Date.now(), useColor(), usage ?? undefined));
       }),
     );
 
@@ -122,7 +123,11 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         // warning goes to stderr, so a pipe reading the table or the JSON gets only records.
         for (const x of corrupt) process.stderr.write(`reapq: warning: record ${x.id} skipped: ${oneLine(x.problem)}\n`);
         if (o.json) json(recs);
-        else out(recordsTable(recs, Date.now(), useColor()));
+        else {
+          // CPU and MEM columns once any record on the page runs in cgroup mode.
+          const usage = recs.some((r) => r.containment === 'cgroup') ? await c.usage(recs) : undefined;
+          out(recordsTable(recs, Date.now(), useColor(), usage));
+        }
         if (next)
           process.stderr.write(
             `more: reapq ls --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`,

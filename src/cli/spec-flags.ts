@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
-import type { StartSpec } from '../shared/record.js';
-import { collect, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
+import { MemorySchema, type StartSpec } from '../shared/record.js';
+import { collect, CpusFlag, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
 
 /** The flags of a start spec, shared by `start` and `deploy`. */
 export function specFlags(cmd: Command): Command {
@@ -17,7 +17,10 @@ export function specFlags(cmd: Command): Command {
     .option('--ready-tcp [port]', 'running only once this port (default: PORT) accepts connections')
     .option('--ready-http <path>', 'running only once GET path on PORT answers 2xx')
     .option('--ready-log <regex>', 'running only once an output line matches')
-    .option('--ready-timeout-ms <ms>', 'a start not ready by then fails and its tree is stopped', '30000');
+    .option('--ready-timeout-ms <ms>', 'a start not ready by then fails and its tree is stopped', '30000')
+    .option('--memory <size>', 'memory limit (512M, 1G; cgroup mode): past it the OOM killer ends the run with reason oom')
+    .option('--cpus <n>', 'CPU limit in CPUs (0.5 = half of one; cgroup mode)')
+    .option('--pids-max <n>', 'most processes and threads the tree may hold (cgroup mode)');
 }
 
 /** The start spec those flags give (without id). */
@@ -32,6 +35,9 @@ export function specFrom(o: Record<string, unknown>, command: string[]): Omit<St
     graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
     host: o.host as string | undefined,
     ready: readyFrom(o),
+    memory: o.memory === undefined ? undefined : flag('--memory', MemorySchema, o.memory),
+    cpus: o.cpus === undefined ? undefined : flag('--cpus', CpusFlag, o.cpus),
+    pidsMax: o.pidsMax === undefined ? undefined : flag('--pids-max', IntFlag(1), o.pidsMax),
   };
 }
 

@@ -26,6 +26,7 @@ import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
 import { startRequested } from '../shared/start-request.js';
 import { connect } from '../shared/redis.js';
+import { readUsage, type UsageEntry } from '../shared/usage.js';
 import { StreamReader } from './stream-reader.js';
 import { Admin } from './admin.js';
 import type { ClientInternals } from './client-internals.js';
@@ -285,6 +286,19 @@ export class ReapqClient {
       cursor = page.cursor;
     } while (cursor && records.length < limit && scanned < limit * 10);
     return { records, corrupt, cursor };
+  }
+
+  /**
+   * Cgroup usage (CPU, memory, peak, processes) of these records' current runs, as their
+   * workers last read it; records in process mode, or not read yet, are absent.
+   */
+  async usage(recs: ReadonlyArray<Pick<ProcessRecord, 'id' | 'runId'>>): Promise<Map<string, UsageEntry>> {
+    return readUsage(
+      this.redis,
+      this.keys.usage,
+      recs.map((r) => r.id),
+      new Map(recs.map((r) => [r.id, r.runId])),
+    );
   }
 
   /** Every host that ever sent a heartbeat, with whether it is still alive. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HostIdSchema, ReadySchema, RESTART_POLICIES } from './record.js';
+import { HostIdSchema, LimitsSchema, ReadySchema, RESTART_POLICIES } from './record.js';
 
 /**
  * Every change of a managed process is one of these events. `v` is the schema version: a
@@ -30,6 +30,7 @@ const SpecInEvent = z.object({
   /** Set on the replicas of a deploy: the service and the revision they belong to. */
   service: z.string().nullable().default(null),
   revision: z.number().int().nullable().default(null),
+  limits: LimitsSchema.nullable().default(null),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [
@@ -57,6 +58,8 @@ export const EventSchema = z.discriminatedUnion('type', [
     port: z.number().int().nullable(),
     /** Cgroup mode: the run's leaf cgroup (v2 path, as /proc/<pid>/cgroup names it). */
     cgroup: z.string().min(1).max(4096).optional(),
+    /** The limits the run got: asked for, or the worker's defaults. */
+    limits: LimitsSchema.optional(),
   }),
   z.object({ ...base, ...run, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
   z.object({ ...base, type: z.literal('stop_requested'), signal: z.string(), graceMs: z.number().int().nonnegative() }),
@@ -93,6 +96,8 @@ export const EventSchema = z.discriminatedUnion('type', [
     pids: z.array(z.number().int()).default([]),
   }),
   z.object({ ...base, ...run, type: z.literal('lost'), reason: z.string() }),
+  /** The kernel's OOM killer killed processes of the run's cgroup (kills: the total so far). */
+  z.object({ ...base, ...run, type: z.literal('oom'), kills: z.number().int().positive(), limit: z.number().int().nullable() }),
   z.object({
     ...base,
     type: z.literal('restart_scheduled'),

@@ -49,6 +49,8 @@ export interface Keys {
   readonly pendingIndex: string;
   /** Hash host id -> heartbeat JSON. */
   readonly hosts: string;
+  /** Hash process id -> the cgroup usage of its current (or last) run (src/shared/usage.ts). */
+  readonly usage: string;
   /** Hash port -> process id, per host. */
   ports(hostId: string): string;
   /** Held for a minute by the worker that last pruned: retention runs once a minute fleet-wide. */
@@ -93,6 +95,7 @@ export function makeKeys(prefix: string): Keys {
     counts: `${tag}:counts`,
     countsBuilt: `${tag}:counts-built`,
     hosts: `${tag}:hosts`,
+    usage: `${tag}:usage`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
     clusterLock: `${tag}:lock:cluster`,
     drain: `${tag}:drain`,

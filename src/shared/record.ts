@@ -87,6 +87,37 @@ export const ReadySchema = z.discriminatedUnion('kind', [
 ]);
 export type Ready = z.infer<typeof ReadySchema>;
 
+const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+/** Below this a process cannot even start; above it the number is a typo. */
+export const MEMORY_MIN = 4 * 1024 ** 2;
+export const MEMORY_MAX = 2 ** 50;
+/** A memory size: bytes as a number, or `512M`, `1.5G`, `65536K` (binary units; `Mi`, `MB` and `MiB` mean the same). */
+export const MemorySchema = z
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|B)?$/i, 'must be a number of bytes or look like 512M, 1.5G')
+      .transform((s) => {
+        const [, n, u] = /^(\d+(?:\.\d+)?)\s*([KMGT])?/i.exec(s)!;
+        return Math.floor(Number(n) * BYTE_UNITS[(u ?? '').toUpperCase()]!);
+      }),
+  ])
+  .pipe(z.number().int('must be a whole number of bytes').min(MEMORY_MIN, 'must be at least 4M').max(MEMORY_MAX, 'must be at most 1024T'));
+export const CpusSchema = z.number().min(0.01, 'must be at least 0.01').max(1024, 'must be at most 1024');
+export const PidsMaxSchema = z
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(4_194_304, 'must be at most 4194304');
+/** Limits of one run; each null when not asked for. Enforced only in cgroup mode. */
+export const LimitsSchema = z.object({
+  memory: z.number().int().nullable(),
+  cpus: z.number().nullable(),
+  pidsMax: z.number().int().nullable(),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
 /** What a producer asks for. The same schema validates the client call, the HTTP body and the job. */
 export const StartSpecSchema = z.object({
   id: ProcessIdSchema.optional(),
@@ -105,6 +136,12 @@ export const StartSpecSchema = z.object({
   graceMs: GraceMsSchema.optional(),
   host: HostIdSchema.optional(),
   ready: ReadySchema.optional(),
+  /** Memory limit: bytes or `512M`; an OOM kill ends the run with reason `oom`. */
+  memory: MemorySchema.optional(),
+  /** CPU limit in CPUs (0.5 = half of one). */
+  cpus: CpusSchema.optional(),
+  /** Most processes (and threads) the tree may hold at once. */
+  pidsMax: PidsMaxSchema.optional(),
 });
 export type StartSpec = z.input<typeof StartSpecSchema>;
 
@@ -115,7 +152,18 @@ export const StopOptionsSchema = z.object({
 export type StopOptions = z.input<typeof StopOptionsSchema>;
 
 /** How a process ended, first cause wins (see reducer). */
-export const END_REASONS = ['exited', 'signaled', 'stopped', 'killed', 'spawn-failed', 'not-ready', 'lost', 'crash-loop', 'drift'] as const;
+export const END_REASONS = [
+  'exited',
+  'signaled',
+  'stopped',
+  'killed',
+  'spawn-failed',
+  'not-ready',
+  'lost',
+  'crash-loop',
+  'drift',
+  'oom',
+] as const;
 
 export const ProcessRecordSchema = z.object({
   id: z.string(),
@@ -163,6 +211,10 @@ export const ProcessRecordSchema = z.object({
   /** The service and revision of a deploy's replica (null for a plain start). */
   service: z.string().nullable().default(null),
   revision: z.number().int().nullable().default(null),
+  /** Limits asked for (cgroup mode enforces them); null when none. */
+  limits: LimitsSchema.nullable().default(null),
+  /** OOM kills in the current run's cgroup, with the memory limit they hit. */
+  oom: z.object({ kills: z.number().int(), limit: z.number().int().nullable() }).nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

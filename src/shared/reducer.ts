@@ -53,6 +53,8 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       cgroup: null,
       service: s.service ?? null,
       revision: s.revision ?? null,
+      limits: s.limits ?? null,
+      oom: null,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that
@@ -106,8 +108,10 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
         endReason: null,
         endedAt: null,
         killPending: [],
+        oom: null,
         containment: event.cgroup ? 'cgroup' : 'process',
         cgroup: event.cgroup ?? null,
+        limits: event.limits ?? prev.limits,
       });
       return ok(r);
     }
@@ -142,7 +146,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       r.exitCode = event.code;
       r.signal = event.signal;
       if (from === 'stopping') return ok(r); // still stopping until the whole tree is verified gone
-      end('exited', event.how === 'signaled' ? 'signaled' : 'exited');
+      end('exited', prev.oom ? 'oom' : event.how === 'signaled' ? 'signaled' : 'exited');
       if (from === 'starting') r.error = 'exited before it was recorded as running';
       return ok(r);
     }
@@ -166,6 +170,15 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
     }
     case 'drift':
       return ok(r);
+    case 'oom': {
+      if (from === 'pending') return fail('oom is not allowed in state pending');
+      r.oom = { kills: event.kills, limit: event.limit };
+      // An exit already recorded was the OOM killer's doing: it is the reason the run ended.
+      if (from === 'exited') r.endReason = 'oom';
+      if (from === 'exited' || from === 'running' || from === 'starting')
+        r.error = `killed by the OOM killer${event.limit !== null ? ` at its memory limit of ${event.limit} bytes` : ''}`;
+      return ok(r);
+    }
     case 'lost': {
       if (from === 'pending' || from === 'stopped') return fail(`lost is not allowed in state ${from}`);
       r.error = event.reason;

@@ -21,6 +21,10 @@ export function startRequested(
       ready: s.ready ?? null,
       service: of?.service ?? null,
       revision: of?.revision ?? null,
+      limits:
+        s.memory === undefined && s.cpus === undefined && s.pidsMax === undefined
+          ? null
+          : { memory: s.memory ?? null, cpus: s.cpus ?? null, pidsMax: s.pidsMax ?? null },
     },
   };
 }

@@ -1,6 +1,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { InputError } from '../shared/errors.js';
+import { writeUsage } from '../shared/usage.js';
 import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { EventStore } from '../shared/event-store.js';
 import { parseJob, startJobId } from '../shared/jobs.js';
@@ -61,6 +62,13 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const probed = wish === 'process' ? null : probeCgroups(`${config.prefix}@${config.hostId}`);
   if (wish === 'cgroup' && !probed?.manager) throw new InputError(`--containment cgroup is not possible here: ${probed?.info.reason}`);
   const cgroups = probed?.manager ?? null;
+  if (
+    !cgroups &&
+    (Object.values(policy.limits.defaults).some((v) => v !== null) || Object.values(policy.limits.max).some((v) => v !== null))
+  )
+    throw new InputError(
+      `REAPQ_DEFAULT_* and REAPQ_MAX_* limits need cgroup mode, which is not available: ${probed?.info.reason ?? 'asked for process mode'}`,
+    );
   const containment: ContainmentInfo = probed?.info ?? { mode: 'process', reason: 'asked for process mode', limits: [], kill: null };
   if (cgroups) hlog.info({ containment }, 'cgroup mode: every run in its own cgroup');
   else hlog.info({ containment }, 'process mode: runs contained by process group, session and cookie');
@@ -159,6 +167,8 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     ownChildren,
     background,
     cgroups,
+    containment,
+    saveUsage: (entries) => writeUsage(redis, keys.usage, entries),
   });
   const reaper = new Reaper(os.table, os.selfPid, sup.ownChildren);
   subreaper = reaper.becomeSubreaper();
@@ -198,6 +208,11 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const reconcile = async (full = false): Promise<ReconcileReport> => {
     const n = passes.reconcilePasses ?? 0;
     const report = await reconcileOnce(rdeps, { full: full || n % FULL_PASS_EVERY === 0 });
+    // Usage figures are refreshed by the pass: one HSET for every run held here.
+    if (cgroups)
+      await writeUsage(redis, keys.usage, sup.usageSnapshot()).catch((err) =>
+        hlog.warn({ err: (err as Error).message }, 'usage not stored'),
+      );
     passes.reconcilePasses = (passes.reconcilePasses ?? 0) + 1;
     passes.reconcileMsTotal = (passes.reconcileMsTotal ?? 0) + report.durationMs;
     for (const a of report.actions) passes[`drift.${a.kind}`] = (passes[`drift.${a.kind}`] ?? 0) + 1;

@@ -1,6 +1,8 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../shared/env.js';
+import { InputError } from '../shared/errors.js';
+import { CpusSchema, MemorySchema, type Limits } from '../shared/record.js';
 import { WholeNumber } from '../shared/input.js';
 
 /**
@@ -23,7 +25,11 @@ export interface Policy {
   maxEnvBytes: number;
   /** Live processes on this host; null = no limit. */
   maxProcesses: number | null;
+  /** Limits for a start that asks for none, and the most a start may ask for (null: none). */
+  limits: { defaults: Limits; max: Limits };
 }
+
+const NO_LIMITS: Limits = Object.freeze({ memory: null, cpus: null, pidsMax: null });
 
 export const REFUSED = 'refused by policy:';
 
@@ -52,6 +58,7 @@ export const DEFAULT_POLICY: Policy = Object.freeze({
   maxArgBytes: 256 * 1024,
   maxEnvBytes: 64 * 1024,
   maxProcesses: null,
+  limits: Object.freeze({ defaults: NO_LIMITS, max: NO_LIMITS }),
 });
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -78,6 +85,12 @@ function commaList(what: string, check: (item: string) => string | null, canonic
     return [...new Set(items.map(canonical))];
   });
 }
+
+const CpusNumber = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of CPUs like 0.5 or 2')
+  .transform(Number)
+  .pipe(CpusSchema);
 
 const byteCount = WholeNumber(1, 1e15, 'must be a whole number of bytes', 'must be at least 1');
 
@@ -115,6 +128,12 @@ const PolicyEnvSchema = z.object({
   REAPQ_MAX_ARG_BYTES: byteCount.optional(),
   REAPQ_MAX_ENV_BYTES: byteCount.optional(),
   REAPQ_MAX_PROCESSES: WholeNumber(1, 1e9, 'must be a whole number', 'must be at least 1 (unset it for no limit)').optional(),
+  REAPQ_DEFAULT_MEMORY: MemorySchema.optional(),
+  REAPQ_MAX_MEMORY: MemorySchema.optional(),
+  REAPQ_DEFAULT_CPUS: CpusNumber.optional(),
+  REAPQ_MAX_CPUS: CpusNumber.optional(),
+  REAPQ_DEFAULT_PIDS_MAX: WholeNumber(1, 4_194_304).optional(),
+  REAPQ_MAX_PIDS_MAX: WholeNumber(1, 4_194_304).optional(),
 });
 
 /**
@@ -132,7 +151,45 @@ export function loadPolicy(env: NodeJS.ProcessEnv): Policy {
     maxArgBytes: e.REAPQ_MAX_ARG_BYTES ?? DEFAULT_POLICY.maxArgBytes,
     maxEnvBytes: e.REAPQ_MAX_ENV_BYTES ?? DEFAULT_POLICY.maxEnvBytes,
     maxProcesses: e.REAPQ_MAX_PROCESSES ?? null,
+    limits: policyLimits(e),
   });
+}
+
+function policyLimits(e: z.infer<typeof PolicyEnvSchema>): Policy['limits'] {
+  const defaults = {
+    memory: e.REAPQ_DEFAULT_MEMORY ?? null,
+    cpus: e.REAPQ_DEFAULT_CPUS ?? null,
+    pidsMax: e.REAPQ_DEFAULT_PIDS_MAX ?? null,
+  };
+  const max = { memory: e.REAPQ_MAX_MEMORY ?? null, cpus: e.REAPQ_MAX_CPUS ?? null, pidsMax: e.REAPQ_MAX_PIDS_MAX ?? null };
+  for (const [k, name] of [
+    ['memory', 'MEMORY'],
+    ['cpus', 'CPUS'],
+    ['pidsMax', 'PIDS_MAX'],
+  ] as const) {
+    const d = defaults[k];
+    const m = max[k];
+    if (d !== null && m !== null && d > m) throw new InputError(`invalid REAPQ_DEFAULT_${name}=${d}: above REAPQ_MAX_${name}=${m}`);
+  }
+  return { defaults, max };
+}
+
+const LIMIT_ENV: Record<keyof Limits, string> = { memory: 'MEMORY', cpus: 'CPUS', pidsMax: 'PIDS_MAX' };
+
+/**
+ * The limits a run gets: what the start asked for, else the worker's default, else its
+ * maximum (a worker with a maximum runs nothing unlimited). Asking for more than the
+ * maximum is refused with one line.
+ */
+export function effectiveLimits(policy: Policy, asked: Limits | null): { limits: Limits } | { error: string } {
+  const out = { ...NO_LIMITS } as { -readonly [K in keyof Limits]: Limits[K] };
+  for (const k of Object.keys(LIMIT_ENV) as (keyof Limits)[]) {
+    const max = policy.limits.max[k];
+    const v = asked?.[k] ?? policy.limits.defaults[k] ?? max;
+    if (v !== null && max !== null && v > max) return { error: `${REFUSED} ${k} ${v} is over REAPQ_MAX_${LIMIT_ENV[k]}=${max}` };
+    out[k] = v;
+  }
+  return { limits: out };
 }
 
 export interface StartToCheck {

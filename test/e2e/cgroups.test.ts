@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
-import { cgroupLeaves, cgroupSupport, v2Dir } from '../helpers/cgroups.js';
+import { cgroupHomes, cgroupLeaves, cgroupSupport, v2Dir } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, cli, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -91,5 +91,176 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     await expect(c.waitFor(missing.id, 'running')).rejects.toThrow(/command not found/);
     // Removed in the background once the failure is recorded.
     await until(() => cgroupLeaves(prefix).every((l) => !l.leaf.includes(`/${missing.id}@`)), 5000, 'its leaf removed');
+  });
+});
+
+describe.skipIf(!support.ok)('cgroup limits', () => {
+  const prefix = randomPrefix();
+  const env = testEnv(testRedisUrl(), prefix);
+  let worker: TestWorker;
+  let c: ReapqClient;
+  beforeAll(async () => {
+    worker = await startWorker(env, 'h-lim', ['--containment', 'cgroup']);
+    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  });
+  afterAll(async () => {
+    for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping') await c.stop(r.id, { graceMs: 200 });
+    for (const r of await c.list())
+      await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+    await c.close();
+    expect(await worker.stop()).toBe(0);
+  });
+
+  it('ends a process past --memory 64M with reason oom, the limit on the record, and restarts it by policy', async () => {
+    // tail keeps the one endless "line" of /dev/zero in memory: it grows until the OOM killer.
+    const started = await cli(env, ['start', '--memory', '64M', '--restart', 'on-failure', '--json', '--', 'tail', '/dev/zero']);
+    expect(started.code).toBe(0);
+    const id = JSON.parse(started.stdout).id as string;
+    await until(async () => (await c.events(id)).some((e) => e.event.type === 'restart_scheduled'), 20_000, 'a restart after the OOM kill');
+    const events = (await c.events(id)).map((e) => e.event);
+    const oom = events.find((e) => e.type === 'oom');
+    expect(oom).toMatchObject({ type: 'oom', limit: 64 * 1024 * 1024 });
+    const spawned = events.find((e) => e.type === 'spawned');
+    expect(spawned).toMatchObject({ limits: { memory: 64 * 1024 * 1024, cpus: null, pidsMax: null } });
+    // The first run's end, as the record had it before the restart: its reason is oom.
+    const { fold } = await import('../../src/shared/reducer.js');
+    const ended = fold(
+      events.slice(
+        0,
+        events.findIndex((e) => e.type === 'restart_scheduled'),
+      ),
+      id,
+    )!;
+    expect(ended.endReason).toBe('oom');
+    expect(ended.error).toMatch(/OOM killer at its memory limit of 67108864 bytes/);
+    await c.stop(id, { graceMs: 200 });
+    await c.waitFor(id, ['stopped', 'failed'], { timeoutMs: 20_000 });
+  });
+
+  it('never lets a fork loop under --pids-max 50 hold more than 50 processes', async () => {
+    const started = await cli(env, [
+      'start',
+      '--pids-max',
+      '50',
+      '--json',
+      '--',
+      // bash retries a fork that fails with EAGAIN and goes on (dash gives up and exits).
+      'bash',
+      '-c',
+      'while :; do sleep 30 & done',
+    ]);
+    expect(started.code).toBe(0);
+    const rec = await c.waitFor(JSON.parse(started.stdout).id as string, 'running');
+    let most = 0;
+    // The loop hits the limit (fork fails with EAGAIN) and keeps trying; count while it does.
+    await until(
+      () => {
+        most = Math.max(most, pidsIn(rec.cgroup!).length);
+        return most >= 50 || null;
+      },
+      10_000,
+      'the loop at its limit',
+    );
+    for (let i = 0; i < 20; i++) most = Math.max(most, pidsIn(rec.cgroup!).length);
+    expect(most).toBe(50);
+    expect((await cli(env, ['stop', rec.id, '--wait'])).code).toBe(0);
+    expect(pidsIn(rec.cgroup!)).toEqual([]);
+  });
+
+  it('shows usage from the reconcile pass: show --json and the CPU and MEM columns of ls', async () => {
+    // A busy loop for CPU time and a shell holding ~8 MB in a variable, then sleeping.
+    const rec = await c.start({
+      command: [
+        'sh',
+        '-c',
+        'x=$(head -c 8000000 /dev/zero | tr "\\0" a); i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 300',
+      ],
+    });
+    await c.waitFor(rec.id, 'running');
+    const usage = await until(
+      async () => {
+        const shown = JSON.parse((await cli(env, ['show', rec.id, '--json'])).stdout);
+        return shown.usage && shown.usage.cpuMs > 0 ? shown.usage : null;
+      },
+      15_000,
+      'usage with CPU time',
+    );
+    expect(usage).toMatchObject({ pids: expect.any(Number), memoryBytes: expect.any(Number), memoryPeakBytes: expect.any(Number) });
+    expect(usage.memoryPeakBytes).toBeGreaterThanOrEqual(usage.memoryBytes);
+    const ls = await cli(env, ['ls']);
+    const [head, ...rows] = ls.stdout.trim().split('\n');
+    expect(head).toMatch(/\bCPU\s+MEM\b/);
+    expect(rows.find((r) => r.startsWith(rec.id))).toMatch(/\d(ms|\.\d+s)\s+\d+(\.\d)?[KMG]?\s/);
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped');
+  });
+
+  it('refuses bad limits with one line (exit 2), and runs a --cpus 0.5 process with its quota', async () => {
+    const bad = await cli(env, ['start', '--memory', 'lots', '--', 'true']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/--memory/);
+    expect((await cli(env, ['start', '--cpus', '-1', '--', 'true'])).code).toBe(2);
+    expect((await cli(env, ['start', '--pids-max', '0', '--', 'true'])).code).toBe(2);
+    const rec = await c.start({ command: ['sleep', '300'], cpus: 0.5 });
+    const running = await c.waitFor(rec.id, 'running');
+    expect(running.limits).toEqual({ memory: null, cpus: 0.5, pidsMax: null });
+    const line = readFileSync(`/proc/${running.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => /:cpu(,|:)/.test(l));
+    // Hybrid: the v1 cpu hierarchy enforces it; pure v2: cpu.max in the leaf.
+    if (line) {
+      const cpuRoot = cgroupHomes().find((h) => h.endsWith('/cpu'));
+      if (cpuRoot) expect(readFileSync(join(cpuRoot, line.split(':')[2]!, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+    } else expect(readFileSync(join(leafDir(running.cgroup!), 'cpu.max'), 'utf8').trim()).toBe('50000 100000');
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped');
+  });
+});
+
+describe('process mode (--containment process)', () => {
+  const prefix = randomPrefix();
+  const env = testEnv(testRedisUrl(), prefix);
+  let worker: TestWorker;
+  let c: ReapqClient;
+  beforeAll(async () => {
+    worker = await startWorker(env, 'h-proc', ['--containment', 'process']);
+    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  });
+  afterAll(async () => {
+    await c.close();
+    expect(await worker.stop()).toBe(0);
+  });
+
+  it('says so, and fails a start that asks for a limit with the reason instead of running it unlimited', async () => {
+    const hosts = JSON.parse((await cli(env, ['hosts', '--json'])).stdout);
+    expect(hosts[0].containment).toMatchObject({ mode: 'process', limits: [] });
+    const rec = await c.start({ command: ['sleep', '300'], memory: '64M' });
+    await expect(c.waitFor(rec.id, 'running')).rejects.toThrow(/cannot enforce memory: host h-proc runs in process mode/);
+    expect((await c.get(rec.id)).pid).toBeNull();
+  });
+
+  it('kills an env-clearing TERM-ignoring setsid child with its parent alive, found by ancestry', async () => {
+    const rec = await c.start({ command: [join(FIXTURES, 'escaper-ignores-term.sh')] });
+    const running = await c.waitFor(rec.id, 'running');
+    expect(running.containment).toBe('process');
+    expect(running.cgroup).toBeNull();
+    const stubborn = await until(
+      () => proc.list().find((p) => p.ppid === running.pid && p.sid !== running.sid && cmdline(p.pid).includes('trap')),
+      5000,
+      'the TERM-ignoring child',
+    );
+    expect((await cli(env, ['stop', rec.id, '--grace-ms', '300', '--wait'])).code).toBe(0);
+    expect(alive([stubborn.pid])).toEqual([]);
+    expect((await c.get(rec.id)).endReason).toBe('killed');
+  });
+});
+
+describe('reapq worker --containment', () => {
+  it('refuses an unknown mode with one line, exit 2', async () => {
+    const env = testEnv(testRedisUrl(), randomPrefix());
+    const r = await cli(env, ['worker', '--host-id', 'h-bad', '--containment', 'jail']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('reapq: --containment must be auto, cgroup or process, not "jail"');
   });
 });

@@ -65,6 +65,12 @@ describe('http api: validation and errors', () => {
     expect(negative.statusCode).toBe(400);
     expect(negative.json().error).toMatch(/graceMs/);
 
+    for (const limit of [{ memory: 'lots' }, { memory: '1K' }, { cpus: 0 }, { pidsMax: 0.5 }]) {
+      const bad = await app.inject({ method: 'POST', url: '/v1/processes', payload: { command: ['x'], ...limit } });
+      expect(bad.statusCode, JSON.stringify(limit)).toBe(400);
+      expect(bad.json().error).toMatch(new RegExp(Object.keys(limit)[0]!));
+    }
+
     const typo = await app.inject({ method: 'POST', url: '/v1/processes', payload: { command: ['x'], restartPolicy: 'always' } });
     expect(typo.statusCode).toBe(400);
     expect(typo.json().error).toMatch(/restartPolicy/);

@@ -28,6 +28,7 @@ describe('DEFAULT_POLICY', () => {
       maxArgBytes: 262_144,
       maxEnvBytes: 65_536,
       maxProcesses: null,
+      limits: { defaults: { memory: null, cpus: null, pidsMax: null }, max: { memory: null, cpus: null, pidsMax: null } },
     });
     expect(checkStart(DEFAULT_POLICY, spec({ command: ['/bin/bash', '-c', 'anything'], cwd: '/' }), 10_000)).toBeNull();
   });
@@ -268,6 +269,7 @@ describe('loadPolicy', () => {
       maxArgBytes: 1024,
       maxEnvBytes: 2048,
       maxProcesses: 20,
+      limits: { defaults: { memory: null, cpus: null, pidsMax: null }, max: { memory: null, cpus: null, pidsMax: null } },
     });
     expect(Object.isFrozen(p)).toBe(true);
   });
@@ -367,6 +369,7 @@ describe('properties', () => {
     maxArgBytes: fc.oneof(fc.nat(), fc.constant(Number.NaN), fc.constant(Infinity)),
     maxEnvBytes: fc.oneof(fc.nat(), fc.constant(Number.NaN)),
     maxProcesses: fc.option(fc.integer({ min: -1, max: 10 }), { nil: null }),
+    limits: fc.constant({ defaults: { memory: null, cpus: null, pidsMax: null }, max: { memory: null, cpus: null, pidsMax: null } }),
   });
   const liveCount = fc.oneof(fc.integer({ min: -5, max: 20 }), fc.constantFrom(Number.NaN, Infinity, 0.5));
 

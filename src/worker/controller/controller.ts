@@ -7,12 +7,13 @@ import type { EventStore } from '../../shared/event-store.js';
 import type { EventDraft } from '../../shared/events.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ProcessRecord } from '../../shared/record.js';
-import type { CgroupManager } from '../cgroup/manager.js';
+import type { UsageEntry } from '../../shared/usage.js';
+import type { CgroupManager, ContainmentInfo } from '../cgroup/manager.js';
 import type { Forker } from '../forker.js';
 import type { ForkerRequest } from '../forker-protocol.js';
 import { findTree, findTreeFast, type HostOs } from '../host-os.js';
 import type { LogShipper } from '../log-shipper.js';
-import { checkStart, type Policy } from '../policy.js';
+import { checkStart, effectiveLimits, type Policy } from '../policy.js';
 import type { PortAllocator } from '../ports.js';
 import { awaitReady } from '../readiness.js';
 import { buildEnv } from '../spawn-env.js';
@@ -44,6 +45,9 @@ export interface ControllerDeps {
   background: (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
   /** Cgroup mode: every run in its own leaf cgroup; null in process mode. */
   cgroups: CgroupManager | null;
+  containment: ContainmentInfo;
+  /** Stores cgroup usage readings (the usage hash). */
+  saveUsage: (entries: Array<readonly [string, UsageEntry]>) => Promise<void>;
 }
 
 export type StartOutcome =
@@ -125,6 +129,19 @@ export class Controller {
   leaders(): Set<number> {
     const out = new Set<number>();
     for (const h of this.held.values()) if (h.spawn) out.add(h.spawn.pid);
+    return out;
+  }
+
+  /** Cgroup usage of every run this worker holds, read now (one small file read or three each). */
+  usageSnapshot(): Array<readonly [string, UsageEntry]> {
+    const cg = this.d.cgroups;
+    const out: Array<readonly [string, UsageEntry]> = [];
+    if (!cg) return out;
+    for (const [key, h] of this.held) {
+      if (key.endsWith(ORPHANS) || !h.leaf || !h.runId || h.phase !== 'up') continue;
+      const u = cg.usage(h.leaf);
+      if (u) out.push([key, { ...u, run: h.runId, host: this.hostId, at: this.d.now() }]);
+    }
     return out;
   }
 
@@ -285,7 +302,7 @@ export class Controller {
         if (cg.populated(leaf) !== true) this.d.background('cgroup emptied', { processId: key }, this.trigger(key, { kind: 'event' }));
       });
     }
-    return { members, groupAlive: populated, leader, watched: held?.unwatch != null };
+    return { members, groupAlive: populated, leader, watched: held?.unwatch != null, oomKills: cg.oomKills(leaf) };
   }
 
   private find(ident: Identity, held: Held | null): number[] {
@@ -531,11 +548,23 @@ export class Controller {
     if (!this.logDirMade) mkdirSync(this.logDir, { recursive: true });
     this.logDirMade = true;
     const cg = this.d.cgroups;
+    const lim = effectiveLimits(this.d.policy, rec.limits);
+    if ('error' in lim) return this.failSpawn(id, h, begun, lim.error);
+    const limited = Object.entries(lim.limits).filter(([, v]) => v !== null);
+    if (!cg && limited.length > 0) {
+      const what = limited.map(([k]) => k).join(', ');
+      return this.failSpawn(
+        id,
+        h,
+        begun,
+        `cannot enforce ${what}: host ${this.hostId} runs in process mode (${this.d.containment.reason})`,
+      );
+    }
     let cgroup: ForkerRequest['cgroup'];
     if (cg) {
       h.leaf = cg.leafName(id, runId);
       try {
-        cgroup = await cg.prepare(h.leaf, { memory: null, cpus: null, pidsMax: null });
+        cgroup = await cg.prepare(h.leaf, lim.limits);
       } catch (err) {
         await cg.remove(h.leaf);
         return this.failSpawn(id, h, begun, `cannot set up its cgroup: ${(err as Error).message}`);
@@ -562,6 +591,7 @@ export class Controller {
       startTime: res.startTime,
       port,
       ...(cg && h.leaf ? { cgroup: cg.pathOf(h.leaf) } : {}),
+      ...(limited.length > 0 ? { limits: lim.limits } : {}),
     };
     h.ident = { id, pid: res.pid, pgid: res.pgid, sid: res.sid, startTime: res.startTime };
     h.logOffset = res.logOffset;
@@ -679,8 +709,17 @@ export class Controller {
     held.unwatch = null;
     const cg = this.d.cgroups;
     const leaf = held.leaf;
-    // Forgotten once its tree is gone: the leaf goes too (a leaf still in use is left to reconcile).
-    if (cg && leaf && cg.populated(leaf) !== true) this.d.background('cgroup removal', { processId: key, leaf }, cg.remove(leaf));
+    // Forgotten once its tree is gone: the leaf goes too (a leaf still in use is left to
+    // reconcile), after a last reading of what the run used (its CPU time and peak memory).
+    if (cg && leaf && cg.populated(leaf) !== true) {
+      const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
+      const last = u ? this.d.saveUsage([[key, { ...u, run: held.runId!, host: this.hostId, at: this.d.now() }]]) : Promise.resolve();
+      this.d.background(
+        'cgroup removal',
+        { processId: key, leaf },
+        last.finally(() => cg.remove(leaf)),
+      );
+    }
     if (held.phase !== 'orphans' && !this.held.has(key)) this.d.background('log shipping', { processId: key }, this.d.shipper.untrack(key));
   }
 

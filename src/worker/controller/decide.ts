@@ -1,5 +1,5 @@
 import type { EventDraft } from '../../shared/events.js';
-import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
+import { FINAL_STATES, type Limits, type ProcessRecord } from '../../shared/record.js';
 import { decideRestart } from '../restart.js';
 import { killStep, type KillState, type KillStep } from './kill-plan.js';
 
@@ -34,6 +34,8 @@ export interface SpawnFacts {
   port: number | null;
   /** Cgroup mode: the run's leaf cgroup path. */
   cgroup?: string;
+  /** The limits the run got (asked for, or the worker's defaults). */
+  limits?: Limits;
 }
 
 export interface Local {
@@ -68,6 +70,8 @@ export interface Tree {
   leader: 'alive' | 'gone' | 'reused';
   /** Members come from the run's cgroup, whose emptying is watched: waits need no fast polling. */
   watched?: boolean;
+  /** OOM kills the kernel counted in the run's cgroup. */
+  oomKills?: number;
 }
 
 export interface DecideInput {
@@ -140,6 +144,7 @@ export function decide(i: DecideInput): Action[] {
             port: s.port,
             run,
             ...(s.cgroup ? { cgroup: s.cgroup } : {}),
+            ...(s.limits ? { limits: s.limits } : {}),
           },
         ],
       },
@@ -148,6 +153,10 @@ export function decide(i: DecideInput): Action[] {
 
   const tree = i.tree;
   const alive = !!tree && (tree.members.length > 0 || tree.groupAlive);
+  // The OOM killer struck in the run's cgroup: on the record first (it decides the end reason).
+  if (tree?.oomKills && tree.oomKills > (rec.oom?.kills ?? 0)) {
+    return [{ kind: 'append', events: [{ type: 'oom', kills: tree.oomKills, limit: rec.limits?.memory ?? null, run }] }];
+  }
   if (!FINAL_STATES.has(rec.state)) {
     if (rec.bootId !== null && rec.bootId !== i.bootId) {
       const reason = `host rebooted (boot id ${rec.bootId} is now ${i.bootId})`;
