@@ -1,8 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { cgroupHomes, cgroupLeaves, cgroupSupport, v2Dir } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, cli, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
@@ -84,6 +86,48 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     const done = await c.get(rec.id);
     expect(done?.endReason).toBe('killed');
     expect(existsSync(leafDir(running.cgroup!))).toBe(false);
+  });
+
+  it('re-adopts its cgroups after a SIGKILL: the restarted worker still stops the detached, cookie-less descendant', async () => {
+    // A deployment of its own: no other worker may take the host over while it is down.
+    const prefix2 = randomPrefix();
+    const env2 = testEnv(testRedisUrl(), prefix2);
+    const c2 = new ReapqClient({ redisUrl: testRedisUrl(), prefix: prefix2, env: {} });
+    onCleanup(() => c2.close());
+    let w = await startWorker(env2, 'h-cg2', ['--containment', 'cgroup']);
+    const rec = await c2.start({ command: ['sh', '-c', "setsid env -i sh -c 'sleep 5003 & exit' & exec sleep 5002"] });
+    const running = await c2.waitFor(rec.id, 'running');
+    const escaped = await until(() => pidsIn(running.cgroup!).find((p) => cmdline(p) === 'sleep 5003'), 5000, 'the detached sleep');
+    await w.kill();
+    w = await startWorker(env2, 'h-cg2', ['--containment', 'cgroup']);
+    await until(async () => (await c2.events(rec.id)).some((e) => e.event.type === 'adopted'), 10_000, 'adopted');
+    expect(alive([running.pid!, escaped])).toEqual([running.pid, escaped]);
+    expect((await cli(env2, ['stop', rec.id, '--wait'])).code).toBe(0);
+    expect(alive([running.pid!, escaped])).toEqual([]);
+    expect(existsSync(leafDir(running.cgroup!))).toBe(false);
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('kills and removes a leftover cgroup no live run claims, and records the drift on its record', async () => {
+    const rec = await c.start({ command: ['sleep', '300'] });
+    const running = await c.waitFor(rec.id, 'running');
+    // A leaf of a run that is not the record's current one, holding a cookie-less process.
+    const ghost = join(leafDir(running.cgroup!), '..', `${rec.id}@oldrun`);
+    mkdirSync(ghost);
+    const stray = spawn('sh', ['-c', `echo $$ > ${ghost}/cgroup.procs && exec sleep 5004`], { env: {}, stdio: 'ignore', detached: true });
+    onCleanup(() => void stray.kill('SIGKILL'));
+    await until(() => readFileSync(join(ghost, 'cgroup.procs'), 'utf8').trim() !== '', 5000, 'the stray in its leaf');
+    const reconciled = await cli(env, ['reconcile', '--json']);
+    expect(reconciled.code).toBe(0);
+    await until(() => !existsSync(ghost), 10_000, 'the leftover leaf removed');
+    await until(() => stray.exitCode !== null || stray.signalCode !== null, 5000, 'the stray killed');
+    const drift = (await c.events(rec.id)).map((e) => e.event).find((e) => e.type === 'drift');
+    expect(drift).toMatchObject({ kind: 'orphan', detail: expect.stringContaining('@oldrun of run oldrun held 1 processes') });
+    // The live run was left alone.
+    expect((await c.get(rec.id)).state).toBe('running');
+    expect(alive([running.pid!])).toEqual([running.pid]);
+    await c.stop(rec.id);
+    await c.waitFor(rec.id, 'stopped');
   });
 
   it('records a missing binary as a failed start and leaves no cgroup for it', async () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { plan, type Action, type PlanInput } from '../../src/worker/reconcile/plan.js';
+import { cgroupLeftovers, plan, type Action, type PlanInput } from '../../src/worker/reconcile/plan.js';
 import { fold } from '../../src/shared/reducer.js';
 import type { ReapqEvent } from '../../src/shared/events.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
@@ -198,5 +198,20 @@ describe('plan: interrupted work', () => {
   it('skips records of another host', () => {
     const out = plan(input({ records: [rec('a', 'running', { host: 'h2' }), rec('b', 'starting', { host: 'h2' })] }));
     expect(out).toEqual([]);
+  });
+});
+
+describe('cgroup leftovers', () => {
+  it("claims only the leaf of a live record's current run on this host; every other leaf is a leftover", () => {
+    const live = { ...rec('web', 'running'), runId: 'r2' };
+    const done = { ...rec('old', 'stopped'), runId: 'r1' };
+    const elsewhere = { ...rec('moved', 'running', { host: 'h2' }), runId: 'r5' };
+    const leaves = ['web@r2', 'web@r1', 'old@r1', 'gone@r9', 'moved@r5', 'spawning@r7', 'not-a-leaf'];
+    expect(cgroupLeftovers(leaves, [live, done, elsewhere], HOST, new Set(['spawning']))).toEqual([
+      { leaf: 'web@r1', id: 'web', run: 'r1' },
+      { leaf: 'old@r1', id: 'old', run: 'r1' },
+      { leaf: 'gone@r9', id: 'gone', run: 'r9' },
+      { leaf: 'moved@r5', id: 'moved', run: 'r5' },
+    ]);
   });
 });

@@ -145,6 +145,53 @@ export class Controller {
     return out;
   }
 
+  /** Leaf cgroups in this worker's subtree (cgroup mode), for the reconcile pass. */
+  cgroupLeaves(): string[] {
+    return this.d.cgroups?.leaves() ?? [];
+  }
+
+  /**
+   * A leaf no live run claims: kills what is in it (cgroup.kill), waits for it to empty,
+   * removes it, and records the drift on its record if there is one. null when it is the
+   * leaf of a run this worker holds (a spawn under way since the pass read the records).
+   */
+  async cleanLeaf(leaf: string, id: string, run: string): Promise<number[] | null> {
+    const cg = this.d.cgroups;
+    const h = this.held.get(id);
+    // The run it holds (spawning, running, stopping) is its own to settle.
+    if (!cg || (h && (h.leaf === leaf || h.runId === run))) return null;
+    const pids = cg.members(leaf);
+    if (pids.length > 0) {
+      cg.kill(leaf);
+      await this.emptied(leaf, 2000);
+    }
+    await cg.remove(leaf);
+    if (pids.length > 0) {
+      const path = cg.pathOf(leaf);
+      this.d.log.warn({ processId: id, run, cgroup: path, pids }, 'leftover cgroup: killed and removed');
+      const detail = `cgroup ${path} of run ${run} held ${pids.length} processes no live run claims: killed, removed`;
+      await this.d.store.transact(id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids }] : null));
+    }
+    return pids;
+  }
+
+  /** Resolves once the leaf is empty (watched), or after ms. */
+  private emptied(leaf: string, ms: number): Promise<void> {
+    const cg = this.d.cgroups!;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unwatch();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const unwatch = cg.watch(leaf, () => {
+        if (cg.populated(leaf) !== true) done();
+      });
+      if (cg.populated(leaf) !== true) done();
+    });
+  }
+
   /** A start job: resolves with what became of it, once decided. */
   async start(id: string, jobId?: string): Promise<StartOutcome> {
     await this.queue.add(id, { kind: 'start', jobId });

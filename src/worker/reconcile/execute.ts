@@ -8,7 +8,7 @@ import { readCookies, type HostOs } from '../host-os.js';
 import type { ProcStat } from '../proc/parse.js';
 import type { Reaper } from '../reaper.js';
 import { cookieCandidates, identityOf } from '../tree.js';
-import { plan, type Action } from './plan.js';
+import { cgroupLeftovers, plan, type Action } from './plan.js';
 
 export type { ReconcileReport };
 
@@ -109,6 +109,31 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean } =
       ...('pids' in a ? { pids: a.pids } : {}),
       detail: 'reason' in a ? a.reason : DETAIL[a.kind],
     });
+  }
+  // Cgroup mode: a leaf no live run claims is drift, whatever its members' environment says.
+  const leaves = ctl.cgroupLeaves();
+  if (leaves.length > 0) {
+    // Held ids are not skipped here: a held id's leaf of another run is a leftover too
+    // (cleanLeaf leaves the run it holds alone).
+    for (const l of cgroupLeftovers(leaves, records, d.hostId, new Set())) {
+      work.push(
+        ctl.cleanLeaf(l.leaf, l.id, l.run).then(
+          (pids) => {
+            if (pids === null) return;
+            report.actions.push({
+              kind: 'cgroup-leftover',
+              id: l.id,
+              pids,
+              detail:
+                pids.length > 0
+                  ? `killed ${pids.length} in cgroup ${l.leaf} no live run claims, removed it`
+                  : `removed empty cgroup ${l.leaf}`,
+            });
+          },
+          (err) => void report.errors.push(`cgroup-leftover ${l.leaf}: ${(err as Error).message}`),
+        ),
+      );
+    }
   }
   // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
   for (const id of ctl.heldIds())

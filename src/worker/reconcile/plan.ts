@@ -134,3 +134,28 @@ function carriersOf(id: string, cookies: ReadonlyMap<number, Cookie>, owner: str
   for (const [pid, c] of cookies) if (c.id === id && (c.owner === null || c.owner === owner)) out.push(pid);
   return out.sort((a, b) => a - b);
 }
+
+/**
+ * Leaf cgroups (`<id>@<run>`) that no live run of this host claims: what a worker killed
+ * mid-spawn, a run whose record went away, or a leaf created by hand. Cgroup membership is
+ * the truth here, so whatever is in such a leaf is killed, whatever its environment says.
+ */
+export function cgroupLeftovers(
+  leaves: readonly string[],
+  records: readonly ProcessRecord[],
+  hostId: string,
+  busy: ReadonlySet<string>,
+): Array<{ leaf: string; id: string; run: string }> {
+  const live = new Map<string, string | null>();
+  for (const r of records) if (r.host === hostId && !FINAL_STATES.has(r.state) && r.state !== 'pending') live.set(r.id, r.runId);
+  const out: Array<{ leaf: string; id: string; run: string }> = [];
+  for (const leaf of leaves) {
+    const at = leaf.lastIndexOf('@');
+    if (at <= 0) continue;
+    const id = leaf.slice(0, at);
+    const run = leaf.slice(at + 1);
+    if (busy.has(id) || live.get(id) === run) continue;
+    out.push({ leaf, id, run });
+  }
+  return out;
+}
