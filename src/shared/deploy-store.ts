@@ -133,6 +133,16 @@ export class DeployStore {
     return out;
   }
 
+  /** A service's newest deploy, or null. */
+  async newest(service: string): Promise<DeployRecord | null> {
+    const [id] = await this.redis.zrange(this.keys.serviceDeploys(service), '-1', '-1');
+    return id === undefined ? null : this.get(id);
+  }
+
+  async leaseHeld(service: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.serviceLease(service))) === 1;
+  }
+
   async serviceNames(): Promise<string[]> {
     return (await this.redis.smembers(this.keys.services)).sort();
   }

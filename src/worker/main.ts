@@ -311,6 +311,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   await beat('up');
   // Draining is asked for in Redis (reapq drain), so it reaches the worker wherever it runs;
   // a drained worker stops fetching starts but still serves stops and reconcile passes.
+  let beats = 0;
   const tick = async () => {
     const want = (await redis.sismember(keys.drain, config.hostId)) === 1;
     if (want !== draining) {
@@ -320,6 +321,16 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       hlog.info({ draining }, draining ? 'draining: no new starts' : 'drain lifted: taking starts');
     }
     await beat(draining ? 'draining' : 'up');
+    // Every 10th beat: a deploy that no runner holds and whose job got lost or failed is
+    // enqueued again (a second job is harmless: runners take the service's lease).
+    if (++beats % 10 === 0)
+      for (const service of await deployRunner.sweep((id, svc) =>
+        queue(keys.deployQueue)
+          // Its own job id: the deploy's first job may have failed and be kept as failed.
+          .add('deploy', { service: svc }, { jobId: `${id}.sweep${beats}`, removeOnComplete: true, removeOnFail: 1000 })
+          .then(() => undefined),
+      ))
+        hlog.info({ service }, 'deploy without a runner: enqueued again');
   };
   await tick();
   const beatTimer = setInterval(() => void tick().catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);

@@ -5,6 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildServer } from '../../src/producer/http/server.js';
+import { DeployStore } from '../../src/shared/deploy-store.js';
+import { makeKeys } from '../../src/shared/keys.js';
+import { connect } from '../../src/shared/redis.js';
+import { testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-deploy');
@@ -226,6 +230,32 @@ describe('deploys', () => {
       await api.close();
     }
     await stopService('h1');
+  });
+
+  it('a deploy recorded without its job (the producer died in between) is picked up by a worker', async () => {
+    const redis = connect(testRedisUrl(), 'command');
+    try {
+      const store = new DeployStore(redis, makeKeys(t.prefix));
+      const revision = await store.nextRevision('orphan');
+      const spec = { command: app('o'), port: 'auto', ready };
+      await store.transact('d-orphan', () => [
+        {
+          type: 'requested',
+          service: 'orphan',
+          revision,
+          kind: 'deploy',
+          spec,
+          strategy: 'start-first',
+          replicas: 1,
+          timeoutMs: 20_000,
+          cause: null,
+        },
+      ]);
+      expect((await t.client.waitForDeploy('d-orphan', { timeoutMs: 30_000 })).state).toBe('succeeded');
+    } finally {
+      redis.disconnect();
+    }
+    await stopService('orphan');
   });
 });
 

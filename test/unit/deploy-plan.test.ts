@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { activeOf, foldDeploy, reduceDeploy, type DeployEvent, type DeployRecord, type Strategy } from '../../src/shared/deploy.js';
+import {
+  activeOf,
+  foldDeploy,
+  reduceDeploy,
+  type DeployEvent,
+  type DeployEventDraft,
+  type DeployRecord,
+  type Strategy,
+} from '../../src/shared/deploy.js';
 import type { ProcessRecord, State } from '../../src/shared/record.js';
 import { gone, pickNext, planDeploy, type DeployAction } from '../../src/worker/deploy/plan.js';
 
@@ -28,6 +36,7 @@ function proc(id: string, state: State, desired: 'running' | 'stopped' = 'runnin
     state,
     desired,
     killPending: [],
+    killDeadline: null,
     restartPolicy: 'never',
     exitCode: null,
     error: null,
@@ -82,7 +91,7 @@ function run(d0: DeployRecord, world: Map<string, ProcessRecord>, broken: Set<nu
   return { d, log };
 }
 
-function apply(d: DeployRecord, e: Omit<DeployEvent, 'v' | 'at'>, at: number): DeployRecord {
+function apply(d: DeployRecord, e: DeployEventDraft, at: number): DeployRecord {
   const res = reduceDeploy(d, { ...e, v: 1, at } as DeployEvent, d.id);
   if (!res.ok) throw new Error(res.error);
   return res.record;
@@ -193,6 +202,7 @@ describe('deploy planner', () => {
 
   it('a previous replica with a kill still pending is not gone', () => {
     expect(gone({ ...proc('x', 'stopped', 'stopped'), killPending: [12] })).toBe(false);
+    expect(gone({ ...proc('x', 'failed'), killDeadline: 1 })).toBe(false);
     expect(gone(proc('x', 'stopped', 'stopped'))).toBe(true);
     expect(gone(null)).toBe(true);
   });

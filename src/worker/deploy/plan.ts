@@ -18,10 +18,17 @@ export type DeployAction =
 
 export type Observed = ReadonlyMap<string, ProcessRecord | null>;
 
-/** A process whose tree is gone for good: no record, or final with no restart to come and no kill pending. */
+/** A process whose tree is gone for good: no record, or final with no restart to come and no kill pending or under way. */
 export function gone(rec: ProcessRecord | null | undefined): boolean {
   if (!rec) return true;
-  return FINAL_STATES.has(rec.state) && (rec.desired === 'stopped' || !mayRestart(rec)) && rec.killPending.length === 0;
+  // A kill deadline still set: its worker is stopping the tree (a failed readiness check
+  // records `failed` first and stops the tree after).
+  return (
+    FINAL_STATES.has(rec.state) &&
+    (rec.desired === 'stopped' || !mayRestart(rec)) &&
+    rec.killPending.length === 0 &&
+    rec.killDeadline === null
+  );
 }
 
 /** A replica that serves: running (for a process with a readiness check, only once it passed). */

@@ -49,6 +49,22 @@ export class DeployRunner {
     this.closed = true;
   }
 
+  /**
+   * Level-triggered repair: a service whose newest deploy is not over and that no runner
+   * holds gets a deploy job again (a producer that died between recording a deploy and
+   * enqueueing it, a job removed by hand). True for each service it enqueued.
+   */
+  async sweep(enqueue: (deployId: string, service: string) => Promise<void>): Promise<string[]> {
+    const out: string[] = [];
+    for (const service of await this.d.deploys.serviceNames()) {
+      const last = await this.d.deploys.newest(service);
+      if (!last || FINAL_DEPLOY_STATES.has(last.state) || (await this.d.deploys.leaseHeld(service))) continue;
+      await enqueue(last.id, service);
+      out.push(service);
+    }
+    return out;
+  }
+
   /** Runs a service's deploys; 'busy' when another runner holds its lease (the job comes back later). */
   async runService(service: string): Promise<'done' | 'busy' | 'closed'> {
     const token = `${this.d.owner}/${nanoid(8)}`;
