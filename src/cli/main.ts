@@ -3,6 +3,7 @@ import { InputError, oneLine } from '../shared/errors.js';
 import type { ReapqClient } from '../producer/client.js';
 import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
+import { registerTopCommand } from './top.js';
 import { cliRedis, isConnectionError, RedisUnreachableError } from './redis-target.js';
 import { registerProcessCommands } from './processes.js';
 import { registerDeployCommands } from './deploys.js';
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   registerProcessCommands(program, withClient);
   registerDeployCommands(program, withClient);
   registerOpsCommands(program, withClient);
+  registerTopCommand(program, withClient);
   try {
     await program.parseAsync(argv);
     return 0;

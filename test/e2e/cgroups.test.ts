@@ -235,6 +235,12 @@ describe.skipIf(!support.ok)('cgroup limits', () => {
     const [head, ...rows] = ls.stdout.trim().split('\n');
     expect(head).toMatch(/\bCPU\s+MEM\b/);
     expect(rows.find((r) => r.startsWith(rec.id))).toMatch(/\d(ms|\.\d+s)\s+\d+(\.\d)?[KMG]?\s/);
+    // reapq top, piped: one plain table (no escape codes) with the process and its figures.
+    const top = await cli(env, ['top']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).not.toMatch(/\x1b/);
+    expect(top.stdout.split('\n')[1]).toMatch(/^ID\s+NAME\s+HOST\s+PID\s+CPU%\s+CPU\s+MEM\s+PEAK/);
+    expect(top.stdout.split('\n').find((l) => l.startsWith(rec.id))).toMatch(/h-lim\s+\d+\s+-\s+\d/);
     await c.stop(rec.id);
     await c.waitFor(rec.id, 'stopped');
   });

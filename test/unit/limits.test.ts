@@ -80,3 +80,26 @@ describe('limits', () => {
     expect(running).toMatchObject({ containment: 'cgroup', cgroup: '/x@h/p@r1', limits, oom: null });
   });
 });
+
+describe('per-process usage metrics', () => {
+  it('keep the top processes by memory and fold the rest into one _other series per host', async () => {
+    const { topUsage } = await import('../../src/producer/http/metrics.js');
+    const row = (id: string, host: string, mem: number) => ({
+      id,
+      host,
+      run: 'r',
+      cpuMs: 10,
+      memoryBytes: mem,
+      memoryPeakBytes: mem,
+      pids: 1,
+      at: 0,
+    });
+    const rows = [row('a', 'h1', 5), row('b', 'h1', 50), row('c', 'h1', 1), row('d', 'h2', 2), row('e', 'h2', 3)];
+    expect(topUsage(rows, 2).map((r) => [r.id, r.host, r.memoryBytes, r.pids, r.cpuMs])).toEqual([
+      ['b', 'h1', 50, 1, 10],
+      ['a', 'h1', 5, 1, 10],
+      ['_other', 'h2', 5, 2, 20],
+      ['_other', 'h1', 1, 1, 10],
+    ]);
+  });
+});

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { STATES } from '../../shared/record.js';
 import type { ReapqClient } from '../client.js';
 import type { HostInfo } from '../../shared/hosts.js';
+import type { UsageEntry } from '../../shared/usage.js';
 import type { ApiContext } from './context.js';
 
 interface Snapshot {
@@ -111,6 +112,52 @@ export function makeMetrics(client: ReapqClient): Registry {
     },
   });
 
+  // Per-process cgroup usage, bounded: the PER_PROCESS_TOP live processes using the most
+  // memory get their own id label; the rest are summed per host under id="_other", so a
+  // host with 10,000 processes still exports at most PER_PROCESS_TOP + hosts series each.
+  let usageCurrent: Promise<UsageRow[]> | null = null;
+  const usageRows = (): Promise<UsageRow[]> => {
+    if (!usageCurrent) {
+      usageCurrent = (async () => {
+        const { hosts } = await snapshot();
+        const rows: UsageRow[] = [];
+        for (const h of hosts) {
+          const live = (await client.admin.live(h.hostId)).filter((r) => r.containment === 'cgroup');
+          const usage = await client.usage(live);
+          for (const [id, u] of usage) rows.push({ ...u, id, host: h.hostId });
+        }
+        return topUsage(rows, PER_PROCESS_TOP);
+      })();
+      const clear = () => {
+        usageCurrent = null;
+      };
+      usageCurrent.then(clear, clear);
+    }
+    return usageCurrent;
+  };
+  const perProcess = (name: string, help: string, value: (u: UsageRow) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['id', 'host'] as const,
+      registers: [registry],
+      async collect() {
+        const rows = await usageRows();
+        this.reset();
+        for (const u of rows) {
+          const v = value(u);
+          if (v !== null) this.inc({ id: u.id, host: u.host }, v);
+        }
+      },
+    });
+  perProcess(
+    'reapq_process_memory_bytes',
+    'Memory of a process tree (its cgroup), top processes by memory; the rest as id="_other".',
+    (u) => u.memoryBytes,
+  );
+  perProcess('reapq_process_cpu_seconds_total', 'CPU time of a process tree (its cgroup) in its current run.', (u) => u.cpuMs / 1000);
+  perProcess('reapq_process_pids', 'Processes in a process tree (its cgroup).', (u) => u.pids);
+
   new Gauge({
     name: 'reapq_queue_jobs',
     help: 'Jobs waiting or delayed in the shared start queue and each host queue.',
@@ -125,6 +172,26 @@ export function makeMetrics(client: ReapqClient): Registry {
   });
 
   return registry;
+}
+
+/** Most processes with an id label of their own in the per-process usage metrics. */
+export const PER_PROCESS_TOP = 50;
+
+type UsageRow = UsageEntry & { id: string };
+
+/** The `top` rows by memory as they are; every other row folded into one `_other` row per host. */
+export function topUsage(rows: UsageRow[], top: number): UsageRow[] {
+  const sorted = [...rows].sort((a, b) => (b.memoryBytes ?? 0) - (a.memoryBytes ?? 0) || a.id.localeCompare(b.id));
+  const out = sorted.slice(0, top);
+  const other = new Map<string, UsageRow>();
+  for (const u of sorted.slice(top)) {
+    const o = other.get(u.host) ?? { ...u, id: '_other', cpuMs: 0, memoryBytes: 0, memoryPeakBytes: null, pids: 0 };
+    o.cpuMs += u.cpuMs;
+    o.memoryBytes = (o.memoryBytes ?? 0) + (u.memoryBytes ?? 0);
+    o.pids += u.pids;
+    other.set(u.host, o);
+  }
+  return [...out, ...other.values()];
 }
 
 export function registerMetricsRoute(app: FastifyInstance, { client }: ApiContext): void {

@@ -161,18 +161,29 @@ function delegateV2(v2: Hierarchy, sub: string, selfPid: number, problems: strin
   const atRoot = v2.path === '/';
   let err = enable(v2.home);
   if (err === 'EBUSY' && !atRoot) {
-    // Our own cgroup has processes (this worker): move it to a leaf of its own and try again.
+    // Our own cgroup has processes (this worker; in a container also its init): they move
+    // to a leaf of their own, `worker`, as systemd's delegation asks, and the subtree's
+    // controllers can then be enabled. The worker goes first; the rest are its neighbours.
     try {
       const self = join(sub, 'worker');
       mkdirSync(self, { recursive: true });
       writeFileSync(join(self, 'cgroup.procs'), String(selfPid));
-      err = enable(v2.home);
+      for (let i = 0; i < 3 && err === 'EBUSY'; i++) {
+        for (const pid of parsePids(read(join(v2.home, 'cgroup.procs')) ?? '')) {
+          try {
+            writeFileSync(join(self, 'cgroup.procs'), String(pid));
+          } catch {
+            // exited, or a kernel thread: try the rest
+          }
+        }
+        err = enable(v2.home);
+      }
     } catch (e) {
       err = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     }
   }
   if (err) {
-    problems.push(`v2 controllers ${want.join(', ')} not delegated to ${v2.home} (${err}): other processes share its cgroup`);
+    problems.push(`v2 controllers ${want.join(', ')} cannot be enabled below ${v2.home} (${err})`);
     return [];
   }
   // The subtree's own children: the leaves (and the worker's leaf, which needs none).
