@@ -345,9 +345,12 @@ export class Controller {
     const stopping = !!held && (held.kill.deadline !== null || held.phase === 'orphans' || rec?.desired === 'stopped');
     if (held && populated && stopping && !held.unwatch) {
       const key = rec?.id ?? ident.id;
-      held.unwatch = cg.watch(leaf, () => {
+      const emptied = () => {
         if (cg.populated(leaf) !== true) this.d.background('cgroup emptied', { processId: key }, this.trigger(key, { kind: 'event' }));
-      });
+      };
+      held.unwatch = cg.watch(leaf, emptied);
+      // It may have emptied between the read above and the watch: that change was not seen.
+      emptied();
     }
     return { members, groupAlive: populated, leader, watched: held?.unwatch != null, oomKills: cg.oomKills(leaf) };
   }
