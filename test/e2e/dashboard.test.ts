@@ -205,4 +205,31 @@ describe('dashboard in a headless browser', () => {
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 60_000);
+
+  it('shows services with their active revision and last deploy, and restarts one after a confirm', async () => {
+    const app = [process.execPath, '-e', "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)"];
+    const d1 = await c.deploy({ service: 'dash-web', command: app, port: 'auto', ready: { kind: 'http', path: '/' } });
+    expect((await c.waitForDeploy(d1.id, { timeoutMs: 30_000 })).state).toBe('succeeded');
+
+    const page = await browser.newPage();
+    const asked: string[] = [];
+    page.on('dialog', (d) => {
+      asked.push(d.message());
+      void d.accept();
+    });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(`${api.url}/`);
+    const row = '#services tr[data-service="dash-web"]';
+    await expect.poll(text(page, `${row} td:nth-child(2)`), { timeout: LIVE_MS }).toBe('r1');
+    expect(await page.locator(`${row} td.detail`).textContent()).toBe(`${d1.id} r1 succeeded`);
+    expect(await page.locator(`${row} td:nth-child(3) a`).first().getAttribute('href')).toBe('/processes/dash-web-r1-0');
+
+    await page.locator(`${row} button[data-action="restart"]`).click();
+    await expect.poll(text(page, `${row} td:nth-child(2)`), { timeout: 30_000 }).toBe('r2');
+    expect(asked).toEqual(['restart dash-web?']);
+    expect((await c.service('dash-web')).deploys[0]).toMatchObject({ revision: 2, cause: 'restart of r1', state: 'succeeded' });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+    expect((await c.waitForDeploy((await c.stopService('dash-web')).id, { timeoutMs: 30_000 })).state).toBe('succeeded');
+  }, 60_000);
 });

@@ -71,6 +71,9 @@ function indexPage(nonce: string): string {
   return `${head('reapq', nonce)}<body>
 ${HEADER}
 <main>
+<h2>Services</h2>
+<table><thead><tr><th>service</th><th>revision</th><th>processes</th><th>last deploy</th><th>actions</th></tr></thead><tbody id="services"></tbody></table>
+<p id="services-empty" class="empty" hidden>no services: <code>reapq deploy NAME -- CMD</code> makes one</p>
 <h2>Hosts</h2>
 <table><thead><tr><th>host</th><th>state</th><th>load / capacity</th><th>last seen</th><th>version</th></tr></thead><tbody id="hosts"></tbody></table>
 <p id="hosts-empty" class="empty" hidden>no worker has sent a heartbeat</p>

@@ -35,6 +35,16 @@ export function registerDeployRoutes(app: FastifyInstance, { client, streams }: 
       return reply.code(201).send(await client.waitForDeploy(rec.id, { timeoutMs: request.query.timeoutMs ?? MAX_WAIT_MS }));
     },
   );
+  for (const [action, summary, call] of [
+    ['restart', 'replace every replica with a fresh one of the same spec (a start-first deploy)', (n: string) => client.restartService(n)],
+    ['rollback', "deploy the previous revision's spec again", (n: string) => client.rollback(n)],
+    ['stop', 'stop the active revision (queued after the deploys before it)', (n: string) => client.stopService(n)],
+  ] as const)
+    r.post(
+      `/services/:name/${action}`,
+      { schema: { summary: `${summary}; 201 with the deploy record`, params: ServiceParams } },
+      async (request, reply) => reply.code(201).send(await call(request.params.name)),
+    );
   r.get('/services', { schema: { summary: 'every service: active revision, its processes, last deploy' } }, async () => client.services());
   r.get('/services/:name', { schema: { summary: 'one service with its deploy history', params: ServiceParams } }, async (request) =>
     client.service(request.params.name),

@@ -150,14 +150,19 @@ export function api<T>(path: string): Promise<T> {
   return request(path, 'application/json').then((res) => res.json() as Promise<T>);
 }
 
+/** POST to the api (an operator's action), the answer as JSON. */
+export function apiPost<T>(path: string): Promise<T> {
+  return request(path, 'application/json', 'POST').then((res) => res.json() as Promise<T>);
+}
+
 /** GET path from the api as text. */
 export function apiText(path: string): Promise<string> {
   return request(path, 'text/plain').then((res) => res.text());
 }
 
-async function request(path: string, accept: string): Promise<Response> {
+async function request(path: string, accept: string, method = 'GET'): Promise<Response> {
   for (;;) {
-    const res = await fetch(path, { headers: headers({ accept }), cache: 'no-store' });
+    const res = await fetch(path, { method, headers: headers({ accept }), cache: 'no-store' });
     if (res.status === 401) {
       await askToken(Boolean(token));
       continue;

@@ -1,4 +1,4 @@
-/** Page /: hosts, counts by state, processes, recent drift and restarts, BullMQ queues. */
+/** Page /: services, hosts, counts by state, processes, recent drift and restarts, BullMQ queues. */
 import { humanMs } from '../../../shared/duration.js';
 import type { GlobalEvent } from '../../../shared/event-store.js';
 import type { ReapqEvent } from '../../../shared/events.js';
@@ -7,10 +7,12 @@ import type { ProcessRecord } from '../../../shared/record.js';
 import { STATES_BY_ATTENTION } from '../../../shared/states.js';
 import type { RecentFeed } from '../dashboard-feed.js';
 import type { QueueCounts } from '../queues.js';
+import type { ServiceInfo } from '../../deploys.js';
 import {
   $,
   api,
   ApiError,
+  apiPost,
   apiPath,
   canStream,
   cell,
@@ -75,6 +77,53 @@ function renderProcs(): void {
     }),
   );
   $('procs-empty').hidden = list.length > 0;
+}
+
+/** Services with their active revision and last deploy; restart, rollback and stop after a confirm. */
+function renderServices(list: ServiceInfo[]): void {
+  $('services').replaceChildren(
+    ...list.map((s) => {
+      const tr = el('tr');
+      tr.dataset.service = s.name;
+      const procsCell = el('td');
+      for (const p of s.active?.processes ?? []) {
+        const a = el('a', p.id + ' ' + (p.host ?? '-') + ':' + (p.port ?? '-') + ' ' + p.state, 'st-' + p.state);
+        a.href = processHref(p.id);
+        procsCell.append(a, el('br'));
+      }
+      const d = s.lastDeploy;
+      const last = d ? d.id + ' r' + d.revision + ' ' + d.state + (d.reason ? ' (' + d.reason + ')' : '') : '-';
+      const actions = el('td');
+      for (const action of ['restart', 'rollback', 'stop'] as const) {
+        const b = el('button', action);
+        b.type = 'button';
+        b.dataset.action = action;
+        b.disabled = !s.active;
+        b.addEventListener('click', () => {
+          if (!confirm(action + ' ' + s.name + '?')) return;
+          apiPost('/v1/services/' + encodeURIComponent(s.name) + '/' + action).then(refreshServices, showError);
+        });
+        actions.append(b, ' ');
+      }
+      tr.append(
+        cell(s.name, 'name'),
+        cell(s.active ? 'r' + s.active.revision : '-'),
+        procsCell,
+        cell(last, 'detail deploy-' + (d?.state ?? 'none')),
+        actions,
+      );
+      return tr;
+    }),
+  );
+  $('services-empty').hidden = list.length > 0;
+}
+
+async function refreshServices(): Promise<void> {
+  try {
+    renderServices(await api<ServiceInfo[]>('/v1/services'));
+  } catch (e) {
+    showError(e);
+  }
 }
 
 function renderHosts(hosts: HostInfo[]): void {
@@ -220,6 +269,7 @@ async function main(): Promise<void> {
   }
   void refreshHosts();
   void refreshQueues();
+  void refreshServices();
   if (canStream) {
     follow<GlobalEvent>('/v1/events' + (cursor === null ? '' : '?after=' + encodeURIComponent(cursor)), {
       // Fetched after the stream is up, so nothing between the two is missed.
@@ -241,6 +291,7 @@ async function main(): Promise<void> {
   setInterval(() => {
     ticks++;
     void refreshHosts();
+    void refreshServices();
     if (ticks % 3 === 0) void refreshQueues();
     if (!live) void refreshProcs();
     else renderProcs(); // ages move on
