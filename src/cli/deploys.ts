@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { STRATEGIES, type DeployEvent, type DeployRecord } from '../shared/deploy.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { InputError, NotFoundError, oneLine, WaitError } from '../shared/errors.js';
 import { ProcessIdSchema } from '../shared/record.js';
 import type { ReapqClient } from '../producer/client.js';
@@ -102,14 +103,16 @@ async function restartTarget(c: ReapqClient, target: string): Promise<DeployReco
 }
 
 /**
- * An apply file: JSON, `{"services": {"NAME": {...}}}` or `{"services": [{"service": "NAME", ...}]}`,
+ * An apply file: JSON (or YAML, by its .yaml/.yml name), `{"services": {"NAME": {...}}}` or
+ * `{"services": [{"service": "NAME", ...}]}`,
  * each entry a deploy request (start spec, strategy, replicas, timeoutMs). A relative cwd
  * is relative to the file, and so is an absent one.
  */
 function readApplyFile(file: string): unknown[] {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
     throw new InputError(`invalid apply file ${file}: ${oneLine(err)}`);
   }
@@ -206,7 +209,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
   waitFlags(
     program
       .command('apply')
-      .description('deploy every service of a JSON file whose spec changed ({"services": {"NAME": {command: [...], ...}}})')
+      .description('deploy every service of a JSON or YAML file whose spec changed ({"services": {"NAME": {command: [...], ...}}})')
       .argument('<file>')
       .option('--prune', 'stop services not in the file'),
   ).action(async (file: string, o) =>

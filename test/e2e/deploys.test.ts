@@ -199,8 +199,13 @@ describe('deploys', () => {
     const badFile = await cli(t.env, ['apply', file]);
     expect(badFile.code).toBe(2);
     expect(badFile.stderr).toMatch(/^reapq: invalid apply entry "side": replicas: .*\n$/);
-    writeFileSync(file, JSON.stringify({ services: { side: { command: app('side'), ...base } } }));
-    const pruned = await cli(t.env, ['apply', file, '--prune', '--wait']);
+    // The same file as YAML: side is unchanged.
+    const yamlFile = join(dir, 'services.yaml');
+    writeFileSync(
+      yamlFile,
+      `services:\n  side:\n    command: ${JSON.stringify(app('side'))}\n    port: auto\n    ready: { kind: http, path: /, timeoutMs: 20000 }\n`,
+    );
+    const pruned = await cli(t.env, ['apply', yamlFile, '--prune', '--wait']);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toMatch(/^side unchanged$/m);
     expect(pruned.stdout).toMatch(/^rb stopped d-\w+ succeeded$/m);
