@@ -114,8 +114,9 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean } =
   const leaves = ctl.cgroupLeaves();
   if (leaves.length > 0) {
     // Held ids are not skipped here: a held id's leaf of another run is a leftover too
-    // (cleanLeaf leaves the run it holds alone).
-    for (const l of cgroupLeftovers(leaves, records, d.hostId, new Set())) {
+    // (cleanLeaf leaves the run it holds alone). A record that cannot be read is left
+    // alone, leaf and all: what it held is unknown, and a bad record must harm nothing.
+    for (const l of cgroupLeftovers(leaves, records, d.hostId, new Set(corrupt.map((x) => x.id)))) {
       work.push(
         ctl.cleanLeaf(l.leaf, l.id, l.run).then(
           (pids) => {
