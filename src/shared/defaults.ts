@@ -5,8 +5,8 @@ export const DEFAULT_API_RATE_LIMIT = 600;
 
 /**
  * Start jobs one worker handles at once (`reapq worker --concurrency`). A start mostly
- * waits (Redis round trips, the forker), so the rate is about concurrency / latency: at 8
- * a burst of 200 starts through one client ran at 0.34-0.37x a bare spawn loop, at 32 at
- * 0.46-0.66x in the same runs (bench/backend.mjs).
+ * waits (Redis round trips, the forker). On a quiet two-core machine a burst of 200 starts
+ * through one client ran at 0.41x a bare spawn loop with 32 and 0.38x with 8, in the same
+ * run (bench/backend.mjs): the worker's CPU, not this bound, is what limits it there.
  */
 export const DEFAULT_START_CONCURRENCY = 32;
