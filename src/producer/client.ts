@@ -107,7 +107,7 @@ export class ReapqClient {
     // would also print each reconnect attempt.
     this.redis.on('error', (e: Error) => (this.connectionError = e));
     this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax);
-    internals.set(this, {
+    const inner: ClientInternals = {
       config: this.config,
       keys: this.keys,
       store: this.store,
@@ -115,8 +115,9 @@ export class ReapqClient {
       queue: (name) => this.queue(name),
       onQueue: (name, fn) => this.onQueue(name, fn),
       streams: () => this.streams,
-    });
-    this.admin = new Admin(internals.get(this)!);
+    };
+    internals.set(this, inner);
+    this.admin = new Admin(inner);
     this.deploys = new Deploys({
       store: this.store,
       keys: this.keys,

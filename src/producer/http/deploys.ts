@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { DeployRequestSchema, ServiceNameSchema } from '../../shared/deploy.js';
 import { ProcessIdSchema } from '../../shared/record.js';
 import type { ApiContext } from './context.js';
-import { EventsQuery, EventVersion, MAX_WAIT_MS, parse, WaitQuery } from './schemas.js';
-import { lastEventId, serveSse, wantsSse } from './sse.js';
+import { EventsQuery, MAX_WAIT_MS, WaitQuery } from './schemas.js';
+import { serveVersioned, wantsSse } from './sse.js';
 
 const ServiceParams = z.object({ name: ServiceNameSchema });
 const DeployParams = z.object({ id: ProcessIdSchema });
@@ -65,19 +65,7 @@ export function registerDeployRoutes(app: FastifyInstance, { client, streams }: 
       const { id } = request.params;
       await client.getDeploy(id); // 404 before anything is streamed
       if (!wantsSse(request)) return client.deployEvents(id, request.query.after ?? 0);
-      const last = lastEventId(request);
-      const after = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : (request.query.after ?? 0);
-      await serveSse(request, reply, streams, async (sse) => {
-        const events = client.followDeploy(id, after, sse.signal);
-        try {
-          for await (const e of events) {
-            if (sse.signal.aborted) break;
-            await sse.send(e.version, e);
-          }
-        } finally {
-          await events.return(undefined);
-        }
-      });
+      await serveVersioned(request, reply, streams, request.query.after ?? 0, (after, signal) => client.followDeploy(id, after, signal));
       return reply;
     },
   );

@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { EventStore, type GlobalEvent } from '../../shared/event-store.js';
 import type { ApiContext } from './context.js';
-import { EventsQuery, EventVersion, GlobalEventId, GlobalEventsQuery, IdParams, parse } from './schemas.js';
-import { lastEventId, serveSse, wantsSse } from './sse.js';
+import { EventsQuery, GlobalEventId, GlobalEventsQuery, IdParams, parse } from './schemas.js';
+import { lastEventId, serveSse, serveVersioned, wantsSse } from './sse.js';
 
 const GLOBAL_BATCH = 500;
 
@@ -28,20 +28,7 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
       const q = request.query;
       await client.get(id); // 404 before anything is streamed
       if (!wantsSse(request)) return client.events(id, q.after ?? 0);
-      const last = lastEventId(request);
-      const after = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : (q.after ?? 0);
-      await serveSse(request, reply, streams, async (sse) => {
-        const events = client.follow(id, after, sse.signal);
-        try {
-          for await (const e of events) {
-            if (sse.signal.aborted) break;
-            await sse.send(e.version, e);
-          }
-        } finally {
-          // Ends the generator (and its blocking Redis connection) within its 1 s read.
-          await events.return(undefined);
-        }
-      });
+      await serveVersioned(request, reply, streams, q.after ?? 0, (after, signal) => client.follow(id, after, signal));
       return reply;
     },
   );

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { oneLine } from './errors.js';
+import { EventVersion, parse } from './schemas.js';
 
 const PING_MS = 15_000;
 
@@ -93,6 +94,33 @@ export async function serveSse(
   })();
   streams.add(ac, run);
   await run;
+}
+
+/**
+ * Streams a versioned event history (a process's, a deploy's) from the request's
+ * Last-Event-ID, else from `after`, until the client goes: one place for the resume rule
+ * and for ending the follow (and its reader subscription) with the stream.
+ */
+export async function serveVersioned<E extends { version: number }>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  streams: SseStreams,
+  after: number,
+  follow: (after: number, signal: AbortSignal) => AsyncGenerator<E>,
+): Promise<void> {
+  const last = lastEventId(request);
+  const from = last !== undefined ? parse(EventVersion, last, 'Last-Event-ID') : after;
+  await serveSse(request, reply, streams, async (sse) => {
+    const events = follow(from, sse.signal);
+    try {
+      for await (const e of events) {
+        if (sse.signal.aborted) break;
+        await sse.send(e.version, e);
+      }
+    } finally {
+      await events.return(undefined);
+    }
+  });
 }
 
 /** Resolves after ms, or at once when the signal aborts. */
