@@ -301,15 +301,18 @@ export async function startLocalRedis(opts: StartLocalRedisOptions = {}): Promis
 }
 
 /**
- * A private Redis Cluster of `nodes` masters (no replicas) on loopback, for tests and
- * benchmarks. Each node is a startLocalRedis-style child (no persistence); the cluster
+ * A private Redis Cluster of `nodes` masters (with `replicas` replicas each, none by
+ * default) on loopback, for tests and benchmarks. Each node is a startLocalRedis-style child (no persistence); the cluster
  * config files live in one temp dir. Resolves once every node reports cluster_state:ok
  * with all 16384 slots served and every node known, so a client sees one stable topology.
  */
 export interface LocalCluster {
   /** `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...` */
   url: string;
+  /** Every node's port, masters first. */
   ports: number[];
+  /** Every node (masters first, then replicas), so a failover test can kill one. */
+  nodes: LocalRedis[];
   /** Stops every node, reaps them and removes the temp dir; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -317,13 +320,20 @@ export interface LocalCluster {
 export interface StartLocalClusterOptions {
   /** Masters; redis-cli --cluster create needs at least 3. Default 3. */
   nodes?: number;
+  /** Replicas per master (redis-cli --cluster-replicas). Default 0. */
+  replicas?: number;
+  /** cluster-node-timeout: how long a node is unreachable before a replica takes over. Default Redis's 15 s. */
+  nodeTimeoutMs?: number;
 }
 
 const CLUSTER_READY_TIMEOUT_MS = 20_000;
 
 export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Promise<LocalCluster> {
-  const count = opts.nodes ?? 3;
-  if (!Number.isInteger(count) || count < 3) throw new Error(`a Redis Cluster needs at least 3 masters, got ${count}`);
+  const masters = opts.nodes ?? 3;
+  if (!Number.isInteger(masters) || masters < 3) throw new Error(`a Redis Cluster needs at least 3 masters, got ${masters}`);
+  const replicas = opts.replicas ?? 0;
+  const count = masters * (1 + replicas);
+  const nodeArgs = opts.nodeTimeoutMs !== undefined ? ['--cluster-node-timeout', String(opts.nodeTimeoutMs)] : [];
   const bin = await ensureRedisServerBinary();
   const cli = await findExecutable('redis-cli');
   if (!cli) throw new Error('redis-cli not found: it comes with redis-server (apt-get install redis-server)');
@@ -339,11 +349,11 @@ export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Pr
   };
 
   try {
-    for (let i = 0; i < count; i++) nodes.push(await startClusterNode(bin, dir));
+    for (let i = 0; i < count; i++) nodes.push(await startClusterNode(bin, dir, nodeArgs));
     const ports = nodes.map((n) => n.port);
     const create = await runCaptured(
       cli,
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
       CLUSTER_READY_TIMEOUT_MS,
     );
     if (create.code !== 0)
@@ -364,6 +374,7 @@ export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Pr
     return {
       url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
       ports,
+      nodes,
       stop(): Promise<void> {
         stopping ??= stopAll();
         return stopping;
@@ -379,7 +390,7 @@ export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Pr
  * One cluster-enabled node. Its bus port is picked free too (`--cluster-port`) instead of
  * the default port+10000, which can be taken or beyond 65535 for a high ephemeral port.
  */
-async function startClusterNode(bin: string, dir: string): Promise<LocalRedis> {
+async function startClusterNode(bin: string, dir: string, extraArgs: readonly string[]): Promise<LocalRedis> {
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
@@ -393,6 +404,7 @@ async function startClusterNode(bin: string, dir: string): Promise<LocalRedis> {
         join(dir, `nodes-${port}.conf`),
         '--cluster-port',
         String(busPort),
+        ...extraArgs,
       ]);
     } catch (err) {
       lastError = err;
