@@ -106,7 +106,10 @@ export class ReapqClient {
     // Connection errors reach callers as rejected commands; without a listener ioredis
     // would also print each reconnect attempt.
     this.redis.on('error', (e: Error) => (this.connectionError = e));
-    this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax);
+    this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax, Date.now, undefined, {
+      replicas: this.config.waitReplicas,
+      timeoutMs: this.config.waitTimeoutMs,
+    });
     const inner: ClientInternals = {
       config: this.config,
       keys: this.keys,
@@ -425,6 +428,7 @@ export class ReapqClient {
     this.reader = null;
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
+    await this.store.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 

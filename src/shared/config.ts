@@ -35,6 +35,8 @@ const EnvSchema = z.object({
   REAPQ_API_RATE_LIMIT: intFrom(0).default(DEFAULT_API_RATE_LIMIT),
   REAPQ_RETENTION_MS: intFrom(0).default(7 * 24 * 3600 * 1000),
   REAPQ_LOG_MAX_BYTES: intFrom(4096).default(16 * 1024 * 1024),
+  REAPQ_REDIS_WAIT_REPLICAS: intFrom(0).default(0),
+  REAPQ_REDIS_WAIT_TIMEOUT_MS: intFrom(1).default(1000),
 });
 
 export interface Config {
@@ -58,6 +60,12 @@ export interface Config {
   readonly logLines: number;
   /** Size at which a process's log file is rotated (one previous file kept). */
   readonly logMaxBytes: number;
+  /**
+   * Replicas every record append must reach (Redis WAIT) before it counts as done; 0 (the
+   * default) does not wait. See EventStore's `Replication`.
+   */
+  readonly waitReplicas: number;
+  readonly waitTimeoutMs: number;
 }
 
 /**
@@ -91,6 +99,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     apiRateLimit: e.REAPQ_API_RATE_LIMIT,
     retentionMs: e.REAPQ_RETENTION_MS,
     logMaxBytes: e.REAPQ_LOG_MAX_BYTES,
+    waitReplicas: e.REAPQ_REDIS_WAIT_REPLICAS,
+    waitTimeoutMs: e.REAPQ_REDIS_WAIT_TIMEOUT_MS,
     ...overrides,
   });
 }

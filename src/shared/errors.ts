@@ -32,6 +32,25 @@ export class StaleRunError extends Error {
   }
 }
 
+/**
+ * An append the master took but fewer replicas than REAPQ_REDIS_WAIT_REPLICAS confirmed
+ * in time: a failover now could lose it, so it is not reported as done. Retrying by id is
+ * safe (the same start or stop twice is one). HTTP 503.
+ */
+export class ReplicationError extends Error {
+  override name = 'ReplicationError';
+  constructor(
+    readonly id: string,
+    readonly wanted: number,
+    readonly confirmed: number,
+    timeoutMs: number,
+  ) {
+    super(
+      `${id}: written on the Redis master but confirmed by ${confirmed} of the ${wanted} replicas REAPQ_REDIS_WAIT_REPLICAS asks for within ${timeoutMs} ms; a failover could lose it: retry by id`,
+    );
+  }
+}
+
 /** A requested process id does not exist. HTTP 404, CLI exit code 1. */
 export class NotFoundError extends Error {
   override name = 'NotFoundError';

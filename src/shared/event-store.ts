@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ConflictError, CorruptRecordError, describeIssues, InputError, NotFoundError, StaleRunError } from './errors.js';
+import { ConflictError, CorruptRecordError, describeIssues, InputError, NotFoundError, ReplicationError, StaleRunError } from './errors.js';
 import { decodeEvent, withVersion, type EventDraft, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
 import { luaScript } from './lua.js';
@@ -29,8 +29,25 @@ export interface GlobalEvent {
   event: ReapqEvent;
 }
 
+/**
+ * How many replicas must confirm an append (Redis WAIT) before transact returns, and for
+ * how long to wait. Redis replicates asynchronously: without it, an append the master
+ * acknowledged and died before sending is lost in a failover (SCALING.md, "What a failover
+ * costs").
+ */
+export interface Replication {
+  replicas: number;
+  timeoutMs: number;
+}
+
 export class EventStore {
   private readonly maxAttempts = 50;
+  /**
+   * Where appends go. WAIT counts what the connection itself wrote and blocks it while it
+   * waits, so with replicas to wait for the appends get a connection of their own: reads,
+   * heartbeats and queue calls on the shared one never queue behind a WAIT.
+   */
+  private readonly writer: Redis;
 
   constructor(
     private readonly redis: Redis,
@@ -39,8 +56,17 @@ export class EventStore {
     private readonly now: () => number = Date.now,
     /** Told of every corrupt record or stream met, with one line naming it. */
     private readonly onCorrupt?: (id: string, problem: string) => void,
+    private readonly replication: Replication = { replicas: 0, timeoutMs: 0 },
   ) {
-    redis.defineCommand('reapqAppend', { numberOfKeys: 10, lua: APPEND_LUA });
+    this.writer = replication.replicas > 0 ? redis.duplicate() : redis;
+    // Its failures reach callers as rejected appends.
+    if (this.writer !== redis) this.writer.on('error', () => undefined);
+    for (const r of new Set([redis, this.writer])) r.defineCommand('reapqAppend', { numberOfKeys: 10, lua: APPEND_LUA });
+  }
+
+  /** Closes the append connection, if the store has one of its own (the shared one is the caller's). */
+  async close(): Promise<void> {
+    if (this.writer !== this.redis) await this.writer.quit().catch(() => this.writer.disconnect());
   }
 
   /**
@@ -55,7 +81,12 @@ export class EventStore {
       // still guards the append, and a stale guess only costs one retry.
       const current = attempt === 0 && known !== undefined ? known : await this.get(id);
       const fresh = decide(current);
-      if (!fresh || fresh.length === 0) return { record: current, appended: [] };
+      if (!fresh || fresh.length === 0) {
+        // A retry of an append that fewer replicas confirmed finds it on the master: it is
+        // done only once they have it (WAIT covers this connection's earlier writes).
+        if (this.replication.replicas > 0) await this.confirm(id, this.writer.pipeline().exists(this.keys.record(id)));
+        return { record: current, appended: [] };
+      }
       const events = fresh.map((e) => withVersion(e, this.now()));
       let rec = current;
       for (const e of events) {
@@ -70,7 +101,7 @@ export class EventStore {
       const oldHost = current?.host ?? '';
       const newHost = next.host ?? '';
       const about = events.find((e) => 'run' in e && e.run !== undefined && e.type !== 'spawn_begun') as { run?: string } | undefined;
-      const [ok, , quarantined] = (await (this.redis as unknown as AppendCommand).reapqAppend(
+      const [ok, , quarantined] = await this.append(id, [
         this.keys.record(id),
         this.keys.stream(id),
         this.keys.globalStream,
@@ -95,7 +126,7 @@ export class EventStore {
         current ? countsField(current) : '',
         countsField(next),
         ...events.map((e) => JSON.stringify(e)),
-      )) as [number, number, number?];
+      ]);
       if (ok === 1) {
         if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.stream(id)}:corrupt`);
         return { record: next, appended: events };
@@ -105,6 +136,40 @@ export class EventStore {
       if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
     }
     throw new ConflictError(`could not append to ${id}: ${this.maxAttempts} conflicting writers in a row`);
+  }
+
+  /**
+   * The append script; with replicas to wait for, followed by WAIT in the same pipeline (one
+   * round trip, and on a Cluster the keyless WAIT goes to the node of the record's slot).
+   */
+  private async append(id: string, args: string[]): Promise<[number, number, number?]> {
+    if (this.replication.replicas === 0)
+      return (await (this.redis as unknown as AppendCommand).reapqAppend(...args)) as [number, number, number?];
+    const pipe = this.writer.pipeline() as unknown as AppendPipeline;
+    let out: [number, number, number?] | undefined;
+    await this.confirm(id, pipe.reapqAppend(...args), (res) => {
+      const [err, value] = res ?? [];
+      if (err) throw err;
+      out = value as [number, number, number?];
+      // Nothing written (a lost race, a stale run): nothing to wait for.
+      return out[0] === 1;
+    });
+    return out!;
+  }
+
+  /** Runs the pipeline with WAIT at its end; throws ReplicationError when fewer replicas than asked confirmed. */
+  private async confirm(
+    id: string,
+    pipe: { call(...a: Array<string | number>): unknown; exec(): Promise<Array<[Error | null, unknown]> | null> },
+    wrote: (first: [Error | null, unknown] | undefined) => boolean = () => true,
+  ): Promise<void> {
+    const { replicas, timeoutMs } = this.replication;
+    pipe.call('WAIT', replicas, timeoutMs);
+    const res = (await pipe.exec()) ?? [];
+    if (!wrote(res[0])) return;
+    const [err, acked] = res.at(-1) ?? [new Error('no reply to WAIT'), 0];
+    if (err) throw err;
+    if (Number(acked) < replicas) throw new ReplicationError(id, replicas, Number(acked), timeoutMs);
   }
 
   /** The record, or null; a corrupt one throws CorruptRecordError naming it. */
@@ -386,6 +451,12 @@ export function decodeCursor(cursor: string): { score: number; id: string } {
 
 interface AppendCommand {
   reapqAppend(...args: string[]): Promise<unknown>;
+}
+
+interface AppendPipeline {
+  reapqAppend(...args: string[]): AppendPipeline;
+  call(...args: Array<string | number>): AppendPipeline;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
 }
 
 export interface Corrupt {

@@ -85,10 +85,17 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   });
   // Counted (reapq_corrupt_seen_total), so a record nobody reads the log for still shows.
   let corruptSeen = 0;
-  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, (processId, problem) => {
-    corruptSeen++;
-    hlog.error({ processId, problem }, 'corrupt data: skipped');
-  });
+  const store = new EventStore(
+    redis,
+    keys,
+    config.globalEventsMax,
+    Date.now,
+    (processId, problem) => {
+      corruptSeen++;
+      hlog.error({ processId, problem }, 'corrupt data: skipped');
+    },
+    { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs },
+  );
   // Background work never ends the worker: a rejection is logged with what it was for.
   const background = (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => {
     p.catch((err: unknown) => hlog.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));
@@ -360,6 +367,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         process.off('unhandledRejection', onUnhandled);
         await Promise.all([...queues.values()].map((q) => q.close()));
         await connection.quit().catch(() => connection.disconnect());
+        await store.close();
         await redis.quit().catch(() => redis.disconnect());
         hlog.info({ leftRunning: sup.load }, 'worker stopped; managed processes left for the next worker');
       })();

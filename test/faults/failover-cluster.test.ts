@@ -3,44 +3,88 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
+import { ReplicationError } from '../../src/shared/errors.js';
 import { makeKeys } from '../../src/shared/keys.js';
 import { randomPrefix } from '../helpers/redis.js';
-import { burstAcrossFailover, crash, expectRanOnceAndStopped, startHaCluster, type HaCluster } from '../helpers/redis-ha.js';
-import { startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+import {
+  accepted,
+  burstAcrossFailover,
+  crash,
+  cutReplicas,
+  expectRanOnceAndStopped,
+  markedSleep,
+  spawnCounts,
+  startHaCluster,
+  stopAllAndWait,
+  type HaCluster,
+} from '../helpers/redis-ha.js';
+import { startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
-// 3 masters and 3 replicas of this file's own. Every key of a prefix is in one slot
-// (keys.ts): the master of that slot is SIGKILLed in the middle of a burst and its
-// replica takes the slot over.
-let cluster: HaCluster;
-let w: TestWorker;
-let c: ReapqClient;
-const prefix = randomPrefix();
+// 3 masters and 3 replicas of this file's own, one cluster per scenario. Every key of a
+// prefix is in one slot (keys.ts): the master of that slot is the one that matters.
 const dir = mkdtempSync(join(tmpdir(), 'reapq-failover-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-beforeAll(async () => {
-  cluster = await startHaCluster({ nodeTimeoutMs: 1000 });
-  w = await startWorker(testEnv(cluster.url, prefix), 'h-failover');
-  c = new ReapqClient({ redisUrl: cluster.url, prefix, env: {} });
-}, 60_000);
-afterAll(async () => {
-  await c?.close();
-  if (w) expect(await w.stop()).toBe(0);
-  await cluster?.stop();
-  rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+/** A cluster with a worker and a client on it, for one describe block. */
+function useCluster(hostId: string, extraEnv: Record<string, string> = {}) {
+  const prefix = randomPrefix();
+  const s = { tag: makeKeys(prefix).tag } as { tag: string; cluster: HaCluster; w: TestWorker; c: ReapqClient };
+  beforeAll(async () => {
+    s.cluster = await startHaCluster({ nodeTimeoutMs: 1000 });
+    s.w = await startWorker(testEnv(s.cluster.url, prefix, extraEnv), hostId);
+    s.c = new ReapqClient({ redisUrl: s.cluster.url, prefix, env: extraEnv });
+  }, 60_000);
+  afterAll(async () => {
+    await s.c?.close();
+    if (s.w) expect(await s.w.stop()).toBe(0);
+    await s.cluster?.stop();
+  }, 30_000);
+  return s;
+}
 
 describe('Redis Cluster failover', () => {
+  const s = useCluster('h-failover');
+
   it("the master of reapq's slot killed in the middle of a burst: its replica takes over, every accepted start runs once, every tree ends stopped", async () => {
-    const marker = join(dir, 'spawned');
-    const tag = makeKeys(prefix).tag;
-    const owner = await cluster.ownerOf(tag);
+    const { cluster, w, c } = s;
+    const marker = join(dir, 'burst');
+    const owner = await cluster.ownerOf(s.tag);
+    const replicas = await cluster.replicasOf(owner);
+    expect(replicas).toHaveLength(1);
     const workerPid = w.child.pid;
     const burst = await burstAcrossFailover(c, { n: 40, idPrefix: 'k', marker, kill: () => crash(owner) });
-    // A replica, not a restart, serves the slot now.
-    const now = await cluster.ownerOf(tag);
-    expect(now.port).not.toBe(owner.port);
-    expect(cluster.nodes.slice(3).map((n) => n.port)).toContain(now.port);
+    // Its replica, not a restart, serves the slot now.
+    expect((await cluster.ownerOf(s.tag)).port).toBe(replicas[0]!.port);
     await expectRanOnceAndStopped(c, burst.ids, marker, w, workerPid);
     console.log(`cluster failover: starts refused for ${burst.refusedMs} ms after the kill, ${burst.retried} calls retried`);
   }, 120_000);
+});
+
+describe('REAPQ_REDIS_WAIT_REPLICAS=1 on a Cluster', () => {
+  const s = useCluster('h-waits', { REAPQ_REDIS_WAIT_REPLICAS: '1', REAPQ_REDIS_WAIT_TIMEOUT_MS: '300' });
+
+  it("waits on the master of reapq's slot: with its replica cut off a start is refused (another master would confirm it), accepted again once it is back", async () => {
+    const { cluster, w, c } = s;
+    const marker = join(dir, 'waits');
+    const owner = await cluster.ownerOf(s.tag);
+    await c.start(markedSleep('kept', marker));
+    await c.waitFor('kept', 'running');
+    const thaw = await cutReplicas({ master: owner, replicas: await cluster.replicasOf(owner) });
+    try {
+      await expect(c.start(markedSleep('retried', marker))).rejects.toThrow(ReplicationError);
+    } finally {
+      thaw();
+    }
+    await until(() => accepted(c.start(markedSleep('retried', marker))), 20_000, 'the retried start to be accepted');
+    await c.waitFor('retried', 'running', { timeoutMs: 20_000 });
+    await stopAllAndWait(c, ['kept', 'retried']);
+    expect(spawnCounts(marker)).toEqual(
+      new Map([
+        ['kept', 1],
+        ['retried', 1],
+      ]),
+    );
+    expect(w.child.exitCode).toBeNull();
+    expect(w.output()).not.toMatch(/unhandled rejection|uncaught|"level":60/i);
+  }, 90_000);
 });

@@ -3,41 +3,129 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
+import { NotFoundError, ReplicationError } from '../../src/shared/errors.js';
 import { randomPrefix } from '../helpers/redis.js';
-import { burstAcrossFailover, crash, expectRanOnceAndStopped, startSentinelSet, type SentinelSet } from '../helpers/redis-ha.js';
-import { startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+import {
+  accepted,
+  burstAcrossFailover,
+  crash,
+  cutReplicas,
+  expectRanOnceAndStopped,
+  failOverCut,
+  inSync,
+  markedSleep,
+  spawnCounts,
+  startSentinelSet,
+  stopAllAndWait,
+  type SentinelSet,
+} from '../helpers/redis-ha.js';
+import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
-// A master, its replica and three Sentinels of this file's own; reapq reaches the master
-// only through the Sentinels, and the master is SIGKILLed in the middle of a burst.
-let ha: SentinelSet;
-let w: TestWorker;
-let c: ReapqClient;
-const prefix = randomPrefix();
+// Masters, replicas and three Sentinels of this file's own (one set per scenario: a
+// failover uses one up); reapq reaches the master only through the Sentinels.
 const dir = mkdtempSync(join(tmpdir(), 'reapq-failover-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-beforeAll(async () => {
-  ha = await startSentinelSet({ sentinels: 3, downAfterMs: 500, failoverTimeoutMs: 3000 });
-  w = await startWorker(testEnv(ha.url, prefix), 'h-failover');
-  c = new ReapqClient({ redisUrl: ha.url, prefix, env: {} });
-}, 60_000);
-afterAll(async () => {
-  await c?.close();
-  if (w) expect(await w.stop()).toBe(0);
-  await ha?.stop();
-  rmSync(dir, { recursive: true, force: true });
-}, 30_000);
+/** A Sentinel set with a worker and a client on it, for one describe block. */
+function useSentinelSet(hostId: string, replicas: number, extraEnv: Record<string, string> = {}) {
+  const prefix = randomPrefix();
+  const s = {} as { ha: SentinelSet; w: TestWorker; c: ReapqClient };
+  beforeAll(async () => {
+    s.ha = await startSentinelSet({ sentinels: 3, replicas, downAfterMs: 500, failoverTimeoutMs: 3000 });
+    s.w = await startWorker(testEnv(s.ha.url, prefix, extraEnv), hostId);
+    s.c = new ReapqClient({ redisUrl: s.ha.url, prefix, env: extraEnv });
+  }, 60_000);
+  afterAll(async () => {
+    await s.c?.close();
+    if (s.w) expect(await s.w.stop()).toBe(0);
+    await s.ha?.stop();
+  }, 30_000);
+  return s;
+}
+
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: Error) => e,
+  );
 
 describe('Sentinel failover', () => {
+  const s = useSentinelSet('h-failover', 1);
+
   it('a master killed in the middle of a burst: the replica is promoted, every accepted start runs once, every tree ends stopped', async () => {
-    const marker = join(dir, 'spawned');
-    const oldMaster = ha.master.port;
+    const { ha, w, c } = s;
+    const marker = join(dir, 'burst');
     const workerPid = w.child.pid;
     const burst = await burstAcrossFailover(c, { n: 40, idPrefix: 's', marker, kill: () => crash(ha.master) });
     // Sentinel, not a restart, brought the service back: the replica is the master now.
     expect(await ha.masterPort()).toBe(ha.replica.port);
-    expect(oldMaster).not.toBe(ha.replica.port);
-    // The same worker carried every start to running, across the failover.
     await expectRanOnceAndStopped(c, burst.ids, marker, w, workerPid);
     console.log(`sentinel failover: starts refused for ${burst.refusedMs} ms after the kill, ${burst.retried} calls retried`);
   }, 120_000);
+});
+
+describe('an append the master acknowledged but never replicated (no REAPQ_REDIS_WAIT_REPLICAS)', () => {
+  const s = useSentinelSet('h-lossy', 1);
+
+  it('is lost with the master: waitFor fails with NotFoundError, and the worker kills the tree it ran for the vanished record', async () => {
+    const { ha, w, c } = s;
+    const marker = join(dir, 'lossy');
+    await c.start(markedSleep('kept', marker));
+    await c.waitFor('kept', 'running');
+    await until(() => inSync(ha.master, ha.replica), 10_000, 'the replica to have all of it');
+    const thaw = await cutReplicas(ha);
+    // Acknowledged, and even run: the master and the worker know of it, no replica does.
+    await c.start(markedSleep('lost', marker));
+    const running = await c.waitFor('lost', 'running');
+    expect(carriersOf('lost')).toEqual([running.pid]);
+    await failOverCut(ha, thaw);
+    // The start the producer was told succeeded never happened as far as Redis knows.
+    await until(async () => (await outcome(c.get('lost'))) instanceof NotFoundError, 10_000, 'the new master to answer');
+    await expect(c.waitFor('lost', 'running')).rejects.toThrow(NotFoundError);
+    // No orphan: the worker's run has no record any more, so it is stopped.
+    await until(() => carriersOf('lost').length === 0, 15_000, 'the tree of the vanished record to be killed');
+    expect((await c.get('kept')).state).toBe('running');
+    await stopAllAndWait(c, ['kept']);
+    expect(spawnCounts(marker)).toEqual(
+      new Map([
+        ['kept', 1],
+        ['lost', 1],
+      ]),
+    );
+    expect(w.child.exitCode).toBeNull();
+  }, 90_000);
+});
+
+describe('REAPQ_REDIS_WAIT_REPLICAS=1: an append counts once a replica has it', () => {
+  // Two replicas: after the failover the new master still has one to confirm appends.
+  const s = useSentinelSet('h-waits', 2, { REAPQ_REDIS_WAIT_REPLICAS: '1', REAPQ_REDIS_WAIT_TIMEOUT_MS: '300' });
+
+  it('refuses a start no replica confirmed instead of acknowledging it; after the failover every accepted start is there, the refused one retried by id runs once', async () => {
+    const { ha, w, c } = s;
+    const marker = join(dir, 'waits');
+    await c.start(markedSleep('kept', marker));
+    await c.waitFor('kept', 'running');
+    const thaw = await cutReplicas(ha);
+    const refused = await outcome(c.start(markedSleep('retried', marker)));
+    expect(refused).toBeInstanceOf(ReplicationError);
+    expect((refused as Error).message).toMatch(/confirmed by 0 of the 1 replicas .* within 300 ms; a failover could lose it: retry by id/);
+    const killedAt = Date.now();
+    await failOverCut(ha, thaw);
+    // Retried by id through the same client until accepted: a replica of the new master confirms it.
+    await until(() => accepted(c.start(markedSleep('retried', marker))), 30_000, 'the retried start to be accepted');
+    const refusedMs = Date.now() - killedAt;
+    await c.waitFor('retried', 'running', { timeoutMs: 20_000 });
+    expect((await c.get('kept')).state).toBe('running');
+    await stopAllAndWait(c, ['kept', 'retried']);
+    expect(spawnCounts(marker)).toEqual(
+      new Map([
+        ['kept', 1],
+        ['retried', 1],
+      ]),
+    );
+    for (const id of ['kept', 'retried']) expect((await c.events(id)).filter((e) => e.event.type === 'spawned')).toHaveLength(1);
+    expect(w.child.exitCode).toBeNull();
+    expect(w.output()).not.toMatch(/unhandled rejection|uncaught|"level":60/i);
+    console.log(`sentinel failover with WAIT 1: starts refused for ${refusedMs} ms after the kill`);
+  }, 90_000);
 });

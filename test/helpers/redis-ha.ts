@@ -76,7 +76,9 @@ export interface SentinelSet {
   url: string;
   name: string;
   master: LocalRedis;
+  /** The first replica (the one Sentinel promotes when it is the only one). */
   replica: LocalRedis;
+  replicas: LocalRedis[];
   sentinelPorts: number[];
   /** The master's port as the first Sentinel that answers sees it. */
   masterPort(): Promise<number | null>;
@@ -86,6 +88,8 @@ export interface SentinelSet {
 
 export interface SentinelOptions {
   sentinels?: number;
+  /** Default 1. */
+  replicas?: number;
   downAfterMs?: number;
   failoverTimeoutMs?: number;
 }
@@ -112,10 +116,14 @@ export async function startSentinelSet(opts: SentinelOptions = {}): Promise<Sent
 
   const master = await startLocalRedis({});
   started.push(master);
-  const replica = await startLocalRedis({});
-  started.push(replica);
-  await withProbe(replica.port, (r) => r.replicaof('127.0.0.1', master.port));
-  await until(() => replicaSynced(replica.port), 10_000, 'the replica to sync');
+  const replicas: LocalRedis[] = [];
+  for (let i = 0; i < (opts.replicas ?? 1); i++) {
+    const replica = await startLocalRedis({});
+    started.push(replica);
+    replicas.push(replica);
+    await withProbe(replica.port, (r) => r.replicaof('127.0.0.1', master.port));
+    await until(() => replicaSynced(replica.port), 10_000, 'the replica to sync');
+  }
 
   const sentinelPorts: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -143,7 +151,7 @@ export async function startSentinelSet(opts: SentinelOptions = {}): Promise<Sent
     await until(
       async () => {
         const m = await withProbe(port, async (r) => flat((await r.call('SENTINEL', 'master', name)) as string[]));
-        return m?.['num-other-sentinels'] === String(n - 1) && m['num-slaves'] === '1' && m.flags === 'master';
+        return m?.['num-other-sentinels'] === String(n - 1) && m['num-slaves'] === String(replicas.length) && m.flags === 'master';
       },
       20_000,
       `sentinel ${port} to know the whole set`,
@@ -160,11 +168,48 @@ export async function startSentinelSet(opts: SentinelOptions = {}): Promise<Sent
     url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${name}`,
     name,
     master,
-    replica,
+    replica: replicas[0]!,
+    replicas,
     sentinelPorts,
     masterPort,
     stop,
   };
+}
+
+/**
+ * Stops the replicas from getting anything more from the master: they are frozen (SIGSTOP)
+ * and the master drops its links to them, so what was already in a link's socket is all
+ * they will have. Whatever the master acknowledges from now on, it alone holds. Returns
+ * the thaw (SIGCONT); the frozen replicas reconnect by themselves.
+ */
+export async function cutReplicas(ha: { master: LocalRedis; replicas: LocalRedis[] }): Promise<() => void> {
+  for (const r of ha.replicas) process.kill(r.pid, 'SIGSTOP');
+  const dropped = await withProbe(ha.master.port, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica') as Promise<number>);
+  if (dropped !== ha.replicas.length) throw new Error(`the master dropped ${dropped} replica links, not ${ha.replicas.length}`);
+  return () => {
+    for (const r of ha.replicas) process.kill(r.pid, 'SIGCONT');
+  };
+}
+
+/** The master SIGKILLed, the replicas thawed, and resolves once Sentinel names a replica master (its port). */
+export async function failOverCut(ha: SentinelSet, thaw: () => void): Promise<number> {
+  await crash(ha.master);
+  thaw();
+  return until(
+    async () => {
+      const port = await ha.masterPort();
+      return port !== null && ha.replicas.some((r) => r.port === port) ? port : null;
+    },
+    20_000,
+    'Sentinel to promote a replica',
+  );
+}
+
+/** Whether master and replica hold the same replication offset (the replica has all of it). */
+export async function inSync(master: LocalRedis, replica: LocalRedis): Promise<boolean> {
+  const offset = async (port: number) => infoField(await withProbe(port, (r) => r.info('replication')), 'master_repl_offset');
+  const [m, r] = await Promise.all([offset(master.port), offset(replica.port)]);
+  return m !== undefined && m === r && (await replicaSynced(replica.port));
 }
 
 function flat(a: string[]): Record<string, string> {
@@ -176,6 +221,8 @@ function flat(a: string[]): Record<string, string> {
 export interface HaCluster extends LocalCluster {
   /** The node that serves the slot of a key as master right now, asked of a live node. */
   ownerOf(key: string): Promise<LocalRedis>;
+  /** The replicas of a master, as the cluster sees them now. */
+  replicasOf(master: LocalRedis): Promise<LocalRedis[]>;
 }
 
 /**
@@ -230,6 +277,13 @@ export async function startHaCluster(opts: { nodeTimeoutMs?: number } = {}): Pro
         if (node) return node;
       }
       throw new Error(`no live master owns slot ${slot}`);
+    },
+    async replicasOf(master: LocalRedis): Promise<LocalRedis[]> {
+      const rows = (await ask((r) => r.call('CLUSTER', 'NODES') as Promise<string>)).split('\n').map((l) => l.split(' '));
+      const portOf = (addr: string) => Number(addr.split('@')[0]!.split(':')[1]);
+      const id = rows.find((f) => f[1] && portOf(f[1]) === master.port)?.[0];
+      const ports = rows.filter((f) => f[2]?.split(',').includes('slave') && f[3] === id).map((f) => portOf(f[1]!));
+      return cluster.nodes.filter((n) => ports.includes(n.port));
     },
   };
 }

@@ -76,8 +76,19 @@ describe('loadConfig', () => {
       stalledMs: 5000,
       portRange: [20000, 29999],
       globalEventsMax: 100_000,
+      waitReplicas: 0,
+      waitTimeoutMs: 1000,
     });
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads the replicas an append waits for, and refuses a bad count', () => {
+    expect(loadConfig({ REAPQ_REDIS_WAIT_REPLICAS: '2', REAPQ_REDIS_WAIT_TIMEOUT_MS: '250' })).toMatchObject({
+      waitReplicas: 2,
+      waitTimeoutMs: 250,
+    });
+    expect(() => loadConfig({ REAPQ_REDIS_WAIT_REPLICAS: 'one' })).toThrow(/REAPQ_REDIS_WAIT_REPLICAS/);
+    expect(() => loadConfig({ REAPQ_REDIS_WAIT_TIMEOUT_MS: '0' })).toThrow(/REAPQ_REDIS_WAIT_TIMEOUT_MS/);
   });
 
   it('defaults hostId to the sanitized hostname', () => {

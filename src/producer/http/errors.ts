@@ -1,19 +1,29 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConflictError, InputError, NotFoundError, oneLine, SettledError, TimeoutError, WaitError } from '../../shared/errors.js';
+import {
+  ConflictError,
+  InputError,
+  NotFoundError,
+  oneLine,
+  ReplicationError,
+  SettledError,
+  TimeoutError,
+  WaitError,
+} from '../../shared/errors.js';
 
 export { oneLine };
 
 /**
  * The one place errors become HTTP statuses: bad input 400, unknown id 404, a lost append
  * race 409, a wait that settled in another final state 409 and one that ran out of time
- * 504, fastify's own client errors (bad JSON, wrong media type, body too large) keep their
- * 4xx, anything else 500.
+ * 504, an append fewer replicas confirmed than asked for 503, fastify's own client errors
+ * (bad JSON, wrong media type, body too large) keep their 4xx, anything else 500.
  */
 export function statusOf(err: unknown): number {
   if (err instanceof InputError) return 400;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError || err instanceof SettledError) return 409;
   if (err instanceof TimeoutError) return 504;
+  if (err instanceof ReplicationError) return 503;
   const status = (err as { statusCode?: unknown } | null)?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return status;
   return 500;
