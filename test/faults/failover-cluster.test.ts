@@ -52,11 +52,19 @@ describe('Redis Cluster failover', () => {
     const replicas = await cluster.replicasOf(owner);
     expect(replicas).toHaveLength(1);
     const workerPid = w.child.pid;
-    const burst = await burstAcrossFailover(c, { n: 40, idPrefix: 'k', marker, kill: () => crash(owner) });
+    const burst = await burstAcrossFailover(c, {
+      n: 40,
+      idPrefix: 'k',
+      marker,
+      kill: () => crash(owner),
+      promoted: async () => (await cluster.ownerOf(s.tag).catch(() => null))?.port === replicas[0]!.port,
+    });
     // Its replica, not a restart, serves the slot now.
     expect((await cluster.ownerOf(s.tag)).port).toBe(replicas[0]!.port);
     await expectRanOnceAndStopped(c, burst.ids, marker, w, workerPid);
-    console.log(`cluster failover: starts refused for ${burst.refusedMs} ms after the kill, ${burst.retried} calls retried`);
+    console.log(
+      `cluster failover: replica took the slot over ${burst.promotedMs} ms after the kill, starts refused for ${burst.refusedMs} ms, ${burst.retried} calls retried`,
+    );
   }, 120_000);
 });
 

@@ -56,11 +56,19 @@ describe('Sentinel failover', () => {
     const { ha, w, c } = s;
     const marker = join(dir, 'burst');
     const workerPid = w.child.pid;
-    const burst = await burstAcrossFailover(c, { n: 40, idPrefix: 's', marker, kill: () => crash(ha.master) });
+    const burst = await burstAcrossFailover(c, {
+      n: 40,
+      idPrefix: 's',
+      marker,
+      kill: () => crash(ha.master),
+      promoted: async () => (await ha.masterPort()) === ha.replica.port,
+    });
     // Sentinel, not a restart, brought the service back: the replica is the master now.
     expect(await ha.masterPort()).toBe(ha.replica.port);
     await expectRanOnceAndStopped(c, burst.ids, marker, w, workerPid);
-    console.log(`sentinel failover: starts refused for ${burst.refusedMs} ms after the kill, ${burst.retried} calls retried`);
+    console.log(
+      `sentinel failover: replica promoted ${burst.promotedMs} ms after the kill, starts refused for ${burst.refusedMs} ms, ${burst.retried} calls retried`,
+    );
   }, 120_000);
 });
 

@@ -319,6 +319,8 @@ export interface FailoverBurst {
   ids: string[];
   /** ms from the kill to the first start, issued after it, that was accepted. */
   refusedMs: number;
+  /** ms from the kill to `promoted` first answering true (Redis itself failed over). */
+  promotedMs: number;
   /** Calls that failed and were retried. */
   retried: number;
 }
@@ -332,7 +334,16 @@ export interface FailoverBurst {
  */
 export async function burstAcrossFailover(
   c: ReapqClient,
-  o: { n: number; idPrefix: string; marker: string; kill: () => Promise<void>; concurrency?: number; timeoutMs?: number },
+  o: {
+    n: number;
+    idPrefix: string;
+    marker: string;
+    kill: () => Promise<void>;
+    /** Whether a replica serves as master now. */
+    promoted: () => Promise<boolean>;
+    concurrency?: number;
+    timeoutMs?: number;
+  },
 ): Promise<FailoverBurst> {
   const ids = Array.from({ length: o.n }, (_, i) => `${o.idPrefix}-${i}`);
   const timeoutMs = o.timeoutMs ?? 30_000;
@@ -341,6 +352,7 @@ export async function burstAcrossFailover(
   let killedAt: number | undefined;
   let firstAfterKill: number | undefined;
   let killing: Promise<void> | undefined;
+  let promotedAt: number | undefined;
   const early: string[] = [];
   const tryCall = async (call: () => Promise<unknown>): Promise<boolean> => {
     const t0 = Date.now();
@@ -358,7 +370,10 @@ export async function burstAcrossFailover(
       if (killing === undefined) early.push(id);
       if (acceptedCount === Math.floor(o.n / 2) && killing === undefined) {
         killedAt = Date.now();
-        killing = o.kill();
+        killing = o.kill().then(async () => {
+          await until(o.promoted, timeoutMs, 'a replica to be promoted');
+          promotedAt = Date.now();
+        });
       }
     }
   };
@@ -372,7 +387,7 @@ export async function burstAcrossFailover(
     }
   })();
   await Promise.all([...starters, stops, killing]);
-  return { ids, refusedMs: firstAfterKill! - killedAt!, retried };
+  return { ids, refusedMs: firstAfterKill! - killedAt!, promotedMs: promotedAt! - killedAt!, retried };
 }
 
 /**

@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { exitCodeOf } from '../../src/cli/main.js';
 import { statusOf } from '../../src/producer/http/errors.js';
-import { ConflictError, InputError, NotFoundError, oneLine, SettledError, TimeoutError, WaitError } from '../../src/shared/errors.js';
+import {
+  ConflictError,
+  InputError,
+  NotFoundError,
+  oneLine,
+  ReplicationError,
+  SettledError,
+  TimeoutError,
+  WaitError,
+} from '../../src/shared/errors.js';
 import { parseInput, PortNumber, WholeNumber } from '../../src/shared/input.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
 
@@ -37,6 +46,7 @@ describe('one mapping each for exit codes and HTTP statuses', () => {
     ['ConflictError', new ConflictError('raced'), 1, 409],
     ['SettledError', new SettledError(rec, ['running']), 1, 409],
     ['TimeoutError', new TimeoutError('timed out', 100, rec), 1, 504],
+    ['ReplicationError', new ReplicationError('p-1', 1, 0, 1000), 1, 503],
     ['a plain Error', new Error('redis down'), 1, 500],
     ['a non-error', 'boom', 1, 500],
   ];
