@@ -128,7 +128,7 @@ export class EventStore {
         ...events.map((e) => JSON.stringify(e)),
       ]);
       if (ok === 1) {
-        if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.stream(id)}:corrupt`);
+        if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.corruptStream(id)}`);
         return { record: next, appended: events };
       }
       if (ok === 2) throw new StaleRunError(id, staleRun(about?.run ?? '', current?.runId ?? null));
@@ -397,13 +397,14 @@ export class EventStore {
   }
 
   /**
-   * Deletes a record with its streams and index entries, only if it is still at the
-   * version the caller judged (a restart scheduled meanwhile keeps it). True if deleted.
+   * Deletes a record with its streams, index entries and usage reading, only if it is
+   * still at the version the caller judged (a restart scheduled meanwhile keeps it), so a
+   * pruned record leaves no key behind. True if deleted.
    */
   async remove(rec: ProcessRecord): Promise<boolean> {
     const res = await this.redis.eval(
       REMOVE_LUA,
-      9,
+      11,
       this.keys.record(rec.id),
       this.keys.stream(rec.id),
       this.keys.logs(rec.id),
@@ -413,6 +414,8 @@ export class EventStore {
       this.keys.archive(rec.id),
       this.keys.liveIndex(rec.host ?? ''),
       this.keys.counts,
+      this.keys.usage,
+      this.keys.corruptStream(rec.id),
       String(rec.version),
       rec.id,
       rec.host ?? '',

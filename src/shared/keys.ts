@@ -18,6 +18,8 @@ export interface Keys {
   record(id: string): string;
   /** Stream of one process's events; entry ids are the event order. */
   stream(id: string): string;
+  /** Where the append moves a stream it cannot read (lua/append.lua names it the same way). */
+  corruptStream(id: string): string;
   /**
    * List of a finished process's events (`<version> <json>`), moved out of its stream: a
    * stream keeps a preallocated node of several KB however few entries it has.
@@ -84,6 +86,7 @@ export function makeKeys(prefix: string): Keys {
     hostQueue: (hostId: string) => `host.${hostId}`,
     record: (id: string) => `${tag}:p:${id}`,
     stream: (id: string) => `${tag}:p:${id}:events`,
+    corruptStream: (id: string) => `${tag}:p:${id}:events:corrupt`,
     logs: (id: string) => `${tag}:p:${id}:logs`,
     archive: (id: string) => `${tag}:p:${id}:archive`,
     globalStream: `${tag}:events`,

@@ -4,6 +4,7 @@ import { prunable, prune } from '../../src/shared/prune.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { cli, testEnv } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
+import { writeUsage } from '../../src/shared/usage.js';
 
 const clients: ReapqClient[] = [];
 afterAll(async () => {
@@ -17,8 +18,17 @@ describe('retention', () => {
     clients.push(c);
     const done = await c.start({ id: 'done', command: ['x'] });
     await c.stop(done.id); // pending -> stopped: finished
-    await internalsOf(c).connection.xadd(internalsOf(c).keys.logs('done'), '*', 'l', 'bye', 'pos', '0');
+    const { connection: redis, keys } = internalsOf(c);
+    await redis.xadd(keys.logs('done'), '*', 'l', 'bye', 'pos', '0');
     await c.start({ id: 'waiting', command: ['x'] }); // pending: live
+    // What a worker leaves of a run: its last cgroup usage reading, and a stream the append
+    // had to move aside.
+    const reading = { run: 'r1', host: 'h', cpuMs: 5, memoryBytes: 1024, memoryPeakBytes: 2048, pids: 1, at: Date.now() };
+    await writeUsage(redis, keys.usage, [
+      ['done', reading],
+      ['waiting', reading],
+    ]);
+    await redis.xadd(keys.corruptStream('done'), '1-0', 'e', 'not json');
     await new Promise((r) => setTimeout(r, 20));
 
     const stopped = await c.get('done');
@@ -31,8 +41,12 @@ describe('retention', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ removed: ['done'] });
     expect((await c.list()).map((x) => x.id)).toEqual(['waiting']);
-    for (const k of [internalsOf(c).keys.record('done'), internalsOf(c).keys.stream('done'), internalsOf(c).keys.logs('done')])
-      expect(await internalsOf(c).connection.exists(k)).toBe(0);
+    for (const k of [keys.record('done'), keys.stream('done'), keys.logs('done'), keys.corruptStream('done')])
+      expect(await redis.exists(k)).toBe(0);
+    // Nothing of the pruned record is left under the prefix; the live one keeps its reading.
+    expect(await redis.keys(`${keys.tag}:*done*`)).toEqual([]);
+    expect(await redis.hexists(keys.usage, 'done')).toBe(0);
+    expect(await redis.hexists(keys.usage, 'waiting')).toBe(1);
     expect(await prune(internalsOf(c).store, Date.now())).toEqual([]);
     expect((await cli(testEnv(testRedisUrl(), prefix), ['prune', '--older-than', 'soon'])).code).toBe(2);
   });

@@ -21,6 +21,8 @@ function allKeys(k: Keys, id = 'job-1', host = 'host-a'): string[] {
     `${k.bullPrefix}:${k.hostQueue(host)}`,
     k.record(id),
     k.stream(id),
+    k.corruptStream(id),
+    k.usage,
     k.globalStream,
     k.allIndex,
     k.hostIndex(host),
@@ -57,7 +59,7 @@ describe('makeKeys', () => {
         seen.set(key, p);
       }
     }
-    expect(seen.size).toBe(prefixes.length * 10);
+    expect(seen.size).toBe(prefixes.length * allKeys(makeKeys('x')).length);
   });
 });
 
