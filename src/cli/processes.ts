@@ -99,12 +99,13 @@ export function registerProcessCommands(program: Command, withClient: WithClient
 
   program
     .command('ls')
-    .description('list records, oldest first, one page at a time')
+    .description('list records, oldest first (--newest: newest first), one page at a time')
     .option('--state <state>', 'only this state')
     .option('--host <id>', 'only this host')
     .option('--limit <n>', 'records per page (1-1000)', '100')
     .option('--cursor <cursor>', 'the page after this cursor (printed under a full page)')
     .option('--all', 'every record, all pages')
+    .option('--newest', 'newest first')
     .option('--json', 'as JSON')
     .action(async (o) =>
       withClient(async (c) => {
@@ -114,7 +115,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         let next: string | null = o.all ? null : (o.cursor ?? null);
         const limit = o.all ? 1000 : flag('--limit', IntFlag(1), o.limit);
         do {
-          const page = await c.listPage({ ...filter, cursor: next ?? undefined, limit });
+          const page = await c.listPage({ ...filter, cursor: next ?? undefined, limit, order: o.newest ? 'newest' : 'oldest' });
           recs.push(...page.records);
           corrupt.push(...page.corrupt);
           next = page.cursor;
@@ -130,7 +131,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         }
         if (next)
           process.stderr.write(
-            `more: reapq ls --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`,
+            `more: reapq ls${o.newest ? ' --newest' : ''} --cursor ${next}${o.state ? ` --state ${o.state}` : ''}${o.host ? ` --host ${o.host}` : ''} (or --all)\n`,
           );
       }),
     );

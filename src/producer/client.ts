@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { customAlphabet } from 'nanoid';
 import { loadConfig, type Config } from '../shared/config.js';
 import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
-import { EventStore, isLive } from '../shared/event-store.js';
+import { EventStore, isLive, PAGE_ORDERS, type PageOrder } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
 import { startJobId } from '../shared/jobs.js';
@@ -52,6 +52,8 @@ export interface PageQuery extends ListFilter {
   cursor?: string;
   /** Records per page (default 100, at most 1000). */
   limit?: number;
+  /** Creation order: 'oldest' first (the default) or 'newest' first. */
+  order?: PageOrder;
 }
 
 export interface Page {
@@ -268,8 +270,9 @@ export class ReapqClient {
   }
 
   /**
-   * One page of records in creation order (oldest first). Its cost follows `limit`, not
-   * the history kept: `reapq ls` and the dashboard read pages. With a filter, pages are
+   * One page of records in creation order (oldest first, or newest first with
+   * `order: 'newest'`). Its cost follows `limit`, not the history kept: `reapq ls` and
+   * the dashboard read pages. With a filter, pages are
    * read until `limit` records match, at most 10 pages' worth, so a page may come back
    * short with a cursor still to follow.
    */
@@ -278,12 +281,14 @@ export class ReapqClient {
     const limit = q.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new InputError(`invalid limit ${JSON.stringify(q.limit)}: a whole number from 1 to 1000`);
+    const order = q.order ?? 'oldest';
+    if (!PAGE_ORDERS.includes(order)) throw new InputError(`invalid order ${JSON.stringify(q.order)}: oldest or newest`);
     const records: ProcessRecord[] = [];
     const corrupt: Page['corrupt'] = [];
     let cursor: string | null = q.cursor ?? null;
     let scanned = 0;
     do {
-      const page = await this.store.page(cursor ?? undefined, limit - records.length);
+      const page = await this.store.page(cursor ?? undefined, limit - records.length, order);
       scanned += page.records.length + page.corrupt.length;
       corrupt.push(...page.corrupt);
       for (const r of page.records) if ((!q.state || r.state === q.state) && (!q.host || r.host === q.host)) records.push(r);

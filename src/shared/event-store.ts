@@ -22,6 +22,10 @@ export interface AppendResult {
   appended: ReapqEvent[];
 }
 
+/** Creation order of a page: oldest first (the default) or newest first. */
+export const PAGE_ORDERS = ['oldest', 'newest'] as const;
+export type PageOrder = (typeof PAGE_ORDERS)[number];
+
 export interface GlobalEvent {
   streamId: string;
   processId: string;
@@ -262,43 +266,53 @@ export class EventStore {
   }
 
   /**
-   * One page of records in creation order, oldest first: `limit` records after the cursor
-   * ('' or undefined: from the start), and the cursor of the next page (null after the
-   * last). A page costs O(log n + limit) whatever the history: the cursor is the last id
-   * and its score, so a record removed meanwhile (prune) does not shift the next page.
-   */
-  /**
    * Ids after (score, id) in the index's order, for a cursor whose record was removed.
-   * Records created in the same millisecond share a score and sort by id: those up to
-   * the cursor's id were on earlier pages, the rest were not.
+   * Records created in the same millisecond share a score and sort by id (the reverse for
+   * newest first): those up to the cursor's id were on earlier pages, the rest were not.
    */
-  private async after(score: number, id: string, limit: number): Promise<string[]> {
-    const ties = await this.redis.zcount(this.keys.allIndex, String(score), String(score));
-    const rows = await this.redis.zrangebyscore(this.keys.allIndex, String(score), '+inf', 'WITHSCORES', 'LIMIT', 0, limit + ties);
+  private async after(score: number, id: string, limit: number, newest: boolean): Promise<string[]> {
+    const key = this.keys.allIndex;
+    const ties = await this.redis.zcount(key, String(score), String(score));
+    const rows = newest
+      ? await this.redis.zrevrangebyscore(key, String(score), '-inf', 'WITHSCORES', 'LIMIT', 0, limit + ties)
+      : await this.redis.zrangebyscore(key, String(score), '+inf', 'WITHSCORES', 'LIMIT', 0, limit + ties);
     const out: string[] = [];
     for (let i = 0; i + 1 < rows.length && out.length < limit; i += 2) {
       const member = rows[i]!;
-      if (Number(rows[i + 1]) === score && member <= id) continue;
+      if (Number(rows[i + 1]) === score && (newest ? member >= id : member <= id)) continue;
       out.push(member);
     }
     return out;
   }
 
-  async page(cursor: string | undefined, limit: number): Promise<{ records: ProcessRecord[]; corrupt: Corrupt[]; cursor: string | null }> {
+  /**
+   * One page of records in creation order, oldest first (or newest first with
+   * order 'newest'): `limit` records after the cursor ('' or undefined: from the start),
+   * and the cursor of the next page (null after the last). A page costs O(log n + limit)
+   * whatever the history: the cursor is the last id and its score, so a record removed
+   * meanwhile (prune) does not shift the next page. A cursor is a position in the index,
+   * the same in both orders: read newest first, it names where the older records begin.
+   */
+  async page(
+    cursor: string | undefined,
+    limit: number,
+    order: PageOrder = 'oldest',
+  ): Promise<{ records: ProcessRecord[]; corrupt: Corrupt[]; cursor: string | null }> {
+    const key = this.keys.allIndex;
+    const newest = order === 'newest';
+    const range = (start: number, stop: number) =>
+      newest ? this.redis.zrevrange(key, start, stop) : this.redis.zrange(key, String(start), String(stop));
     let ids: string[];
-    if (!cursor) ids = await this.redis.zrange(this.keys.allIndex, '0', String(limit - 1));
+    if (!cursor) ids = await range(0, limit - 1);
     else {
       const { score, id } = decodeCursor(cursor);
-      const rank = await this.redis.zrank(this.keys.allIndex, id);
-      ids =
-        rank !== null
-          ? await this.redis.zrange(this.keys.allIndex, String(rank + 1), String(rank + limit))
-          : await this.after(score, id, limit);
+      const rank = newest ? await this.redis.zrevrank(key, id) : await this.redis.zrank(key, id);
+      ids = rank !== null ? await range(rank + 1, rank + limit) : await this.after(score, id, limit, newest);
     }
     const { records, corrupt } = await this.readMany(ids);
     const last = ids.at(-1);
     if (ids.length < limit || last === undefined) return { records, corrupt, cursor: null };
-    const score = await this.redis.zscore(this.keys.allIndex, last);
+    const score = await this.redis.zscore(key, last);
     return { records, corrupt, cursor: encodeCursor(Number(score ?? 0), last) };
   }
 

@@ -41,6 +41,9 @@ describe('list pages', () => {
     expect(ls.code).toBe(0);
     expect(JSON.parse(ls.stdout).map((r: { id: string }) => r.id)).toEqual(all.slice(0, 3));
     expect(ls.stderr).toMatch(/^more: reapq ls --cursor \S+ \(or --all\)\n$/);
+    const newest = await cli(t.env, ['ls', '--newest', '--limit', '3', '--json']);
+    expect(JSON.parse(newest.stdout).map((r: { id: string }) => r.id)).toEqual([...all].reverse().slice(0, 3));
+    expect(newest.stderr).toMatch(/^more: reapq ls --newest --cursor \S+ \(or --all\)\n$/);
     const every = await cli(t.env, ['ls', '--all', '--json']);
     expect(JSON.parse(every.stdout)).toHaveLength(24);
     for (const id of all) await c.stop(id);

@@ -284,6 +284,61 @@ describe('http api: processes without a worker', () => {
   });
 });
 
+describe('http api: newest-first pages', () => {
+  it('pages newest first across a cursor, a removed cursor record and ids sharing a millisecond; a bad order is a 400', async () => {
+    const { client, app } = setup();
+    const { connection: redis, keys, store } = internalsOf(client);
+    const ids = Array.from({ length: 12 }, (_, i) => `n-${String(i).padStart(2, '0')}`);
+    for (const id of ids) await client.start({ id, command: ['sleep', '100'] });
+    // Three records per millisecond, so page ends fall inside a group of equal scores.
+    const base = 1_700_000_000_000;
+    for (const [i, id] of ids.entries()) await redis.zadd(keys.allIndex, base + Math.floor(i / 3), id);
+    const newest = [...ids].reverse();
+    const remove = async (id: string) => {
+      await client.stop(id);
+      expect(await store.remove(await client.get(id))).toBe(true);
+    };
+    const page = async (query: string) => {
+      const res = await app.inject({ url: `/v1/processes?${query}` });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as { records: Array<{ id: string }>; cursor: string | null };
+    };
+    const idsOf = (p: { records: Array<{ id: string }> }) => p.records.map((r) => r.id);
+
+    const first = await page('order=newest&limit=4');
+    expect(idsOf(first)).toEqual(newest.slice(0, 4));
+    expect((await client.listPage({ order: 'newest', limit: 4 })).records.map((r) => r.id)).toEqual(newest.slice(0, 4));
+    // The record the cursor names goes (prune): the next page neither skips nor repeats
+    // the two that share its millisecond.
+    await remove(newest[3]!);
+    const second = await page(`order=newest&limit=4&cursor=${first.cursor}`);
+    expect(idsOf(second)).toEqual(newest.slice(4, 8));
+    // Again, with a record of the same millisecond already shown before the cursor.
+    await remove(newest[7]!);
+    // A record created meanwhile goes to the top, not into the pages still to read.
+    await client.start({ id: 'n-late', command: ['sleep', '100'] });
+    const third = await page(`order=newest&limit=4&cursor=${second.cursor}`);
+    expect(idsOf(third)).toEqual(newest.slice(8, 12));
+    const last = await page(`order=newest&limit=4&cursor=${third.cursor}`);
+    expect(last).toMatchObject({ records: [], cursor: null });
+    expect(idsOf(await page('order=newest&limit=2'))).toEqual(['n-late', newest[0]]);
+
+    // ?order= alone is a page too (an array of every record would not be one), and oldest
+    // first is what it was.
+    const alone = await page('order=newest');
+    expect(idsOf(alone)).toEqual(['n-late', ...newest.filter((id) => id !== newest[3] && id !== newest[7])]);
+    expect(alone.cursor).toBeNull();
+    expect(idsOf(await page('order=oldest&limit=3'))).toEqual(ids.slice(0, 3));
+    expect(idsOf(await page('limit=3'))).toEqual(ids.slice(0, 3));
+
+    const bad = await app.inject({ url: '/v1/processes?order=latest&limit=4' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatch(/^invalid query: order: must be oldest or newest/);
+    await expect(client.listPage({ order: 'latest' as 'newest' })).rejects.toThrow(/invalid order "latest": oldest or newest/);
+    for (const r of await client.list()) if (r.state === 'pending') await client.stop(r.id);
+  });
+});
+
 describe('http api: logs, hosts, reconcile, health, metrics', () => {
   it('tails the log lines shipped to Redis, from any host', async () => {
     const { client, app } = setup();

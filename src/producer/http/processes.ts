@@ -22,14 +22,14 @@ export function registerProcessRoutes(app: FastifyInstance, { client }: ApiConte
     },
   );
 
-  // With ?limit= or ?cursor=: one page, { records, cursor } (cursor null after the last).
-  // Without either: every record as an array, as before pagination existed.
+  // With ?limit=, ?cursor= or ?order=: one page, { records, corrupt, cursor } (cursor null
+  // after the last). Without any: every record as an array, as before pagination existed.
   r.get(
     '/processes',
-    { schema: { summary: 'list records (one page with ?limit= or ?cursor=)', querystring: ListQuery } },
+    { schema: { summary: 'list records (one page with ?limit=, ?cursor= or ?order=newest)', querystring: ListQuery } },
     async (request) => {
       const q = request.query;
-      if (q.cursor !== undefined || q.limit !== undefined) return client.listPage(q);
+      if (q.cursor !== undefined || q.limit !== undefined || q.order !== undefined) return client.listPage(q);
       return client.list({ state: q.state, host: q.host });
     },
   );

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PAGE_ORDERS } from '../../shared/event-store.js';
 import { parseInput, WholeNumber } from '../../shared/input.js';
 import { HostIdSchema, ProcessIdSchema, StartSpecSchema, StateSchema, StopOptionsSchema } from '../../shared/record.js';
 
@@ -28,6 +29,7 @@ export const ListQuery = z.object({
     .regex(/^[A-Za-z0-9_-]+$/, 'must be the cursor a previous page returned')
     .optional(),
   limit: WholeNumber(1, 1000).optional(),
+  order: z.enum(PAGE_ORDERS, { message: 'must be oldest or newest' }).optional(),
 });
 export const EventsQuery = z.object({ after: WholeNumber(0, Number.MAX_SAFE_INTEGER).optional() });
 export const EventVersion = WholeNumber(0, Number.MAX_SAFE_INTEGER);
