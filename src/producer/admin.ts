@@ -6,6 +6,7 @@ import { HostIdSchema, type ProcessRecord } from '../shared/record.js';
 import type { ReconcileReport } from '../shared/reconcile-report.js';
 import type { ClientInternals } from './client-internals.js';
 import type { Subscription } from './stream-reader.js';
+import { readUsage, type UsageEntry } from '../shared/usage.js';
 
 /** The job states counted per queue (BullMQ's names). */
 export const QUEUE_COUNT_TYPES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -77,6 +78,14 @@ export class Admin {
   /** Records per observed state and host, kept by the append itself (no scan). */
   counts(): Promise<StateCount[]> {
     return this.c.store.counts();
+  }
+
+  /**
+   * The last cgroup usage reading of each id (one HMGET), whatever run it was of: compare
+   * its `run` with the record's `runId` (client.usage does, given the records).
+   */
+  usageOf(ids: readonly string[]): Promise<Map<string, UsageEntry>> {
+    return readUsage(this.c.connection, this.c.keys.usage, ids);
   }
 
   /** The records of a host that are not final (its live index). */

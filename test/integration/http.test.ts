@@ -8,6 +8,7 @@ import { InputError } from '../../src/shared/errors.js';
 import { buildServer, listenApi } from '../../src/producer/http/server.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { internalsOf } from '../../src/producer/client.js';
+import { writeUsage } from '../../src/shared/usage.js';
 
 // No worker runs in this file: nothing is ever spawned, records stay pending until stopped.
 
@@ -378,6 +379,45 @@ describe('http api: logs, hosts, reconcile, health, metrics', () => {
     const res = await app.inject({ url: '/healthz' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ ok: true });
+  });
+
+  it('answers the counts kept on append and the usage readings of a page of ids', async () => {
+    const { client, app } = setup();
+    const { connection: redis, keys } = internalsOf(client);
+    await client.start({ id: 'c-1', command: ['sleep', '100'] });
+    await client.start({ id: 'c-2', command: ['sleep', '100'] });
+    await client.start({ id: 'c-3', command: ['sleep', '100'] });
+    await client.stop('c-3');
+    const counts = await app.inject({ url: '/v1/counts' });
+    expect(counts.statusCode).toBe(200);
+    expect(counts.json()).toEqual({
+      total: 3,
+      byState: { pending: 2, stopped: 1 },
+      byStateAndHost: expect.arrayContaining([
+        { state: 'pending', host: '', count: 2 },
+        { state: 'stopped', host: '', count: 1 },
+      ]),
+    });
+    expect(counts.json().byStateAndHost).toHaveLength(2);
+
+    const reading = { run: 'r1', host: 'h', cpuMs: 1500, memoryBytes: 4096, memoryPeakBytes: 8192, pids: 2, at: 1 };
+    await writeUsage(redis, keys.usage, [['c-1', reading]]);
+    const usage = await app.inject({ url: '/v1/usage?ids=c-1,c-2,nobody' });
+    expect(usage.statusCode).toBe(200);
+    expect(usage.json()).toEqual({ 'c-1': reading });
+    for (const bad of ['', 'ids=', 'ids=a,,b', 'ids=a:b', `ids=${Array.from({ length: 1001 }, (_, i) => `x${i}`).join(',')}`]) {
+      const res = await app.inject({ url: `/v1/usage?${bad}` });
+      expect(res.statusCode, bad).toBe(400);
+      expect(res.json().error, bad).toMatch(/^invalid query: ids/);
+    }
+    await client.stop('c-1');
+    await client.stop('c-2');
+    // A state no record is in any more is left out (its field in Redis is 0).
+    expect((await app.inject({ url: '/v1/counts' })).json()).toEqual({
+      total: 3,
+      byState: { stopped: 3 },
+      byStateAndHost: [{ state: 'stopped', host: '', count: 3 }],
+    });
   });
 
   it('exposes process counts and default metrics on /metrics', async () => {

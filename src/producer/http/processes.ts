@@ -1,7 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiContext } from './context.js';
-import { IdParams, ListQuery, StartBody, StopBody, WaitQuery } from './schemas.js';
+import type { StateCount } from '../admin.js';
+import type { UsageEntry } from '../../shared/usage.js';
+import { IdParams, ListQuery, StartBody, StopBody, UsageQuery, WaitQuery } from './schemas.js';
+
+export interface CountsBody {
+  /** Every record kept. */
+  total: number;
+  /** Records per state; a state with none is absent. */
+  byState: Record<string, number>;
+  byStateAndHost: StateCount[];
+}
 
 const DEFAULT_WAIT_MS = 60_000;
 
@@ -32,6 +42,21 @@ export function registerProcessRoutes(app: FastifyInstance, { client }: ApiConte
       if (q.cursor !== undefined || q.limit !== undefined || q.order !== undefined) return client.listPage(q);
       return client.list({ state: q.state, host: q.host });
     },
+  );
+
+  // Kept by the append (one HGETALL), so a page of records can be shown with the fleet's
+  // totals without reading the rest.
+  r.get('/counts', { schema: { summary: 'records per state (and per state and host), kept on append' } }, async (): Promise<CountsBody> => {
+    const byStateAndHost = (await client.admin.counts()).filter((c) => c.count > 0);
+    const byState: Record<string, number> = {};
+    for (const c of byStateAndHost) byState[c.state] = (byState[c.state] ?? 0) + c.count;
+    return { total: byStateAndHost.reduce((n, c) => n + c.count, 0), byState, byStateAndHost };
+  });
+
+  r.get(
+    '/usage',
+    { schema: { summary: "the last cgroup usage reading of each id (compare its run with the record's runId)", querystring: UsageQuery } },
+    async (request): Promise<Record<string, UsageEntry>> => Object.fromEntries(await client.admin.usageOf(request.query.ids)),
   );
 
   r.get('/processes/:id', { schema: { summary: 'one record', params: IdParams } }, async (request) => client.get(request.params.id));

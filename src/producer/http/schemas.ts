@@ -31,6 +31,13 @@ export const ListQuery = z.object({
   limit: WholeNumber(1, 1000).optional(),
   order: z.enum(PAGE_ORDERS, { message: 'must be oldest or newest' }).optional(),
 });
+/** Comma-separated process ids, as many as a page holds. */
+export const UsageQuery = z.object({
+  ids: z
+    .string()
+    .transform((s) => s.split(','))
+    .pipe(z.array(ProcessIdSchema).min(1).max(1000, 'at most 1000 ids')),
+});
 export const EventsQuery = z.object({ after: WholeNumber(0, Number.MAX_SAFE_INTEGER).optional() });
 export const EventVersion = WholeNumber(0, Number.MAX_SAFE_INTEGER);
 export const GlobalEventsQuery = z.object({ after: StreamId.optional(), limit: WholeNumber(1, 1000).optional() });
