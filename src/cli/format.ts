@@ -1,7 +1,10 @@
 import type { UsageEntry } from '../shared/usage.js';
 import type { StoredEvent } from '../shared/events.js';
-import { humanMs } from '../shared/duration.js';
+import { bytes, cpuTime, humanMs } from '../shared/duration.js';
 import type { ProcessRecord } from '../shared/record.js';
+
+// The dashboard prints usage the same way, so the two formatters live in shared/duration.ts.
+export { bytes, cpuTime };
 
 const COLORS: Record<string, string> = {
   running: '32',
@@ -67,25 +70,6 @@ export function usageFigures(u: UsageEntry): Record<string, unknown> {
     pids: u.pids,
     readAt: new Date(u.at).toISOString(),
   };
-}
-
-/** 512M, 1.5G, 900K: binary units, as --memory takes them. */
-export function bytes(n: number): string {
-  const units = ['', 'K', 'M', 'G', 'T'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v >= 100 ? v.toFixed(0) : v.toFixed(1)}${units[i]}`;
-}
-
-/** CPU time: 850ms, 12.3s, 4m10s. */
-export function cpuTime(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  return `${Math.floor(ms / 60_000)}m${Math.floor((ms % 60_000) / 1000)}s`;
 }
 
 function limitsText(r: ProcessRecord): string {

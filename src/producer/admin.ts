@@ -14,7 +14,7 @@ export const QUEUE_COUNT_TYPES = ['waiting', 'active', 'delayed', 'failed'] as c
 export interface QueueCounts {
   /** The BullMQ queue name (under the prefix's bull prefix). */
   name: string;
-  /** The host whose queue this is; null for the shared start queue. */
+  /** The host whose queue this is; null for a queue any worker takes from (start, deploy). */
   host: string | null;
   counts: Record<(typeof QUEUE_COUNT_TYPES)[number], number>;
 }
@@ -93,11 +93,12 @@ export class Admin {
     return this.c.store.liveOfHost(checkHost(hostId));
   }
 
-  /** Job counts of the shared start queue and of every known host's queue. */
+  /** Job counts of the shared start and deploy queues and of every known host's queue. */
   async queueCounts(): Promise<QueueCounts[]> {
     const { all } = await this.hostIds();
     const targets = [
       { name: this.c.keys.startQueue, host: null as string | null },
+      { name: this.c.keys.deployQueue, host: null as string | null },
       ...all.map((h) => ({ name: this.c.keys.hostQueue(h), host: h as string | null })),
     ];
     return Promise.all(

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { listenApi, type RunningApi } from '../../src/producer/http/server.js';
 import { loadConfig } from '../../src/shared/config.js';
+import { cgroupSupport } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
 
@@ -102,10 +103,26 @@ describe('dashboard in a headless browser', () => {
     expect(await page.locator(`${row} a`).getAttribute('href')).toBe(`/processes/${rec.id}`);
     await expect.poll(text(page, '#counts [data-state="running"]'), { timeout: LIVE_MS }).toBe('running 1');
 
-    // BullMQ's queues: the shared start queue and this host's.
-    await expect.poll(() => page.locator('#queues tr').count(), { timeout: LIVE_MS }).toBe(2);
+    // BullMQ's queues: the shared start and deploy queues and this host's.
+    await expect.poll(() => page.locator('#queues tr').count(), { timeout: LIVE_MS }).toBe(3);
     expect(await page.locator('#queues tr[data-queue="start"] td').first().textContent()).toBe('start');
+    expect(await page.locator('#queues tr[data-queue="deploy"] td').allTextContents()).toEqual([
+      'deploy',
+      'any worker (deploys)',
+      '0',
+      '0',
+      '0',
+      '0',
+    ]);
     expect(await page.locator(`#queues tr[data-queue="host.${HOST}"]`).count()).toBe(1);
+
+    // Its usage, as the worker's reconcile pass (every 500 ms here) reads its cgroup; in
+    // process mode (no writable cgroup v2 here) there is none to show.
+    if (cgroupSupport().ok) {
+      expect((await c.get(rec.id)).containment).toBe('cgroup');
+      await expect.poll(text(page, `${row} td.mem`), { timeout: LIVE_MS }).toMatch(/^\d+(\.\d)?[KMG]?$/);
+      expect(await page.locator(`${row} td.cpu`).textContent()).toMatch(/^\d+(ms|\.\ds)$|^\d+m\d+s$/);
+    } else expect(await page.locator(`${row} td.mem`).textContent()).toBe('-');
 
     // Stopped through the client, the row follows without a reload.
     await mark(page);
@@ -231,5 +248,59 @@ describe('dashboard in a headless browser', () => {
     expect(pageErrors).toEqual([]);
     await page.close();
     expect((await c.waitForDeploy((await c.stopService('dash-web')).id, { timeoutMs: 30_000 })).state).toBe('succeeded');
+  }, 60_000);
+
+  it('shows the newest page with the counts from the server, loads older pages on demand, and puts a new record on top', async () => {
+    // 55 records that stay pending (pinned to a host that never comes): with what the tests
+    // above made, more than one page of 50.
+    const ids = Array.from({ length: 55 }, (_, i) => `pg-${String(i).padStart(2, '0')}`);
+    for (const id of ids) await c.start({ id, command: ['sleep', '300'], host: 'nowhere' });
+    const newest = (await c.listPage({ order: 'newest', limit: 1000 })).records.map((r) => r.id);
+    expect(newest.length).toBeGreaterThan(55);
+    expect(newest.length).toBeLessThan(100);
+    const total = async () => (await c.admin.counts()).reduce((n, x) => n + x.count, 0);
+    expect(await total()).toBe(newest.length);
+
+    const page = await newPage();
+    const listReads: string[] = [];
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/v1/processes') listReads.push(url.search);
+    });
+    await page.goto(`${api.url}/`);
+    await expect.poll(text(page, '#live'), { timeout: LIVE_MS }).toBe('live');
+    const rowIds = () => page.locator('#procs tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id));
+
+    // The newest 50, newest first; the counts are the fleet's, not the page's.
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(newest.slice(0, 50));
+    await expect.poll(text(page, '#counts [data-state="pending"]'), { timeout: LIVE_MS }).toBe('pending 55');
+    expect(await page.locator('#shown').textContent()).toBe(`50 of ${newest.length}`);
+    expect(await page.locator('#older').isVisible()).toBe(true);
+    // Only pages were read, never the whole list.
+    expect(listReads.length).toBeGreaterThan(0);
+    for (const q of listReads) expect(q).toMatch(/^\?order=newest&limit=50(&cursor=[\w-]+)?$/);
+
+    // "older": the next page below, then no more.
+    await mark(page);
+    await page.locator('#older').click();
+    await expect.poll(rowIds, { timeout: LIVE_MS }).toEqual(newest);
+    await expect.poll(() => page.locator('#older').isHidden(), { timeout: LIVE_MS }).toBe(true);
+    expect(await page.locator('#shown').textContent()).toBe(`${newest.length} of ${newest.length}`);
+    expect(listReads.filter((q) => q.includes('&cursor='))).toHaveLength(1);
+
+    // A new record goes on top, live; one on screen follows its events; the counts follow both.
+    await c.start({ id: 'pg-new', command: ['sleep', '300'], host: 'nowhere' });
+    await expect.poll(async () => (await rowIds())[0], { timeout: LIVE_MS }).toBe('pg-new');
+    await expect.poll(text(page, '#counts [data-state="pending"]'), { timeout: LIVE_MS }).toBe('pending 56');
+    await c.stop('pg-00');
+    await expect.poll(text(page, '#procs tr[data-id="pg-00"] td.state'), { timeout: LIVE_MS }).toBe('stopped');
+    await expect.poll(text(page, '#counts [data-state="pending"]'), { timeout: LIVE_MS }).toBe('pending 55');
+    expect(await page.locator('#shown').textContent()).toBe(`${newest.length + 1} of ${newest.length + 1}`);
+    expect(await stillMarked(page)).toBe(true);
+
+    for (const id of [...ids, 'pg-new']) await c.stop(id);
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
   }, 60_000);
 });

@@ -77,10 +77,11 @@ ${HEADER}
 <h2>Hosts</h2>
 <table><thead><tr><th>host</th><th>state</th><th>load / capacity</th><th>last seen</th><th>version</th></tr></thead><tbody id="hosts"></tbody></table>
 <p id="hosts-empty" class="empty" hidden>no worker has sent a heartbeat</p>
-<h2>Processes</h2>
+<h2>Processes <small id="shown"></small></h2>
 <p id="counts"></p>
-<table><thead><tr><th>id</th><th>name</th><th>state</th><th>host</th><th>pid</th><th>port</th><th>restarts</th><th>age</th><th>command</th></tr></thead><tbody id="procs"></tbody></table>
+<table><thead><tr><th>id</th><th>name</th><th>state</th><th>host</th><th>pid</th><th>port</th><th>restarts</th><th>age</th><th>cpu</th><th>mem</th><th>command</th></tr></thead><tbody id="procs"></tbody></table>
 <p id="procs-empty" class="empty" hidden>no processes</p>
+<p><button id="older" type="button" hidden>older</button></p>
 <div class="cols">
 <section id="recent-section"><h2>Recent drift and restarts</h2><ol id="recent"></ol><p id="recent-empty" class="empty" hidden>none</p></section>
 <section id="queues-section"><h2>Queues <small>BullMQ</small></h2>

@@ -160,7 +160,7 @@ export function makeMetrics(client: ReapqClient): Registry {
 
   new Gauge({
     name: 'reapq_queue_jobs',
-    help: 'Jobs waiting or delayed in the shared start queue and each host queue.',
+    help: 'Jobs waiting, active or delayed in the shared start and deploy queues and each host queue.',
     labelNames: ['queue', 'status'] as const,
     registers: [registry],
     async collect() {

@@ -1,9 +1,16 @@
-/** Page /: services, hosts, counts by state, processes, recent drift and restarts, BullMQ queues. */
-import { humanMs } from '../../../shared/duration.js';
+/**
+ * Page /: services, hosts, counts by state, processes, recent drift and restarts, BullMQ
+ * queues. The process table holds the newest page of records and the older pages asked
+ * for, never the whole history; the counts by state come from the server.
+ */
+import { bytes, cpuTime, humanMs } from '../../../shared/duration.js';
 import type { GlobalEvent } from '../../../shared/event-store.js';
 import type { ReapqEvent } from '../../../shared/events.js';
 import type { HostInfo } from '../../../shared/hosts.js';
 import type { ProcessRecord } from '../../../shared/record.js';
+import type { UsageEntry } from '../../../shared/usage.js';
+import type { Page } from '../../client.js';
+import type { CountsBody } from '../processes.js';
 import { STATES_BY_ATTENTION } from '../../../shared/states.js';
 import type { RecentFeed } from '../dashboard-feed.js';
 import type { QueueCounts } from '../queues.js';
@@ -30,34 +37,62 @@ import {
 } from './common.js';
 import { NOTABLE_TYPES } from './notable.js';
 
-const procs = new Map<string, ProcessRecord>();
+/** Records per page of the process table. */
+const PAGE = 50;
+/** Records on screen: the newest `pages` pages, plus any created since. */
+let procs = new Map<string, ProcessRecord>();
+let pages = 1;
+/** Cursor of the next older page; null once the oldest record is on screen. */
+let older: string | null = null;
+let counts: CountsBody | null = null;
+let usage = new Map<string, UsageEntry>();
 let recent: GlobalEvent[] = [];
 let live = false;
 let pending = new Set<string>();
 let flushTimer: ReturnType<typeof setTimeout> | null = null;
+let countsTimer: ReturnType<typeof setTimeout> | null = null;
+/** Page loads one at a time, so a refresh and an "older" click cannot interleave. */
+let loads: Promise<void> = Promise.resolve();
 
 function hostState(h: HostInfo): string {
   if (!h.alive) return 'dead';
   return h.state === 'draining' ? 'draining' : 'alive';
 }
 
-function byStateThenNewest(a: ProcessRecord, b: ProcessRecord): number {
-  const rank = STATES_BY_ATTENTION.indexOf(a.state) - STATES_BY_ATTENTION.indexOf(b.state);
-  return rank || (a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : 0);
+/** The index's order, newest first: creation time, then id (as ZREVRANGE breaks ties). */
+function newestFirst(a: ProcessRecord, b: ProcessRecord): number {
+  const at = Date.parse(b.createdAt) - Date.parse(a.createdAt);
+  return at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
-function renderProcs(): void {
-  const list = Array.from(procs.values()).sort(byStateThenNewest);
-  const counts = new Map<string, number>();
-  for (const p of list) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+/** The newer of two readings of one record. */
+function newer(have: ProcessRecord | undefined, rec: ProcessRecord): ProcessRecord {
+  return have && have.version > rec.version ? have : rec;
+}
+
+function renderCounts(): void {
+  const by = counts?.byState ?? {};
   $('counts').replaceChildren(
     ...STATES_BY_ATTENTION.map((s) => {
-      const n = counts.get(s) ?? 0;
+      const n = by[s] ?? 0;
       const c = el('span', s + ' ' + n, 'count st-' + s + (n ? '' : ' zero'));
       c.dataset.state = s;
       return c;
     }),
   );
+  $('shown').textContent = counts ? procs.size + ' of ' + counts.total : '';
+}
+
+/** CPU time and memory of the record's current run, once its worker has read them. */
+function usageCells(p: ProcessRecord): HTMLTableCellElement[] {
+  const u = usage.get(p.id);
+  if (!u || u.run !== p.runId) return [cell(null, 'num cpu'), cell(null, 'num mem')];
+  return [cell(cpuTime(u.cpuMs), 'num cpu'), cell(u.memoryBytes === null ? null : bytes(u.memoryBytes), 'num mem')];
+}
+
+function renderProcs(): void {
+  const list = Array.from(procs.values()).sort(newestFirst);
+  renderCounts();
   $('procs').replaceChildren(
     ...list.map((p) => {
       const tr = el('tr');
@@ -71,12 +106,14 @@ function renderProcs(): void {
         cell(p.port),
         cell(p.restarts),
         cell(since(p.createdAt)),
+        ...usageCells(p),
         cell(commandLine(p.command), 'cmd'),
       );
       return tr;
     }),
   );
   $('procs-empty').hidden = list.length > 0;
+  $('older').hidden = older === null;
 }
 
 /** Services with their active revision and last deploy; restart, rollback and stop after a confirm. */
@@ -182,7 +219,7 @@ function renderQueues(queues: QueueCounts[]): void {
       tr.dataset.queue = q.name;
       tr.append(
         cell(q.name),
-        cell(q.host === null ? 'any worker (starts)' : q.host),
+        cell(q.host !== null ? q.host : q.name === 'deploy' ? 'any worker (deploys)' : 'any worker (starts)'),
         cell(q.counts.waiting, 'num'),
         cell(q.counts.active, 'num'),
         cell(q.counts.delayed, 'num'),
@@ -193,13 +230,90 @@ function renderQueues(queues: QueueCounts[]): void {
   );
 }
 
-async function refreshProcs(): Promise<void> {
+function pagePath(cursor: string | null): string {
+  return '/v1/processes?order=newest&limit=' + PAGE + (cursor === null ? '' : '&cursor=' + encodeURIComponent(cursor));
+}
+
+function serially(load: () => Promise<void>): Promise<void> {
+  loads = loads.then(load, load);
+  return loads;
+}
+
+/** Reads the pages on screen again (newest first), then the counts and the usage. */
+function refreshProcs(): Promise<void> {
+  return serially(async () => {
+    try {
+      const fresh = new Map<string, ProcessRecord>();
+      let cursor: string | null = null;
+      for (let i = 0; i < pages; i++) {
+        const page: Page = await api<Page>(pagePath(cursor));
+        for (const r of page.records) fresh.set(r.id, newer(procs.get(r.id), r));
+        cursor = page.cursor;
+        if (cursor === null) break;
+      }
+      // A record the live feed put on top while the pages were read stays there: its next
+      // events only reach records on screen.
+      const top = Array.from(fresh.values()).sort(newestFirst)[0];
+      for (const [id, r] of procs) if (!fresh.has(id) && (!top || newestFirst(r, top) < 0)) fresh.set(id, r);
+      procs = fresh;
+      older = cursor;
+      renderProcs();
+      showError(null);
+    } catch (e) {
+      showError(e);
+    }
+    await Promise.all([refreshCounts(), refreshUsage()]);
+  });
+}
+
+/** The "older" button: the page below the ones on screen. */
+function loadOlder(): Promise<void> {
+  return serially(async () => {
+    if (older === null) return;
+    try {
+      const page = await api<Page>(pagePath(older));
+      for (const r of page.records) procs.set(r.id, newer(procs.get(r.id), r));
+      older = page.cursor;
+      pages++;
+      renderProcs();
+    } catch (e) {
+      showError(e);
+    }
+    await refreshUsage();
+  });
+}
+
+async function refreshCounts(): Promise<void> {
   try {
-    const list = await api<ProcessRecord[]>('/v1/processes');
-    procs.clear();
-    for (const p of list) procs.set(p.id, p);
+    counts = await api<CountsBody>('/v1/counts');
+    renderCounts();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+/** Counts change with every event, on screen or not: read again at most every 250 ms. */
+function countsSoon(): void {
+  if (countsTimer !== null) return;
+  countsTimer = setTimeout(() => {
+    countsTimer = null;
+    void refreshCounts();
+  }, 250);
+}
+
+/** The last usage reading of each record on screen in cgroup mode: one read per 500. */
+async function refreshUsage(): Promise<void> {
+  const ids = Array.from(procs.values())
+    .filter((p) => p.containment === 'cgroup')
+    .map((p) => p.id);
+  try {
+    const next = new Map<string, UsageEntry>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const got = await api<Record<string, UsageEntry>>('/v1/usage?ids=' + ids.slice(i, i + 500).join(','));
+      for (const [id, u] of Object.entries(got)) next.set(id, u);
+    }
+    usage = next;
     renderProcs();
-    showError(null);
   } catch (e) {
     showError(e);
   }
@@ -253,7 +367,10 @@ function onFleetEvent(g: GlobalEvent): void {
     recent = recent.slice(0, 50);
     renderRecent();
   }
-  touch(g.processId);
+  // A record on screen follows its events; a new one (its first event) goes on top; an
+  // older record not on screen stays off it, or the table would grow with the history.
+  if (procs.has(g.processId) || g.version === 1) touch(g.processId);
+  countsSoon();
 }
 
 async function main(): Promise<void> {
@@ -270,6 +387,7 @@ async function main(): Promise<void> {
   void refreshHosts();
   void refreshQueues();
   void refreshServices();
+  $('older').addEventListener('click', () => void loadOlder());
   if (canStream) {
     follow<GlobalEvent>('/v1/events' + (cursor === null ? '' : '?after=' + encodeURIComponent(cursor)), {
       // Fetched after the stream is up, so nothing between the two is missed.
@@ -292,9 +410,12 @@ async function main(): Promise<void> {
     ticks++;
     void refreshHosts();
     void refreshServices();
-    if (ticks % 3 === 0) void refreshQueues();
+    if (ticks % 3 === 0) {
+      void refreshQueues();
+      void refreshCounts(); // a prune changes them without an event
+    }
     if (!live) void refreshProcs();
-    else renderProcs(); // ages move on
+    else void refreshUsage(); // re-renders: ages move on, and usage is read each reconcile pass
   }, POLL_MS);
 }
 
