@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
-import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
+import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import type { Logger } from '../shared/logger.js';
 import { InputError } from '../shared/errors.js';
 import { HostIdSchema } from '../shared/record.js';
@@ -28,6 +28,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .option('--host-id <id>', 'host id (default REAPQ_HOST_ID, else the hostname)')
     .option('--concurrency <n>', 'start jobs handled at once', String(DEFAULT_START_CONCURRENCY))
     .option('--max-processes <n>', 'live processes before leaving starts to other hosts')
+    .option('--forkers <n>', 'processes that fork the managed processes, in parallel', String(DEFAULT_FORKERS))
     .option('--containment <mode>', 'auto (cgroup where possible), cgroup (refuse to start without it), process', 'auto')
     .action(async (o) => {
       const containment = String(o.containment);
@@ -38,6 +39,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
       await serveWorker(config, {
         concurrency: flag('--concurrency', IntFlag(1), o.concurrency),
         maxProcesses: o.maxProcesses === undefined ? undefined : flag('--max-processes', IntFlag(1), o.maxProcesses),
+        forkers: flag('--forkers', IntFlag(1, 16), o.forkers),
         containment,
       });
     });
@@ -158,7 +160,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
 /** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
 async function serveWorker(
   config: Config,
-  opts: { concurrency?: number; maxProcesses?: number; containment?: 'auto' | 'cgroup' | 'process' },
+  opts: { concurrency?: number; maxProcesses?: number; forkers?: number; containment?: 'auto' | 'cgroup' | 'process' },
   after?: () => Promise<void>,
 ): Promise<void> {
   const log = await makeLogger(config.logLevel);

@@ -7,7 +7,7 @@ export function flag<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
   return parseInput(schema, value, `invalid ${name} ${JSON.stringify(value)}`);
 }
 
-export const IntFlag = (min: number) => WholeNumber(min);
+export const IntFlag = (min: number, max?: number) => WholeNumber(min, max);
 
 export { PortNumber };
 

@@ -10,3 +10,10 @@ export const DEFAULT_API_RATE_LIMIT = 600;
  * run (bench/backend.mjs): the worker's CPU, not this bound, is what limits it there.
  */
 export const DEFAULT_START_CONCURRENCY = 32;
+
+/**
+ * Forkers a worker runs (`reapq worker --forkers`). Every spawn blocks its forker for the
+ * fork and the child's exec, so one forker caps a host's start rate at about one bare
+ * spawn loop; a second one lets spawns overlap with the rest of the start.
+ */
+export const DEFAULT_FORKERS = 2;

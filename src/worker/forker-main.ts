@@ -15,13 +15,31 @@ const send = (m: ForkerReply): void => {
   process.send?.(m);
 };
 
+// After a spawn the forker is still in that run's leaf. It goes home once the requests
+// already received are done (setImmediate runs after the IPC messages of one read), so in
+// a burst it moves leaf to leaf: one move per spawn instead of two. Each move writes every
+// hierarchy (four files on a hybrid host), about a third of a spawn's cost here.
+let home: string[] | null = null;
+let goingHome: NodeJS.Immediate | null = null;
+
+function goHome(): void {
+  goingHome = null;
+  if (home) leave(home, String(process.pid));
+  home = null;
+}
+
 process.on('message', (m: ForkerRequest) => {
+  if (goingHome) clearImmediate(goingHome);
+  goingHome = null;
+  // A request without a cgroup must not be born in the previous run's leaf.
+  if (!m.cgroup && home) goHome();
   let fd: number;
   let logOffset: number;
   try {
     fd = openSync(m.logFile, 'a');
     logOffset = fstatSync(fd).size;
   } catch (err) {
+    if (home) goingHome = setImmediate(goHome);
     send({
       t: 'failed',
       req: m.req,
@@ -36,7 +54,10 @@ process.on('message', (m: ForkerRequest) => {
   try {
     // The child is forked inside the leaf: everything it ever starts is born there. For v1
     // hierarchies the file is `tasks` and only this (the forking) thread moves.
-    if (m.cgroup) for (const f of m.cgroup.enter) writeFileSync(f, self);
+    if (m.cgroup) {
+      home = m.cgroup.leave;
+      for (const f of m.cgroup.enter) writeFileSync(f, self);
+    }
     entered = true;
     child = spawn(m.file, m.args, {
       cwd: m.cwd,
@@ -52,7 +73,7 @@ process.on('message', (m: ForkerRequest) => {
     return;
   } finally {
     closeSync(fd);
-    if (m.cgroup) leave(m.cgroup.leave, self);
+    if (home) goingHome = setImmediate(goHome);
   }
   // Before yielding: until libuv runs, the child cannot have been reaped, so even an
   // instant exit leaves a stat to read.

@@ -9,15 +9,24 @@ export type SpawnResult =
 
 export interface ForkerEvents {
   onExit: (id: string, pid: number, code: number | null, signal: NodeJS.Signals | null) => void;
-  /** The forker died: its children are now the worker's (it is their subreaper) and must be polled. */
+  /** A forker died: nobody will report its children's exits, so they are polled from now on. */
   onLost: () => void;
 }
 
-/** The worker's side of the forker: requests spawns, hears exits, restarts it if it dies. */
+interface Slot {
+  proc: ChildProcess | null;
+  pending: Map<number, (r: SpawnResult) => void>;
+}
+
+/**
+ * The worker's side of its forkers: requests spawns, hears exits, restarts one that dies.
+ * A spawn blocks its forker for the fork and the child's exec (about a bare spawn's cost),
+ * so one forker is the ceiling of a host's start rate; several spawn in parallel, each
+ * request going to the forker with the fewest in flight.
+ */
 export class Forker {
-  private proc: ChildProcess | null = null;
+  private readonly slots: Slot[];
   private next = 0;
-  private readonly pending = new Map<number, (r: SpawnResult) => void>();
   private closing = false;
 
   constructor(
@@ -25,24 +34,31 @@ export class Forker {
     private readonly log: Logger,
     /** Pids spawned through child_process: the reaper leaves them to libuv. */
     private readonly ownChildren: Set<number>,
-  ) {}
+    count = 1,
+  ) {
+    this.slots = Array.from({ length: Math.max(1, count) }, () => ({ proc: null, pending: new Map() }));
+  }
 
   start(): void {
+    for (const slot of this.slots) this.startOne(slot);
+  }
+
+  private startOne(slot: Slot): void {
     const p = fork(fileURLToPath(new URL('./forker-main.js', import.meta.url)), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [],
       serialization: 'json',
     });
-    this.proc = p;
+    slot.proc = p;
     if (p.pid !== undefined) this.ownChildren.add(p.pid);
     p.on('message', (m: ForkerReply) => {
       if (m.t === 'exit') {
         this.events.onExit(m.id, m.pid, m.code, m.signal);
         return;
       }
-      const done = this.pending.get(m.req);
+      const done = slot.pending.get(m.req);
       if (!done) return;
-      this.pending.delete(m.req);
+      slot.pending.delete(m.req);
       done(
         m.t === 'spawned'
           ? { ok: true, pid: m.pid, pgid: m.pgid, sid: m.sid, startTime: m.startTime, logOffset: m.logOffset }
@@ -51,31 +67,41 @@ export class Forker {
     });
     p.once('exit', (code, signal) => {
       if (p.pid !== undefined) this.ownChildren.delete(p.pid);
-      for (const [, done] of this.pending) done({ ok: false, code: null, message: 'the forker died during the spawn' });
-      this.pending.clear();
+      for (const [, done] of slot.pending) done({ ok: false, code: null, message: 'the forker died during the spawn' });
+      slot.pending.clear();
       if (this.closing) return;
       this.log.error({ code, signal }, 'forker died: restarting it; its processes are watched by polling');
       this.events.onLost();
-      this.start();
+      this.startOne(slot);
     });
   }
 
   spawn(req: Omit<ForkerRequest, 'req'>): Promise<SpawnResult> {
-    const p = this.proc;
-    if (!p?.connected) return Promise.resolve({ ok: false, code: null, message: 'the forker is not running' });
+    let slot: Slot | null = null;
+    for (const s of this.slots) if (s.proc?.connected && (!slot || s.pending.size < slot.pending.size)) slot = s;
+    const p = slot?.proc;
+    if (!slot || !p) return Promise.resolve({ ok: false, code: null, message: 'the forker is not running' });
     const n = this.next++;
     return new Promise((resolve) => {
-      this.pending.set(n, resolve);
+      slot.pending.set(n, resolve);
       p.send({ ...req, req: n } satisfies ForkerRequest);
     });
   }
 
+  /** Pids of the running forkers. */
+  get pids(): number[] {
+    return this.slots.flatMap((s) => (s.proc?.pid !== undefined && s.proc.exitCode === null ? [s.proc.pid] : []));
+  }
+
   async close(): Promise<void> {
     this.closing = true;
-    const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise<void>((res) => p.once('exit', () => res()));
-    p.disconnect();
-    await gone;
+    await Promise.all(
+      this.slots.map(async ({ proc: p }) => {
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const gone = new Promise<void>((res) => p.once('exit', () => res()));
+        p.disconnect();
+        await gone;
+      }),
+    );
   }
 }

@@ -2,7 +2,7 @@ import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { InputError } from '../shared/errors.js';
 import { writeUsage } from '../shared/usage.js';
-import { DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
+import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { EventStore } from '../shared/event-store.js';
 import { parseJob, startJobId } from '../shared/jobs.js';
 import { makeKeys } from '../shared/keys.js';
@@ -30,6 +30,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Live processes this host takes before leaving starts to other hosts. */
   maxProcesses?: number;
+  /** Forker processes spawning in parallel. */
+  forkers?: number;
   os?: HostOs;
   /** cgroup: every run in its own cgroup (refuses to start where impossible); process; auto (default): cgroup where possible. */
   containment?: ContainmentWish;
@@ -156,6 +158,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     { onExit: (id, pid, code, signal) => sup.forkedExit(id, pid, code, signal), onLost: () => sup.forkerLost() },
     hlog,
     ownChildren,
+    opts.forkers ?? DEFAULT_FORKERS,
   );
   const sup: Controller = new Controller({
     config,
@@ -341,7 +344,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   };
   await tick();
   const beatTimer = setInterval(() => void tick().catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);
-  hlog.info({ concurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY, maxProcesses: opts.maxProcesses ?? null }, 'worker ready');
+  hlog.info(
+    {
+      concurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY,
+      forkers: opts.forkers ?? DEFAULT_FORKERS,
+      maxProcesses: opts.maxProcesses ?? null,
+    },
+    'worker ready',
+  );
 
   let closing: Promise<void> | null = null;
   return {

@@ -67,6 +67,26 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     expect(existsSync(leafDir(running.cgroup!))).toBe(false);
   });
 
+  it('spawns a burst through both forkers, each child in its own leaf, and no stop kills a forker', async () => {
+    const forkers = () =>
+      readFileSync(`/proc/${worker.child.pid}/task/${worker.child.pid}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .map(Number)
+        .filter((p) => cmdline(p).includes('forker-main.js'));
+    const before = forkers();
+    expect(before).toHaveLength(2);
+    // Between spawns of a burst a forker moves from leaf to leaf; it must be home after it.
+    const recs = await Promise.all(Array.from({ length: 20 }, () => c.start({ command: ['sleep', '1000'] })));
+    const running = await Promise.all(recs.map((r) => c.waitFor(r.id, 'running')));
+    const parents = new Set(running.map((r) => Number(readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])));
+    expect([...parents].sort()).toEqual([...before].sort());
+    await until(() => running.every((r) => pidsIn(r.cgroup!).join() === String(r.pid)), 5000, 'every leaf holding only its sleep');
+    await Promise.all(running.map((r) => c.stop(r.id, { graceMs: 200 })));
+    for (const r of running) expect((await c.waitFor(r.id, 'stopped')).endReason).toBe('stopped');
+    expect(forkers()).toEqual(before);
+  });
+
   it('leaves no env-clearing setsid double fork behind after stop --wait', async () => {
     const rec = await c.start({ command: ['sh', '-c', "setsid env -i sh -c 'sleep 5001 & exit' & exec sleep 5000"] });
     const running = await c.waitFor(rec.id, 'running');
