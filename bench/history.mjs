@@ -1,7 +1,7 @@
 // Costs that must not grow with history: with 1,000 live (pending) records and 0, 10k and
-// 100k finished ones, the time of `client.listPage({ limit: 100 })` (what `reapq ls` and
-// the dashboard read), of `store.counts()` (what /metrics reads) and of one /metrics-style
-// count of the live records, beside `client.list()` (every record: what they read before)
+// 100k finished ones, the time of `client.listPage({ limit: 100 })` (what `reapq ls`
+// reads), of the dashboard's first load (the newest 50 and the counts), of
+// `store.counts()` (what /metrics reads) and of one /metrics-style count of the live records, beside `client.list()` (every record: what they read before)
 // in the same run. Records are written through the real append script.
 import { benchRuns, envInts, figure, now, percentile, pool, printFigure, runBench } from './lib.mjs';
 import { internalsOf } from '../dist/producer/client.js';
@@ -49,10 +49,12 @@ await runBench('history', `ls first page and metrics counts with ${LIVE} live an
   const page = {};
   const counts = {};
   const all = {};
+  const dash = {};
   for (const h of HISTORY) {
     page[h] = [];
     counts[h] = [];
     all[h] = [];
+    dash[h] = [];
   }
   for (let run = 1; run <= RUNS; run++) {
     const prefix = await ctx.newPrefix();
@@ -66,8 +68,10 @@ await runBench('history', `ls first page and metrics counts with ${LIVE} live an
       page[h].push(await median(() => client.listPage({ limit: 100 })));
       counts[h].push(await median(() => internalsOf(client).store.counts()));
       all[h].push(await median(() => client.list()));
+      // What the dashboard's first load reads: the newest page and the counts by state.
+      dash[h].push(await median(() => Promise.all([client.listPage({ limit: 50, order: 'newest' }), client.admin.counts()])));
       console.log(
-        `  run ${run}/${RUNS}, ${h} finished: listPage ${page[h].at(-1).toFixed(2)} ms, counts ${counts[h].at(-1).toFixed(2)} ms, list() ${all[h].at(-1).toFixed(1)} ms`,
+        `  run ${run}/${RUNS}, ${h} finished: listPage ${page[h].at(-1).toFixed(2)} ms, counts ${counts[h].at(-1).toFixed(2)} ms, dashboard ${dash[h].at(-1).toFixed(2)} ms, list() ${all[h].at(-1).toFixed(1)} ms`,
       );
     }
     // Nothing runs: drop the client's records without a worker.
@@ -89,6 +93,14 @@ await runBench('history', `ls first page and metrics counts with ${LIVE} live an
       baselines: [{ label: 'list() of every record', samples: all[h] }],
     }),
     figure({ id: `counts-${h}`, label: `${h} finished: counts (metrics)`, unit: 'ms', samples: counts[h], chart: false }),
+    figure({
+      id: `dashboard-${h}`,
+      label: `${h} finished: dashboard first load (newest 50 + counts)`,
+      unit: 'ms',
+      samples: dash[h],
+      chart: false,
+      baselines: [{ label: 'list() of every record (the dashboard before)', samples: all[h] }],
+    }),
   ]);
   figures.forEach(printFigure);
   return {
