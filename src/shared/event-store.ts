@@ -152,7 +152,8 @@ export class EventStore {
     const pipe = this.writer.pipeline() as unknown as AppendPipeline;
     let out: [number, number, number?] | undefined;
     await this.confirm(id, pipe.reapqAppend(...args), (res) => {
-      const [err, value] = res ?? [];
+      if (!res) throw new Error(`no reply to the append to ${id}`);
+      const [err, value] = res;
       if (err) throw err;
       out = value as [number, number, number?];
       // Nothing written (a lost race, a stale run): nothing to wait for.
