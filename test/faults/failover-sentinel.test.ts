@@ -75,18 +75,35 @@ describe('Sentinel failover', () => {
 describe('an append the master acknowledged but never replicated (no REAPQ_REDIS_WAIT_REPLICAS)', () => {
   const s = useSentinelSet('h-lossy', 1);
 
-  it('is lost with the master: waitFor fails with NotFoundError, and the worker kills the tree it ran for the vanished record', async () => {
+  it('is lost with the master: waitFor fails with NotFoundError, the worker kills the tree it ran for the vanished record, a lost stop ends as a missed exit', async () => {
     const { ha, w, c } = s;
     const marker = join(dir, 'lossy');
-    await c.start(markedSleep('kept', marker));
-    await c.waitFor('kept', 'running');
+    for (const id of ['kept', 'stop-lost']) {
+      await c.start(markedSleep(id, marker));
+      await c.waitFor(id, 'running');
+    }
     await until(() => inSync(ha.master, ha.replica), 10_000, 'the replica to have all of it');
     const thaw = await cutReplicas(ha);
     // Acknowledged, and even run: the master and the worker know of it, no replica does.
     await c.start(markedSleep('lost', marker));
     const running = await c.waitFor('lost', 'running');
     expect(carriersOf('lost')).toEqual([running.pid]);
+    // A stop acknowledged and carried out, whose events only the master has.
+    await c.stop('stop-lost');
+    await c.waitFor('stop-lost', 'stopped');
     await failOverCut(ha, thaw);
+    // Its record is back at running with nothing alive: the worker records the exit it missed.
+    const ended = await until(
+      async () => {
+        const r = await c.get('stop-lost').catch(() => null);
+        return r && r.state !== 'running' ? r : null;
+      },
+      15_000,
+      'the lost stop to be repaired',
+    );
+    expect(ended.state).toBe('exited');
+    expect((await c.events('stop-lost')).some((e) => e.event.type === 'drift')).toBe(true);
+    expect(carriersOf('stop-lost')).toEqual([]);
     // The start the producer was told succeeded never happened as far as Redis knows.
     await until(async () => (await outcome(c.get('lost'))) instanceof NotFoundError, 10_000, 'the new master to answer');
     await expect(c.waitFor('lost', 'running')).rejects.toThrow(NotFoundError);
@@ -97,6 +114,7 @@ describe('an append the master acknowledged but never replicated (no REAPQ_REDIS
     expect(spawnCounts(marker)).toEqual(
       new Map([
         ['kept', 1],
+        ['stop-lost', 1],
         ['lost', 1],
       ]),
     );
