@@ -47,7 +47,7 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
   let worker: TestWorker;
   let c: ReapqClient;
   beforeAll(async () => {
-    worker = await startWorker(env, 'h-cg', ['--containment', 'cgroup']);
+    worker = await startWorker(env, 'h-cg', ['--containment', 'cgroup', '--forkers', '2']);
     c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
   });
   afterAll(() => stopAll(c, worker));
