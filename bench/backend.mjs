@@ -11,8 +11,8 @@ import { internalsOf } from '../dist/producer/client.js';
 const SIZES = envInts('BENCH_SIZES', [200, 1000], 1);
 // Worker concurrencies measured at the first size beside the default (to tune the default).
 const ALSO = envInts('BENCH_ALSO_CONCURRENCY', [64, 128], 1);
-// Forker counts measured at the first size beside the default (one below four cores).
-const ALSO_FORKERS = envInts('BENCH_ALSO_FORKERS', [2], 1);
+// Forker counts measured at the first size beside the default (one is the worker before pools).
+const ALSO_FORKERS = envInts('BENCH_ALSO_FORKERS', [1], 1);
 const RUNS = benchRuns();
 
 await runBench(
