@@ -14,9 +14,13 @@ export const BENCHES = [
       "What a web backend does: N `client.start({ command: ['sleep', '1000'] })` issued at once through one " +
       "`ReapqClient`, each awaited with `client.waitFor(id, 'running')`, against one worker with default flags. " +
       'Timed from the first `start()` to the last `waitFor()` resolving. Baseline in the same run: a bare Node loop ' +
-      "spawning the same N `sleep 1000` detached, until every `'spawn'` event. Each round uses a fresh prefix and " +
-      'worker and stops everything before the next. CPU per round of each process (this client, the worker, its ' +
-      'forker, Redis) and the Redis commands per start (INFO total_commands_processed) are in the note.',
+      "spawning the same N `sleep 1000` detached, until every `'spawn'` event. Each plan (the defaults at each size, " +
+      'then other `--concurrency` and `--forkers` at the first) gets a fresh prefix and worker; its first burst is ' +
+      'dropped (reported as "the first burst of a fresh worker"), and the bench begins with a dropped burst of the ' +
+      "largest size, so this process's JIT is warm as a backend's that has served is (cold, the client took 3-4x the " +
+      'CPU per start). Every burst is stopped before the next. Plans run in order, and later ones tend to measure ' +
+      'higher (the client keeps warming), so compare plans with care. CPU per round of each process (this client, ' +
+      'the worker, its forkers, Redis) and the Redis commands per start (INFO total_commands_processed) are in the note.',
     goal: 'reapq >= 75% of the bare loop at N=200',
   },
   {
@@ -44,9 +48,10 @@ export const BENCHES = [
     heading: 'Reads that must not grow with history',
     what:
       '1,000 live (pending) records and 0, then 10k, then 100k finished ones (written through the real append ' +
-      'script). Median of 20 calls each: `client.listPage({ limit: 100 })` (the first page `reapq ls` and the ' +
-      'dashboard read) and `store.counts()` (what /metrics reads), beside `client.list()`, the read of every ' +
-      'record they did before, in the same run.',
+      'script). Median of 20 calls each: `client.listPage({ limit: 100 })` (the first page `reapq ls` reads), ' +
+      "the dashboard's first load (the newest 50 and `admin.counts()`, as `GET /v1/processes?order=newest` and " +
+      '`GET /v1/counts` serve it) and `store.counts()` (what /metrics reads), beside `client.list()`, the read of ' +
+      'every record they (and the dashboard) did before, in the same run.',
     goal: 'listPage and counts flat (within 10%) as history grows',
   },
   {
@@ -365,7 +370,8 @@ export function generate() {
     '| `BENCH_RUNS` | `3` | runs per bench; figures are the median over runs, spread min–max |',
     '| `BENCH_N` | per bench: throughput 1000, start latency 100, stop latency 100, reconcile 1000, load 500 | processes (or samples) per run |',
     '| `BENCH_SIZES` | `200,1000` | backend workload: starts issued at once per round |',
-    '| `BENCH_ALSO_CONCURRENCY` | `32` | backend workload: worker `--concurrency` also measured at the first size |',
+    '| `BENCH_ALSO_CONCURRENCY` | `64,128` | backend workload: worker `--concurrency` also measured at the first size |',
+    '| `BENCH_ALSO_FORKERS` | `1` | backend workload: worker `--forkers` also measured at the first size |',
     '| `BENCH_HISTORY` | `0,10000,100000` | history bench: finished records, level after level |',
     '| `BENCH_MB` | `100` | log flood: megabytes written |',
     '| `BENCH_APPS` | `50` | reapq vs PM2: apps started and stopped per run and side |',
