@@ -160,3 +160,11 @@ describe('REDIS_URL in the config', () => {
     expect(() => loadConfig({ REDIS_URL: url })).toThrow(new RegExp(`invalid REDIS_URL=${JSON.stringify(url).replace(/[+/]/g, '\\$&')}`));
   });
 });
+
+describe('reconnect backoff', () => {
+  it('doubles from 100 ms to a 500 ms cap, less up to a fifth at random', async () => {
+    const { backoffMs } = await import('../../src/shared/redis.js');
+    expect([1, 2, 3, 4, 5, 50].map((n) => backoffMs(n, () => 0))).toEqual([100, 200, 400, 500, 500, 500]);
+    expect(backoffMs(50, () => 1)).toBe(400);
+  });
+});
