@@ -87,8 +87,11 @@ export class EventStore {
       const fresh = decide(current);
       if (!fresh || fresh.length === 0) {
         // A retry of an append that fewer replicas confirmed finds it on the master: it is
-        // done only once they have it (WAIT covers this connection's earlier writes).
-        if (this.replication.replicas > 0) await this.confirm(id, this.writer.pipeline().exists(this.keys.record(id)));
+        // done only once they have it. WAIT counts what this connection wrote, and after a
+        // reconnect it wrote nothing (Redis 7.0 then counts no replica, but that is the
+        // server's choice), so a write of the mark goes first: a replica that holds the
+        // mark holds the record written before it.
+        if (this.replication.replicas > 0) await this.confirm(id, this.writer.pipeline().set(this.keys.replicaMark, id, 'PX', 60_000));
         return { record: current, appended: [] };
       }
       const events = fresh.map((e) => withVersion(e, this.now()));

@@ -53,6 +53,11 @@ export interface Keys {
   readonly hosts: string;
   /** Hash process id -> the cgroup usage of its current (or last) run (src/shared/usage.ts). */
   readonly usage: string;
+  /**
+   * A key written (and expiring) before a WAIT that follows no write of its own connection:
+   * the replication stream is ordered, so a replica that has it has what came before.
+   */
+  readonly replicaMark: string;
   /** Hash port -> process id, per host. */
   ports(hostId: string): string;
   /** Held for a minute by the worker that last pruned: retention runs once a minute fleet-wide. */
@@ -99,6 +104,7 @@ export function makeKeys(prefix: string): Keys {
     countsBuilt: `${tag}:counts-built`,
     hosts: `${tag}:hosts`,
     usage: `${tag}:usage`,
+    replicaMark: `${tag}:replica-mark`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,
     clusterLock: `${tag}:lock:cluster`,
     drain: `${tag}:drain`,

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { ReapqClient } from '../../src/index.js';
 import { NotFoundError, ReplicationError } from '../../src/shared/errors.js';
 import { randomPrefix } from '../helpers/redis.js';
@@ -154,4 +155,40 @@ describe('REAPQ_REDIS_WAIT_REPLICAS=1: an append counts once a replica has it', 
     expect(w.output()).not.toMatch(/unhandled rejection|uncaught|"level":60/i);
     console.log(`sentinel failover with WAIT 1: starts refused for ${refusedMs} ms after the kill`);
   }, 90_000);
+});
+
+describe('REAPQ_REDIS_WAIT_REPLICAS after a reconnect', () => {
+  const prefix = randomPrefix();
+  const s = {} as { ha: SentinelSet; c: ReapqClient };
+  beforeAll(async () => {
+    // No failover here: killing every client connection also cuts the Sentinel's for a moment.
+    s.ha = await startSentinelSet({ sentinels: 1, replicas: 1, downAfterMs: 60_000 });
+    // The master itself, no worker: only the producer's appends and their WAIT are at stake.
+    s.c = new ReapqClient({
+      redisUrl: s.ha.master.url,
+      prefix,
+      env: { REAPQ_REDIS_WAIT_REPLICAS: '1', REAPQ_REDIS_WAIT_TIMEOUT_MS: '300' },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    process.kill(s.ha.replica.pid, 'SIGCONT');
+    await s.c?.close();
+    await s.ha?.stop();
+  }, 30_000);
+
+  it('refuses a retry on a new connection while the replica still lacks the record', async () => {
+    const spec = (id: string) => ({ id, command: ['sleep', '1000'] });
+    expect(await outcome(s.c.start(spec('synced')))).toBe('ok');
+    // Frozen, not cut: the master still counts the replica, whose acknowledged offset stops.
+    process.kill(s.ha.replica.pid, 'SIGSTOP');
+    expect(await outcome(s.c.start(spec('lagging')))).toBeInstanceOf(ReplicationError);
+    // Every connection of the client dropped: the retry finds its record and must still
+    // wait for a replica to have it, on a connection that wrote nothing yet.
+    const probe = new Redis(s.ha.master.url);
+    await probe.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    probe.disconnect();
+    expect(await outcome(s.c.start(spec('lagging')))).toBeInstanceOf(ReplicationError);
+    process.kill(s.ha.replica.pid, 'SIGCONT');
+    await until(() => accepted(s.c.start(spec('lagging'))), 10_000, 'the retry to be confirmed once the replica is back');
+  }, 60_000);
 });

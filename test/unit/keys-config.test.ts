@@ -22,6 +22,7 @@ function allKeys(k: Keys, id = 'job-1', host = 'host-a'): string[] {
     k.record(id),
     k.stream(id),
     k.corruptStream(id),
+    k.replicaMark,
     k.usage,
     k.globalStream,
     k.allIndex,
