@@ -55,6 +55,18 @@ export const BENCHES = [
     goal: 'listPage and counts flat (within 10%) as history grows',
   },
   {
+    name: 'reconcile-history',
+    heading: 'Reconcile passes as history grows',
+    what:
+      'One worker with 1,000 live `sleep 1000` and 0, then 10k, then 100k finished records of its host (written ' +
+      'through the real append script as spawns that failed: in the host index, not in its live index). Per level ' +
+      'and run: the median of 9 regular passes (the report durationMs; they read the live index), of 3 full passes ' +
+      "(one in ten, the boot pass and an operator's: the finished records too) and of the fleet pass (the job's wall " +
+      'time beyond its reconcile pass, BullMQ and a 2 ms poll included). Passes are asked for as reconcile jobs on ' +
+      "the host's queue; scheduled passes are off (`REAPQ_RECONCILE_MS=3600000`).",
+    goal: 'regular pass and fleet pass flat (within 10%) as history grows',
+  },
+  {
     name: 'cli-start',
     heading: 'CLI cold start',
     what:
