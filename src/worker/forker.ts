@@ -88,11 +88,6 @@ export class Forker {
     });
   }
 
-  /** Pids of the running forkers. */
-  get pids(): number[] {
-    return this.slots.flatMap((s) => (s.proc?.pid !== undefined && s.proc.exitCode === null ? [s.proc.pid] : []));
-  }
-
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(
