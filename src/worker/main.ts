@@ -7,6 +7,7 @@ import { EventStore } from '../shared/event-store.js';
 import { parseJob, startJobId } from '../shared/jobs.js';
 import { makeKeys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import type { Redis } from 'ioredis';
 import type { ProcessRecord } from '../shared/record.js';
 import { connect } from '../shared/redis.js';
 import { linuxOs, type HostOs } from './host-os.js';
@@ -343,6 +344,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         hlog.info({ service }, 'deploy without a runner: enqueued again');
   };
   await tick();
+  await warnOnFewReplicas(redis, config.waitReplicas, hlog);
   const beatTimer = setInterval(() => void tick().catch((err) => hlog.warn({ err: err.message }, 'heartbeat failed')), config.heartbeatMs);
   hlog.info(
     {
@@ -384,4 +386,20 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       return closing;
     },
   };
+}
+
+/**
+ * With REAPQ_REDIS_WAIT_REPLICAS, says so at boot when the master has fewer replicas than
+ * that: every append then fails until enough connect. (On a Cluster the INFO comes from one
+ * node, not necessarily the master of the prefix's slot; the check is then skipped.)
+ */
+async function warnOnFewReplicas(redis: Redis, wanted: number, log: Logger): Promise<void> {
+  if (wanted === 0 || (redis as unknown as { isCluster?: boolean }).isCluster) return;
+  const info = await redis.info('replication').catch(() => '');
+  const connected = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? NaN);
+  if (connected < wanted)
+    log.warn(
+      { connectedReplicas: connected, waitReplicas: wanted },
+      'the Redis master has fewer replicas than REAPQ_REDIS_WAIT_REPLICAS: every record append fails until enough are connected',
+    );
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ReapqClient } from '../../src/index.js';
 import { NotFoundError, ReplicationError } from '../../src/shared/errors.js';
-import { randomPrefix } from '../helpers/redis.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import {
   accepted,
   burstAcrossFailover,
@@ -191,4 +191,14 @@ describe('REAPQ_REDIS_WAIT_REPLICAS after a reconnect', () => {
     process.kill(s.ha.replica.pid, 'SIGCONT');
     await until(() => accepted(s.c.start(spec('lagging'))), 10_000, 'the retry to be confirmed once the replica is back');
   }, 60_000);
+});
+
+describe('REAPQ_REDIS_WAIT_REPLICAS with too few replicas', () => {
+  it('makes a worker say so at boot, with the numbers', async () => {
+    // The suite's own Redis has no replica.
+    const w = await startWorker(testEnv(testRedisUrl(), randomPrefix(), { REAPQ_REDIS_WAIT_REPLICAS: '2' }), 'h-few-replicas');
+    await until(() => /fewer replicas than REAPQ_REDIS_WAIT_REPLICAS/.test(w.output()), 10_000, 'the warning');
+    expect(w.output()).toMatch(/"connectedReplicas":0,"waitReplicas":2/);
+    expect(await w.stop()).toBe(0);
+  });
 });
