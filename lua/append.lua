@@ -13,6 +13,7 @@
 -- KEYS[7]  pending index
 -- KEYS[8]  old host's live index      KEYS[9]  new host's live index
 -- KEYS[10] counts hash (`<state> <host>` -> n)
+-- KEYS[11] old host's ended index     KEYS[12] new host's ended index
 -- ARGV[1]  expected version           ARGV[2]  record JSON after the events
 -- ARGV[3]  global stream MAXLEN       ARGV[4]  createdAt score
 -- ARGV[5]  process id
@@ -23,7 +24,8 @@
 -- ARGV[11] '1' if the record is live on its host (see Keys.liveIndex)
 -- ARGV[12] the record's old counts field ('' for a new record)
 -- ARGV[13] its new counts field
--- ARGV[14..] one event JSON each
+-- ARGV[14] now (ms): the score of an id that stops being live on a host
+-- ARGV[15..] one event JSON each
 -- Returns {1, version, quarantined} on success, {0, version} on a version conflict,
 -- {2, version} when ARGV[8] is not the record's current run.
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
@@ -38,11 +40,11 @@ if last[1] then
     quarantined = 1
   end
 end
-local n = #ARGV - 13
+local n = #ARGV - 14
 for i = 1, n do
   local v = cur + i
-  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[13 + i])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[13 + i])
+  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[14 + i])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[14 + i])
 end
 redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[9]) end
@@ -52,9 +54,17 @@ if ARGV[6] ~= ARGV[7] then
   if ARGV[7] ~= '' then redis.call('SADD', KEYS[6], ARGV[5]) end
 end
 if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
-if ARGV[6] ~= '' and ARGV[6] ~= ARGV[7] then redis.call('SREM', KEYS[8], ARGV[5]) end
+-- Leaving a host's live index enters its ended index, so the sweep finds what ended lately.
+if ARGV[6] ~= '' and ARGV[6] ~= ARGV[7] then
+  if redis.call('SREM', KEYS[8], ARGV[5]) == 1 then redis.call('ZADD', KEYS[11], ARGV[14], ARGV[5]) end
+end
 if ARGV[7] ~= '' then
-  if ARGV[11] == '1' then redis.call('SADD', KEYS[9], ARGV[5]) else redis.call('SREM', KEYS[9], ARGV[5]) end
+  if ARGV[11] == '1' then
+    redis.call('SADD', KEYS[9], ARGV[5])
+    redis.call('ZREM', KEYS[12], ARGV[5])
+  elseif redis.call('SREM', KEYS[9], ARGV[5]) == 1 then
+    redis.call('ZADD', KEYS[12], ARGV[14], ARGV[5])
+  end
 end
 if ARGV[12] ~= ARGV[13] then
   if ARGV[12] ~= '' then redis.call('HINCRBY', KEYS[10], ARGV[12], -1) end

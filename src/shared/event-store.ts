@@ -65,7 +65,7 @@ export class EventStore {
     this.writer = replication.replicas > 0 ? redis.duplicate() : redis;
     // Its failures reach callers as rejected appends.
     if (this.writer !== redis) this.writer.on('error', () => undefined);
-    for (const r of new Set([redis, this.writer])) r.defineCommand('reapqAppend', { numberOfKeys: 10, lua: APPEND_LUA });
+    for (const r of new Set([redis, this.writer])) r.defineCommand('reapqAppend', { numberOfKeys: 12, lua: APPEND_LUA });
   }
 
   /** Closes the append connection, if the store has one of its own (the shared one is the caller's). */
@@ -119,6 +119,8 @@ export class EventStore {
         this.keys.liveIndex(oldHost),
         this.keys.liveIndex(newHost),
         this.keys.counts,
+        this.keys.endedIndex(oldHost),
+        this.keys.endedIndex(newHost),
         String(current?.version ?? 0),
         JSON.stringify(next),
         String(this.globalMax),
@@ -132,6 +134,7 @@ export class EventStore {
         isLive(next) ? '1' : '0',
         current ? countsField(current) : '',
         countsField(next),
+        String(this.now()),
         ...events.map((e) => JSON.stringify(e)),
       ]);
       if (ok === 1) {
@@ -247,6 +250,21 @@ export class EventStore {
    */
   async liveOfHost(hostId: string): Promise<ProcessRecord[]> {
     return (await this.readLive(hostId)).records;
+  }
+
+  /**
+   * Records that stopped being live on a host at or after sinceMs (its ended index), read
+   * by the periodic sweep of finished records; older entries, which earlier sweeps read,
+   * are dropped from the index. Records ended before the index existed are not in it: the
+   * boot pass and an operator's pass read every record of the host.
+   */
+  async readEnded(hostId: string, sinceMs: number): Promise<{ records: ProcessRecord[]; corrupt: Corrupt[] }> {
+    const key = this.keys.endedIndex(hostId);
+    const [ids] = await Promise.all([
+      this.redis.zrangebyscore(key, String(sinceMs), '+inf'),
+      this.redis.zremrangebyscore(key, '-inf', `(${sinceMs}`),
+    ]);
+    return this.readMany(ids);
   }
 
   /** liveOfHost, with the corrupt records it met named (as readMany does). */
@@ -422,7 +440,7 @@ export class EventStore {
   async remove(rec: ProcessRecord): Promise<boolean> {
     const res = await this.redis.eval(
       REMOVE_LUA,
-      11,
+      12,
       this.keys.record(rec.id),
       this.keys.stream(rec.id),
       this.keys.logs(rec.id),
@@ -434,6 +452,7 @@ export class EventStore {
       this.keys.counts,
       this.keys.usage,
       this.keys.corruptStream(rec.id),
+      this.keys.endedIndex(rec.host ?? ''),
       String(rec.version),
       rec.id,
       rec.host ?? '',

@@ -40,6 +40,12 @@ export interface Keys {
    */
   liveIndex(hostId: string): string;
   /**
+   * Sorted set of ids that stopped being live on a host, scored by when (ms), kept by the
+   * append script: the periodic sweep of finished records reads those ended since the
+   * last one, not the host's whole history.
+   */
+  endedIndex(hostId: string): string;
+  /**
    * Hash `<state> <host>` -> number of records, kept by the append script: /metrics reads
    * it instead of every record. Built from the records once (countsBuilt) on older data.
    */
@@ -99,6 +105,7 @@ export function makeKeys(prefix: string): Keys {
     hostIndex: (hostId: string) => `${tag}:idx:host:${hostId}`,
     pendingIndex: `${tag}:idx:pending`,
     liveIndex: (hostId: string) => `${tag}:idx:live:${hostId}`,
+    endedIndex: (hostId: string) => `${tag}:idx:ended:${hostId}`,
     liveIndexBuilt: `${tag}:idx:live-built`,
     counts: `${tag}:counts`,
     countsBuilt: `${tag}:counts-built`,

@@ -7,8 +7,10 @@ export interface ReconcileReport {
   at: string;
   durationMs: number;
   records: number;
-  /** Whether finished records were read too (boot, on demand, every few passes), or only the live index. */
+  /** Whether every finished record of the host was read too (boot, on demand), or only the live index. */
   full?: boolean;
+  /** A sweep (every few passes): the records that ended on the host since then were read too. */
+  finishedSince?: string;
   processes: number;
   /** One line per drift found and what was done about it; `kind` is the planner's action kind. */
   actions: Array<{ kind: string; id?: string; pids?: number[]; detail: string }>;

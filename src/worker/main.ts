@@ -23,8 +23,14 @@ import { probeCgroups, type ContainmentInfo, type ContainmentWish } from './cgro
 import { DeployStore } from '../shared/deploy-store.js';
 import { DeployRunner } from './deploy/runner.js';
 
-/** Every this many passes, reconcile reads the host's finished records too (see reconcileOnce). */
-const FULL_PASS_EVERY = 10;
+/** Every this many passes, reconcile also reads the records that ended lately (see reconcileOnce). */
+const SWEEP_EVERY = 10;
+/**
+ * How far before the previous sweep the next one reads, for ends recorded while it read.
+ * Ends are scored by the clock of whoever recorded them: on a live host that is its own
+ * worker; what another host records (a lost host's records) its boot pass reads anyway.
+ */
+const SWEEP_OVERLAP_MS = 10_000;
 
 export interface WorkerOptions {
   /** Start jobs handled at once. */
@@ -216,9 +222,16 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     retentionMs: config.retentionMs,
   };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
+  let lastSweepAt = Date.now();
   const reconcile = async (full = false): Promise<ReconcileReport> => {
     const n = passes.reconcilePasses ?? 0;
-    const report = await reconcileOnce(rdeps, { full: full || n % FULL_PASS_EVERY === 0 });
+    const sweep = full || n % SWEEP_EVERY === 0;
+    const startedAt = Date.now();
+    const report = await reconcileOnce(
+      rdeps,
+      full || n === 0 ? { full: true } : sweep ? { finishedSince: lastSweepAt - SWEEP_OVERLAP_MS } : {},
+    );
+    if (sweep) lastSweepAt = startedAt;
     // Usage figures are refreshed by the pass: one HSET for every run held here.
     if (cgroups)
       await writeUsage(redis, keys.usage, sup.usageSnapshot()).catch((err) =>

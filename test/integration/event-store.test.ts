@@ -85,6 +85,34 @@ describe('event store', () => {
     expect(await redis.smembers(keys.hostIndex('h1'))).toEqual([]);
   });
 
+  it('enters a record that stops being live on a host in its ended index, scored by when, until removed', async () => {
+    let now = 1_000_000;
+    const timed = new EventStore(redis, keys, 1000, () => now);
+    await timed.transact('e1', () => [{ type: 'start_requested', spec }]);
+    await timed.transact('e1', () => [{ type: 'spawn_begun', host: 'h1', port: null, run: 'r1' }]);
+    await timed.transact('live', () => [{ type: 'start_requested', spec }]);
+    await timed.transact('live', () => [{ type: 'spawn_begun', host: 'h1', port: null, run: 'r2' }]);
+    // A record that was never live on the host (stopped while pending) is not in it.
+    await timed.transact('never', () => [{ type: 'start_requested', spec }]);
+    await timed.transact('never', () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1 }]);
+    expect(await redis.zrange(keys.endedIndex('h1'), 0, -1)).toEqual([]);
+    now = 2_000_000;
+    await timed.transact('e1', () => [{ type: 'spawn_failed', host: 'h1', run: 'r1', error: 'x' }]);
+    expect(await redis.zrange(keys.endedIndex('h1'), 0, -1, 'WITHSCORES')).toEqual(['e1', '2000000']);
+    // Another event of the finished record does not move its score.
+    now = 3_000_000;
+    await timed.transact('e1', () => [{ type: 'drift', kind: 'orphan', detail: 'x', pids: [1] }]);
+    expect(await redis.zscore(keys.endedIndex('h1'), 'e1')).toBe('2000000');
+    expect((await timed.readEnded('h1', 2_000_000)).records.map((r) => r.id)).toEqual(['e1']);
+    expect((await timed.readEnded('h1', 2_000_001)).records).toEqual([]);
+    // What a sweep read before its start is dropped from the index.
+    expect(await redis.zcard(keys.endedIndex('h1'))).toBe(0);
+    await timed.transact('live', () => [{ type: 'spawn_failed', host: 'h1', run: 'r2', error: 'x' }]);
+    expect(await redis.zrange(keys.endedIndex('h1'), 0, -1)).toEqual(['live']);
+    expect(await timed.remove((await timed.get('live'))!)).toBe(true);
+    expect(await redis.exists(keys.endedIndex('h1'))).toBe(0);
+  });
+
   it('compacts a finished record into a list that reads, rebuilds and grows like the stream', async () => {
     await store.transact('k', () => [{ type: 'start_requested', spec }]);
     await store.transact('k', () => [{ type: 'spawn_begun', host: 'h1', port: null }]);

@@ -41,14 +41,18 @@ const DETAIL: Record<Action['kind'], string> = {
  * never acts on a process, so a snapshot that went stale while it was read (a spawn
  * recorded in between) can never get a healthy process killed.
  */
-export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean } = {}): Promise<ReconcileReport> {
+export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; finishedSince?: number } = {}): Promise<ReconcileReport> {
   const t0 = d.now();
   const { ctl, store, os } = d;
   // Most passes read the host's live index: their cost follows what runs, not the history.
-  // A full pass (at boot, on demand, every FULL_EVERY-th) also reads finished records, so a
-  // member that outlived its record's end without the cookie (same group or session) is
-  // still found by its ids.
-  const { records: all, corrupt } = opts.full ? await store.readMany(await store.hostIds(d.hostId)) : await store.readLive(d.hostId);
+  // Finished records are read too, so a member that outlived its record's end without the
+  // cookie (same group or session) is still found by its ids: every record of the host by a
+  // full pass (at boot, on demand), those ended lately by a sweep (every few passes).
+  const { records: all, corrupt } = opts.full
+    ? await store.readMany(await store.hostIds(d.hostId))
+    : opts.finishedSince !== undefined
+      ? await liveAndEnded(store, d.hostId, opts.finishedSince)
+      : await store.readLive(d.hostId);
   const records = all.filter((r) => r.host === d.hostId);
   const procs = os.table.list();
   const idents = records.map(identityOf).filter((x) => x !== null);
@@ -83,6 +87,7 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean } =
     durationMs: 0,
     records: records.length,
     full: opts.full === true,
+    ...(opts.finishedSince !== undefined && !opts.full ? { finishedSince: new Date(opts.finishedSince).toISOString() } : {}),
     processes: procs.length,
     actions: [],
     errors: [],
@@ -155,4 +160,18 @@ function trustedGroups(records: readonly ProcessRecord[], procs: readonly ProcSt
     if (leader && leader.state !== 'Z' && leader.startTime === r.startTime && leader.pgid === r.pgid) out.add(r.pgid);
   }
   return out;
+}
+
+/** The live records of a host and those ended since sinceMs, each once. */
+async function liveAndEnded(
+  store: ReconcileDeps['store'],
+  hostId: string,
+  sinceMs: number,
+): Promise<Awaited<ReturnType<typeof store.readLive>>> {
+  const [live, ended] = await Promise.all([store.readLive(hostId), store.readEnded(hostId, sinceMs)]);
+  const seen = new Set(live.records.map((r) => r.id));
+  return {
+    records: [...live.records, ...ended.records.filter((r) => !seen.has(r.id))],
+    corrupt: [...live.corrupt, ...ended.corrupt.filter((c) => !live.corrupt.some((l) => l.id === c.id))],
+  };
 }
