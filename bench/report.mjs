@@ -64,7 +64,7 @@ export const BENCHES = [
       '(the report durationMs; they read the live index), of the 2 sweeps among 20 passes (one in ten: also what ' +
       "ended lately), of 3 full passes (the boot pass and an operator's: every finished record too) and of the " +
       "fleet pass (the job's wall time beyond its reconcile pass, BullMQ and a 2 ms poll included). Passes are " +
-      "asked for as reconcile jobs on the host's queue; scheduled passes are off (`REAPQ_RECONCILE_MS=3600000`).',
+      "asked for as reconcile jobs on the host's queue; scheduled passes are off (`REAPQ_RECONCILE_MS=3600000`).",
     goal: 'regular pass, sweep and fleet pass flat as history grows',
   },
   {
