@@ -27,6 +27,8 @@ function allKeys(k: Keys, id = 'job-1', host = 'host-a'): string[] {
     k.globalStream,
     k.allIndex,
     k.hostIndex(host),
+    k.liveIndex(host),
+    k.endedIndex(host),
     k.hosts,
     k.ports(host),
   ];
