@@ -164,8 +164,9 @@ async function serveWorker(
   after?: () => Promise<void>,
 ): Promise<void> {
   const log = await makeLogger(config.logLevel);
-  const handle = await runWorker(config, log, opts);
-  await new Promise<void>((res) => {
+  // Listening before the worker starts: a SIGTERM right after "worker ready" (or during
+  // start-up) drains it once it is up, instead of killing it with the default action.
+  const signalled = new Promise<void>((res) => {
     const onSignal = (sig: string) => {
       log.info({ signal: sig }, 'shutting down');
       res();
@@ -173,6 +174,8 @@ async function serveWorker(
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  const handle = await runWorker(config, log, opts);
+  await signalled;
   // A drain must not hang on an unreachable Redis: managed processes are left running
   // either way, so after a bound the worker simply exits and the next one adopts them.
   const bound = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 15_000).unref());
