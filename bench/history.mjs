@@ -3,7 +3,7 @@
 // reads), of the dashboard's first load (the newest 50 and the counts), of
 // `store.counts()` (what /metrics reads) and of one /metrics-style count of the live records, beside `client.list()` (every record: what they read before)
 // in the same run. Records are written through the real append script.
-import { benchRuns, envInts, figure, now, percentile, pool, printFigure, runBench } from './lib.mjs';
+import { benchRuns, envInts, figure, now, percentile, pool, printFigure, runBench, SLEEP_SPEC } from './lib.mjs';
 import { internalsOf } from '../dist/producer/client.js';
 
 const HISTORY = envInts('BENCH_HISTORY', [0, 10_000, 100_000], 0);
@@ -11,25 +11,13 @@ const LIVE = 1000;
 const REPEAT = 20;
 const RUNS = benchRuns();
 
-const spec = {
-  name: null,
-  command: ['sleep', '1000'],
-  cwd: null,
-  env: {},
-  port: null,
-  restart: 'never',
-  graceMs: null,
-  host: null,
-  ready: null,
-};
-
 async function seed(client, n, finished, tag) {
   await pool(
     Array.from({ length: n }, (_, i) => i),
     200,
     async (i) => {
       const id = `${tag}-${i}`;
-      await internalsOf(client).store.transact(id, () => [{ type: 'start_requested', spec }], null);
+      await internalsOf(client).store.transact(id, () => [{ type: 'start_requested', spec: SLEEP_SPEC }], null);
       if (finished) await internalsOf(client).store.transact(id, () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1000 }]);
     },
   );

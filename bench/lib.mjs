@@ -20,6 +20,19 @@ export const RESULTS_DIR = join(ROOT, 'bench/results');
 export const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
 const FINAL = new Set(['stopped', 'exited', 'failed', 'lost']);
 
+/** The spec of a `start_requested` event for records a bench writes straight through the store. */
+export const SLEEP_SPEC = {
+  name: null,
+  command: ['sleep', '1000'],
+  cwd: null,
+  env: {},
+  port: null,
+  restart: 'never',
+  graceMs: null,
+  host: null,
+  ready: null,
+};
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const now = () => performance.now();
 

@@ -7,7 +7,7 @@
 // its reconcile pass). Passes are asked for as reconcile jobs on the host's queue; no
 // scheduled pass runs meanwhile. Goal: every pass but the full one flat as history grows.
 import { Job, Queue } from 'bullmq';
-import { benchRuns, envInts, figure, now, percentile, pool, printFigure, runBench } from './lib.mjs';
+import { benchRuns, envInts, figure, now, percentile, pool, printFigure, runBench, SLEEP_SPEC } from './lib.mjs';
 import { internalsOf } from '../dist/producer/client.js';
 
 const HISTORY = envInts('BENCH_HISTORY', [0, 10_000, 100_000], 0);
@@ -15,18 +15,6 @@ const LIVE = 1000;
 const PASSES = 20; // regular jobs per level: two of them are sweeps
 const RUNS = benchRuns();
 const HOST = 'rh';
-
-const spec = {
-  name: null,
-  command: ['sleep', '1000'],
-  cwd: null,
-  env: {},
-  port: null,
-  restart: 'never',
-  graceMs: null,
-  host: null,
-  ready: null,
-};
 
 async function seedFinished(client, from, to) {
   const { store } = internalsOf(client);
@@ -36,7 +24,7 @@ async function seedFinished(client, from, to) {
     async (i) => {
       const id = `old-${i}`;
       const run = `r${i}`;
-      await store.transact(id, () => [{ type: 'start_requested', spec }], null);
+      await store.transact(id, () => [{ type: 'start_requested', spec: SLEEP_SPEC }], null);
       await store.transact(id, () => [{ type: 'spawn_begun', host: HOST, port: null, run }]);
       await store.transact(id, () => [{ type: 'spawn_failed', host: HOST, run, error: 'bench history' }]);
     },

@@ -28,6 +28,11 @@ function goHome(): void {
   home = null;
 }
 
+/** Home after the requests already received, if a run's leaf holds the forker now. */
+function goHomeSoon(): void {
+  if (home) goingHome = setImmediate(goHome);
+}
+
 process.on('message', (m: ForkerRequest) => {
   if (goingHome) clearImmediate(goingHome);
   goingHome = null;
@@ -39,7 +44,7 @@ process.on('message', (m: ForkerRequest) => {
     fd = openSync(m.logFile, 'a');
     logOffset = fstatSync(fd).size;
   } catch (err) {
-    if (home) goingHome = setImmediate(goHome);
+    goHomeSoon();
     send({
       t: 'failed',
       req: m.req,
@@ -73,7 +78,7 @@ process.on('message', (m: ForkerRequest) => {
     return;
   } finally {
     closeSync(fd);
-    if (home) goingHome = setImmediate(goHome);
+    goHomeSoon();
   }
   // Before yielding: until libuv runs, the child cannot have been reaped, so even an
   // instant exit leaves a stat to read.

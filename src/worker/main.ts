@@ -227,10 +227,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     const n = passes.reconcilePasses ?? 0;
     const sweep = full || n % SWEEP_EVERY === 0;
     const startedAt = Date.now();
-    const report = await reconcileOnce(
-      rdeps,
-      full || n === 0 ? { full: true } : sweep ? { finishedSince: lastSweepAt - SWEEP_OVERLAP_MS } : {},
-    );
+    const report = await reconcileOnce(rdeps, full ? { full: true } : sweep ? { finishedSince: lastSweepAt - SWEEP_OVERLAP_MS } : {});
     if (sweep) lastSweepAt = startedAt;
     // Usage figures are refreshed by the pass: one HSET for every run held here.
     if (cgroups)
