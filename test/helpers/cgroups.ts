@@ -59,7 +59,13 @@ export function cgroupLeaves(marker: string): CgroupLeak[] {
     for (const sub of dirs(home).filter((n) => n.startsWith(marker)))
       for (const leaf of dirs(join(home, sub)).filter((n) => n.includes('@'))) {
         const dir = join(home, sub, leaf);
-        const procs = existsSync(join(dir, 'cgroup.procs')) ? parsePids(readFileSync(join(dir, 'cgroup.procs'), 'utf8')) : [];
+        let procs: number[] = [];
+        try {
+          procs = parsePids(readFileSync(join(dir, 'cgroup.procs'), 'utf8'));
+        } catch {
+          // A leaf its worker removed between the listing and the read is no leak.
+          if (!existsSync(dir)) continue;
+        }
         out.push({ leaf: dir, pids: procs });
       }
   return out;
