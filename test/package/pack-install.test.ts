@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { ROOT } from '../helpers/workers.js';
+import { carriersOf, ROOT, useWorker } from '../helpers/workers.js';
 
 function run(
   cmd: string,
@@ -22,18 +23,81 @@ function run(
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'reapq-pack-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// Three projects' node_modules: more than the default hook timeout on a busy machine.
+afterAll(() => rm(dir, { recursive: true, force: true }), 180_000);
 
 // npm's own environment from `npm test` would make the nested npm act on this checkout.
 const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
 
+/** A code block of the README, as a reader would paste it: the one after `<!-- client-example: NAME -->`. */
+function readmeExample(name: string): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const m = new RegExp(`<!-- client-example: ${name.replace('.', '\\.')} -->\\n\`\`\`js\\n([\\s\\S]*?)\\n\`\`\`\\n`).exec(readme);
+  if (!m) throw new Error(`README.md has no client example ${name}`);
+  return m[1]! + '\n';
+}
+
+const t = useWorker('h-pack');
+let tarball: string | undefined;
+let packOut = '';
+
+/** Packs once for the file; counts the builds npm ran on the way. */
+async function packed(): Promise<string> {
+  if (tarball) return tarball;
+  const pack = await run('npm', ['pack', '--foreground-scripts', '--pack-destination', dir], ROOT, npmEnv);
+  packOut = pack.out;
+  expect(pack.code, pack.out).toBe(0);
+  const file = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+  expect(file, pack.out).toBeDefined();
+  tarball = join(dir, file!);
+  return tarball;
+}
+
+/** `npm init -y` in a fresh directory, then an install of the packed tarball. */
+async function freshProject(name: string, type?: 'module'): Promise<string> {
+  const app = join(dir, name);
+  mkdirSync(app);
+  const init = await run('npm', ['init', '-y'], app, npmEnv);
+  expect(init.code, init.out).toBe(0);
+  if (type) expect((await run('npm', ['pkg', 'set', `type=${type}`], app, npmEnv)).code).toBe(0);
+  // --prefer-offline: the dependencies are in npm's cache from this checkout's own install.
+  const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', await packed()], app, npmEnv);
+  expect(install.code, install.out).toBe(0);
+  expect(install.out).not.toContain('EBADENGINE');
+  return app;
+}
+
 describe('the published package', () => {
-  it('packs with its build, installs on Node 20 without engine warnings, imports with types and runs its CLI', async () => {
-    const pack = await run('npm', ['pack', '--pack-destination', dir], ROOT, npmEnv);
-    expect(pack.code, pack.out).toBe(0);
-    const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
-    expect(tarball, pack.out).toBeDefined();
-    const list = await run('tar', ['tzf', join(dir, tarball!)], dir);
+  it('builds once per npm pack (prepack cleans, prepare builds)', async () => {
+    await packed();
+    expect(packOut.match(/^> tsc -p tsconfig\.json/gm) ?? [], packOut).toHaveLength(1);
+  }, 180_000);
+
+  for (const [file, type] of [
+    ['index.js', undefined],
+    ['index.mjs', 'module'],
+  ] as const) {
+    it(`runs the README's client example ${file} as pasted in a fresh npm init -y ${type ? 'ESM' : 'CommonJS'} project`, async () => {
+      const app = await freshProject(`readme-${type ?? 'commonjs'}`, type);
+      const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as { type?: string };
+      expect(pkg.type ?? 'commonjs').toBe(type ?? 'commonjs');
+      // The ESM project runs it as its index.js, as "type": "module" makes it.
+      writeFileSync(join(app, 'index.js'), readmeExample(file));
+      const out = await run(process.execPath, ['index.js'], app, { ...t.env, NODE_OPTIONS: '' });
+      expect(out.code, out.out).toBe(0);
+      const [first, second] = out.out.trim().split('\n');
+      const id = /^(\S+) runs as pid \d+$/.exec(first ?? '')?.[1];
+      expect(id, out.out).toBeDefined();
+      expect(second).toBe(`${id} is stopped`);
+      // Nothing on stderr: no ExperimentalWarning about require() of an ES module.
+      expect(out.out.split('\n')).toHaveLength(3);
+      expect(carriersOf(id!)).toEqual([]);
+    }, 180_000);
+  }
+
+  it('installs on Node 20 without engine warnings, imports with types and runs its CLI', async () => {
+    await packed();
+    const list = await run('tar', ['tzf', tarball!], dir);
     expect(list.out).toContain('package/dist/index.js');
     expect(list.out).toContain('package/dist/index.d.ts');
     expect(list.out).toContain('package/dist/cli/main.js');
@@ -45,7 +109,7 @@ describe('the published package', () => {
     await run('mkdir', ['-p', app], dir);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     // --prefer-offline: the dependencies are in npm's cache from this checkout's own install.
-    const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tarball!)], app, npmEnv);
+    const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball!], app, npmEnv);
     expect(install.code, install.out).toBe(0);
     expect(install.out).not.toContain('EBADENGINE');
 
