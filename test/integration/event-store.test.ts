@@ -7,7 +7,20 @@ import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 const redis = new Redis(testRedisUrl());
 afterAll(() => redis.quit());
 
-const spec = { name: null, command: ['sleep', '1'], cwd: null, env: {}, port: null, restart: 'never' as const, graceMs: null, host: null };
+const spec = {
+  name: null,
+  command: ['sleep', '1'],
+  cwd: null,
+  env: {},
+  port: null,
+  restart: 'never' as const,
+  graceMs: null,
+  host: null,
+  ready: null,
+  service: null,
+  revision: null,
+  limits: null,
+};
 
 describe('event store', () => {
   let store: EventStore;
@@ -22,7 +35,7 @@ describe('event store', () => {
     expect(record?.state).toBe('pending');
     expect(record?.version).toBe(1);
     expect(await store.get('a')).toEqual(record);
-    expect(await redis.zrange(keys.allIndex, 0, -1)).toEqual(['a']);
+    expect(await redis.zrange(keys.allIndex, 0, '-1')).toEqual(['a']);
     expect(await redis.xlen(keys.globalStream)).toBe(1);
     const evs = await store.readEvents('a');
     expect(evs.map((e) => [e.version, e.event.type])).toEqual([[1, 'start_requested']]);
@@ -95,10 +108,10 @@ describe('event store', () => {
     // A record that was never live on the host (stopped while pending) is not in it.
     await timed.transact('never', () => [{ type: 'start_requested', spec }]);
     await timed.transact('never', () => [{ type: 'stop_requested', signal: 'SIGTERM', graceMs: 1 }]);
-    expect(await redis.zrange(keys.endedIndex('h1'), 0, -1)).toEqual([]);
+    expect(await redis.zrange(keys.endedIndex('h1'), 0, '-1')).toEqual([]);
     now = 2_000_000;
     await timed.transact('e1', () => [{ type: 'spawn_failed', host: 'h1', run: 'r1', error: 'x' }]);
-    expect(await redis.zrange(keys.endedIndex('h1'), 0, -1, 'WITHSCORES')).toEqual(['e1', '2000000']);
+    expect(await redis.zrange(keys.endedIndex('h1'), 0, '-1', 'WITHSCORES')).toEqual(['e1', '2000000']);
     // Another event of the finished record does not move its score.
     now = 3_000_000;
     await timed.transact('e1', () => [{ type: 'drift', kind: 'orphan', detail: 'x', pids: [1] }]);
@@ -108,7 +121,7 @@ describe('event store', () => {
     // What a sweep read before its start is dropped from the index.
     expect(await redis.zcard(keys.endedIndex('h1'))).toBe(0);
     await timed.transact('live', () => [{ type: 'spawn_failed', host: 'h1', run: 'r2', error: 'x' }]);
-    expect(await redis.zrange(keys.endedIndex('h1'), 0, -1)).toEqual(['live']);
+    expect(await redis.zrange(keys.endedIndex('h1'), 0, '-1')).toEqual(['live']);
     expect(await timed.remove((await timed.get('live'))!)).toBe(true);
     expect(await redis.exists(keys.endedIndex('h1'))).toBe(0);
   });

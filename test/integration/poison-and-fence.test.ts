@@ -8,7 +8,20 @@ import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 const redis = new Redis(testRedisUrl());
 afterAll(() => redis.quit());
 
-const spec = { name: null, command: ['sleep', '1'], cwd: null, env: {}, port: null, restart: 'never' as const, graceMs: null, host: null };
+const spec = {
+  name: null,
+  command: ['sleep', '1'],
+  cwd: null,
+  env: {},
+  port: null,
+  restart: 'never' as const,
+  graceMs: null,
+  host: null,
+  ready: null,
+  service: null,
+  revision: null,
+  limits: null,
+};
 
 describe('run fence and poison-proof reads', () => {
   let store: EventStore;

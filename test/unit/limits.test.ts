@@ -46,6 +46,8 @@ describe('limits', () => {
       graceMs: null,
       host: null,
       ready: null,
+      service: null,
+      revision: null,
     };
     const limits = { memory: 64 * 1024 ** 2, cpus: null, pidsMax: null };
     const start: EventDraft[] = [

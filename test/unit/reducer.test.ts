@@ -12,7 +12,20 @@ const startReq = (at: number, restart: 'never' | 'on-failure' | 'always' = 'neve
   v: 1,
   at,
   type: 'start_requested',
-  spec: { name: 'web', command: ['node', 'server.js'], cwd: '/srv', env: { A: '1' }, port, restart, graceMs: 1000, host: null },
+  spec: {
+    name: 'web',
+    command: ['node', 'server.js'],
+    cwd: '/srv',
+    env: { A: '1' },
+    port,
+    restart,
+    graceMs: 1000,
+    host: null,
+    ready: null,
+    service: null,
+    revision: null,
+    limits: null,
+  },
 });
 const spawnBegun = (at: number, host = 'h1', port: number | null = 20001): ReapqEvent => ({ v: 1, at, type: 'spawn_begun', host, port });
 const spawned = (at: number, pid = 100, host = 'h1'): ReapqEvent => ({
