@@ -12,6 +12,7 @@ import { ReapqClient } from '../dist/index.js';
 import { makeKeys } from '../dist/shared/keys.js';
 import { startLocalRedis } from '../dist/dev/local-redis.js';
 import { linuxProcessTable as proc } from '../dist/worker/proc/table.js';
+import { statFields } from '../dist/shared/proc-stat.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin/reapq');
@@ -194,9 +195,9 @@ export function cpuMsOf(pid) {
     return NaN;
   }
   if (ok) return total;
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  // utime and stime, fields 14 and 15.
+  const f = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8')) ?? [];
+  return ((Number(f[13]) + Number(f[14])) * 1000) / 100;
 }
 
 export function rssKbOf(pid) {

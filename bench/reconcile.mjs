@@ -4,6 +4,7 @@
 // of /proc/*/stat in this process. Also the worker's RSS with N managed (vs idle).
 // Goal: < 150 ms per pass.
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseStat } from '../dist/shared/proc-stat.js';
 import {
   BIN,
   cleanEnv,
@@ -39,8 +40,7 @@ function bareScan() {
     } catch {
       continue;
     }
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    if (f.length > 20) n++;
+    if (parseStat(s)) n++;
   }
   const wall = now() - t0;
   const cpu = process.cpuUsage(c0);

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { parseStat } from '../shared/proc-stat.js';
 
 /** A live process's parent and start time (clock ticks since boot), or null if gone or a zombie. */
 export function procStat(pid: number): { ppid: number; startTicks: number } | null {
+  let text: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which may itself hold spaces and parentheses.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (f[0] === 'Z') return null;
-    return { ppid: Number(f[1]), startTicks: Number(f[19]) };
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
+  const s = parseStat(text);
+  return s && s.state !== 'Z' ? { ppid: s.ppid, startTicks: s.startTime } : null;
 }

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseStat } from './proc/parse.js';
+import { parseStat } from '../shared/proc-stat.js';
 import type { ForkerReply, ForkerRequest } from './forker-protocol.js';
 
 const send = (m: ForkerReply): void => {

@@ -1,5 +1,6 @@
 import type { ProcessRecord } from '../shared/record.js';
-import { descendants, type ProcStat } from './proc/parse.js';
+import type { ProcStat } from '../shared/proc-stat.js';
+import { descendants } from './proc/parse.js';
 
 /** Environment names that mark a managed process and its descendants. */
 export const COOKIE = 'REAPQ_PROCESS_ID';

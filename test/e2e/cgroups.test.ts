@@ -7,7 +7,7 @@ import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { cgroupHomes, cgroupLeaves, cgroupSupport, v2Dir } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, cli, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { alive, cli, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 const support = cgroupSupport();
 if (!support.ok) console.warn(`cgroup tests skipped: ${support.reason}`);
@@ -79,7 +79,7 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     // Between spawns of a burst a forker moves from leaf to leaf; it must be home after it.
     const recs = await Promise.all(Array.from({ length: 20 }, () => c.start({ command: ['sleep', '1000'] })));
     const running = await Promise.all(recs.map((r) => c.waitFor(r.id, 'running')));
-    const parents = new Set(running.map((r) => Number(readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])));
+    const parents = new Set(running.map((r) => parentOf(r.pid!)));
     expect([...parents].sort()).toEqual([...before].sort());
     await until(() => running.every((r) => pidsIn(r.cgroup!).join() === String(r.pid)), 5000, 'every leaf holding only its sleep');
     await Promise.all(running.map((r) => c.stop(r.id, { graceMs: 200 })));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
 const prefix = randomPrefix();
@@ -74,7 +74,6 @@ describe('stopping whole trees', () => {
   it('has orphans of its trees re-parented to the worker, its subreaper, not to init', async () => {
     const rec = await c.start({ command: ['sh', '-c', '(sleep 1000 &); exec sleep 999'] });
     const running = await c.waitFor(rec.id, 'running');
-    const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
     // The `sleep 1000` whose parent (the subshell) exited at once; the leader exec'd `sleep 999`.
     const orphan = await until(
       () => carriersOf(rec.id).find((p) => p !== running.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u00001000\u0000'),

@@ -114,6 +114,13 @@ export function alive(pids: number[]): number[] {
   });
 }
 
+/** The parent of a live pid, read with reapq's own /proc parser; throws when the pid is gone. */
+export function parentOf(pid: number): number {
+  const s = proc.stat(pid);
+  if (!s) throw new Error(`pid ${pid} is gone`);
+  return s.ppid;
+}
+
 /** Pids of every live process whose cookie is id. */
 export function carriersOf(id: string): number[] {
   return proc

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { descendants, parseBootId, parseChildren, parseEnvironCookie, parseStat, type ProcStat } from '../../src/worker/proc/parse.js';
+import { parseStat, statFields, type ProcStat } from '../../src/shared/proc-stat.js';
+import { descendants, parseBootId, parseChildren, parseEnvironCookie } from '../../src/worker/proc/parse.js';
 
 // Lines captured from a real Linux /proc (kernel output, trailing newline kept).
 const CAT =
@@ -10,6 +11,9 @@ const WEIRD =
 // bash after `printf 'a) Z 1 (c)' > /proc/$$/comm`: a comm that forges a state and a ppid.
 const FORGED =
   '5665 (a) Z 1 (c)) R 5663 5663 4871 0 -1 4194304 168 0 0 0 0 0 0 0 20 0 1 0 17556 4464640 751 18446744073709551615 93951369461760 93951370251165 140726883065776 0 0 0 0 4 65536 0 0 0 17 0 0 0 0 0 0 93951370484464 93951370532708 93952189911040 140726883072476 140726883072558 140726883072558 140726883074026 0\n';
+// `sleep` copied to a file named "a) b (c": splitting at the first ') ' reads "b" as the state.
+const SPLIT =
+  '11451 (a) b (c) S 11450 11442 5529 0 -1 4194304 143 0 0 0 0 0 0 0 20 0 1 0 28952 2990080 410 18446744073709551615 94144592896000 94144592913929 140733361315152 0 0 0 0 6 0 1 0 0 17 0 0 0 0 0 0 94144592928016 94144592929280 94145648156672 140733361322482 140733361322513 140733361322513 140733361323996 0\n';
 // An unreaped child of `sh -c 'true & exec sleep 2'`.
 const ZOMBIE =
   '5644 (sh) Z 5642 5612 4871 0 -1 4227148 24 0 0 0 0 0 0 0 20 0 1 0 17056 0 0 18446744073709551615 0 0 0 0 0 0 0 6 65536 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n';
@@ -51,6 +55,20 @@ describe('parseStat', () => {
     });
   });
 
+  it('ends comm at the last parenthesis, not at the first ") "', () => {
+    expect(parseStat(SPLIT)).toEqual({
+      pid: 11451,
+      comm: 'a) b (c',
+      state: 'S',
+      ppid: 11450,
+      pgid: 11442,
+      sid: 5529,
+      startTime: 28952,
+    });
+    // What the tests did before this parser: the ppid read that way is not a number.
+    expect(Number(SPLIT.split(') ')[1]!.split(' ')[1])).toBeNaN();
+  });
+
   it('parses a zombie', () => {
     expect(parseStat(ZOMBIE)).toMatchObject({ pid: 5644, comm: 'sh', state: 'Z', ppid: 5642, startTime: 17056 });
   });
@@ -67,6 +85,21 @@ describe('parseStat', () => {
     expect(parseStat(CAT.replace('5571 5571', 'x 5571'))).toBeNull();
     expect(parseStat(CAT.replace('5573 (', 'abc ('))).toBeNull();
     expect(parseStat(') (')).toBeNull();
+  });
+});
+
+describe('statFields', () => {
+  it('numbers fields as proc(5) does, from 1', () => {
+    const f = statFields(SPLIT)!;
+    expect(f.slice(0, 4)).toEqual(['11451', 'a) b (c', 'S', '11450']);
+    expect(f[21]).toBe('28952');
+    expect(f).toHaveLength(52);
+    expect(statFields(CAT)![13]).toBe('0');
+  });
+
+  it('returns null without a comm', () => {
+    expect(statFields('hello world')).toBeNull();
+    expect(statFields(') (')).toBeNull();
   });
 });
 

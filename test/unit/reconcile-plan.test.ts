@@ -3,7 +3,7 @@ import { cgroupLeftovers, plan, type Action, type PlanInput } from '../../src/wo
 import { fold } from '../../src/shared/reducer.js';
 import type { ReapqEvent } from '../../src/shared/events.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
-import type { ProcStat } from '../../src/worker/proc/parse.js';
+import type { ProcStat } from '../../src/shared/proc-stat.js';
 import type { Cookie } from '../../src/worker/tree.js';
 
 const HOST = 'h1';
@@ -28,7 +28,20 @@ function rec(
       v: 1,
       at,
       type: 'start_requested',
-      spec: { name: null, command: ['sleep', '100'], cwd: null, env: {}, port: null, restart: 'never', graceMs: null, host: null },
+      spec: {
+        name: null,
+        command: ['sleep', '100'],
+        cwd: null,
+        env: {},
+        port: null,
+        restart: 'never',
+        graceMs: null,
+        host: null,
+        ready: null,
+        service: null,
+        revision: null,
+        limits: null,
+      },
     },
     { v: 1, at: at + 1, type: 'spawn_begun', host, port: null },
   ];

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { cookieCandidates, leaderAlive, treeMembers, type Cookie, type Identity } from '../../src/worker/tree.js';
-import type { ProcStat } from '../../src/worker/proc/parse.js';
+import type { ProcStat } from '../../src/shared/proc-stat.js';
 
 const SELF = 50; // the worker
 const OWNER = 'reapq/h1';

@@ -1,38 +1,10 @@
-/** The fields of /proc/PID/stat that reapq needs. Field numbers follow proc(5). */
-export interface ProcStat {
-  pid: number;
-  comm: string;
-  state: string;
-  ppid: number;
-  pgid: number;
-  sid: number;
-  /** Field 22, clock ticks since boot; with the boot id it tells a pid apart from a reused one. */
-  startTime: number;
-}
+/** Parsers of the other /proc files the worker reads (environ, children, boot_id); /proc/PID/stat is src/shared/proc-stat.ts's. */
+import type { ProcStat } from '../../shared/proc-stat.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function int(s: string | undefined): number | null {
   return s !== undefined && /^-?\d+$/.test(s) ? Number(s) : null;
-}
-
-/** Parses /proc/PID/stat; null when the text is malformed or cut short (the process may die mid-read). */
-export function parseStat(text: string): ProcStat | null {
-  // comm is whatever the process wrote to /proc/self/comm, ')' and spaces included; the kernel
-  // prints it raw, so only the LAST ')' reliably ends it.
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  if (open < 0 || close < open) return null;
-  const pid = int(text.slice(0, open).trim());
-  // Fields 3.. follow ") "; f[n - 3] is field n.
-  const f = text
-    .slice(close + 1)
-    .trim()
-    .split(' ');
-  const [state, ppid, pgid, sid, startTime] = [f[0], int(f[1]), int(f[2]), int(f[3]), int(f[19])];
-  if (pid === null || pid <= 0 || state === undefined || !/^[A-Za-z]$/.test(state)) return null;
-  if (ppid === null || pgid === null || sid === null || startTime === null) return null;
-  return { pid, comm: text.slice(open + 1, close), state, ppid, pgid, sid, startTime };
 }
 
 /** Value of `name` in a NUL-separated /proc/PID/environ, or null. First entry wins, as with getenv(3). */

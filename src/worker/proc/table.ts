@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseBootId, parseChildren, parseEnvironCookie, parseStat, type ProcStat } from './parse.js';
+import { parseStat, type ProcStat } from '../../shared/proc-stat.js';
+import { parseBootId, parseChildren, parseEnvironCookie } from './parse.js';
 
 /** The process table as reapq sees it; an interface so tests and other platforms can stand in. */
 export interface ProcessTable {

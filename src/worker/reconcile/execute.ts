@@ -5,7 +5,7 @@ import type { ReconcileReport } from '../../shared/reconcile-report.js';
 import type { Controller } from '../controller/controller.js';
 import type { Trigger } from '../controller/decide.js';
 import { readCookies, type HostOs } from '../host-os.js';
-import type { ProcStat } from '../proc/parse.js';
+import type { ProcStat } from '../../shared/proc-stat.js';
 import type { Reaper } from '../reaper.js';
 import { cookieCandidates, identityOf } from '../tree.js';
 import { cgroupLeftovers, plan, type Action } from './plan.js';

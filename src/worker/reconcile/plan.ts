@@ -1,5 +1,5 @@
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
-import type { ProcStat } from '../proc/parse.js';
+import type { ProcStat } from '../../shared/proc-stat.js';
 import { identityOf, treeMembers, type Cookie } from '../tree.js';
 
 export type Action =
