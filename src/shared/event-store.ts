@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ConflictError, CorruptRecordError, describeIssues, InputError, NotFoundError, ReplicationError, StaleRunError } from './errors.js';
-import { decodeEvent, withVersion, type EventDraft, type ReapqEvent, type StoredEvent } from './events.js';
+import { BASELINE_VERSION } from './event-versions.js';
+import { decodeEvent, encodeEvent, withVersion, type EventDraft, type EventType, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
 import { luaScript } from './lua.js';
 import { FINAL_STATES, mayRestart, ProcessRecordSchema, type ProcessRecord } from './record.js';
@@ -52,6 +53,12 @@ export class EventStore {
    * heartbeats and queue calls on the shared one never queue behind a WAIT.
    */
   private readonly writer: Redis;
+  /**
+   * The version each event type is stored at: the baseline, which every release reads,
+   * until the fleet says what its workers read (a rolling upgrade must not write what a
+   * worker still running the previous release would refuse).
+   */
+  private writeVersion: (type: EventType) => number = () => BASELINE_VERSION;
 
   constructor(
     private readonly redis: Redis,
@@ -135,7 +142,7 @@ export class EventStore {
         current ? countsField(current) : '',
         countsField(next),
         String(this.now()),
-        ...events.map((e) => JSON.stringify(e)),
+        ...events.map((e) => encodeEvent(e, this.writeVersion)),
       ]);
       if (ok === 1) {
         if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.corruptStream(id)}`);

@@ -1,14 +1,14 @@
 import { z } from 'zod';
+import { currentVersion, downcast, upcast, type RawEvent } from './event-versions.js';
 import { HostIdSchema, LimitsSchema, ReadySchema, RESTART_POLICIES } from './record.js';
 
 /**
- * Every change of a managed process is one of these events. `v` is the schema version: a
- * reader that meets a newer one refuses it with a clear error instead of guessing.
+ * Every change of a managed process is one of these events, in the current shape of its
+ * type. `v` is the version of its type's shape (src/shared/event-versions.ts): a reader
+ * upcasts an older one and refuses a newer one with a clear error instead of guessing.
  * `at` is epoch milliseconds from the writer's clock.
  */
-export const EVENT_SCHEMA_VERSION = 1;
-
-const base = { v: z.literal(EVENT_SCHEMA_VERSION), at: z.number().int().nonnegative() };
+const base = { v: z.number().int().positive(), at: z.number().int().nonnegative() };
 /**
  * The run an event is about. Every spawn of a record is a run with its own id; an event
  * for a run that is no longer the record's current one is refused (by the reducer and by
@@ -26,11 +26,11 @@ const SpecInEvent = z.object({
   restart: z.enum(RESTART_POLICIES),
   graceMs: z.number().int().nullable(),
   host: z.string().nullable(),
-  ready: ReadySchema.nullable().default(null),
+  ready: ReadySchema.nullable(),
   /** Set on the replicas of a deploy: the service and the revision they belong to. */
-  service: z.string().nullable().default(null),
-  revision: z.number().int().nullable().default(null),
-  limits: LimitsSchema.nullable().default(null),
+  service: z.string().nullable(),
+  revision: z.number().int().nullable(),
+  limits: LimitsSchema.nullable(),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [
@@ -112,6 +112,8 @@ export const EventSchema = z.discriminatedUnion('type', [
 ]);
 export type ReapqEvent = z.infer<typeof EventSchema>;
 export type EventType = ReapqEvent['type'];
+/** Every event type this release knows. */
+export const EVENT_TYPES: readonly EventType[] = EventSchema.options.map((o) => o.shape.type.value);
 export type EventOf<T extends EventType> = Extract<ReapqEvent, { type: T }>;
 
 /** Distributes Omit over the union so each member keeps its own fields. */
@@ -123,7 +125,12 @@ export type NewEvent = DistributiveOmit<ReapqEvent, 'v'>;
 export type EventDraft = DistributiveOmit<ReapqEvent, 'v' | 'at'> & { at?: number };
 
 export function withVersion(e: EventDraft, now: number): ReapqEvent {
-  return { ...e, at: e.at ?? now, v: EVENT_SCHEMA_VERSION } as ReapqEvent;
+  return { ...e, at: e.at ?? now, v: currentVersion(e.type) } as ReapqEvent;
+}
+
+/** An event's JSON as stored, at the version of its type that writeVersion asks for (older readers may be about). */
+export function encodeEvent(e: ReapqEvent, writeVersion: (type: EventType) => number): string {
+  return JSON.stringify(downcast(e as unknown as RawEvent, writeVersion(e.type)));
 }
 
 /** An event as read back from a stream, with its position. */
@@ -134,7 +141,10 @@ export interface StoredEvent {
   event: ReapqEvent;
 }
 
-/** Parses an event read from Redis; a newer schema or an unknown type is an error that names it. */
+/**
+ * Parses an event read from Redis into the current shape of its type, upcasting an older
+ * version; a newer version or an unknown type is an error that names it.
+ */
 export function decodeEvent(json: string): ReapqEvent {
   let raw: unknown;
   try {
@@ -142,10 +152,7 @@ export function decodeEvent(json: string): ReapqEvent {
   } catch {
     throw new Error(`event is not JSON: ${json.slice(0, 80)}`);
   }
-  const v = (raw as { v?: unknown })?.v;
-  if (typeof v === 'number' && v > EVENT_SCHEMA_VERSION) {
-    throw new Error(`event schema version ${v} is newer than this reapq understands (${EVENT_SCHEMA_VERSION}); upgrade reapq`);
-  }
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) raw = upcast(raw as RawEvent);
   const parsed = EventSchema.safeParse(raw);
   if (!parsed.success) {
     const type = (raw as { type?: unknown })?.type;

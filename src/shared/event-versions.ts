@@ -1,0 +1,86 @@
+/**
+ * Event shapes by version: how an event stored at an older version of its type becomes the
+ * current shape (upcast, on every read) and how a current event is written at an older
+ * version (downcast, while some worker of the fleet reads only that one). Pure: plain
+ * objects in, plain objects out; the schema check of the result is decodeEvent's.
+ *
+ * Versions are per type. Every type starts at 1, the version every event carried before
+ * versions were per type. Changing a type's shape means appending a step to its list below
+ * (version n to n+1 and back), a fixture of the old shape under test/fixtures/events/, and
+ * nothing else: readers upcast in one place, writers downcast in one place.
+ */
+
+/** An event as parsed from JSON, before its schema check. */
+export type RawEvent = Record<string, unknown>;
+
+/** Between version n and n+1 of one type: both directions, so a writer can serve an older reader. */
+export interface VersionStep {
+  /** What the step changed, and the commit of the older shape: read by humans and by the fixture test. */
+  why: string;
+  up(e: RawEvent): RawEvent;
+  down(e: RawEvent): RawEvent;
+}
+
+/** The version every event of every type carried before versions were per type. */
+export const BASELINE_VERSION = 1;
+
+const specOf = (e: RawEvent): RawEvent => (typeof e.spec === 'object' && e.spec !== null ? (e.spec as RawEvent) : {});
+
+/**
+ * Index i of a type's list is the step from version i+1 to i+2, so a type's current version
+ * is its number of steps plus one. Types not named here are at version 1.
+ */
+export const VERSION_STEPS: Readonly<Record<string, readonly VersionStep[]>> = {
+  start_requested: [
+    {
+      why:
+        'v2: the spec always carries ready, service, revision and limits. v1 grew them one release at a time ' +
+        '(ready in a3cf558, service and revision in a20b6a3, limits in 6cfd110) and an older writer left them out.',
+      up: (e) => ({ ...e, spec: { ready: null, service: null, revision: null, limits: null, ...specOf(e) } }),
+      // Every v1 reader since 6cfd110 reads all four; older ones drop fields they do not know.
+      down: (e) => e,
+    },
+  ],
+};
+
+/** The version of a type this release reads and folds; a type it does not know reads as the baseline. */
+export function currentVersion(type: string): number {
+  return (VERSION_STEPS[type]?.length ?? 0) + BASELINE_VERSION;
+}
+
+/** Type -> the newest version this release reads, for the types listed (what a worker announces). */
+export function readableVersions(types: readonly string[]): Record<string, number> {
+  return Object.fromEntries(types.map((t) => [t, currentVersion(t)]));
+}
+
+export class NewerEventError extends Error {}
+
+/** An event at any version this release reads, in its current shape (with `v` the current version). */
+export function upcast(raw: RawEvent): RawEvent {
+  const type = typeof raw.type === 'string' ? raw.type : '';
+  const current = currentVersion(type);
+  const v = raw.v;
+  if (typeof v === 'number' && v > current) {
+    throw new NewerEventError(
+      `event schema version ${v} is newer than this reapq understands (${current} for ${type || 'an event without a type'}); upgrade reapq`,
+    );
+  }
+  // A v that is not a whole number from 1 up is left for the schema check to name.
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < BASELINE_VERSION || v === current) return raw;
+  const steps = VERSION_STEPS[type] ?? [];
+  let e = raw;
+  for (let from = v; from < current; from++) e = steps[from - BASELINE_VERSION]!.up(e);
+  return { ...e, v: current };
+}
+
+/** A current event in the shape of an older version of its type (to: at most the current version). */
+export function downcast(e: RawEvent, to: number): RawEvent {
+  const type = String(e.type);
+  const current = currentVersion(type);
+  const target = Math.max(BASELINE_VERSION, Math.min(to, current));
+  if (target === current) return e;
+  const steps = VERSION_STEPS[type] ?? [];
+  let out = e;
+  for (let from = current; from > target; from--) out = steps[from - 1 - BASELINE_VERSION]!.down(out);
+  return { ...out, v: target };
+}

@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { BASELINE_VERSION, currentVersion, downcast, upcast, VERSION_STEPS, type RawEvent } from '../../src/shared/event-versions.js';
+import { decodeEvent, encodeEvent, EVENT_TYPES, withVersion, type ReapqEvent } from '../../src/shared/events.js';
+import { fold } from '../../src/shared/reducer.js';
+
+// Stored samples of every version of every event type, as a release of that version wrote
+// them: test/fixtures/events/<type>.json is { "<version>": [{ "written by", "event", "as current"? }] }.
+// A change of shape adds a step in src/shared/event-versions.ts and keeps the old samples here.
+const DIR = new URL('../fixtures/events/', import.meta.url);
+interface Sample {
+  'written by'?: string;
+  event: RawEvent;
+  'as current'?: RawEvent;
+}
+const fixtures = (type: string): Record<string, Sample[]> => JSON.parse(readFileSync(new URL(`${type}.json`, DIR), 'utf8'));
+
+describe('event versions', () => {
+  it('keeps stored samples of every version of every event type, and no fixture of a type it does not know', () => {
+    for (const type of EVENT_TYPES) {
+      const byVersion = fixtures(type);
+      for (let v = BASELINE_VERSION; v <= currentVersion(type); v++) expect(byVersion[v]?.length, `${type} v${v}`).toBeGreaterThan(0);
+      expect(Object.keys(byVersion).map(Number)).toEqual(Array.from({ length: currentVersion(type) }, (_, i) => i + 1));
+    }
+    const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+    expect(files.map((f) => f.replace(/\.json$/, '')).sort()).toEqual([...EVENT_TYPES].sort());
+    for (const type of Object.keys(VERSION_STEPS)) expect(EVENT_TYPES).toContain(type);
+  });
+
+  it('reads every stored sample of every version into the current shape of its type', () => {
+    for (const type of EVENT_TYPES) {
+      for (const [v, samples] of Object.entries(fixtures(type))) {
+        for (const s of samples) {
+          expect(s.event.v, `${type} sample filed under v${v}`).toBe(Number(v));
+          const read = decodeEvent(JSON.stringify(s.event));
+          expect(read.v).toBe(currentVersion(type));
+          if (s['as current']) expect(read).toEqual(decodeEvent(JSON.stringify(s['as current'])));
+        }
+      }
+    }
+  });
+
+  it('folds an older sample to the same record as its current shape', () => {
+    for (const type of EVENT_TYPES) {
+      for (const s of Object.values(fixtures(type)).flat()) {
+        if (!s['as current'] || type !== 'start_requested') continue;
+        const old = fold([decodeEvent(JSON.stringify(s.event))], 'p1');
+        expect(old).toEqual(fold([decodeEvent(JSON.stringify(s['as current']))], 'p1'));
+        expect(old).toMatchObject({ ready: s['as current'].spec && (s['as current'].spec as RawEvent).ready });
+      }
+    }
+  });
+
+  it('folds a stream the first release wrote (no run ids, no ready/service/limits in the spec)', () => {
+    const f = JSON.parse(readFileSync(new URL('streams/first-release-stop.json', DIR), 'utf8')) as { id: string; events: RawEvent[] };
+    const rec = fold(
+      f.events.map((e) => decodeEvent(JSON.stringify(e))),
+      f.id,
+    );
+    expect(rec).toMatchObject({
+      id: 'p-old',
+      state: 'stopped',
+      endReason: 'stopped',
+      pid: 4242,
+      ready: null,
+      service: null,
+      revision: null,
+      limits: null,
+      runId: null,
+      version: 7,
+    });
+  });
+
+  it('writes an event at the version asked for, which an older reader reads and this one reads back unchanged', () => {
+    const [sample] = fixtures('start_requested')['2']!;
+    const current = decodeEvent(JSON.stringify(sample!.event));
+    const asV1 = JSON.parse(encodeEvent(current, () => 1)) as RawEvent;
+    expect(asV1.v).toBe(1);
+    expect(decodeEvent(JSON.stringify(asV1))).toEqual(current);
+    expect(JSON.parse(encodeEvent(current, () => 2))).toEqual(sample!.event);
+    // Asking for a version past the type's current one writes the current one.
+    expect(JSON.parse(encodeEvent(current, () => 9)).v).toBe(2);
+  });
+
+  it('stamps new events with the current version of their type', () => {
+    const e: ReapqEvent = withVersion({ type: 'stop_requested', signal: 'SIGTERM', graceMs: 0 }, 5);
+    expect(e).toEqual({ type: 'stop_requested', signal: 'SIGTERM', graceMs: 0, at: 5, v: 1 });
+    expect(withVersion({ type: 'gave_up', reason: 'x' }, 1).v).toBe(currentVersion('gave_up'));
+  });
+
+  it('refuses a version newer than it reads, naming the type and the remedy', () => {
+    expect(() => decodeEvent(JSON.stringify({ v: 3, at: 1, type: 'start_requested', spec: {} }))).toThrow(
+      'event schema version 3 is newer than this reapq understands (2 for start_requested); upgrade reapq',
+    );
+    expect(() => decodeEvent(JSON.stringify({ v: 2, at: 1, type: 'stopped', how: 'requested' }))).toThrow(/newer .* \(1 for stopped\)/);
+    expect(() => decodeEvent(JSON.stringify({ v: 0, at: 1, type: 'stopped', how: 'requested' }))).toThrow(/invalid event of type stopped/);
+  });
+
+  it('upcasts and downcasts as pure functions of plain objects', () => {
+    const v1 = { v: 1, at: 1, type: 'start_requested', spec: { command: ['x'], ready: { kind: 'tcp', timeoutMs: 5 } } };
+    const frozen = JSON.stringify(v1);
+    const up = upcast(v1);
+    expect(JSON.stringify(v1)).toBe(frozen);
+    expect(up).toEqual({ ...v1, v: 2, spec: { ...v1.spec, service: null, revision: null, limits: null } });
+    expect(downcast(up, 1)).toEqual({ ...up, v: 1 });
+    expect(downcast(up, 2)).toBe(up);
+    expect(upcast({ v: 1, at: 1, type: 'stopped' })).toEqual({ v: 1, at: 1, type: 'stopped' });
+  });
+});
