@@ -8,7 +8,7 @@
  * erased at build time and are allowed across the pure-core line, not across layers.
  */
 const PURE_CORE = [
-  '^src/shared/(reducer|record|events|states|duration|proc-stat)[.]ts$',
+  '^src/shared/(reducer|record|events|event-versions|states|duration|proc-stat)[.]ts$',
   '^src/worker/reconcile/plan[.]ts$',
   '^src/worker/proc/parse[.]ts$',
   '^src/worker/cgroup/(mountinfo|layout)[.]ts$',
