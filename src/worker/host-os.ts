@@ -1,5 +1,5 @@
 import { linuxProcessTable, type ProcessTable } from './proc/table.js';
-import { cookieCandidates, COOKIE, OWNER, RUN, treeMembers, type Cookie, type Identity } from './tree.js';
+import { cookieCandidates, COOKIE, leaderAlive, OWNER, RUN, treeMembers, type Cookie, type Identity } from './tree.js';
 
 /** Signals and the process table: the only side effects the killer and reconciler have. */
 export interface HostOs {
@@ -68,8 +68,7 @@ export function findTreeFast(os: HostOs, ident: Identity, otherLeaders: Readonly
     found.set(pid, s.startTime);
     queue.push(pid);
   };
-  const leader = os.table.stat(ident.pid);
-  if (leader && leader.startTime === ident.startTime) consider(ident.pid, false);
+  if (leaderAlive(ident, os.table.stat(ident.pid))) consider(ident.pid, false);
   for (const c of os.table.children(os.selfPid)) if (!otherLeaders.has(c)) consider(c, true);
   while (queue.length > 0) for (const c of os.table.children(queue.pop()!)) consider(c, false);
   return [...found.keys()].sort((a, b) => a - b);

@@ -16,14 +16,14 @@ import { LogShipper } from './log-shipper.js';
 import { loadPolicy } from './policy.js';
 import { PortAllocator } from './ports.js';
 import { Reaper } from './reaper.js';
-import { reconcileOnce, type ReconcileReport } from './reconcile/execute.js';
+import { reconcileHost, type ReconcileReport } from './reconcile/execute.js';
 import { clusterPass, type ClusterReport } from './reconcile/lost-hosts.js';
 import { Controller } from './controller/controller.js';
 import { probeCgroups, type ContainmentInfo, type ContainmentWish } from './cgroup/manager.js';
 import { DeployStore } from '../shared/deploy-store.js';
 import { DeployRunner } from './deploy/runner.js';
 
-/** Every this many passes, reconcile also reads the records that ended lately (see reconcileOnce). */
+/** Every this many passes, reconcile also reads the records that ended lately (see reconcileHost). */
 const SWEEP_EVERY = 10;
 /**
  * How far before the previous sweep the next one reads, for ends recorded while it read.
@@ -209,7 +209,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   process.on('SIGCHLD', sweepSoon);
   const sweepTimer = setInterval(sweepSoon, 1000);
 
-  const rdeps = { ctl: sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, now: Date.now };
+  const rdeps = { controller: sup, store, os, reaper, log: hlog, hostId: config.hostId, owner, now: Date.now };
   const cdeps = {
     redis,
     store,
@@ -227,7 +227,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     const n = passes.reconcilePasses ?? 0;
     const sweep = full || n % SWEEP_EVERY === 0;
     const startedAt = Date.now();
-    const report = await reconcileOnce(rdeps, full ? { full: true } : sweep ? { finishedSince: lastSweepAt - SWEEP_OVERLAP_MS } : {});
+    const report = await reconcileHost(rdeps, full ? { full: true } : sweep ? { finishedSince: lastSweepAt - SWEEP_OVERLAP_MS } : {});
     if (sweep) lastSweepAt = startedAt;
     // Usage figures are refreshed by the pass: one HSET for every run held here.
     if (cgroups)

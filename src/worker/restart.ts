@@ -25,3 +25,12 @@ export function decideRestart(rec: ProcessRecord): EventDraft | null {
   const delayMs = streak === 0 ? 0 : Math.min(BACKOFF_BASE_MS * 2 ** (streak - 1), BACKOFF_MAX_MS);
   return { type: 'restart_scheduled', attempt: rec.restarts + 1, delayMs };
 }
+
+/**
+ * A spawn its worker died in the middle of (nothing ran, so there is no run time to judge):
+ * retried after delayMs, under the same crash-loop limit as a run that ended.
+ */
+export function retryAbandoned(rec: ProcessRecord, delayMs: number): Extract<EventDraft, { type: 'restart_scheduled' }> | null {
+  if (rec.desired !== 'running' || rec.crashLoop >= CRASH_LOOP_LIMIT) return null;
+  return { type: 'restart_scheduled', attempt: rec.restarts + 1, delayMs };
+}

@@ -65,8 +65,7 @@ export function treeMembers(
   owner: string,
 ): number[] {
   const byPid = new Map(procs.map((p) => [p.pid, p]));
-  const leader = byPid.get(ident.pid);
-  const groupTrusted = !leader || leader.startTime === ident.startTime;
+  const groupTrusted = leaderState(ident, byPid.get(ident.pid)) !== 'reused';
   const found = new Set<number>();
   for (const p of procs) {
     if (p.pid === selfPid || p.state === 'Z') continue;
@@ -82,10 +81,21 @@ export function treeMembers(
   return [...found].sort((a, b) => a - b);
 }
 
+/**
+ * The recorded leader, from what /proc shows at its pid: alive with its recorded start
+ * time; gone (no such pid, or a zombie: it ended, only the reaping is due); or reused (the
+ * pid belongs to a process that started at another time, so its group and session are
+ * someone else's). The one answer to "is the leader still alive" in the worker.
+ */
+export function leaderState(ident: Pick<Identity, 'startTime'>, stat: ProcStat | null | undefined): 'alive' | 'gone' | 'reused' {
+  if (!stat) return 'gone';
+  if (stat.startTime !== ident.startTime) return 'reused';
+  return stat.state === 'Z' ? 'gone' : 'alive';
+}
+
 /** True when the recorded leader is alive with the recorded identity. */
-export function leaderAlive(ident: Identity, procs: readonly ProcStat[]): boolean {
-  const p = procs.find((x) => x.pid === ident.pid);
-  return !!p && p.startTime === ident.startTime && p.state !== 'Z';
+export function leaderAlive(ident: Pick<Identity, 'startTime'>, stat: ProcStat | null | undefined): boolean {
+  return leaderState(ident, stat) === 'alive';
 }
 
 /** The recorded identity of a record's current run, once it was spawned. */

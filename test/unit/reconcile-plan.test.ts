@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { cgroupLeftovers, plan, type Action, type PlanInput } from '../../src/worker/reconcile/plan.js';
+import { cgroupLeftovers, plan, type Drift, type PlanInput } from '../../src/worker/reconcile/plan.js';
 import { fold } from '../../src/shared/reducer.js';
 import type { ReapqEvent } from '../../src/shared/events.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
@@ -90,7 +90,7 @@ function input(o: Partial<PlanInput>): PlanInput {
 }
 
 /** Every pid an action would signal or reap. */
-const targeted = (actions: Action[]): number[] => actions.flatMap((a) => ('pids' in a ? a.pids : []));
+const targeted = (actions: Drift[]): number[] => actions.flatMap((a) => ('pids' in a ? a.pids : []));
 
 describe('plan: running records', () => {
   it('adopts a running record whose leader is alive with its identity', () => {

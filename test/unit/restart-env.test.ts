@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, CRASH_LOOP_LIMIT, decideRestart } from '../../src/worker/restart.js';
+import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, CRASH_LOOP_LIMIT, decideRestart, retryAbandoned } from '../../src/worker/restart.js';
 import { buildEnv } from '../../src/worker/spawn-env.js';
 import { CRASH_LOOP_WINDOW_MS, fold } from '../../src/shared/reducer.js';
 import type { ReapqEvent } from '../../src/shared/events.js';
@@ -38,6 +38,20 @@ function ended(policy: RestartPolicy, code: number | null, ranMs = 100, extra: R
     'p',
   )!;
 }
+
+describe('retryAbandoned', () => {
+  it('retries a spawn its worker died in under the same crash-loop limit as any restart', () => {
+    const r = ended('never', 0);
+    expect(retryAbandoned({ ...r, desired: 'running', crashLoop: 0 }, 700)).toEqual({
+      type: 'restart_scheduled',
+      attempt: 1,
+      delayMs: 700,
+    });
+    expect(retryAbandoned({ ...r, desired: 'running', crashLoop: CRASH_LOOP_LIMIT - 1 }, 700)?.type).toBe('restart_scheduled');
+    expect(retryAbandoned({ ...r, desired: 'running', crashLoop: CRASH_LOOP_LIMIT }, 700)).toBeNull();
+    expect(retryAbandoned({ ...r, desired: 'stopped', crashLoop: 0 }, 700)).toBeNull();
+  });
+});
 
 describe('decideRestart', () => {
   it('never restarts with policy never', () => {

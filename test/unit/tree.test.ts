@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { cookieCandidates, leaderAlive, treeMembers, type Cookie, type Identity } from '../../src/worker/tree.js';
+import { cookieCandidates, leaderAlive, leaderState, treeMembers, type Cookie, type Identity } from '../../src/worker/tree.js';
 import type { ProcStat } from '../../src/shared/proc-stat.js';
 
 const SELF = 50; // the worker
@@ -85,13 +85,16 @@ describe('treeMembers', () => {
   });
 });
 
-describe('leaderAlive', () => {
-  it('is true only for the recorded pid with the recorded start time and not a zombie', () => {
-    expect(leaderAlive(ident, [leader])).toBe(true);
-    expect(leaderAlive(ident, [{ ...leader, startTime: 1001 }])).toBe(false);
-    expect(leaderAlive(ident, [{ ...leader, state: 'Z' }])).toBe(false);
-    expect(leaderAlive(ident, [child])).toBe(false);
-    expect(leaderAlive(ident, [])).toBe(false);
+describe('leaderState / leaderAlive', () => {
+  it('is alive only with the recorded start time and not a zombie; another start time is a reused pid', () => {
+    expect(leaderState(ident, leader)).toBe('alive');
+    expect(leaderAlive(ident, leader)).toBe(true);
+    expect(leaderState(ident, { ...leader, startTime: 1001 })).toBe('reused');
+    expect(leaderAlive(ident, { ...leader, startTime: 1001 })).toBe(false);
+    expect(leaderState(ident, { ...leader, state: 'Z' })).toBe('gone');
+    expect(leaderAlive(ident, { ...leader, state: 'Z' })).toBe(false);
+    expect(leaderState(ident, undefined)).toBe('gone');
+    expect(leaderAlive(ident, null)).toBe(false);
   });
 });
 

@@ -17,7 +17,7 @@ import { checkStart, effectiveLimits, type Policy } from '../policy.js';
 import type { PortAllocator } from '../ports.js';
 import { awaitReady } from '../readiness.js';
 import { buildEnv } from '../spawn-env.js';
-import { identityOf, type Identity } from '../tree.js';
+import { identityOf, leaderAlive, leaderState, type Identity } from '../tree.js';
 import { decide, type Action, type Local, type Tree, type Trigger } from './decide.js';
 import { afterStep, NO_KILL } from './kill-plan.js';
 import { WorkQueue } from './work-queue.js';
@@ -71,7 +71,7 @@ const MAX_STEPS = 8;
 /**
  * The one control path of a worker: every trigger (start job, stop job, exit report,
  * readiness result, deadline, reconcile pass, orphan sighting) enqueues the id; one
- * `reconcileOne(id)` at a time per id reads the record and the observed process tree,
+ * `reconcileRecord(id)` at a time per id reads the record and the observed process tree,
  * asks the pure `decide()` what to do, and carries it out.
  */
 export class Controller {
@@ -96,17 +96,18 @@ export class Controller {
     deferred: 0,
   };
 
-  constructor(private readonly d: ControllerDeps) {
-    this.ownChildren = d.ownChildren;
+  constructor(private readonly deps: ControllerDeps) {
+    this.ownChildren = deps.ownChildren;
     this.queue = new WorkQueue<Trigger>(
-      (id, triggers) => this.reconcileOne(id, triggers),
+      (id, triggers) => this.reconcileRecord(id, triggers),
       { kind: 'tick' },
-      (id, err, ms) => d.log.warn({ processId: id, err: (err as Error).message, retryInMs: ms }, 'reconcile of a process failed: retrying'),
+      (id, err, ms) =>
+        deps.log.warn({ processId: id, err: (err as Error).message, retryInMs: ms }, 'reconcile of a process failed: retrying'),
     );
   }
 
   get hostId(): string {
-    return this.d.config.hostId;
+    return this.deps.config.hostId;
   }
 
   /** Live processes this worker is responsible for, for capacity. */
@@ -134,20 +135,20 @@ export class Controller {
 
   /** Cgroup usage of every run this worker holds, read now (one small file read or three each). */
   usageSnapshot(): Array<readonly [string, UsageEntry]> {
-    const cg = this.d.cgroups;
+    const cg = this.deps.cgroups;
     const out: Array<readonly [string, UsageEntry]> = [];
     if (!cg) return out;
     for (const [key, h] of this.held) {
       if (key.endsWith(ORPHANS) || !h.leaf || !h.runId || h.phase !== 'up') continue;
       const u = cg.usage(h.leaf);
-      if (u) out.push([key, { ...u, run: h.runId, host: this.hostId, at: this.d.now() }]);
+      if (u) out.push([key, { ...u, run: h.runId, host: this.hostId, at: this.deps.now() }]);
     }
     return out;
   }
 
   /** Leaf cgroups in this worker's subtree (cgroup mode), for the reconcile pass. */
   cgroupLeaves(): string[] {
-    return this.d.cgroups?.leaves() ?? [];
+    return this.deps.cgroups?.leaves() ?? [];
   }
 
   /**
@@ -156,7 +157,7 @@ export class Controller {
    * leaf of a run this worker holds (a spawn under way since the pass read the records).
    */
   async cleanLeaf(leaf: string, id: string, run: string): Promise<number[] | null> {
-    const cg = this.d.cgroups;
+    const cg = this.deps.cgroups;
     const h = this.held.get(id);
     // The run it holds (spawning, running, stopping) is its own to settle.
     if (!cg || (h && (h.leaf === leaf || h.runId === run))) return null;
@@ -168,16 +169,18 @@ export class Controller {
     await cg.remove(leaf);
     if (pids.length > 0) {
       const path = cg.pathOf(leaf);
-      this.d.log.warn({ processId: id, run, cgroup: path, pids }, 'leftover cgroup: killed and removed');
+      this.deps.log.warn({ processId: id, run, cgroup: path, pids }, 'leftover cgroup: killed and removed');
       const detail = `cgroup ${path} of run ${run} held ${pids.length} processes no live run claims: killed, removed`;
-      await this.d.store.transact(id, (cur) => (cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids }] : null));
+      await this.deps.store.transact(id, (cur) =>
+        cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids }] : null,
+      );
     }
     return pids;
   }
 
   /** Resolves once the leaf is empty (watched), or after ms. */
   private emptied(leaf: string, ms: number): Promise<void> {
-    const cg = this.d.cgroups!;
+    const cg = this.deps.cgroups!;
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -218,8 +221,8 @@ export class Controller {
     if (h?.spawn?.pid === pid) h.exit = exit;
     else if (h?.phase === 'spawning') this.earlyExits.set(pid, exit);
     else return;
-    this.d.log.info({ processId: id, runId: h.runId, childPid: pid, code, signal }, 'leader exited');
-    this.d.background('exit handling', { processId: id }, this.trigger(id, { kind: 'event' }));
+    this.deps.log.info({ processId: id, runId: h.runId, childPid: pid, code, signal }, 'leader exited');
+    this.deps.background('exit handling', { processId: id }, this.trigger(id, { kind: 'event' }));
   }
 
   /** The forker died: nobody will report its children's exits, so they are polled from now on. */
@@ -239,7 +242,7 @@ export class Controller {
   }
 
   get logDir(): string {
-    return resolve(this.d.config.dataDir, 'logs');
+    return resolve(this.deps.config.dataDir, 'logs');
   }
 
   logFile(id: string): string {
@@ -248,18 +251,18 @@ export class Controller {
 
   private async read(id: string): Promise<ProcessRecord | null> {
     try {
-      const rec = await this.d.store.get(id);
+      const rec = await this.deps.store.get(id);
       this.corruptSeen.delete(id);
       return rec;
     } catch (err) {
       if (!(err instanceof CorruptRecordError)) throw err;
-      if (!this.corruptSeen.has(id)) this.d.log.error({ processId: id, problem: err.message }, 'corrupt record: left alone');
+      if (!this.corruptSeen.has(id)) this.deps.log.error({ processId: id, problem: err.message }, 'corrupt record: left alone');
       this.corruptSeen.add(id);
       return null;
     }
   }
 
-  private async reconcileOne(key: string, triggers: Trigger[]): Promise<number | null> {
+  private async reconcileRecord(key: string, triggers: Trigger[]): Promise<number | null> {
     const orphanKey = key.endsWith(ORPHANS);
     const id = orphanKey ? key.slice(0, -ORPHANS.length) : key;
     // The trigger that says most: a start job's, a sighting's, else a plain look.
@@ -275,28 +278,28 @@ export class Controller {
       const tree = this.observe(rec, held);
       const actions = decide({
         hostId: this.hostId,
-        bootId: this.d.os.table.bootId(),
-        now: this.d.now(),
+        bootId: this.deps.os.table.bootId(),
+        now: this.deps.now(),
         rec,
         local: held,
         tree,
         trigger: step === 0 || trigger.kind === 'start' ? trigger : { kind: 'event' },
-        defaultGraceMs: this.d.config.defaultGraceMs,
+        defaultGraceMs: this.deps.config.defaultGraceMs,
         killWaitMs: 2000,
         exitReportMs: 5000,
-        abandonedRetryMs: this.d.config.defaultGraceMs + 2000,
+        abandonedRetryMs: this.deps.config.defaultGraceMs + 2000,
       });
       const res = await this.execute(key, id, rec, held, tree, actions, trigger);
       if (res.kind === 'done') return res.requeueMs;
       known = res.record;
     }
-    this.d.log.warn({ processId: id }, 'reconcile did not settle in one run: continuing shortly');
+    this.deps.log.warn({ processId: id }, 'reconcile did not settle in one run: continuing shortly');
     return 100;
   }
 
   /** What the process table shows of the run in question. */
   private observe(rec: ProcessRecord | null, held: Held | null): Tree | null {
-    const { os } = this.d;
+    const { os } = this.deps;
     let ident: Identity | null = null;
     if (held?.phase === 'orphans') return { members: this.aliveSeen(held), groupAlive: false, leader: 'gone' };
     const staleHeld =
@@ -304,11 +307,9 @@ export class Controller {
     if (staleHeld) ident = held.ident;
     else if (rec && rec.host === this.hostId && (rec.bootId === null || rec.bootId === os.table.bootId())) ident = identityOf(rec);
     if (!ident) return null;
-    const leaf = staleHeld ? held.leaf : (held?.leaf ?? this.d.cgroups?.leafOf(rec?.cgroup ?? null) ?? null);
-    if (leaf && this.d.cgroups) return this.observeLeaf(leaf, ident, held, rec);
-    const leaderStat = os.table.stat(ident.pid);
-    const leader: Tree['leader'] =
-      !leaderStat || leaderStat.state === 'Z' ? 'gone' : leaderStat.startTime === ident.startTime ? 'alive' : 'reused';
+    const leaf = staleHeld ? held.leaf : (held?.leaf ?? this.deps.cgroups?.leafOf(rec?.cgroup ?? null) ?? null);
+    if (leaf && this.deps.cgroups) return this.observeLeaf(leaf, ident, held, rec);
+    const leader = leaderState(ident, os.table.stat(ident.pid));
     // A healthy running process needs no tree walk: its leader says enough.
     if (!staleHeld && rec && rec.desired === 'running' && leader === 'alive' && (rec.state === 'running' || rec.state === 'starting')) {
       return { members: [ident.pid], groupAlive: true, leader };
@@ -333,11 +334,9 @@ export class Controller {
    * environment; no process table walk. The tree is alive while the leaf is populated.
    */
   private observeLeaf(leaf: string, ident: Identity, held: Held | null, rec: ProcessRecord | null): Tree {
-    const { os } = this.d;
-    const cg = this.d.cgroups!;
-    const leaderStat = os.table.stat(ident.pid);
-    const leader: Tree['leader'] =
-      !leaderStat || leaderStat.state === 'Z' ? 'gone' : leaderStat.startTime === ident.startTime ? 'alive' : 'reused';
+    const { os } = this.deps;
+    const cg = this.deps.cgroups!;
+    const leader = leaderState(ident, os.table.stat(ident.pid));
     const populated = cg.populated(leaf) === true;
     const members = populated ? cg.members(leaf).filter((p) => p !== os.selfPid && !this.ownChildren.has(p)) : [];
     if (held && !held.leaf) held.leaf = leaf;
@@ -346,7 +345,7 @@ export class Controller {
     if (held && populated && stopping && !held.unwatch) {
       const key = rec?.id ?? ident.id;
       const emptied = () => {
-        if (cg.populated(leaf) !== true) this.d.background('cgroup emptied', { processId: key }, this.trigger(key, { kind: 'event' }));
+        if (cg.populated(leaf) !== true) this.deps.background('cgroup emptied', { processId: key }, this.trigger(key, { kind: 'event' }));
       };
       held.unwatch = cg.watch(leaf, emptied);
       // It may have emptied between the read above and the watch: that change was not seen.
@@ -356,8 +355,8 @@ export class Controller {
   }
 
   private find(ident: Identity, held: Held | null): number[] {
-    const { os } = this.d;
-    if (!held?.spawnedHere || !this.d.isSubreaper()) return findTree(os, ident, this.d.owner);
+    const { os } = this.deps;
+    if (!held?.spawnedHere || !this.deps.isSubreaper()) return findTree(os, ident, this.deps.owner);
     const others = new Set<number>();
     for (const [k, h] of this.held) if (h !== held && h.spawn && !k.endsWith(ORPHANS)) others.add(h.spawn.pid);
     return findTreeFast(os, ident, others);
@@ -366,15 +365,15 @@ export class Controller {
   /** Adds live pids, with their start time, to the members a stop keeps until they are dead. */
   private remember(h: Held, pids: Iterable<number>): void {
     for (const p of pids) {
-      if (h.seen.has(p) || p === this.d.os.selfPid) continue;
-      const s = this.d.os.table.stat(p);
+      if (h.seen.has(p) || p === this.deps.os.selfPid) continue;
+      const s = this.deps.os.table.stat(p);
       if (s && s.state !== 'Z') h.seen.set(p, s.startTime);
     }
   }
 
   /** Members seen earlier that still live (same start time), and their descendants. */
   private aliveSeen(held: Held): number[] {
-    const { os } = this.d;
+    const { os } = this.deps;
     const out = new Set<number>();
     const queue: number[] = [];
     for (const [pid, st] of held.seen) {
@@ -406,7 +405,7 @@ export class Controller {
     actions: Action[],
     trigger: Trigger,
   ): Promise<{ kind: 'done'; requeueMs: number | null } | { kind: 'again'; record: ProcessRecord | null | undefined }> {
-    const { store, log } = this.d;
+    const { store, log } = this.deps;
     let base = rec;
     let landed = false;
     const plog = () =>
@@ -430,13 +429,13 @@ export class Controller {
           const h = held ?? this.holdFor(key, base);
           if (!h) break;
           if (h !== held) this.remember(h, tree?.members ?? []);
-          h.kill = afterStep(h.kill, a.step, this.d.now());
-          h.stopStartedAt ??= this.d.now();
+          h.kill = afterStep(h.kill, a.step, this.deps.now());
+          h.stopStartedAt ??= this.deps.now();
           if (a.step.kind === 'signal') h.driftRecorded = true;
           const sent = this.signal(h, tree, a.signal as NodeJS.Signals);
           if (a.signal !== 'SIGKILL' && a.step.kind === 'signal') this.signal(h, tree, 'SIGCONT');
           if (a.step.kind === 'signal') plog().info({ signal: a.signal, pids: sent, deadline: a.step.deadline }, 'signal sent');
-          else if (h.kill.killSentAt === this.d.now() || a.step.kind === 'kill-pending')
+          else if (h.kill.killSentAt === this.deps.now() || a.step.kind === 'kill-pending')
             plog().warn(
               { pids: sent, step: a.step.kind },
               a.step.kind === 'kill-pending'
@@ -447,7 +446,7 @@ export class Controller {
         }
         case 'wait': {
           const h = held ?? this.holdFor(key, base);
-          if (h) h.kill = afterStep(h.kill, a.step, this.d.now());
+          if (h) h.kill = afterStep(h.kill, a.step, this.deps.now());
           break;
         }
         case 'kill-pids': {
@@ -459,7 +458,7 @@ export class Controller {
           plog().warn({ pids: a.pids }, 'stopping processes no run of this host claims');
           if (base && trigger.kind === 'orphans') {
             const detail = `carries the cookie of ${id} on ${this.hostId}, no current run claims it`;
-            this.d.background(
+            this.deps.background(
               'orphan drift',
               { processId: id },
               store.transact(id, (cur) =>
@@ -467,14 +466,14 @@ export class Controller {
               ),
             );
           }
-          this.d.background('orphan kill', { processId: id }, this.trigger(okey, { kind: 'tick' }));
+          this.deps.background('orphan kill', { processId: id }, this.trigger(okey, { kind: 'tick' }));
           break;
         }
         case 'release-port':
-          await this.d.ports.release(a.port, id);
+          await this.deps.ports.release(a.port, id);
           break;
         case 'enqueue-start':
-          await this.d.enqueueStart(base!, a.delayMs);
+          await this.deps.enqueueStart(base!, a.delayMs);
           plog().info({ delayMs: a.delayMs, attempt: base!.restarts }, 'restart scheduled');
           break;
         case 'adopt': {
@@ -488,7 +487,7 @@ export class Controller {
           if (appended.length === 0) return { kind: 'again', record: undefined };
           base = record;
           landed = true;
-          this.d.background('log shipping', { processId: id }, this.d.shipper.track(id, this.logFile(id)));
+          this.deps.background('log shipping', { processId: id }, this.deps.shipper.track(id, this.logFile(id)));
           this.ensurePoll();
           plog().info({ childPid: base!.pid }, 'adopted');
           break;
@@ -497,7 +496,7 @@ export class Controller {
           this.checkReady(held!, base!);
           break;
         case 'note-gone':
-          if (held) held.goneSince = this.d.now();
+          if (held) held.goneSince = this.deps.now();
           break;
         case 'forget':
           this.forget(key, held);
@@ -527,9 +526,9 @@ export class Controller {
         case 'stopped':
           if (rec.endReason === 'killed') this.stats.escalations++;
           this.stats.stops++;
-          if (held?.stopStartedAt) this.stats.stopMsTotal += this.d.now() - held.stopStartedAt;
+          if (held?.stopStartedAt) this.stats.stopMsTotal += this.deps.now() - held.stopStartedAt;
           log.info(
-            { how: (e as { how?: string }).how, ms: held?.stopStartedAt ? this.d.now() - held.stopStartedAt : null },
+            { how: (e as { how?: string }).how, ms: held?.stopStartedAt ? this.deps.now() - held.stopStartedAt : null },
             'stop finished',
           );
           break;
@@ -558,11 +557,11 @@ export class Controller {
    * never be (policy, missing program, bad cwd) fails with its reason.
    */
   private async spawn(id: string, rec: ProcessRecord): Promise<ProcessRecord | null | undefined> {
-    const { store } = this.d;
+    const { store } = this.deps;
     let port: number | null = typeof rec.requestedPort === 'number' ? rec.requestedPort : null;
     if (rec.requestedPort === 'auto') {
       try {
-        port = await this.d.ports.allocate(id);
+        port = await this.deps.ports.allocate(id);
       } catch (err) {
         const reason = (err as Error).message;
         if (!/no free port/.test(reason)) throw err;
@@ -581,7 +580,7 @@ export class Controller {
       );
       if (res.appended.length === 0) {
         this.held.delete(id);
-        if (rec.requestedPort === 'auto' && port !== null) await this.d.ports.release(port, id);
+        if (rec.requestedPort === 'auto' && port !== null) await this.deps.ports.release(port, id);
         return undefined;
       }
       begun = res.record;
@@ -593,12 +592,13 @@ export class Controller {
     const cwd = resolve(rec.cwd ?? process.cwd());
     const [file, ...args] = rec.command as [string, ...string[]];
     // Capacity is not the policy's to refuse: a full host hands the start back instead.
-    const problem = checkStart({ ...this.d.policy, maxProcesses: null }, { command: rec.command, cwd, env: rec.env }, 0) ?? checkCwd(cwd);
+    const problem =
+      checkStart({ ...this.deps.policy, maxProcesses: null }, { command: rec.command, cwd, env: rec.env }, 0) ?? checkCwd(cwd);
     if (problem) return this.failSpawn(id, h, begun, problem);
     if (!this.logDirMade) mkdirSync(this.logDir, { recursive: true });
     this.logDirMade = true;
-    const cg = this.d.cgroups;
-    const lim = effectiveLimits(this.d.policy, rec.limits);
+    const cg = this.deps.cgroups;
+    const lim = effectiveLimits(this.deps.policy, rec.limits);
     if ('error' in lim) return this.failSpawn(id, h, begun, lim.error);
     const limited = Object.entries(lim.limits).filter(([, v]) => v !== null);
     if (!cg && limited.length > 0) {
@@ -607,7 +607,7 @@ export class Controller {
         id,
         h,
         begun,
-        `cannot enforce ${what}: host ${this.hostId} runs in process mode (${this.d.containment.reason})`,
+        `cannot enforce ${what}: host ${this.hostId} runs in process mode (${this.deps.containment.reason})`,
       );
     }
     let cgroup: ForkerRequest['cgroup'];
@@ -620,16 +620,16 @@ export class Controller {
         return this.failSpawn(id, h, begun, `cannot set up its cgroup: ${(err as Error).message}`);
       }
     }
-    const res = await this.d.forker.spawn({
+    const res = await this.deps.forker.spawn({
       cgroup,
       id,
       file,
       args,
       cwd,
       logFile: this.logFile(id),
-      env: buildEnv(this.d.runnerEnv, rec.env, id, this.d.owner, port, runId),
-      uid: this.d.policy.runAs?.uid ?? null,
-      gid: this.d.policy.runAs?.gid ?? null,
+      env: buildEnv(this.deps.runnerEnv, rec.env, id, this.deps.owner, port, runId),
+      uid: this.deps.policy.runAs?.uid ?? null,
+      gid: this.deps.policy.runAs?.gid ?? null,
     });
     if (!res.ok) return this.failSpawn(id, h, begun, describeSpawnError(res.code, res.message, file, cwd));
     h.phase = 'up';
@@ -651,20 +651,20 @@ export class Controller {
       h.exit = early;
     }
     this.startOutcomes.set(id, { kind: 'spawned' });
-    this.d.background('log shipping', { processId: id }, this.d.shipper.track(id, this.logFile(id), res.logOffset));
+    this.deps.background('log shipping', { processId: id }, this.deps.shipper.track(id, this.logFile(id), res.logOffset));
     return begun;
   }
 
   private async defer(id: string, rec: ProcessRecord, reason: string): Promise<ProcessRecord | null | undefined> {
     this.stats.deferred++;
     const retryInMs = 1000;
-    await this.d.store.transact(
+    await this.deps.store.transact(
       id,
       (cur) =>
         cur?.state === 'pending' && cur.desired === 'running' ? [{ type: 'start_deferred', host: this.hostId, reason, retryInMs }] : null,
       rec,
     );
-    this.d.log.warn({ processId: id, reason }, 'start deferred: will retry');
+    this.deps.log.warn({ processId: id, reason }, 'start deferred: will retry');
     this.startOutcomes.set(id, { kind: 'deferred', reason });
     // The job is handed back to the queue by the caller; nothing more to decide now.
     return null;
@@ -680,7 +680,7 @@ export class Controller {
   /** Runs the readiness check in the background; its result is a trigger like any other. */
   private checkReady(h: Held, rec: ProcessRecord): void {
     h.ready = 'checking';
-    const deadline = (rec.startedAt ? Date.parse(rec.startedAt) : this.d.now()) + rec.ready!.timeoutMs;
+    const deadline = (rec.startedAt ? Date.parse(rec.startedAt) : this.deps.now()) + rec.ready!.timeoutMs;
     const pid = rec.pid;
     const p = awaitReady(rec.ready!, {
       port: rec.port,
@@ -692,13 +692,13 @@ export class Controller {
       h.ready = res.ok ? { ok: true, how: res.how } : { ok: false, reason: res.reason };
       return this.trigger(rec.id, { kind: 'event' });
     });
-    this.d.background('readiness check', { processId: rec.id }, p);
+    this.deps.background('readiness check', { processId: rec.id }, p);
   }
 
   private signal(h: Held, tree: Tree | null, signal: NodeJS.Signals): number[] {
-    const { os } = this.d;
+    const { os } = this.deps;
     // The kernel kills the whole leaf at once: nothing can fork away between two kill()s.
-    if (signal === 'SIGKILL' && h.leaf && this.d.cgroups) this.d.cgroups.kill(h.leaf);
+    if (signal === 'SIGKILL' && h.leaf && this.deps.cgroups) this.deps.cgroups.kill(h.leaf);
     const members = tree?.members ?? [];
     const sent: number[] = [];
     const ident = h.ident;
@@ -725,7 +725,7 @@ export class Controller {
     h.ident = ident;
     if (ident) h.spawn = { pid: ident.pid, pgid: ident.pgid, sid: ident.sid, startTime: ident.startTime, port: rec.port };
     h.kill = { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
-    h.leaf = this.d.cgroups?.leafOf(rec.cgroup) ?? null;
+    h.leaf = this.deps.cgroups?.leafOf(rec.cgroup) ?? null;
     this.held.set(key, h);
     return h;
   }
@@ -757,20 +757,21 @@ export class Controller {
     this.held.delete(key);
     held.unwatch?.();
     held.unwatch = null;
-    const cg = this.d.cgroups;
+    const cg = this.deps.cgroups;
     const leaf = held.leaf;
     // Forgotten once its tree is gone: the leaf goes too (a leaf still in use is left to
     // reconcile), after a last reading of what the run used (its CPU time and peak memory).
     if (cg && leaf && cg.populated(leaf) !== true) {
       const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
-      const last = u ? this.d.saveUsage([[key, { ...u, run: held.runId!, host: this.hostId, at: this.d.now() }]]) : Promise.resolve();
-      this.d.background(
+      const last = u ? this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.hostId, at: this.deps.now() }]]) : Promise.resolve();
+      this.deps.background(
         'cgroup removal',
         { processId: key, leaf },
         last.finally(() => cg.remove(leaf)),
       );
     }
-    if (held.phase !== 'orphans' && !this.held.has(key)) this.d.background('log shipping', { processId: key }, this.d.shipper.untrack(key));
+    if (held.phase !== 'orphans' && !this.held.has(key))
+      this.deps.background('log shipping', { processId: key }, this.deps.shipper.untrack(key));
   }
 
   private ensurePoll(): void {
@@ -783,10 +784,9 @@ export class Controller {
   private poll(): void {
     for (const [key, h] of this.held) {
       if (h.spawnedHere || h.exit || !h.spawn || key.endsWith(ORPHANS)) continue;
-      const s = this.d.os.table.stat(h.spawn.pid);
-      if (s && s.startTime === h.spawn.startTime && s.state !== 'Z') continue;
+      if (leaderAlive(h.spawn, this.deps.os.table.stat(h.spawn.pid))) continue;
       h.exit = { code: null, signal: null, how: 'unknown' };
-      this.d.background('exit handling', { processId: key }, this.trigger(key, { kind: 'event' }));
+      this.deps.background('exit handling', { processId: key }, this.trigger(key, { kind: 'event' }));
     }
   }
 }

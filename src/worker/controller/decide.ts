@@ -1,6 +1,6 @@
 import type { EventDraft } from '../../shared/events.js';
 import { FINAL_STATES, type Limits, type ProcessRecord } from '../../shared/record.js';
-import { decideRestart } from '../restart.js';
+import { decideRestart, retryAbandoned } from '../restart.js';
 import { killStep, type KillState, type KillStep } from './kill-plan.js';
 
 /**
@@ -296,12 +296,9 @@ function abandoned(i: DecideInput, rec: ProcessRecord, pids: number[]): Action[]
     error: 'the worker died while spawning it',
     run: rec.runId ?? undefined,
   };
-  const retry = rec.desired === 'running' && rec.crashLoop < 5;
-  out.push({
-    kind: 'append',
-    events: retry ? [failed, { type: 'restart_scheduled', attempt: rec.restarts + 1, delayMs: i.abandonedRetryMs }] : [failed],
-  });
-  if (retry) out.push({ kind: 'enqueue-start', delayMs: i.abandonedRetryMs });
+  const retry = retryAbandoned(rec, i.abandonedRetryMs);
+  out.push({ kind: 'append', events: retry ? [failed, retry] : [failed] });
+  if (retry) out.push({ kind: 'enqueue-start', delayMs: retry.delayMs });
   return out;
 }
 

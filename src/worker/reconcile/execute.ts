@@ -7,13 +7,13 @@ import type { Trigger } from '../controller/decide.js';
 import { readCookies, type HostOs } from '../host-os.js';
 import type { ProcStat } from '../../shared/proc-stat.js';
 import type { Reaper } from '../reaper.js';
-import { cookieCandidates, identityOf } from '../tree.js';
-import { cgroupLeftovers, plan, type Action } from './plan.js';
+import { cookieCandidates, identityOf, leaderAlive } from '../tree.js';
+import { cgroupLeftovers, plan, type Drift } from './plan.js';
 
 export type { ReconcileReport };
 
 export interface ReconcileDeps {
-  ctl: Controller;
+  controller: Controller;
   store: EventStore;
   os: HostOs;
   reaper: Reaper;
@@ -23,7 +23,7 @@ export interface ReconcileDeps {
   now: () => number;
 }
 
-const DETAIL: Record<Action['kind'], string> = {
+const DETAIL: Record<Drift['kind'], string> = {
   adopt: 'adopting it',
   'missed-exit': 'recording the exit',
   'stop-leftovers': 'stopping leftovers',
@@ -41,19 +41,19 @@ const DETAIL: Record<Action['kind'], string> = {
  * never acts on a process, so a snapshot that went stale while it was read (a spawn
  * recorded in between) can never get a healthy process killed.
  */
-export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; finishedSince?: number } = {}): Promise<ReconcileReport> {
-  const t0 = d.now();
-  const { ctl, store, os } = d;
+export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean; finishedSince?: number } = {}): Promise<ReconcileReport> {
+  const t0 = deps.now();
+  const { controller, store, os } = deps;
   // Most passes read the host's live index: their cost follows what runs, not the history.
   // Finished records are read too, so a member that outlived its record's end without the
   // cookie (same group or session) is still found by its ids: every record of the host by a
   // full pass (at boot, on demand), those ended lately by a sweep (every few passes).
   const { records: all, corrupt } = opts.full
-    ? await store.readMany(await store.hostIds(d.hostId))
+    ? await store.readMany(await store.hostIds(deps.hostId))
     : opts.finishedSince !== undefined
-      ? await liveAndEnded(store, d.hostId, opts.finishedSince)
-      : await store.readLive(d.hostId);
-  const records = all.filter((r) => r.host === d.hostId);
+      ? await liveAndEnded(store, deps.hostId, opts.finishedSince)
+      : await store.readLive(deps.hostId);
+  const records = all.filter((r) => r.host === deps.hostId);
   const procs = os.table.list();
   const idents = records.map(identityOf).filter((x) => x !== null);
   const candidates = cookieCandidates(procs, idents, os.selfPid);
@@ -64,13 +64,13 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; fi
   // keeps a pass over 1,000 healthy trees from reading 3,000 environments.
   const trusted = trustedGroups(records, procs);
   for (const p of procs) if (trusted.has(p.pgid) && candidates.has(p.pid)) candidates.delete(p.pid);
-  for (const pid of ctl.leaders()) candidates.delete(pid);
+  for (const pid of controller.leaders()) candidates.delete(pid);
   const cookies = readCookies(os, candidates);
-  const busy = new Set<string>(records.map((r) => r.id).filter((id) => ctl.holds(id)));
+  const busy = new Set<string>(records.map((r) => r.id).filter((id) => controller.holds(id)));
 
   const actions = plan({
-    hostId: d.hostId,
-    owner: d.owner,
+    hostId: deps.hostId,
+    owner: deps.owner,
     selfPid: os.selfPid,
     bootId: os.table.bootId(),
     now: t0,
@@ -78,11 +78,11 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; fi
     procs,
     cookies,
     busy,
-    ownChildren: ctl.ownChildren,
+    ownChildren: controller.ownChildren,
   });
 
   const report: ReconcileReport = {
-    host: d.hostId,
+    host: deps.hostId,
     at: new Date(t0).toISOString(),
     durationMs: 0,
     records: records.length,
@@ -97,7 +97,7 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; fi
   const work: Array<Promise<void>> = [];
   for (const a of actions) {
     if (a.kind === 'reap') {
-      const reaped = d.reaper.sweep();
+      const reaped = deps.reaper.sweep();
       report.actions.push({ kind: a.kind, pids: a.pids, detail: `reaped ${reaped.length} zombies` });
       continue;
     }
@@ -107,7 +107,7 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; fi
         : a.kind === 'abandoned-spawn'
           ? { kind: 'abandoned', pids: a.pids }
           : { kind: 'tick' };
-    work.push(ctl.trigger(a.id, t).catch((err) => void report.errors.push(`${a.kind} ${a.id}: ${(err as Error).message}`)));
+    work.push(controller.trigger(a.id, t).catch((err) => void report.errors.push(`${a.kind} ${a.id}: ${(err as Error).message}`)));
     report.actions.push({
       kind: a.kind,
       id: a.id,
@@ -116,14 +116,14 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; fi
     });
   }
   // Cgroup mode: a leaf no live run claims is drift, whatever its members' environment says.
-  const leaves = ctl.cgroupLeaves();
+  const leaves = controller.cgroupLeaves();
   if (leaves.length > 0) {
     // Held ids are not skipped here: a held id's leaf of another run is a leftover too
     // (cleanLeaf leaves the run it holds alone). A record that cannot be read is left
     // alone, leaf and all: what it held is unknown, and a bad record must harm nothing.
-    for (const l of cgroupLeftovers(leaves, records, d.hostId, new Set(corrupt.map((x) => x.id)))) {
+    for (const l of cgroupLeftovers(leaves, records, deps.hostId, new Set(corrupt.map((x) => x.id)))) {
       work.push(
-        ctl.cleanLeaf(l.leaf, l.id, l.run).then(
+        controller.cleanLeaf(l.leaf, l.id, l.run).then(
           (pids) => {
             if (pids === null) return;
             report.actions.push({
@@ -142,11 +142,11 @@ export async function reconcileOnce(d: ReconcileDeps, opts: { full?: boolean; fi
     }
   }
   // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
-  for (const id of ctl.heldIds())
-    if (!actions.some((a) => 'id' in a && a.id === id)) work.push(ctl.trigger(id, { kind: 'tick' }).catch(() => undefined));
+  for (const id of controller.heldIds())
+    if (!actions.some((a) => 'id' in a && a.id === id)) work.push(controller.trigger(id, { kind: 'tick' }).catch(() => undefined));
   await Promise.all(work);
-  report.durationMs = d.now() - t0;
-  if (report.actions.length > 0 || report.errors.length > 0) d.log.info({ report }, 'reconcile pass');
+  report.durationMs = deps.now() - t0;
+  if (report.actions.length > 0 || report.errors.length > 0) deps.log.info({ report }, 'reconcile pass');
   return report;
 }
 
@@ -155,9 +155,10 @@ function trustedGroups(records: readonly ProcessRecord[], procs: readonly ProcSt
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   const out = new Set<number>();
   for (const r of records) {
-    if (FINAL_STATES.has(r.state) || r.pid === null || r.pgid === null) continue;
-    const leader = byPid.get(r.pid);
-    if (leader && leader.state !== 'Z' && leader.startTime === r.startTime && leader.pgid === r.pgid) out.add(r.pgid);
+    const ident = identityOf(r);
+    if (FINAL_STATES.has(r.state) || !ident) continue;
+    const leader = byPid.get(ident.pid);
+    if (leaderAlive(ident, leader) && leader!.pgid === ident.pgid) out.add(ident.pgid);
   }
   return out;
 }

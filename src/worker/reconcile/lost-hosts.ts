@@ -49,24 +49,24 @@ const COMPACT_AFTER_MS = 60_000;
  * A host that was only slow, not dead, finds on its return processes whose records moved
  * on: its reconciler stops them as orphans, so a process never stays owned by two hosts.
  */
-export async function clusterPass(d: ClusterDeps, opts: { holdMs?: number } = {}): Promise<ClusterReport | null> {
-  const token = `${d.hostId}:${process.pid}:${d.now()}`;
+export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } = {}): Promise<ClusterReport | null> {
+  const token = `${deps.hostId}:${process.pid}:${deps.now()}`;
   // Scheduled passes keep the lock for the interval (holdMs): one pass per interval for the
   // whole fleet, not one per worker, so the fleet's work grows with its hosts, not their
   // square. A pass asked for by an operator releases it when done.
   const lockMs = opts.holdMs ?? 10_000;
-  if ((await d.redis.set(d.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
+  if ((await deps.redis.set(deps.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
   const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [] };
   try {
-    const now = d.now();
-    for (const h of await readHosts(d.redis, d.keys.hosts, now)) {
-      if (h.hostId === d.hostId || liveness(h, now) !== 'expired') continue;
-      const live = (await d.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
+    const now = deps.now();
+    for (const h of await readHosts(deps.redis, deps.keys.hosts, now)) {
+      if (h.hostId === deps.hostId || liveness(h, now) !== 'expired') continue;
+      const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
       if (live.length === 0) continue;
       report.lostHosts.push(h.hostId);
       const reason = `host ${h.hostId} stopped sending heartbeats ${Math.round((now - h.at) / 1000)}s ago`;
       for (const rec of live) {
-        const { appended } = await d.store.transact(rec.id, (cur) =>
+        const { appended } = await deps.store.transact(rec.id, (cur) =>
           cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
             ? [
                 { type: 'drift', kind: 'host-lost', detail: reason, pids: [] },
@@ -76,35 +76,35 @@ export async function clusterPass(d: ClusterDeps, opts: { holdMs?: number } = {}
         );
         if (appended.length === 0) continue;
         report.lost.push(rec.id);
-        const { record, appended: next } = await d.store.transact(rec.id, (cur) => {
+        const { record, appended: next } = await deps.store.transact(rec.id, (cur) => {
           const e = cur ? decideRestart(cur) : null;
           return e ? [e] : null;
         });
         const ev = next[0];
         if (record && ev?.type === 'restart_scheduled') {
-          await d.enqueueStart(record, ev.delayMs);
+          await deps.enqueueStart(record, ev.delayMs);
           report.rescheduled.push(rec.id);
         }
       }
-      d.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
+      deps.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
     }
     // Level-triggered starts: a pending record with no live start job gets it back. Only
     // records pending for a while: a fresh one's job may still be on its way.
-    for (const rec of await d.store.getMany(await d.store.pendingIds())) {
+    for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
       if (rec.state !== 'pending' || rec.desired !== 'running' || now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
-      if (await d.ensureStartJob(rec)) {
+      if (await deps.ensureStartJob(rec)) {
         report.requeued.push(rec.id);
-        d.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');
+        deps.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');
       }
     }
     // Retention runs here, once a minute across the fleet, so no worker repeats the others' work.
-    if ((await d.redis.set(d.keys.pruneLock, token, 'PX', PRUNE_EVERY_MS, 'NX')) === 'OK') {
-      if (d.retentionMs > 0) report.pruned = (await prune(d.store, now - d.retentionMs)).length;
-      report.compacted = await compactFinished(d.store, now - COMPACT_AFTER_MS);
-      if (report.pruned > 0) d.log.info({ pruned: report.pruned }, 'pruned finished records past retention');
+    if ((await deps.redis.set(deps.keys.pruneLock, token, 'PX', PRUNE_EVERY_MS, 'NX')) === 'OK') {
+      if (deps.retentionMs > 0) report.pruned = (await prune(deps.store, now - deps.retentionMs)).length;
+      report.compacted = await compactFinished(deps.store, now - COMPACT_AFTER_MS);
+      if (report.pruned > 0) deps.log.info({ pruned: report.pruned }, 'pruned finished records past retention');
     }
   } finally {
-    if (opts.holdMs === undefined) await d.redis.eval(RELEASE_LUA, 1, d.keys.clusterLock, token);
+    if (opts.holdMs === undefined) await deps.redis.eval(RELEASE_LUA, 1, deps.keys.clusterLock, token);
   }
   return report;
 }

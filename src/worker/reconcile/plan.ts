@@ -1,8 +1,8 @@
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ProcStat } from '../../shared/proc-stat.js';
-import { identityOf, treeMembers, type Cookie } from '../tree.js';
+import { identityOf, leaderState, treeMembers, type Cookie } from '../tree.js';
 
-export type Action =
+export type Drift =
   /** Alive, identity matches, nobody here watches it. */
   | { kind: 'adopt'; id: string }
   /** Nothing of it is alive and nobody saw it end. */
@@ -43,9 +43,9 @@ export interface PlanInput {
  * what to do about each difference (DESIGN.md, "Drift the reconciler must repair"). Pure:
  * every row of the drift table is a unit test with plain data.
  */
-export function plan(input: PlanInput): Action[] {
+export function plan(input: PlanInput): Drift[] {
   const { records, procs, cookies, busy, selfPid, owner } = input;
-  const actions: Action[] = [];
+  const actions: Drift[] = [];
   const claimed = new Set<string>();
   // Finished records are many and almost always fully gone: only those whose group,
   // session or cookie still shows up in the table are worth a closer look.
@@ -91,14 +91,13 @@ export function plan(input: PlanInput): Action[] {
       continue;
     }
     // running, or starting with its identity recorded
-    const leader = byPid.get(ident.pid);
-    const alive = !!leader && leader.startTime === ident.startTime && leader.state !== 'Z';
-    const left = alive ? [] : members();
-    if (alive) {
+    const leader = leaderState(ident, byPid.get(ident.pid));
+    const left = leader === 'alive' ? [] : members();
+    if (leader === 'alive') {
       actions.push({ kind: 'adopt', id: rec.id });
     } else if (left.length > 0) {
       actions.push({ kind: 'stop-leftovers', id: rec.id, pids: left });
-    } else if (leader && leader.state !== 'Z') {
+    } else if (leader === 'reused') {
       actions.push({ kind: 'lost', id: rec.id, reason: `pid ${ident.pid} was reused by another process` });
     } else {
       actions.push({ kind: 'missed-exit', id: rec.id });
