@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { STRATEGIES, type DeployEvent, type DeployRecord } from '../shared/deploy.js';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { InputError, NotFoundError, oneLine, WaitError } from '../shared/errors.js';
+import { NotFoundError, WaitError } from '../shared/errors.js';
+import { readApplyFile } from './apply-file.js';
 import { ProcessIdSchema } from '../shared/record.js';
 import type { ReapqClient } from '../producer/client.js';
 import type { ServiceInfo } from '../producer/deploys.js';
@@ -102,31 +100,6 @@ async function restartTarget(c: ReapqClient, target: string): Promise<DeployReco
   }
 }
 
-/**
- * An apply file: JSON (or YAML, by its .yaml/.yml name), `{"services": {"NAME": {...}}}` or
- * `{"services": [{"service": "NAME", ...}]}`,
- * each entry a deploy request (start spec, strategy, replicas, timeoutMs). A relative cwd
- * is relative to the file, and so is an absent one.
- */
-function readApplyFile(file: string): unknown[] {
-  let raw: unknown;
-  try {
-    const text = readFileSync(file, 'utf8');
-    raw = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`invalid apply file ${file}: ${oneLine(err)}`);
-  }
-  const services = (raw as { services?: unknown } | null)?.services;
-  const list: unknown[] = Array.isArray(services)
-    ? services
-    : services && typeof services === 'object'
-      ? Object.entries(services).map(([service, spec]) => ({ ...(spec as object), service }))
-      : [];
-  if (list.length === 0) throw new InputError(`invalid apply file ${file}: needs "services", an object of NAME: spec`);
-  const dir = dirname(resolve(file));
-  return list.map((e) => (e && typeof e === 'object' ? { ...e, cwd: resolve(dir, String((e as { cwd?: unknown }).cwd ?? '.')) } : e));
-}
-
 export function registerDeployCommands(program: Command, withClient: WithClient): void {
   const waitFlags = (cmd: Command) =>
     cmd
@@ -209,12 +182,17 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
   waitFlags(
     program
       .command('apply')
-      .description('deploy every service of a JSON or YAML file whose spec changed ({"services": {"NAME": {command: [...], ...}}})')
+      .description(
+        'deploy every service of a file whose spec changed: JSON or YAML ({"services": {"NAME": {command: [...], ...}}}), or a PM2 ecosystem file (.js, .cjs, .json: {apps: [...]}; a key reapq does not honour is a warning line)',
+      )
       .argument('<file>')
+      .option('--env <name>', "lay each entry's env_NAME over its env (as pm2 --env NAME)")
       .option('--prune', 'stop services not in the file'),
-  ).action(async (file: string, o) =>
-    withClient(async (c) => {
-      const entries = readApplyFile(file);
+  ).action(async (file: string, o) => {
+    // Read before connecting: a bad file is exit 2 whether or not Redis answers.
+    const { entries, warnings } = await readApplyFile(file, o.env as string | undefined);
+    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    return withClient(async (c) => {
       const results = await c.apply(entries, { prune: !!o.prune });
       let failed = 0;
       for (const r of results) {
@@ -230,8 +208,8 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
       }
       if (o.json) json(results);
       if (failed > 0) throw new WaitError(`${failed} of ${results.filter((r) => r.deploy).length} deploys did not succeed`);
-    }),
-  );
+    });
+  });
 
   program
     .command('delete')
