@@ -23,7 +23,7 @@ export interface Translated {
   warnings: string[];
 }
 
-export function isEcosystem(raw: unknown): raw is { apps: unknown[] } {
+export function isEcosystem(raw: unknown): raw is { apps: unknown[] } & Record<string, unknown> {
   return !!raw && typeof raw === 'object' && Array.isArray((raw as { apps?: unknown }).apps) && !('services' in raw);
 }
 
@@ -307,7 +307,7 @@ function translateApp(raw: unknown, i: number, o: EcosystemInput, warnings: stri
 }
 
 /** The whole file: apply entries for its apps, and one warning line per key not honoured. */
-export function fromEcosystem(raw: { apps: unknown[] }, o: EcosystemInput): Translated {
+export function fromEcosystem(raw: { apps: unknown[] } & Record<string, unknown>, o: EcosystemInput): Translated {
   const warnings: string[] = [];
   if (raw.apps.length === 0) throw new InputError('apps is empty');
   const entries = raw.apps.map((a, i) => translateApp(a, i, o, warnings));
