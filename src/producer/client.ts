@@ -1,13 +1,11 @@
-import { createRequire } from 'node:module';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { customAlphabet } from 'nanoid';
 import { loadConfig, type Config } from '../shared/config.js';
 import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
 import { EventStore, isLive, PAGE_ORDERS, type PageOrder } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
-import { startJobId } from '../shared/jobs.js';
+import { newId } from '../shared/ids.js';
+import { JobQueues } from '../shared/job-queues.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import {
   FINAL_STATES,
@@ -24,7 +22,7 @@ import {
 } from '../shared/record.js';
 import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
-import { startRequested } from '../shared/start-request.js';
+import { requestStart, requestStop, type RequestDeps } from '../shared/requests.js';
 import { connect } from '../shared/redis.js';
 import { readUsage, type UsageEntry } from '../shared/usage.js';
 import { StreamReader } from './stream-reader.js';
@@ -64,13 +62,6 @@ export interface Page {
   cursor: string | null;
 }
 
-// bullmq takes about 200 ms to load: read-only commands (ls, show, logs) never enqueue, so
-// it is required on the first queue() instead of imported. Its package is CommonJS only,
-// so this is the same module instance an `import` elsewhere in the process gets.
-const require = createRequire(import.meta.url);
-let QueueClass: typeof Queue | null = null;
-const loadQueue = (): typeof Queue => (QueueClass ??= (require('bullmq') as typeof import('bullmq')).Queue);
-
 const StrictStartSpec = StartSpecSchema.strict();
 const StrictStopOptions = StopOptionsSchema.strict();
 
@@ -78,8 +69,6 @@ const StrictStopOptions = StopOptionsSchema.strict();
 function checkId(id: unknown): void {
   parseInput(ProcessIdSchema, id, `invalid id ${JSON.stringify(id)}`);
 }
-
-const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
 /**
  * What a backend uses: every call validates its input with the schemas the worker uses,
@@ -91,7 +80,8 @@ export class ReapqClient {
   private readonly store: EventStore;
   private readonly redis: Redis;
   private connectionError: Error | undefined;
-  private readonly queues = new Map<string, Queue>();
+  private readonly jobs: JobQueues;
+  private readonly requests: RequestDeps;
   private reader: StreamReader | null = null;
   private readonly limits: SpecLimits;
   private readonly deploys: Deploys;
@@ -112,13 +102,16 @@ export class ReapqClient {
       replicas: this.config.waitReplicas,
       timeoutMs: this.config.waitTimeoutMs,
     });
+    this.jobs = new JobQueues(this.redis, this.keys);
+    this.requests = { store: this.store, jobs: this.jobs, defaultGraceMs: this.config.defaultGraceMs };
     const inner: ClientInternals = {
       config: this.config,
       keys: this.keys,
       store: this.store,
       connection: this.redis,
-      queue: (name) => this.queue(name),
-      onQueue: (name, fn) => this.onQueue(name, fn),
+      jobs: this.jobs,
+      queue: (name) => this.jobs.queue(name),
+      onQueue: (name, fn) => this.jobs.on(name, fn),
       streams: () => this.streams,
     };
     internals.set(this, inner);
@@ -128,7 +121,7 @@ export class ReapqClient {
       keys: this.keys,
       limits: this.limits,
       deploys: new DeployStore(this.redis, this.keys),
-      onQueue: (name, fn) => this.onQueue(name, fn),
+      jobs: this.jobs,
       streams: () => this.streams,
     });
   }
@@ -219,41 +212,15 @@ export class ReapqClient {
     const s = parseInput(StrictStartSpec, spec, 'invalid start');
     const tooBig = oversize(this.limits, s.command, s.env ?? {});
     if (tooBig) throw new InputError(`invalid start: ${tooBig}`);
-    const id = s.id ?? `p-${newId()}`;
-    const { record } = await this.store.transact(
-      id,
-      (cur) => (cur ? null : [startRequested(s)]),
-      // A generated id is new: no need to read it first (the version check still guards).
-      s.id === undefined ? null : undefined,
-    );
-    const rec = record!;
-    // Enqueued even when the record existed: a producer that crashed between the append and
-    // the add retries with the same id and must not strand a pending record. BullMQ drops
-    // the duplicate job id.
-    if (rec.state === 'pending' && rec.desired === 'running') await this.enqueueStart(rec);
-    return rec;
+    const { id, ...rest } = s;
+    return requestStart(this.requests, id ?? newId('p'), rest, { fresh: id === undefined });
   }
 
-  /** Records the stop; a spawned process gets a stop job on its host's queue. */
+  /** Records the stop; a spawned process gets a stop job on its host's queue, a queued start is withdrawn. */
   async stop(id: string, opts: StopOptions = {}): Promise<ProcessRecord> {
     checkId(id);
-    const o = parseInput(StrictStopOptions, opts, 'invalid stop');
-    const { record } = await this.store.transact(id, (cur) => {
-      if (!cur) throw new NotFoundError(id);
-      if (cur.desired === 'stopped' && FINAL_STATES.has(cur.state)) return null;
-      return [
-        {
-          type: 'stop_requested',
-          signal: o.signal ?? cur.stopSignal ?? 'SIGTERM',
-          graceMs: o.graceMs ?? cur.graceMs ?? this.config.defaultGraceMs,
-        },
-      ];
-    });
-    const rec = record!;
-    // starting: the worker mid-spawn reads desired=stopped when it records the spawn and stops it.
-    if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await this.enqueueStop(rec);
-    if (rec.state === 'stopped' && rec.version > 0)
-      await this.onQueue(this.keys.startQueue, (q) => q.remove(startJobId(id, rec.restarts))).catch(() => 0);
+    const rec = await requestStop(this.requests, id, parseInput(StrictStopOptions, opts, 'invalid stop'));
+    if (!rec) throw new NotFoundError(id);
     return rec;
   }
 
@@ -431,50 +398,9 @@ export class ReapqClient {
   async close(): Promise<void> {
     this.reader?.close();
     this.reader = null;
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
-    this.queues.clear();
+    await this.jobs.close();
     await this.store.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
-  }
-
-  /**
-   * Runs fn on a queue. A BullMQ Queue whose start-up failed while Redis was away keeps
-   * that failure, so a queue whose call failed is dropped and the next call builds a fresh
-   * one on the same connection: the client recovers by itself whenever the outage hit.
-   */
-  private async onQueue<T>(name: string, fn: (q: Queue) => Promise<T>): Promise<T> {
-    const q = this.queue(name);
-    try {
-      return await fn(q);
-    } catch (err) {
-      if (this.queues.get(name) === q) this.queues.delete(name);
-      void q.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** The queue a worker of hostId listens on, or the shared start queue. */
-  private queue(name: string): Queue {
-    let q = this.queues.get(name);
-    if (!q) {
-      q = new (loadQueue())(name, { connection: this.redis, prefix: this.keys.bullPrefix });
-      q.on('error', () => undefined); // surfaces as a rejected add()
-      this.queues.set(name, q);
-    }
-    return q;
-  }
-
-  private async enqueueStart(rec: ProcessRecord): Promise<void> {
-    const queue = rec.requestedHost ? this.keys.hostQueue(rec.requestedHost) : this.keys.startQueue;
-    await this.onQueue(queue, (q) =>
-      q.add('start', { id: rec.id }, { jobId: startJobId(rec.id, rec.restarts), removeOnComplete: true, removeOnFail: 1000 }),
-    );
-  }
-
-  private async enqueueStop(rec: ProcessRecord): Promise<void> {
-    await this.onQueue(this.keys.hostQueue(rec.host!), (q) =>
-      q.add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 }),
-    );
   }
 }
 

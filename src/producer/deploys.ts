@@ -1,5 +1,3 @@
-import type { Queue } from 'bullmq';
-import { customAlphabet } from 'nanoid';
 import {
   activeOf,
   DEFAULT_DEPLOY_TIMEOUT_MS,
@@ -13,6 +11,8 @@ import {
 import { DeployStore, ServiceNotFoundError, type StoredDeployEvent } from '../shared/deploy-store.js';
 import { InputError, TimeoutError } from '../shared/errors.js';
 import type { EventStore } from '../shared/event-store.js';
+import { newId } from '../shared/ids.js';
+import type { JobQueues } from '../shared/job-queues.js';
 import { parseInput } from '../shared/input.js';
 import type { Keys } from '../shared/keys.js';
 import { ProcessIdSchema, type State } from '../shared/record.js';
@@ -53,7 +53,6 @@ export interface ServiceDetail extends ServiceInfo {
   deploys: DeployRecord[];
 }
 
-const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 const StrictDeploy = DeployRequestSchema.strict();
 const FINAL_EVENTS: ReadonlySet<string> = new Set(['succeeded', 'rolled_back', 'superseded']);
 
@@ -62,7 +61,7 @@ interface Parts {
   keys: Keys;
   limits: SpecLimits;
   deploys: DeployStore;
-  onQueue: <T>(name: string, fn: (q: Queue) => Promise<T>) => Promise<T>;
+  jobs: JobQueues;
   streams: () => StreamReader;
 }
 
@@ -91,13 +90,11 @@ export class Deploys {
     cause: string | null,
   ): Promise<DeployRecord> {
     const revision = await this.p.deploys.nextRevision(service);
-    const id = `d-${newId()}`;
+    const id = newId('d');
     const rec = await this.p.deploys.transact(id, (cur) =>
       cur ? null : [{ type: 'requested', service, revision, kind, spec, strategy, replicas, timeoutMs, cause }],
     );
-    await this.p.onQueue(this.p.keys.deployQueue, (q) =>
-      q.add('deploy', { service }, { jobId: id, removeOnComplete: true, removeOnFail: 1000 }),
-    );
+    await this.p.jobs.enqueueDeploy(service, id);
     return rec!;
   }
 

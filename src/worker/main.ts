@@ -1,10 +1,11 @@
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { InputError } from '../shared/errors.js';
 import { writeUsage } from '../shared/usage.js';
 import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { EventStore } from '../shared/event-store.js';
-import { parseJob, startJobId } from '../shared/jobs.js';
+import { parseJob } from '../shared/jobs.js';
+import { JobQueues } from '../shared/job-queues.js';
 import { makeKeys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Redis } from 'ioredis';
@@ -114,46 +115,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   process.on('unhandledRejection', onUnhandled);
   const owner = `${config.prefix}/${config.hostId}`;
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
-  const queues = new Map<string, Queue>();
-  const queue = (name: string) => {
-    let q = queues.get(name);
-    if (!q) {
-      queues.set(name, (q = new Queue(name, { connection: redis, prefix: keys.bullPrefix })));
-      q.on('error', () => undefined); // reported once through the command connection
-    }
-    return q;
-  };
-
-  const startQueueOf = (rec: ProcessRecord) => queue(rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue);
-  const enqueueStart = async (rec: ProcessRecord, delayMs: number) => {
-    await startQueueOf(rec).add(
-      'start',
-      { id: rec.id },
-      { jobId: startJobId(rec.id, rec.restarts), delay: delayMs, removeOnComplete: true, removeOnFail: 1000 },
-    );
-  };
-  // Level-triggered repair of a pending record whose start job is gone (a Redis crash
-  // between the append and the enqueue, a job failed by hand): its job is put back.
-  const ensureStartJob = async (rec: ProcessRecord): Promise<boolean> => {
-    const q = startQueueOf(rec);
-    const job = await q.getJob(startJobId(rec.id, rec.restarts));
-    if (job) {
-      const state = await job.getState();
-      if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
-      await job.remove().catch(() => undefined);
-    }
-    await enqueueStart(rec, 0);
-    return true;
-  };
+  const jobs = new JobQueues(redis, keys);
+  const enqueueStart = (rec: ProcessRecord, delayMs: number) => jobs.enqueueStart(rec, delayMs);
   const deployRunner = new DeployRunner({
     deploys: new DeployStore(redis, keys),
     store,
     log: hlog,
     owner,
-    enqueueStart,
-    enqueueStop: async (rec) => {
-      await queue(keys.hostQueue(rec.host!)).add('stop', { id: rec.id }, { removeOnComplete: true, removeOnFail: 1000 });
-    },
+    jobs,
     defaultGraceMs: config.defaultGraceMs,
     now: Date.now,
   });
@@ -218,7 +187,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     hostId: config.hostId,
     now: Date.now,
     enqueueStart,
-    ensureStartJob,
+    ensureStartJob: (rec: ProcessRecord) => jobs.ensureStart(rec),
     retentionMs: config.retentionMs,
   };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
@@ -307,11 +276,13 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     });
     w.on('failed', (job, err) => hlog.warn({ jobId: job?.id, job: job?.name, error: err.message }, 'job failed'));
   }
-  await queue(keys.hostQueue(config.hostId)).upsertJobScheduler(
-    `reconcile.${config.hostId}`,
-    { every: config.reconcileMs },
-    { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
-  );
+  await jobs
+    .queue(keys.hostQueue(config.hostId))
+    .upsertJobScheduler(
+      `reconcile.${config.hostId}`,
+      { every: config.reconcileMs },
+      { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
+    );
 
   const beat = async (state: 'up' | 'draining' | 'down') => {
     const counters = { ...sup.stats, reaped: reaper.reaped, corrupt: corruptSeen, ...passes };
@@ -345,13 +316,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     // Every 10th beat: a deploy that no runner holds and whose job got lost or failed is
     // enqueued again (a second job is harmless: runners take the service's lease).
     if (++beats % 10 === 0)
-      for (const service of await deployRunner.sweep((id, svc) =>
-        queue(keys.deployQueue)
-          // Its own job id: the deploy's first job may have failed and be kept as failed.
-          .add('deploy', { service: svc }, { jobId: `${id}.sweep${beats}`, removeOnComplete: true, removeOnFail: 1000 })
-          .then(() => undefined),
-      ))
-        hlog.info({ service }, 'deploy without a runner: enqueued again');
+      for (const service of await deployRunner.sweep(beats)) hlog.info({ service }, 'deploy without a runner: enqueued again');
   };
   await tick();
   await warnOnFewReplicas(redis, config.waitReplicas, hlog);
@@ -387,7 +352,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         process.off('SIGCHLD', sweepSoon);
         await beat('down').catch(() => undefined);
         process.off('unhandledRejection', onUnhandled);
-        await Promise.all([...queues.values()].map((q) => q.close()));
+        await jobs.close();
         await connection.quit().catch(() => connection.disconnect());
         await store.close();
         await redis.quit().catch(() => redis.disconnect());

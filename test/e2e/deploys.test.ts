@@ -4,6 +4,7 @@ import type { DeployRecord } from '../../src/index.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { internalsOf } from '../../src/producer/client.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { DeployStore } from '../../src/shared/deploy-store.js';
 import { makeKeys } from '../../src/shared/keys.js';
@@ -235,6 +236,22 @@ describe('deploys', () => {
       await api.close();
     }
     await stopService('h1');
+  });
+
+  it('a replica stopped before it ran has its queued start job withdrawn, as a client stop does', async () => {
+    // Its replica asks for a host no worker serves: it stays pending, the deploy times out
+    // and the rollback stops it through the runner.
+    const d = await t.client.deploy({ service: 'nowhere', command: broken, host: 'h-nobody', timeoutMs: 500 });
+    const r = await t.client.waitForDeploy(d.id, { timeoutMs: 30_000 });
+    expect(r.state).toBe('rolled_back');
+    expect(r.reason).toMatch(/nowhere-r1-0 not ready within 500 ms \(pending\)/);
+    expect(await t.client.get('nowhere-r1-0')).toMatchObject({ state: 'stopped', desired: 'stopped', host: null });
+    const c = internalsOf(t.client);
+    expect(await c.queue(c.keys.hostQueue('h-nobody')).getJobCounts('waiting', 'delayed', 'prioritized')).toEqual({
+      waiting: 0,
+      delayed: 0,
+      prioritized: 0,
+    });
   });
 
   it('a deploy recorded without its job (the producer died in between) is picked up by a worker', async () => {

@@ -4,8 +4,9 @@ import type { DeployStore } from '../../shared/deploy-store.js';
 import type { EventStore } from '../../shared/event-store.js';
 import { parseInput } from '../../shared/input.js';
 import type { Logger } from '../../shared/logger.js';
-import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
-import { startRequested } from '../../shared/start-request.js';
+import type { JobQueues } from '../../shared/job-queues.js';
+import type { ProcessRecord } from '../../shared/record.js';
+import { requestStart, requestStop } from '../../shared/requests.js';
 import { namedProcesses, pickNext, planDeploy, type DeployAction } from './plan.js';
 
 export interface DeployRunnerDeps {
@@ -14,8 +15,8 @@ export interface DeployRunnerDeps {
   log: Logger;
   /** Who runs (`<prefix>/<host>`): written on the deploy when it begins. */
   owner: string;
-  enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
-  enqueueStop: (rec: ProcessRecord) => Promise<void>;
+  /** Where its replicas' start and stop jobs go: the same requests a client writes. */
+  jobs: JobQueues;
   defaultGraceMs: number;
   now: () => number;
   /** How long a runner's lease on a service lasts unless renewed: the wait of whoever comes after a crash. */
@@ -54,12 +55,13 @@ export class DeployRunner {
    * holds gets a deploy job again (a producer that died between recording a deploy and
    * enqueueing it, a job removed by hand). True for each service it enqueued.
    */
-  async sweep(enqueue: (deployId: string, service: string) => Promise<void>): Promise<string[]> {
+  async sweep(pass: number): Promise<string[]> {
     const out: string[] = [];
     for (const service of await this.d.deploys.serviceNames()) {
       const last = await this.d.deploys.newest(service);
       if (!last || FINAL_DEPLOY_STATES.has(last.state) || (await this.d.deploys.leaseHeld(service))) continue;
-      await enqueue(last.id, service);
+      // Its own job id: the deploy's first job may have failed and be kept as failed.
+      await this.d.jobs.enqueueDeploy(service, `${last.id}.sweep${pass}`);
       out.push(service);
     }
     return out;
@@ -153,19 +155,11 @@ export class DeployRunner {
       case 'start': {
         const spec = parseInput(RevisionSpecSchema, a.spec, `spec of deploy ${d.id}`);
         // Idempotent by id: a runner that died between this and the event below repeats both.
-        const { record } = await this.d.store.transact(a.process, (cur) =>
-          cur ? null : [startRequested(spec, { service: d.service, revision: a.revision })],
-        );
-        if (record && record.state === 'pending' && record.desired === 'running') await this.d.enqueueStart(record, 0);
+        await requestStart(this.d, a.process, spec, { of: { service: d.service, revision: a.revision } });
         return this.carryOut(d, { kind: 'append', event: a.then }, log);
       }
       case 'stop': {
-        const { record } = await this.d.store.transact(a.process, (cur) =>
-          !cur || (cur.desired === 'stopped' && FINAL_STATES.has(cur.state))
-            ? null
-            : [{ type: 'stop_requested', signal: cur.stopSignal ?? 'SIGTERM', graceMs: cur.graceMs ?? this.d.defaultGraceMs }],
-        );
-        if (record?.host && (record.state === 'stopping' || record.state === 'running')) await this.d.enqueueStop(record);
+        await requestStop(this.d, a.process);
         log.info({ processId: a.process }, 'deploy stopping a process');
         return d;
       }

@@ -1,0 +1,65 @@
+import type { EventStore } from './event-store.js';
+import type { JobQueues } from './job-queues.js';
+import { FINAL_STATES, type ProcessRecord, type StartSpecSchema, type StopOptionsSchema } from './record.js';
+import { startRequested } from './start-request.js';
+import type { z } from 'zod';
+
+/** What writing a request takes: the record store, the queues, and the grace of a stop that names none. */
+export interface RequestDeps {
+  store: EventStore;
+  jobs: JobQueues;
+  defaultGraceMs: number;
+}
+
+/**
+ * Records a start (once per id: the same id twice is one process) and enqueues its job.
+ * The client's starts and a deploy's replicas both come here. `fresh`: the id was just
+ * generated, so it is not read first (the version check still guards the append).
+ */
+export async function requestStart(
+  d: RequestDeps,
+  id: string,
+  spec: Omit<z.output<typeof StartSpecSchema>, 'id'>,
+  opts: { of?: { service: string; revision: number }; fresh?: boolean } = {},
+): Promise<ProcessRecord> {
+  const { record } = await d.store.transact(
+    id,
+    (cur) => (cur ? null : [startRequested(spec, opts.of ?? null)]),
+    opts.fresh ? null : undefined,
+  );
+  const rec = record!;
+  // Enqueued even when the record existed: a producer (or deploy runner) that crashed
+  // between the append and the add repeats both with the same id and must not strand a
+  // pending record. BullMQ drops the duplicate job id.
+  if (rec.state === 'pending' && rec.desired === 'running') await d.jobs.enqueueStart(rec);
+  return rec;
+}
+
+/**
+ * Records a stop and enqueues what carries it out; null when there is no such record. The
+ * client's stops and a deploy's both come here, so a stop means the same wherever it
+ * comes from:
+ * - a spawned process (running, stopping) gets a stop job on its host's queue;
+ * - one being spawned (starting) gets none: its worker reads desired=stopped when it
+ *   records the spawn and stops it;
+ * - one that never ran (pending, now stopped) has its queued start job withdrawn, so no
+ *   worker takes a job for a run that will not happen.
+ */
+export async function requestStop(d: RequestDeps, id: string, o: z.output<typeof StopOptionsSchema> = {}): Promise<ProcessRecord | null> {
+  const { record: rec } = await d.store.transact(id, (cur) =>
+    !cur || (cur.desired === 'stopped' && FINAL_STATES.has(cur.state))
+      ? null
+      : [
+          {
+            type: 'stop_requested',
+            signal: o.signal ?? cur.stopSignal ?? 'SIGTERM',
+            graceMs: o.graceMs ?? cur.graceMs ?? d.defaultGraceMs,
+          },
+        ],
+  );
+  if (!rec) return null;
+  if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await d.jobs.enqueueStop({ ...rec, host: rec.host });
+  // Best effort: a job left behind finds desired=stopped and does nothing.
+  if (rec.state === 'stopped' && rec.version > 0) await d.jobs.withdrawStart(rec).catch(() => undefined);
+  return rec;
+}
