@@ -5,6 +5,7 @@ import { claimDevInstance, releaseDevInstance, updateDevInstance, type DevInstan
 import { ensureRedisServerBinary, startLocalRedis } from '../dev/local-redis.js';
 import { watchAncestors } from '../dev/parent-watch.js';
 import { ReapqClient } from '../producer/client.js';
+import { systemClock } from '../shared/clock.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { FINAL_STATES } from '../shared/record.js';
 import { redactRedisUrl } from '../shared/redis-url.js';
@@ -39,6 +40,8 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
   const me = claimDevInstance(dataDir);
   let stopRedis: (() => Promise<void>) | null = null;
   const ownRedis = !process.env.REDIS_URL;
+  // A terminal that hung up fails every write with EIO: that must not end the shutdown it began.
+  process.stderr.on('error', () => undefined);
   try {
     if (ownRedis) {
       await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
@@ -59,19 +62,13 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
   updateDevInstance(dataDir, info);
   process.stderr.write(banner(config, api.url, keep, ownRedis));
 
-  const why = await new Promise<string>((res) => {
-    process.once('SIGINT', () => res('SIGINT'));
-    process.once('SIGTERM', () => res('SIGTERM'));
-    watchAncestors((w) => res(w));
-  });
-  log.info({ reason: why, keep }, 'reapq dev shutting down');
   const force = (reason: string) => {
     log.error(reason);
     releaseDevInstance(dataDir, me);
     process.exit(1);
   };
-  process.once('SIGINT', () => force('second signal: exiting now'));
-  process.once('SIGTERM', () => force('second signal: exiting now'));
+  const why = await shutdownRequested(() => force('second Ctrl-C: exiting now; what it started may still run (npx reapq ls)'));
+  log.info({ reason: why, keep }, 'reapq dev shutting down');
   setTimeout(() => force(`shutdown did not finish within ${SHUTDOWN_BOUND_MS / 1000} s: exiting`), SHUTDOWN_BOUND_MS).unref();
 
   if (!keep) await stopStarted(config, ownRedis).catch((err) => log.error({ err: (err as Error).message }, 'could not stop every process'));
@@ -80,6 +77,35 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
   if (stopRedis) await stopRedis();
   releaseDevInstance(dataDir, me);
   process.exit(0);
+}
+
+/** Signals that arrive this soon after the one that began the shutdown are that one again. */
+const SAME_SIGNAL_MS = 1000;
+
+/**
+ * Resolves with the first reason to stop: Ctrl-C (SIGINT), SIGTERM, the terminal closing
+ * (SIGHUP) or the process that started the dev going. A terminal signals its whole
+ * foreground group and npm forwards what it gets to its child, so one Ctrl-C can arrive
+ * twice within moments; only a later SIGINT or SIGTERM calls `hurry`. A hangup never
+ * does: a closed terminal is no one asking to leave processes behind.
+ */
+function shutdownRequested(hurry: () => void): Promise<string> {
+  return new Promise<string>((res) => {
+    let since: number | null = null;
+    const on = (signal: NodeJS.Signals) => {
+      if (since === null) {
+        since = systemClock.mono();
+        res(signal);
+      } else if (signal !== 'SIGHUP' && systemClock.mono() - since > SAME_SIGNAL_MS) hurry();
+    };
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, on);
+    watchAncestors((w) => {
+      if (since === null) {
+        since = systemClock.mono();
+        res(w);
+      }
+    });
+  });
 }
 
 /**
@@ -121,10 +147,13 @@ function banner(config: Config, apiUrl: string, keep: boolean, ownRedis: boolean
 async function startDevRedis(dir: string) {
   const portFile = resolve(dir, 'port');
   const remembered = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : NaN;
+  // Out of the terminal's process group: Ctrl-C reaches the dev, which needs this Redis to
+  // record the stops it makes, and stops it last.
+  const opts = { dataDir: dir, ownSession: true };
   const r =
     Number.isInteger(remembered) && remembered > 0
-      ? await startLocalRedis({ dataDir: dir, port: remembered }).catch(() => startLocalRedis({ dataDir: dir }))
-      : await startLocalRedis({ dataDir: dir });
+      ? await startLocalRedis({ ...opts, port: remembered }).catch(() => startLocalRedis(opts))
+      : await startLocalRedis(opts);
   mkdirSync(dir, { recursive: true });
   writeFileSync(portFile, String(r.port));
   return r;

@@ -21,6 +21,12 @@ export interface StartLocalRedisOptions {
   dataDir?: string;
   /** Default: a free loopback port found by listening on port 0. */
   port?: number;
+  /**
+   * Run it in a session of its own, out of the starter's process group: a terminal's Ctrl-C
+   * or hangup, sent to its whole foreground group, then reaches the starter only, which
+   * stops what depends on this Redis first and the Redis last.
+   */
+  ownSession?: boolean;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -169,7 +175,13 @@ function describeExit(exit: ChildExit): string {
   return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }
 
-async function startOnce(bin: string, port: number, dataDir: string | undefined, extraArgs: readonly string[] = []): Promise<LocalRedis> {
+async function startOnce(
+  bin: string,
+  port: number,
+  dataDir: string | undefined,
+  extraArgs: readonly string[] = [],
+  ownSession = false,
+): Promise<LocalRedis> {
   let dir: string;
   let tempDir: string | undefined;
   if (dataDir !== undefined) {
@@ -201,7 +213,7 @@ async function startOnce(bin: string, port: number, dataDir: string | undefined,
     ...extraArgs,
   ];
 
-  const child: ChildProcess = spawn(bin, args, { stdio: 'ignore' });
+  const child: ChildProcess = spawn(bin, args, { stdio: 'ignore', detached: ownSession });
   let exitInfo: ChildExit | undefined;
   const exited = new Promise<ChildExit>((resolvePromise) => {
     child.once('exit', (code, signal) => {
@@ -216,8 +228,10 @@ async function startOnce(bin: string, port: number, dataDir: string | undefined,
   };
 
   // Last-resort safety net: if the parent exits without calling stop(), take the child along.
+  // One in its own session holds data someone means to keep: SIGTERM, and it flushes its
+  // append-only file on its way out, after us.
   const onParentExit = (): void => {
-    if (exitInfo === undefined) child.kill('SIGKILL');
+    if (exitInfo === undefined) child.kill(ownSession ? 'SIGTERM' : 'SIGKILL');
   };
   process.once('exit', onParentExit);
 
@@ -285,12 +299,12 @@ async function startOnce(bin: string, port: number, dataDir: string | undefined,
  */
 export async function startLocalRedis(opts: StartLocalRedisOptions = {}): Promise<LocalRedis> {
   const bin = await ensureRedisServerBinary();
-  if (opts.port !== undefined) return startOnce(bin, opts.port, opts.dataDir);
+  if (opts.port !== undefined) return startOnce(bin, opts.port, opts.dataDir, [], opts.ownSession);
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     try {
-      return await startOnce(bin, port, opts.dataDir);
+      return await startOnce(bin, port, opts.dataDir, [], opts.ownSession);
     } catch (err) {
       lastError = err;
       // Only a premature exit (e.g. port clash) is worth retrying.

@@ -1,0 +1,162 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startLocalRedis } from '../../src/dev/local-redis.js';
+import { ReapqClient } from '../../src/index.js';
+import { FINAL_STATES } from '../../src/shared/record.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { randomPrefix } from '../helpers/redis.js';
+import { alive, carriersOf, cli, FIXTURES, ROOT, until } from '../helpers/workers.js';
+
+/**
+ * `npm start` as a terminal runs it: its own local Redis, trees running, and then what a
+ * terminal does to its foreground process group (Ctrl-C, closing the window). Everything
+ * it started must be gone afterwards and every record final, read back from its Redis data.
+ */
+
+/** A user's shell: nothing of reapq or of the npm running this suite; no REDIS_URL, so the dev runs its own Redis. */
+function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('REAPQ_') || k.startsWith('REDIS_') || k.toLowerCase().startsWith('npm_')) continue;
+    env[k] = v;
+  }
+  return { ...env, REAPQ_RECONCILE_MS: '500', REAPQ_HEARTBEAT_MS: '500', REAPQ_STALLED_MS: '1000', ...extra };
+}
+
+const devFile = (dir: string): { pid: number; apiUrl?: string } | null => {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'dev.json'), 'utf8')) as { pid: number; apiUrl?: string };
+  } catch {
+    return null;
+  }
+};
+
+function descendants(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return kids.flatMap((k) => [k, ...descendants(k)]);
+}
+const comm = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+
+interface Dev {
+  /** What the test spawned: npm as a group leader, or `script` holding the pty. */
+  child: ChildProcess;
+  env: NodeJS.ProcessEnv;
+  dataDir: string;
+  output: () => string;
+  /** npm, sh, the dev, its Redis: everything under the child when the dev was up. */
+  pids: number[];
+  devPid: number;
+  redisPid: number;
+}
+
+/**
+ * `npm start` with its own Redis. 'group': npm leads a process group of its own, as a
+ * shell's foreground job does. 'pty': under script(1), so the dev's stderr is a real
+ * terminal and ^C written to it goes through the terminal's line discipline.
+ */
+async function startDev(how: 'group' | 'pty', hostId: string): Promise<Dev> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'reapq-devterm-'));
+  const env = userEnv({ REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: hostId });
+  const npm = ['npm', 'start', '--', '--listen', '127.0.0.1:0'];
+  const child =
+    how === 'group'
+      ? spawn(npm[0]!, npm.slice(1), { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('script', ['-qfec', npm.join(' '), '/dev/null'], { cwd: ROOT, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  let pids: number[] = [];
+  // If the test fails, nothing it started may outlive it.
+  onCleanup(() => {
+    for (const p of alive([child.pid!, ...pids])) process.kill(p, 'SIGKILL');
+  });
+  const info = await until(() => (devFile(dataDir)?.apiUrl ? devFile(dataDir) : null), 30_000, `dev up:\n${out}`);
+  pids = descendants(child.pid!);
+  const redisPid = pids.find((p) => comm(p) === 'redis-server');
+  expect(redisPid, 'the dev runs its own redis-server').toBeDefined();
+  return { child, env, dataDir, output: () => out, pids, devPid: info.pid, redisPid: redisPid! };
+}
+
+async function startTrees(dev: Dev, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await cli(dev.env, ['start', '--wait', '--', 'sh', join(FIXTURES, 'tree.sh')]);
+    expect(r.code, r.stderr).toBe(0);
+    ids.push(r.stdout.trim());
+  }
+  // Each tree is a leader, a child and a grandchild before the terminal does anything.
+  await until(() => ids.every((id) => carriersOf(id).length >= 3), 10_000, 'trees up');
+  return ids;
+}
+
+/** Nothing of the dev or its trees is left; then the records, read from its Redis data, are final. */
+async function expectAllGoneAndFinal(dev: Dev, ids: string[]): Promise<void> {
+  const left = () => ({
+    pids: alive([dev.child.pid!, ...dev.pids]).map((p) => `${p} ${comm(p)}`),
+    treeProcesses: ids.map((id) => carriersOf(id).length),
+  });
+  await until(
+    () => left().pids.length === 0 && left().treeProcesses.every((n) => n === 0),
+    30_000,
+    'the dev, its Redis and every tree gone',
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; left: ${JSON.stringify(left())}\n${dev.output()}`);
+  });
+  expect(devFile(dev.dataDir), 'dev.json released').toBeNull();
+  const redis = await startLocalRedis({ dataDir: join(dev.dataDir, 'redis') });
+  onCleanup(() => redis.stop());
+  const c = new ReapqClient({ redisUrl: redis.url, prefix: dev.env.REAPQ_PREFIX!, env: {} });
+  try {
+    const records = await c.list();
+    expect(records.map((r) => r.id).sort()).toEqual([...ids].sort());
+    for (const r of records) expect(FINAL_STATES.has(r.state), `${r.id} is ${r.state}`).toBe(true);
+  } finally {
+    await c.close();
+  }
+  expect(dev.output()).not.toContain('could not stop every process');
+}
+
+describe('npm start and its terminal', () => {
+  it('SIGINT to its whole process group (Ctrl-C): every tree stopped first, then Redis; nothing left, every record final', async () => {
+    const dev = await startDev('group', 'h-devterm-int');
+    const ids = await startTrees(dev, 3);
+    process.kill(-dev.child.pid!, 'SIGINT');
+    await expectAllGoneAndFinal(dev, ids);
+  }, 90_000);
+
+  it('SIGHUP to its whole process group (the terminal closed): nothing left, every record final', async () => {
+    const dev = await startDev('group', 'h-devterm-hup');
+    const ids = await startTrees(dev, 3);
+    process.kill(-dev.child.pid!, 'SIGHUP');
+    await expectAllGoneAndFinal(dev, ids);
+  }, 90_000);
+
+  it('^C typed into a real terminal: nothing left, every record final', async () => {
+    const dev = await startDev('pty', 'h-devterm-pty');
+    const ids = await startTrees(dev, 3);
+    dev.child.stdin!.write('\x03');
+    await expectAllGoneAndFinal(dev, ids);
+  }, 90_000);
+
+  it('the terminal window closed (the pty hung up): nothing left, every record final', async () => {
+    const dev = await startDev('pty', 'h-devterm-close');
+    const ids = await startTrees(dev, 3);
+    // script(1) holds the pty's master side: its death is the window closing.
+    dev.child.kill('SIGKILL');
+    await expectAllGoneAndFinal(dev, ids);
+  }, 90_000);
+});
