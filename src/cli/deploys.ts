@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { STRATEGIES, type DeployEvent, type DeployRecord } from '../shared/deploy.js';
+import { STRATEGIES, type DeployEvent, type DeployRecord, type RevisionStatus } from '../shared/deploy.js';
 import { NotFoundError, WaitError } from '../shared/errors.js';
 import { readApplyFile } from './apply-file.js';
 import { ProcessIdSchema } from '../shared/record.js';
@@ -72,18 +72,32 @@ export async function followDeploy(c: ReapqClient, rec: DeployRecord, asJson: bo
   }
 }
 
+/** `ready/desired`, with the failing ones when there are: one revision's replicas at a glance. */
+const readyCell = (r: RevisionStatus) => `${r.ready}/${r.desired}${r.failing ? ` (${r.failing} failing)` : ''}`;
+
 function servicesTable(list: ServiceInfo[]): string {
   if (list.length === 0) return 'no services';
-  const rows = [['SERVICE', 'REVISION', 'PROCESSES', 'LAST DEPLOY']];
+  const rows = [['SERVICE', 'REVISION', 'PROCESSES', 'READY', 'HEALTH', 'LAST DEPLOY']];
   for (const s of list) {
     const procs = s.active?.processes.map((p) => `${p.id}@${p.host ?? '-'}:${p.port ?? '-'} ${p.state}`).join(', ') || '-';
     const last = s.lastDeploy
       ? `${s.lastDeploy.id} r${s.lastDeploy.revision} ${s.lastDeploy.state}${s.lastDeploy.reason ? ` (${s.lastDeploy.reason})` : ''}`
       : '-';
-    rows.push([s.name, s.active ? `r${s.active.revision}` : '-', procs, last]);
+    const active = s.revisions.find((r) => r.role === 'active');
+    rows.push([s.name, s.active ? `r${s.active.revision}` : '-', procs, active ? readyCell(active) : '-', s.health, last]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  const table = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  const why = list.filter((s) => s.reason).map((s) => `${s.name} ${s.health}: ${s.reason}`);
+  return why.length ? `${table}\n\n${why.join('\n')}` : table;
+}
+
+/** One line per revision of a service: its role, desired, ready, starting and failing replicas. */
+function revisionLines(s: ServiceInfo): string[] {
+  return s.revisions.map(
+    (r) =>
+      `r${r.revision} ${r.role}: ${r.desired} desired, ${r.ready} ready, ${r.starting} starting, ${r.failing} failing${r.reason ? ` (${r.reason})` : ''}`,
+  );
 }
 
 /** A service name, or the id of one of its replicas. */
@@ -156,6 +170,8 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
         if (o.json) return json(s);
         out(servicesTable([s]));
         out('');
+        for (const l of revisionLines(s)) out(l);
+        if (s.revisions.length > 0) out('');
         for (const d of s.deploys)
           out(
             `${d.id}  r${d.revision}  ${d.kind === 'stop' ? 'stop' : `${d.strategy} x${d.replicas}`}  ${d.state}  ${d.createdAt}${d.cause ? `  ${d.cause}` : ''}${d.reason ? `  ${d.reason}` : ''}`,

@@ -11,7 +11,7 @@ export function specFlags(cmd: Command): Command {
     .option('--cwd <dir>', 'working directory (default: the current one)')
     .option('--env <KEY=VALUE>', 'environment pair, repeatable', collect, [])
     .option('--port <auto|N>', 'pass PORT; auto picks a free one on the host')
-    .option('--restart <policy>', 'never | on-failure | always', 'never')
+    .option('--restart <policy>', "never | on-failure | always (default: never for start, on-failure for a deploy's replicas)")
     .option('--grace-ms <ms>', 'SIGTERM to SIGKILL grace period')
     .option('--host <id>', 'run on this host')
     .option('--ready-tcp [port]', 'running only once this port (default: PORT) accepts connections')

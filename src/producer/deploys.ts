@@ -3,7 +3,11 @@ import {
   DEFAULT_DEPLOY_TIMEOUT_MS,
   DeployRequestSchema,
   FINAL_DEPLOY_STATES,
+  revisionStatus,
+  serviceHealth,
   ServiceNameSchema,
+  type RevisionStatus,
+  type ServiceHealth,
   type DeployRecord,
   type DeployRequest,
   type Strategy,
@@ -15,7 +19,7 @@ import { newId } from '../shared/ids.js';
 import type { JobQueues } from '../shared/job-queues.js';
 import { parseInput } from '../shared/input.js';
 import type { Keys } from '../shared/keys.js';
-import { ProcessIdSchema, type State } from '../shared/record.js';
+import { ProcessIdSchema, type ProcessRecord, type State } from '../shared/record.js';
 import { oversize, type SpecLimits } from '../shared/spec-size.js';
 import type { StreamReader } from './stream-reader.js';
 
@@ -26,11 +30,16 @@ export interface ServiceProcess {
   state: State | 'gone';
 }
 
-/** A service as `reapq services` shows it: what serves it and how its last deploy went. */
+/** A service as `reapq services` shows it: what serves it, how well, and how its last deploy went. */
 export interface ServiceInfo {
   name: string;
   active: { revision: number; deploy: string; processes: ServiceProcess[] } | null;
   lastDeploy: { id: string; revision: number; kind: 'deploy' | 'stop'; state: DeployRecord['state']; reason: string | null } | null;
+  /** `serving`: every desired replica of the active revision ready; `degraded` (with the reason); `none`. */
+  health: ServiceHealth;
+  reason: string | null;
+  /** Desired, ready and failing replicas of the active revision, and of the one a deploy under way brings in. */
+  revisions: RevisionStatus[];
 }
 
 export interface ApplyResult {
@@ -164,18 +173,29 @@ export class Deploys {
   private async info(name: string, all: DeployRecord[]): Promise<ServiceInfo> {
     const active = activeOf([...all].reverse());
     const last = all.at(-1) ?? null;
-    let processes: ServiceProcess[] = [];
-    if (active) {
-      const recs = await this.p.store.getMany(active.processes);
-      processes = active.processes.map((id) => {
-        const r = recs.find((x) => x.id === id);
-        return { id, host: r?.host ?? null, port: r?.port ?? null, state: r?.state ?? 'gone' };
-      });
-    }
+    const coming = last && (last.state === 'running' || last.state === 'rolling_back') && last.kind === 'deploy' ? last : null;
+    const ids = [...(active?.processes ?? []), ...(coming?.processes ?? [])];
+    const got = ids.length > 0 ? await this.p.store.getMany(ids) : [];
+    const recs = new Map<string, ProcessRecord | null>(ids.map((id) => [id, got.find((x) => x.id === id) ?? null]));
+    const processes: ServiceProcess[] = (active?.processes ?? []).map((id) => {
+      const r = recs.get(id);
+      return { id, host: r?.host ?? null, port: r?.port ?? null, state: r?.state ?? 'gone' };
+    });
+    const revisions: RevisionStatus[] = [];
+    if (active) revisions.push(revisionStatus({ ...active, role: 'active', desired: active.processes.length }, recs));
+    if (coming)
+      revisions.push(
+        revisionStatus(
+          { revision: coming.revision, deploy: coming.id, role: 'deploying', desired: coming.replicas, processes: coming.processes },
+          recs,
+        ),
+      );
     return {
       name,
       active: active ? { revision: active.revision, deploy: active.deploy, processes } : null,
       lastDeploy: last ? { id: last.id, revision: last.revision, kind: last.kind, state: last.state, reason: last.reason } : null,
+      ...serviceHealth(active ? revisions[0]! : null),
+      revisions,
     };
   }
 

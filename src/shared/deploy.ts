@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProcessIdSchema, StartSpecSchema } from './record.js';
+import { FINAL_STATES, ProcessIdSchema, StartSpecSchema, type ProcessRecord, type RestartPolicy } from './record.js';
 
 /**
  * Deploys: a queued, event-sourced operation on a service. Pure: schemas, events and the
@@ -34,6 +34,18 @@ export const ServiceNameSchema = ProcessIdSchema.refine((s) => s.length <= 96, '
 /** What a revision runs: a start spec without id (replicas get theirs from the deploy). */
 export const RevisionSpecSchema = StartSpecSchema.omit({ id: true });
 export type RevisionSpec = z.output<typeof RevisionSpecSchema>;
+
+/**
+ * A replica restarts on failure unless its revision says otherwise: a service is meant to
+ * keep serving, so a replica killed or crashed after its deploy succeeded comes back
+ * (with the worker's backoff; a crash loop gives up and the service shows degraded).
+ */
+export const REPLICA_RESTART_DEFAULT: RestartPolicy = 'on-failure';
+
+/** The spec a replica's process is started with: the revision's, with the replica restart default. */
+export function replicaSpec(spec: Record<string, unknown>): Record<string, unknown> {
+  return { ...spec, restart: (spec.restart as RestartPolicy | undefined) ?? REPLICA_RESTART_DEFAULT };
+}
 
 /** What a producer asks for: `client.deploy(...)`, the HTTP body (with the name in the path), an apply entry. */
 export const DeployRequestSchema = RevisionSpecSchema.extend({
@@ -250,6 +262,74 @@ export function foldDeploy(events: Iterable<DeployEvent>, id: string): DeployRec
 export function activeOf(deploysNewestFirst: readonly DeployRecord[]): Active | null {
   for (const d of deploysNewestFirst) if (d.state === 'succeeded' || d.state === 'rolled_back') return d.active;
   return null;
+}
+
+/** How one replica stands: serving, on its way up, failing (ended, restarting, given up, gone), or being stopped. */
+export type ReplicaCondition = 'ready' | 'starting' | 'failing' | 'stopping';
+
+export function replicaCondition(rec: ProcessRecord | null | undefined): { condition: ReplicaCondition; why: string | null } {
+  if (!rec) return { condition: 'failing', why: 'its record is gone' };
+  if (rec.desired === 'stopped') return { condition: 'stopping', why: null };
+  if (rec.state === 'running') return { condition: 'ready', why: null };
+  const ended = FINAL_STATES.has(rec.state);
+  if (!ended && !(rec.state === 'pending' && rec.restarts > 0)) return { condition: 'starting', why: null };
+  const cause = rec.error ?? (rec.exitCode !== null ? `exit code ${rec.exitCode}` : rec.signal ? `signal ${rec.signal}` : rec.endReason);
+  const what = ended ? rec.state : `restarting (attempt ${rec.restarts})`;
+  return { condition: 'failing', why: `${what}${cause ? `: ${cause}` : ''}` };
+}
+
+/** Desired, ready and failing replicas of one revision, and why the first failing one fails. */
+export interface RevisionStatus {
+  revision: number;
+  deploy: string;
+  /** `active`: serves the service; `deploying`: the revision a deploy under way brings in. */
+  role: 'active' | 'deploying';
+  desired: number;
+  ready: number;
+  starting: number;
+  failing: number;
+  reason: string | null;
+}
+
+export function revisionStatus(
+  of: { revision: number; deploy: string; role: RevisionStatus['role']; desired: number; processes: readonly string[] },
+  recs: ReadonlyMap<string, ProcessRecord | null>,
+): RevisionStatus {
+  const s: RevisionStatus = {
+    revision: of.revision,
+    deploy: of.deploy,
+    role: of.role,
+    desired: of.desired,
+    ready: 0,
+    starting: 0,
+    failing: 0,
+    reason: null,
+  };
+  for (const id of of.processes) {
+    const c = replicaCondition(recs.get(id));
+    if (c.condition === 'ready') s.ready++;
+    else if (c.condition === 'starting') s.starting++;
+    else if (c.condition === 'failing') {
+      s.failing++;
+      s.reason ??= `${id} ${c.why}`;
+    }
+  }
+  return s;
+}
+
+/**
+ * A service's health from its active revision: `serving` (every desired replica ready),
+ * `degraded` (fewer ready than desired), `none` (no active revision: never deployed,
+ * stopped, or its first deploy under way). The reason of a degraded service names a
+ * failing replica and why (a crash loop says so), or what is missing.
+ */
+export type ServiceHealth = 'serving' | 'degraded' | 'none';
+
+export function serviceHealth(active: RevisionStatus | null): { health: ServiceHealth; reason: string | null } {
+  if (!active) return { health: 'none', reason: null };
+  if (active.ready >= active.desired) return { health: 'serving', reason: null };
+  const starting = active.starting ? `, ${active.starting} starting` : '';
+  return { health: 'degraded', reason: active.reason ?? `${active.ready} of ${active.desired} replicas ready${starting}` };
 }
 
 export function decodeDeployEvent(json: string): DeployEvent {

@@ -138,6 +138,8 @@ describe('deploys', () => {
     expect(ok.stderr).toMatch(/cli-web-r1-0 started \(replica 1\)/);
     expect(ok.stderr).toMatch(/cli-web-r1-0 ready/);
     expect(ok.stderr).toMatch(/succeeded/);
+    // No --restart on the command line: the replica restarts on failure.
+    expect((await t.client.get('cli-web-r1-0')).restartPolicy).toBe('on-failure');
 
     const bad = await cli(t.env, ['deploy', 'cli-web', '--ready-http', '/', '--timeout-ms', '700', '--wait', '--', ...broken]);
     expect(bad.code).toBe(1);

@@ -114,6 +114,14 @@ describe('deploy planner', () => {
     expect(world.get('web-r1-0')!.state).toBe('stopped');
   });
 
+  it('starts replicas restarting on failure unless the revision says otherwise', () => {
+    const d = began([requested(2)], v1());
+    const [a] = planDeploy(d, worldOf(['web-r1-0']), T0 + 200);
+    expect(a).toMatchObject({ kind: 'start', process: 'web-r2-0', spec: { ...SPEC, restart: 'on-failure' } });
+    const never = began([{ ...requested(2), spec: { ...SPEC, restart: 'never' } } as DeployEvent], v1());
+    expect(planDeploy(never, worldOf(['web-r1-0']), T0 + 200)[0]).toMatchObject({ kind: 'start', spec: { restart: 'never' } });
+  });
+
   it('start-first with replicas rolls one at a time, and retires previous replicas beyond the new count', () => {
     const world = worldOf(['web-r1-0', 'web-r1-1', 'web-r1-2']);
     const { d, log } = run(began([requested(2, { replicas: 2 })], v1(3)), world);

@@ -1,4 +1,4 @@
-import { replicaId, type DeployEventDraft, type DeployRecord } from '../../shared/deploy.js';
+import { replicaId, replicaSpec, type DeployEventDraft, type DeployRecord } from '../../shared/deploy.js';
 import { FINAL_STATES, mayRestart, type ProcessRecord } from '../../shared/record.js';
 
 /**
@@ -85,7 +85,7 @@ function startNew(d: DeployRecord, i: number): DeployAction {
     process,
     replica: i,
     revision: d.revision,
-    spec: d.spec!,
+    spec: replicaSpec(d.spec!),
     then: { type: 'revision_started', process, replica: i },
   };
 }
@@ -164,7 +164,7 @@ function planRollback(d: DeployRecord, seen: Observed): DeployAction[] {
           process,
           replica,
           revision: prev!.revision,
-          spec: prev!.spec,
+          spec: replicaSpec(prev!.spec),
           then: { type: 'previous_restarted', process, replica },
         });
     });
