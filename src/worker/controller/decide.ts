@@ -115,41 +115,7 @@ export function decide(i: DecideInput): Action[] {
   if (rec.host !== hostId) return [];
   const run = rec.runId ?? undefined;
 
-  if (rec.state === 'starting' && rec.pid === null) {
-    if (!local) {
-      if (i.trigger.kind !== 'abandoned') return [];
-      return abandoned(i, rec, i.trigger.pids);
-    }
-    if (local.phase === 'spawning') return [];
-    if (local.phase === 'spawn-failed') {
-      const out: Action[] = [
-        { kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? 'could not be spawned', run }] },
-      ];
-      if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
-      return [...out, { kind: 'forget' }];
-    }
-    const s = local.spawn!;
-    return [
-      {
-        kind: 'append',
-        events: [
-          {
-            type: 'spawned',
-            host: hostId,
-            pid: s.pid,
-            pgid: s.pgid,
-            sid: s.sid,
-            startTime: s.startTime,
-            bootId: i.bootId,
-            port: s.port,
-            run,
-            ...(s.cgroup ? { cgroup: s.cgroup } : {}),
-            ...(s.limits ? { limits: s.limits } : {}),
-          },
-        ],
-      },
-    ];
-  }
+  if (rec.state === 'starting' && rec.pid === null) return unrecorded(i, rec, local);
 
   const tree = i.tree;
   const alive = !!tree && (tree.members.length > 0 || tree.groupAlive);
@@ -157,70 +123,7 @@ export function decide(i: DecideInput): Action[] {
   if (tree?.oomKills && tree.oomKills > (rec.oom?.kills ?? 0)) {
     return [{ kind: 'append', events: [{ type: 'oom', kills: tree.oomKills, limit: rec.limits?.memory ?? null, run }] }];
   }
-  if (!FINAL_STATES.has(rec.state)) {
-    if (rec.bootId !== null && rec.bootId !== i.bootId) {
-      const reason = `host rebooted (boot id ${rec.bootId} is now ${i.bootId})`;
-      return [
-        {
-          kind: 'append',
-          events: [
-            { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
-            { type: 'lost', reason, run },
-          ],
-        },
-      ];
-    }
-    // The leader's own exit status goes on the record before anything that follows it.
-    if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
-      return [{ kind: 'append', events: [{ type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run }] }];
-    }
-    if (rec.desired === 'stopped') return stopping(i, rec, local, tree);
-    if (!tree) return [];
-    if (tree.leader === 'alive') {
-      if (!local) return [{ kind: 'adopt' }];
-      if (rec.state === 'starting' && rec.ready) {
-        if (local.ready === null) return [{ kind: 'check-ready' }];
-        if (local.ready === 'checking') return [];
-        return [
-          {
-            kind: 'append',
-            events: [
-              local.ready.ok ? { type: 'ready', how: local.ready.how, run } : { type: 'not_ready', reason: local.ready.reason, run },
-            ],
-          },
-        ];
-      }
-      return [];
-    }
-    if (tree.leader === 'reused') {
-      const reason = `pid ${rec.pid} was reused by another process`;
-      return [
-        {
-          kind: 'append',
-          events: [
-            { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
-            { type: 'lost', reason, run },
-          ],
-        },
-      ];
-    }
-    // Our forker reports the exit status soon after the leader dies: wait for it a little.
-    if (local?.spawnedHere && !local.exit) {
-      if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 20 }];
-      if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
-    }
-    const left = tree.members.length > 0;
-    const detail = left ? `leader ${rec.pid} gone, ${tree.members.length} left in its tree` : `leader ${rec.pid} ended unseen`;
-    return [
-      {
-        kind: 'append',
-        events: [
-          { type: 'drift', kind: left ? 'leftovers' : 'missed-exit', detail, pids: tree.members, run },
-          { type: 'exited', code: null, signal: null, how: 'unknown', run },
-        ],
-      },
-    ];
-  }
+  if (!FINAL_STATES.has(rec.state)) return live(i, rec, local, tree);
 
   // Final states: nothing of the tree may stay, then the port and the restart policy.
   if (alive) return killOnly(i, local, rec);
@@ -235,6 +138,110 @@ export function decide(i: DecideInput): Action[] {
   }
   if (local) out.push({ kind: 'forget' });
   return out;
+}
+
+/** Starting, its spawn not recorded yet: ours in flight, ours done, or nobody's (the worker died). */
+function unrecorded(i: DecideInput, rec: ProcessRecord, local: Local | null): Action[] {
+  const { hostId } = i;
+  const run = rec.runId ?? undefined;
+  if (!local) {
+    if (i.trigger.kind !== 'abandoned') return [];
+    return abandoned(i, rec, i.trigger.pids);
+  }
+  if (local.phase === 'spawning') return [];
+  if (local.phase === 'spawn-failed') {
+    const out: Action[] = [
+      { kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? 'could not be spawned', run }] },
+    ];
+    if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
+    return [...out, { kind: 'forget' }];
+  }
+  const s = local.spawn!;
+  return [
+    {
+      kind: 'append',
+      events: [
+        {
+          type: 'spawned',
+          host: hostId,
+          pid: s.pid,
+          pgid: s.pgid,
+          sid: s.sid,
+          startTime: s.startTime,
+          bootId: i.bootId,
+          port: s.port,
+          run,
+          ...(s.cgroup ? { cgroup: s.cgroup } : {}),
+          ...(s.limits ? { limits: s.limits } : {}),
+        },
+      ],
+    },
+  ];
+}
+
+/** Starting or running (or stopping) with a recorded leader: what its tree shows decides. */
+function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tree | null): Action[] {
+  const run = rec.runId ?? undefined;
+  if (rec.bootId !== null && rec.bootId !== i.bootId) {
+    const reason = `host rebooted (boot id ${rec.bootId} is now ${i.bootId})`;
+    return [
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
+          { type: 'lost', reason, run },
+        ],
+      },
+    ];
+  }
+  // The leader's own exit status goes on the record before anything that follows it.
+  if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
+    return [{ kind: 'append', events: [{ type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run }] }];
+  }
+  if (rec.desired === 'stopped') return stopping(i, rec, local, tree);
+  if (!tree) return [];
+  if (tree.leader === 'alive') {
+    if (!local) return [{ kind: 'adopt' }];
+    if (rec.state === 'starting' && rec.ready) {
+      if (local.ready === null) return [{ kind: 'check-ready' }];
+      if (local.ready === 'checking') return [];
+      return [
+        {
+          kind: 'append',
+          events: [local.ready.ok ? { type: 'ready', how: local.ready.how, run } : { type: 'not_ready', reason: local.ready.reason, run }],
+        },
+      ];
+    }
+    return [];
+  }
+  if (tree.leader === 'reused') {
+    const reason = `pid ${rec.pid} was reused by another process`;
+    return [
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
+          { type: 'lost', reason, run },
+        ],
+      },
+    ];
+  }
+  // Our forker reports the exit status soon after the leader dies: wait for it a little.
+  if (local?.spawnedHere && !local.exit) {
+    if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 20 }];
+    if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
+  }
+  const left = tree.members.length > 0;
+  const detail = left ? `leader ${rec.pid} gone, ${tree.members.length} left in its tree` : `leader ${rec.pid} ended unseen`;
+  return [
+    {
+      kind: 'append',
+      events: [
+        { type: 'drift', kind: left ? 'leftovers' : 'missed-exit', detail, pids: tree.members, run },
+        { type: 'exited', code: null, signal: null, how: 'unknown', run },
+      ],
+    },
+  ];
 }
 
 /** A local run the record no longer names as current on this host. */

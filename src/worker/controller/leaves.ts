@@ -1,0 +1,89 @@
+import type { UsageEntry } from '../../shared/usage.js';
+import type { CgroupManager } from '../cgroup/manager.js';
+import type { Held, HeldRuns } from './held.js';
+
+export interface LeafDeps {
+  hostId: string;
+  cgroups: CgroupManager;
+  held: HeldRuns;
+  now: () => number;
+  /** Stores cgroup usage readings (the usage hash). */
+  saveUsage: (entries: Array<readonly [string, UsageEntry]>) => Promise<void>;
+  background: (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
+}
+
+/** Cgroup mode: the leaves of the runs, their usage, and their removal once empty. */
+export class Leaves {
+  constructor(private readonly deps: LeafDeps) {}
+
+  /** Cgroup usage of every run this worker holds, read now (one small file read or three each). */
+  usageSnapshot(): Array<readonly [string, UsageEntry]> {
+    const out: Array<readonly [string, UsageEntry]> = [];
+    for (const [key, h] of this.deps.held.runs()) {
+      if (!h.leaf || !h.runId || h.phase !== 'up') continue;
+      const u = this.deps.cgroups.usage(h.leaf);
+      if (u) out.push([key, { ...u, run: h.runId, host: this.deps.hostId, at: this.deps.now() }]);
+    }
+    return out;
+  }
+
+  /** Leaf cgroups in this worker's subtree, for the reconcile pass. */
+  list(): string[] {
+    return this.deps.cgroups.leaves();
+  }
+
+  /**
+   * Kills what is in a leaf (cgroup.kill), waits for it to empty (2 s at most), removes it.
+   * Returns the pids it held.
+   */
+  async clear(leaf: string): Promise<number[]> {
+    const cg = this.deps.cgroups;
+    const pids = cg.members(leaf);
+    if (pids.length > 0) {
+      cg.kill(leaf);
+      await this.emptied(leaf, 2000);
+    }
+    await cg.remove(leaf);
+    return pids;
+  }
+
+  pathOf(leaf: string): string {
+    return this.deps.cgroups.pathOf(leaf);
+  }
+
+  /**
+   * A run forgotten once its tree is gone: its leaf goes too (a leaf still in use is left
+   * to reconcile), after a last reading of what the run used (its CPU time and peak memory).
+   */
+  retire(key: string, held: Held): void {
+    const cg = this.deps.cgroups;
+    const leaf = held.leaf;
+    if (!leaf || cg.populated(leaf) === true) return;
+    const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
+    const last = u
+      ? this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.deps.hostId, at: this.deps.now() }]])
+      : Promise.resolve();
+    this.deps.background(
+      'cgroup removal',
+      { processId: key, leaf },
+      last.finally(() => cg.remove(leaf)),
+    );
+  }
+
+  /** Resolves once the leaf is empty (watched), or after ms. */
+  private emptied(leaf: string, ms: number): Promise<void> {
+    const cg = this.deps.cgroups;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unwatch();
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const unwatch = cg.watch(leaf, () => {
+        if (cg.populated(leaf) !== true) done();
+      });
+      if (cg.populated(leaf) !== true) done();
+    });
+  }
+}

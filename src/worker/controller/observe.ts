@@ -1,0 +1,125 @@
+import type { ProcessRecord } from '../../shared/record.js';
+import type { CgroupManager } from '../cgroup/manager.js';
+import { findTree, findTreeFast, type HostOs } from '../host-os.js';
+import { identityOf, leaderState, type Identity } from '../tree.js';
+import type { Tree } from './decide.js';
+import type { Held, HeldRuns } from './held.js';
+
+export interface ObserveDeps {
+  hostId: string;
+  owner: string;
+  os: HostOs;
+  cgroups: CgroupManager | null;
+  /** Whether orphans of this worker's trees re-parent to it (prctl succeeded). */
+  isSubreaper: () => boolean;
+  ownChildren: ReadonlySet<number>;
+  held: HeldRuns;
+  /** A watched leaf emptied: the run's key is looked at again. */
+  onEmptied: (key: string) => void;
+}
+
+/**
+ * One snapshot of a record's world, for one decision: the record (read by the caller),
+ * the process table or the cgroup leaf of the run in question, and what this worker
+ * remembers of the members it has seen. Reads only; the one write is to the held run's
+ * memory of members (a stop keeps every member it saw until that member is dead).
+ */
+export class Observer {
+  constructor(private readonly deps: ObserveDeps) {}
+
+  /** What the process table (or the leaf) shows of the run in question; null if none is known. */
+  observe(rec: ProcessRecord | null, held: Held | null): Tree | null {
+    const { os, hostId, cgroups } = this.deps;
+    if (held?.phase === 'orphans') return { members: this.aliveSeen(held), groupAlive: false, leader: 'gone' };
+    const staleHeld = held && held.runId !== null && (!rec || rec.runId !== held.runId || rec.host !== hostId || rec.state === 'pending');
+    let ident: Identity | null = null;
+    if (staleHeld) ident = held.ident;
+    else if (rec && rec.host === hostId && (rec.bootId === null || rec.bootId === os.table.bootId())) ident = identityOf(rec);
+    if (!ident) return null;
+    const leaf = staleHeld ? held.leaf : (held?.leaf ?? cgroups?.leafOf(rec?.cgroup ?? null) ?? null);
+    if (leaf && cgroups) return this.observeLeaf(cgroups, leaf, ident, held, rec);
+    const leader = leaderState(ident, os.table.stat(ident.pid));
+    // A healthy running process needs no tree walk: its leader says enough.
+    if (!staleHeld && rec && rec.desired === 'running' && leader === 'alive' && (rec.state === 'running' || rec.state === 'starting')) {
+      return { members: [ident.pid], groupAlive: true, leader };
+    }
+    const groupOurs = leader !== 'reused';
+    const scan = (): number[] => {
+      const found = new Set(this.find(ident, held));
+      if (held) for (const p of this.aliveSeen(held)) found.add(p);
+      return [...found].sort((a, b) => a - b);
+    };
+    let members = scan();
+    const groupAlive = groupOurs && os.exists(-ident.pgid);
+    // A walk can miss a process re-parented while it walks; re-parenting only moves
+    // processes towards the worker, so a second walk after an empty group cannot.
+    if (members.length === 0 && !groupAlive) members = scan();
+    if (held) this.remember(held, members);
+    return { members, groupAlive, leader };
+  }
+
+  /**
+   * Cgroup mode: the members are the leaf's, whatever their group, session or
+   * environment; no process table walk. The tree is alive while the leaf is populated.
+   */
+  private observeLeaf(cg: CgroupManager, leaf: string, ident: Identity, held: Held | null, rec: ProcessRecord | null): Tree {
+    const { os, ownChildren } = this.deps;
+    const leader = leaderState(ident, os.table.stat(ident.pid));
+    const populated = cg.populated(leaf) === true;
+    const members = populated ? cg.members(leaf).filter((p) => p !== os.selfPid && !ownChildren.has(p)) : [];
+    if (held && !held.leaf) held.leaf = leaf;
+    // A stop (or leftovers) waits for `populated 0`: watched, so the wait needs no fast polls.
+    const stopping = !!held && (held.kill.deadline !== null || held.phase === 'orphans' || rec?.desired === 'stopped');
+    if (held && populated && stopping && !held.unwatch) {
+      const key = rec?.id ?? ident.id;
+      const emptied = () => {
+        if (cg.populated(leaf) !== true) this.deps.onEmptied(key);
+      };
+      held.unwatch = cg.watch(leaf, emptied);
+      // It may have emptied between the read above and the watch: that change was not seen.
+      emptied();
+    }
+    return { members, groupAlive: populated, leader, watched: held?.unwatch != null, oomKills: cg.oomKills(leaf) };
+  }
+
+  private find(ident: Identity, held: Held | null): number[] {
+    const { os, owner } = this.deps;
+    if (!held?.spawnedHere || !this.deps.isSubreaper()) return findTree(os, ident, owner);
+    return findTreeFast(os, ident, this.deps.held.leaders(held));
+  }
+
+  /** Adds live pids, with their start time, to the members a stop keeps until they are dead. */
+  remember(h: Held, pids: Iterable<number>): void {
+    const { os } = this.deps;
+    for (const p of pids) {
+      if (h.seen.has(p) || p === os.selfPid) continue;
+      const s = os.table.stat(p);
+      if (s && s.state !== 'Z') h.seen.set(p, s.startTime);
+    }
+  }
+
+  /** Members seen earlier that still live (same start time), and their descendants. */
+  private aliveSeen(held: Held): number[] {
+    const { os } = this.deps;
+    const out = new Set<number>();
+    const queue: number[] = [];
+    for (const [pid, st] of held.seen) {
+      const s = os.table.stat(pid);
+      if (s && s.startTime === st && s.state !== 'Z') {
+        out.add(pid);
+        queue.push(pid);
+      } else held.seen.delete(pid);
+    }
+    while (queue.length > 0) {
+      for (const c of os.table.children(queue.pop()!)) {
+        if (out.has(c) || c === os.selfPid) continue;
+        const s = os.table.stat(c);
+        if (!s || s.state === 'Z') continue;
+        out.add(c);
+        held.seen.set(c, s.startTime);
+        queue.push(c);
+      }
+    }
+    return [...out];
+  }
+}

@@ -1,0 +1,76 @@
+import type { Logger } from '../../shared/logger.js';
+import type { ProcessRecord } from '../../shared/record.js';
+import type { Held } from './held.js';
+
+/** The controller's counters, reported with every heartbeat. */
+export function newStats() {
+  return {
+    starts: 0,
+    spawnFailures: 0,
+    stops: 0,
+    escalations: 0,
+    exits: 0,
+    stopMsTotal: 0,
+    killPending: 0,
+    staleRuns: 0,
+    orphansKilled: 0,
+    deferred: 0,
+  };
+}
+
+export type ControllerStats = ReturnType<typeof newStats>;
+
+/**
+ * What events that landed on the record mean for this worker: the held run's memory of
+ * what is recorded (so the decision does not record it twice), the counters, and one log
+ * line per event.
+ */
+export function noteAppended(
+  stats: ControllerStats,
+  held: Held | null,
+  appended: readonly { type: string }[],
+  rec: ProcessRecord,
+  log: Logger,
+  now: number,
+): void {
+  for (const e of appended) {
+    const ev = e as { type: string; kind?: string; detail?: string; how?: string };
+    switch (ev.type) {
+      case 'spawned':
+        stats.starts++;
+        log.info({ childPid: rec.pid, pgid: rec.pgid, port: rec.port, command: rec.command }, 'spawned');
+        break;
+      case 'spawn_failed':
+        stats.spawnFailures++;
+        log.warn({ error: rec.error }, 'spawn failed');
+        break;
+      case 'exited':
+        stats.exits++;
+        if (held) held.exitRecorded = true;
+        break;
+      case 'stopped': {
+        if (rec.endReason === 'killed') stats.escalations++;
+        stats.stops++;
+        const ms = held?.stopStartedAt ? now - held.stopStartedAt : null;
+        if (ms !== null) stats.stopMsTotal += ms;
+        log.info({ how: ev.how, ms }, 'stop finished');
+        break;
+      }
+      case 'kill_pending':
+        stats.killPending++;
+        break;
+      case 'drift':
+        if (held) held.driftRecorded = true;
+        if (ev.kind === 'stale-run') stats.staleRuns++;
+        log.warn({ drift: ev.kind, detail: ev.detail }, 'drift');
+        break;
+      case 'gave_up':
+        log.error({ reason: rec.error }, 'gave up restarting');
+        break;
+      case 'ready':
+      case 'not_ready':
+        log.info({ ready: ev.type === 'ready', error: rec.error }, ev.type === 'ready' ? 'ready' : 'not ready');
+        break;
+    }
+  }
+}
