@@ -3,12 +3,13 @@
  *   cli -> producer | worker | dev -> shared
  * The CLI is the composition root and the only place that may import both sides; the
  * producer and the worker never import each other; shared imports none of them.
- * The pure core (reducer, record, events, the planners, tree identity, the /proc and cgroup parsers) imports no
- * module that touches I/O, so it can be tested with plain data. Type-only imports are
+ * The pure core (reducer, record, events, the stored-JSON decoder, errors, the planners,
+ * tree identity, the /proc and cgroup parsers) imports no module that touches I/O, so it
+ * can be tested with plain data. Type-only imports are
  * erased at build time and are allowed across the pure-core line, not across layers.
  */
 const PURE_CORE = [
-  '^src/shared/(reducer|record|events|event-versions|states|duration|proc-stat)[.]ts$',
+  '^src/shared/(reducer|record|events|event-versions|states|duration|proc-stat|stored|stream-fields|errors)[.]ts$',
   '^src/worker/reconcile/plan[.]ts$',
   '^src/worker/proc/parse[.]ts$',
   '^src/worker/cgroup/(mountinfo|layout)[.]ts$',

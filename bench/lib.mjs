@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { ReapqClient } from '../dist/index.js';
 import { makeKeys } from '../dist/shared/keys.js';
+import { EventStore } from '../dist/shared/event-store.js';
 import { startLocalRedis } from '../dist/dev/local-redis.js';
 import { linuxProcessTable as proc } from '../dist/worker/proc/table.js';
 import { statFields } from '../dist/shared/proc-stat.js';
@@ -300,13 +301,11 @@ export class Tail {
       for (const [, rows] of res) {
         for (const [sid, fields] of rows) {
           last = sid;
-          const m = {};
-          for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]] = fields[i + 1];
-          const event = JSON.parse(m.e);
-          let per = this.seen.get(m.id);
-          if (!per) this.seen.set(m.id, (per = new Map()));
+          const { processId, event } = EventStore.decodeGlobal(sid, fields);
+          let per = this.seen.get(processId);
+          if (!per) this.seen.set(processId, (per = new Map()));
           if (!per.has(event.type)) per.set(event.type, { t, event });
-          for (const w of this.waiters.get(m.id) ?? []) w.check();
+          for (const w of this.waiters.get(processId) ?? []) w.check();
         }
       }
     }

@@ -1,5 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { decodeStoredOrNull } from '../shared/stored.js';
 import { procStat } from './proc-stat.js';
 
 /**
@@ -7,15 +9,16 @@ import { procStat } from './proc-stat.js';
  * lock that keeps a second dev off the same Redis data, and how a CLI run in the checkout
  * finds the dev Redis without REDIS_URL. A file whose process is gone is stale and ignored.
  */
-export interface DevInstance {
-  pid: number;
+export const DevInstanceSchema = z.object({
+  pid: z.number().int(),
   /** Start time of pid in clock ticks since boot (/proc/PID/stat field 22): a reused pid is not us. */
-  startTicks: number;
-  redisUrl?: string;
-  prefix?: string;
-  hostId?: string;
-  apiUrl?: string;
-}
+  startTicks: z.number().int(),
+  redisUrl: z.string().optional(),
+  prefix: z.string().optional(),
+  hostId: z.string().optional(),
+  apiUrl: z.string().optional(),
+});
+export type DevInstance = z.infer<typeof DevInstanceSchema>;
 
 export const DEV_FILE = 'dev.json';
 
@@ -24,12 +27,14 @@ function isLive(i: DevInstance): boolean {
 }
 
 function read(file: string): DevInstance | null {
+  let text: string;
   try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as DevInstance;
-    return Number.isInteger(v.pid) && Number.isInteger(v.startTicks) ? v : null;
+    text = readFileSync(file, 'utf8');
   } catch {
     return null;
   }
+  // A file that does not parse counts as none, as a stale one does.
+  return decodeStoredOrNull(DevInstanceSchema, text, 'dev instance file');
 }
 
 /** The live dev instance of a data dir, or null. */

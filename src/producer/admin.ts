@@ -126,7 +126,7 @@ export class Admin {
     const rows = await this.c.connection.xrevrange(this.c.keys.globalStream, before, '-', 'COUNT', limit);
     const events: GlobalEvent[] = [];
     for (const [streamId, fields] of rows) {
-      const e = decodeOrNull(streamId, fields);
+      const e = EventStore.decodeGlobalOrNull(streamId, fields);
       if (e) events.push(e);
     }
     return { events, read: rows.length, first: rows[0]?.[0] ?? null, last: rows.at(-1)?.[0] ?? null };
@@ -146,14 +146,5 @@ export class Admin {
   private async hostIds(): Promise<{ all: string[]; alive: string[] }> {
     const hosts = await readHosts(this.c.connection, this.c.keys.hosts);
     return { all: hosts.map((h) => h.hostId), alive: hosts.filter((h) => h.alive).map((h) => h.hostId) };
-  }
-}
-
-/** An entry of a newer schema is skipped, as the dashboard's recent feed does. */
-export function decodeOrNull(streamId: string, fields: string[]): GlobalEvent | null {
-  try {
-    return EventStore.decodeGlobal(streamId, fields);
-  } catch {
-    return null;
   }
 }

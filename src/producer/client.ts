@@ -25,6 +25,7 @@ import { reduce } from '../shared/reducer.js';
 import { requestStart, requestStop, type RequestDeps } from '../shared/requests.js';
 import { connect } from '../shared/redis.js';
 import { readUsage, type UsageEntry } from '../shared/usage.js';
+import { streamField } from '../shared/stream-fields.js';
 import { StreamReader } from './stream-reader.js';
 import { Admin } from './admin.js';
 import type { ClientInternals } from './client-internals.js';
@@ -319,7 +320,7 @@ export class ReapqClient {
     await this.store.mustGet(id);
     if (lines <= 0) return [];
     const rows = await this.redis.xrevrange(this.keys.logs(id), '+', '-', 'COUNT', lines);
-    return rows.reverse().map(([, f]) => f[f.indexOf('l') + 1] ?? '');
+    return rows.reverse().map(([, f]) => streamField(f, 'l') ?? '');
   }
 
   /** Yields output lines as they are shipped, starting after the current end. */
@@ -328,7 +329,7 @@ export class ReapqClient {
     await this.store.mustGet(id);
     const key = this.keys.logs(id);
     const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
-    for await (const { fields: f } of this.streams.entries(key, last?.[0] ?? '0-0', signal)) yield f[f.indexOf('l') + 1] ?? '';
+    for await (const { fields: f } of this.streams.entries(key, last?.[0] ?? '0-0', signal)) yield streamField(f, 'l') ?? '';
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ConflictError, describeIssues, NotFoundError } from './errors.js';
+import { ConflictError, CorruptDataError, NotFoundError } from './errors.js';
 import {
   DEPLOY_EVENT_VERSION,
   decodeDeployEvent,
@@ -10,6 +10,8 @@ import {
   type DeployRecord,
 } from './deploy.js';
 import type { Keys } from './keys.js';
+import { decodeStored } from './stored.js';
+import { streamField, streamVersion } from './stream-fields.js';
 
 /**
  * Appends deploy events and stores the deploy's projection in one step, guarded by the
@@ -158,7 +160,7 @@ export class DeployStore {
   }
 
   static decodeEntry(streamId: string, fields: string[]): StoredDeployEvent {
-    return { version: Number(streamId.split('-')[0]), event: decodeDeployEvent(fields[fields.indexOf('e') + 1] ?? '') };
+    return { version: streamVersion(streamId), event: decodeDeployEvent(streamField(fields, 'e') ?? '') };
   }
 
   /** Takes a service's lease for token if nobody holds it. */
@@ -177,13 +179,7 @@ export class DeployStore {
 }
 
 function parse(id: string, json: string): DeployRecord {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new Error(`deploy ${id} is corrupt: not JSON`);
-  }
-  const res = DeployRecordSchema.safeParse(raw);
-  if (!res.success) throw new Error(`deploy ${id} is corrupt: ${describeIssues(res.error.issues.slice(0, 1))}`);
-  return res.data;
+  const res = decodeStored(DeployRecordSchema, json, 'deploy record');
+  if (!res.ok) throw new CorruptDataError(res.problem, `deploy ${id}`);
+  return res.value;
 }

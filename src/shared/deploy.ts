@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mustDecodeStored } from './stored.js';
 import { FINAL_STATES, ProcessIdSchema, StartSpecSchema, type ProcessRecord, type RestartPolicy } from './record.js';
 
 /**
@@ -333,18 +334,7 @@ export function serviceHealth(active: RevisionStatus | null): { health: ServiceH
 }
 
 export function decodeDeployEvent(json: string): DeployEvent {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new Error(`deploy event is not JSON: ${json.slice(0, 80)}`);
-  }
-  const v = (raw as { v?: unknown })?.v;
-  if (typeof v === 'number' && v > DEPLOY_EVENT_VERSION)
-    throw new Error(`deploy event schema version ${v} is newer than this reapq understands (${DEPLOY_EVENT_VERSION}); upgrade reapq`);
-  const parsed = DeployEventSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`invalid deploy event: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
-  return parsed.data;
+  return mustDecodeStored(DeployEventSchema, json, 'deploy event', { newest: DEPLOY_EVENT_VERSION });
 }
 
 const ok = (record: DeployRecord): DeployReduceResult => ({ ok: true, record });

@@ -10,14 +10,29 @@ export class ConflictError extends Error {
   override name = 'ConflictError';
 }
 
+/**
+ * A value reapq stored does not parse (src/shared/stored.ts words the problem). With a
+ * subject the message reads `<subject> is corrupt: <problem>`.
+ */
+export class CorruptDataError extends Error {
+  override name = 'CorruptDataError';
+  constructor(
+    readonly problem: string,
+    subject?: string,
+  ) {
+    super(subject ? `${subject} is corrupt: ${problem}` : problem);
+  }
+}
+
 /** A stored record (or its event stream) does not parse: named by id, never fatal to other records. */
-export class CorruptRecordError extends Error {
+export class CorruptRecordError extends CorruptDataError {
   override name = 'CorruptRecordError';
   constructor(
     readonly id: string,
-    readonly problem: string,
+    problem: string,
+    of: 'record' | 'event stream' = 'record',
   ) {
-    super(problem.startsWith('event stream') ? problem : `record of ${id} is corrupt: ${problem}`);
+    super(problem, `${of} of ${id}`);
   }
 }
 

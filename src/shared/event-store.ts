@@ -1,11 +1,21 @@
 import type { Redis } from 'ioredis';
-import { ConflictError, CorruptRecordError, describeIssues, InputError, NotFoundError, ReplicationError, StaleRunError } from './errors.js';
+import {
+  ConflictError,
+  CorruptDataError,
+  CorruptRecordError,
+  InputError,
+  NotFoundError,
+  ReplicationError,
+  StaleRunError,
+} from './errors.js';
 import { BASELINE_VERSION } from './event-versions.js';
 import { decodeEvent, encodeEvent, withVersion, type EventDraft, type EventType, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
 import { luaScript } from './lua.js';
 import { FINAL_STATES, mayRestart, ProcessRecordSchema, type ProcessRecord } from './record.js';
 import { isStaleRunError, reduce, staleRun } from './reducer.js';
+import { decodeStored, type Decoded } from './stored.js';
+import { streamField, streamVersion } from './stream-fields.js';
 
 // The scripts, each with its KEYS and ARGV written down, are in lua/ at the package root.
 const APPEND_LUA = luaScript('append.lua');
@@ -196,7 +206,7 @@ export class EventStore {
     if (json === null) return null;
     const res = parseRecord(id, json);
     if (!res.ok) throw new CorruptRecordError(id, res.problem);
-    return res.record;
+    return res.value;
   }
 
   async mustGet(id: string): Promise<ProcessRecord> {
@@ -221,7 +231,7 @@ export class EventStore {
         if (err) throw err;
         if (typeof json !== 'string') return;
         const parsed = parseRecord(chunk[j]!, json);
-        if (parsed.ok) records.push(parsed.record);
+        if (parsed.ok) records.push(parsed.value);
         else corrupt.push({ id: chunk[j]!, problem: parsed.problem });
       });
     }
@@ -378,7 +388,8 @@ export class EventStore {
       const all = [...old, ...rows.map(([sid, fields]) => toStored(sid, fields))];
       return count ? all.slice(0, count) : all;
     } catch (err) {
-      throw new CorruptRecordError(id, `event stream of ${id} is corrupt: ${(err as Error).message}`);
+      if (!(err instanceof CorruptDataError)) throw err;
+      throw new CorruptRecordError(id, err.problem, 'event stream');
     }
   }
 
@@ -435,8 +446,18 @@ export class EventStore {
 
   /** One entry of the global stream (as XRANGE or XREAD returns it); throws on one it cannot decode. */
   static decodeGlobal(streamId: string, fields: string[]): GlobalEvent {
-    const m = fieldMap(fields);
-    return { streamId, processId: m.id ?? '', version: Number(m.v), event: decodeEvent(m.e ?? '') };
+    const event = decodeEvent(streamField(fields, 'e') ?? '');
+    return { streamId, processId: streamField(fields, 'id') ?? '', version: Number(streamField(fields, 'v')), event };
+  }
+
+  /** decodeGlobal for a reader that skips what it cannot decode (an entry of a newer schema, a broken one). */
+  static decodeGlobalOrNull(streamId: string, fields: string[]): GlobalEvent | null {
+    try {
+      return EventStore.decodeGlobal(streamId, fields);
+    } catch (err) {
+      if (err instanceof CorruptDataError) return null;
+      throw err;
+    }
   }
 
   /**
@@ -511,23 +532,10 @@ export interface Corrupt {
   problem: string;
 }
 
-function parseRecord(id: string, json: string): { ok: true; record: ProcessRecord } | { ok: false; problem: string } {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    return { ok: false, problem: `not JSON: ${JSON.stringify(json.slice(0, 40))}` };
-  }
-  const res = ProcessRecordSchema.safeParse(raw);
-  if (!res.success) return { ok: false, problem: describeIssues(res.error.issues.slice(0, 1)) };
-  if (res.data.id !== id) return { ok: false, problem: `holds the record of ${JSON.stringify(res.data.id)}` };
-  return { ok: true, record: res.data };
-}
-
-function fieldMap(fields: string[]): Record<string, string> {
-  const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) m[fields[i]!] = fields[i + 1]!;
-  return m;
+function parseRecord(id: string, json: string): Decoded<ProcessRecord> {
+  const res = decodeStored(ProcessRecordSchema, json, 'record');
+  if (res.ok && res.value.id !== id) return { ok: false, problem: `holds the record of ${JSON.stringify(res.value.id)}` };
+  return res;
 }
 
 function fromArchive(line: string): StoredEvent {
@@ -537,5 +545,5 @@ function fromArchive(line: string): StoredEvent {
 }
 
 function toStored(streamId: string, fields: string[]): StoredEvent {
-  return { id: streamId, version: Number(streamId.split('-')[0]), event: decodeEvent(fieldMap(fields).e ?? '') };
+  return { id: streamId, version: streamVersion(streamId), event: decodeEvent(streamField(fields, 'e') ?? '') };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { currentVersion, downcast, upcast, type RawEvent } from './event-versions.js';
+import { mustDecodeStored } from './stored.js';
 import { HostIdSchema, LimitsSchema, ReadySchema, RESTART_POLICIES } from './record.js';
 
 /**
@@ -143,20 +144,8 @@ export interface StoredEvent {
 
 /**
  * Parses an event read from Redis into the current shape of its type, upcasting an older
- * version; a newer version or an unknown type is an error that names it.
+ * version; a newer version or an unknown type is a CorruptDataError that names it.
  */
 export function decodeEvent(json: string): ReapqEvent {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new Error(`event is not JSON: ${json.slice(0, 80)}`);
-  }
-  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) raw = upcast(raw as RawEvent);
-  const parsed = EventSchema.safeParse(raw);
-  if (!parsed.success) {
-    const type = (raw as { type?: unknown })?.type;
-    throw new Error(`invalid event${typeof type === 'string' ? ` of type ${type}` : ''}: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
-  }
-  return parsed.data;
+  return mustDecodeStored(EventSchema, json, 'event', { upcast });
 }

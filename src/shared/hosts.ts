@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { decodeStoredOrNull } from './stored.js';
 
 /** What a worker writes into the hosts hash on every heartbeat. */
 export const HeartbeatSchema = z.object({
@@ -41,16 +42,9 @@ export async function readHosts(redis: Redis, key: string, now = Date.now()): Pr
   const all = await redis.hgetall(key);
   const out: HostInfo[] = [];
   for (const v of Object.values(all)) {
-    const parsed = HeartbeatSchema.safeParse(safeJson(v));
-    if (parsed.success) out.push({ ...parsed.data, alive: liveness(parsed.data, now) === 'alive' });
+    // A heartbeat that does not parse is skipped: its host's next beat rewrites it.
+    const hb = decodeStoredOrNull(HeartbeatSchema, v, 'heartbeat');
+    if (hb) out.push({ ...hb, alive: liveness(hb, now) === 'alive' });
   }
   return out.sort((a, b) => a.hostId.localeCompare(b.hostId));
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return null;
-  }
 }

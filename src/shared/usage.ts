@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { decodeStoredOrNull } from './stored.js';
 
 /**
  * What a run's cgroup used, as its worker last read it (each reconcile pass, and once more
@@ -34,18 +35,11 @@ export async function readUsage(
   if (ids.length === 0) return out;
   const vals = await redis.hmget(key, ...ids);
   ids.forEach((id, i) => {
-    const v = vals[i];
-    if (!v) return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(v);
-    } catch {
-      return;
-    }
-    const p = UsageSchema.safeParse(raw);
-    if (!p.success) return;
-    if (runs && runs.has(id) && runs.get(id) !== p.data.run) return;
-    out.set(id, p.data);
+    // A reading that does not parse is left out: the next reconcile pass writes it again.
+    const u = decodeStoredOrNull(UsageSchema, vals[i], 'usage');
+    if (!u) return;
+    if (runs && runs.has(id) && runs.get(id) !== u.run) return;
+    out.set(id, u);
   });
   return out;
 }

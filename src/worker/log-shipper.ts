@@ -3,6 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import { streamField } from '../shared/stream-fields.js';
 
 interface Tail {
   file: string;
@@ -113,9 +114,7 @@ export class LogShipper {
     let pos = fromPos;
     if (pos === undefined) {
       const last = await this.redis.xrevrange(this.keys.logs(id), '+', '-', 'COUNT', 1);
-      const fields = last[0]?.[1] ?? [];
-      const i = fields.indexOf('pos');
-      pos = i >= 0 ? Number(fields[i + 1]) : 0;
+      pos = Number(streamField(last[0]?.[1] ?? [], 'pos') ?? 0);
     }
     this.tails.set(id, { file, pos, partial: '', decoder: new StringDecoder('utf8'), gap: 0, gapWhy: '' });
     this.timer ??= setInterval(() => void this.pump(), this.opts.intervalMs);

@@ -6,6 +6,7 @@ import { LogShipper, realLogFiles } from '../../src/worker/log-shipper.js';
 import { makeKeys } from '../../src/shared/keys.js';
 import { makeLogger } from '../../src/shared/logger.js';
 import { connect } from '../../src/shared/redis.js';
+import { streamField } from '../../src/shared/stream-fields.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { until, useWorker } from '../helpers/workers.js';
 
@@ -61,7 +62,7 @@ describe('log rotation on a full disk', () => {
     appendFileSync(file, 'after\n');
     await shipper.pump();
     const rows = await redis.xrange(keys.logs('p'), '-', '+');
-    const texts = rows.map(([, f]) => f[f.indexOf('l') + 1]);
+    const texts = rows.map(([, f]) => streamField(f, 'l'));
     expect(texts.slice(0, 2)).toEqual(['line 0', 'line 1']);
     expect(texts.at(-1)).toBe('after');
     expect(readFileSync(file, 'utf8')).toBe('after\n');

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { EventStore, type GlobalEvent } from '../../shared/event-store.js';
+import { EventStore } from '../../shared/event-store.js';
 import type { ApiContext } from './context.js';
 import { EventsQuery, GlobalEventId, GlobalEventsQuery, IdParams, parse } from './schemas.js';
 import { lastEventId, serveSse, serveVersioned, wantsSse } from './sse.js';
@@ -60,7 +60,7 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
         try {
           while (!sse.signal.aborted && !sub.closed) {
             for (const { id, fields } of await sub.next(60_000, sse.signal)) {
-              const e = decodeGlobal(id, fields);
+              const e = EventStore.decodeGlobalOrNull(id, fields);
               if (e) await sse.send(e.streamId, e);
             }
           }
@@ -71,13 +71,4 @@ export function registerEventRoutes(app: FastifyInstance, { client, streams }: A
       return reply;
     },
   );
-}
-
-/** An entry of a newer schema is skipped, as the dashboard's recent feed does. */
-function decodeGlobal(streamId: string, fields: string[]): GlobalEvent | null {
-  try {
-    return EventStore.decodeGlobal(streamId, fields);
-  } catch {
-    return null;
-  }
 }
