@@ -166,6 +166,24 @@ class EarlyExitError extends Error {}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Last-resort work for when this process exits without stopping what it started: one
+ * 'exit' listener for all of it. A listener per server tripped Node's
+ * MaxListenersExceededWarning from the 11th on (a test file with two 6-node clusters).
+ */
+const atExit = new Set<() => void>();
+let exitHooked = false;
+function onProcessExit(fn: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.once('exit', () => {
+      for (const f of atExit) f();
+    });
+  }
+  atExit.add(fn);
+  return () => atExit.delete(fn);
+}
+
 interface ChildExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -233,7 +251,7 @@ async function startOnce(
   const onParentExit = (): void => {
     if (exitInfo === undefined) child.kill(ownSession ? 'SIGTERM' : 'SIGKILL');
   };
-  process.once('exit', onParentExit);
+  const forgetParentExit = onProcessExit(onParentExit);
 
   const killAndReap = async (): Promise<void> => {
     if (exitInfo === undefined && child.pid !== undefined) {
@@ -247,7 +265,7 @@ async function startOnce(
         clearTimeout(timer);
       }
     }
-    process.removeListener('exit', onParentExit);
+    forgetParentExit();
     await cleanupTemp();
   };
 
@@ -274,7 +292,7 @@ async function startOnce(
     if (child.pid !== undefined) {
       await killAndReap();
     } else {
-      process.removeListener('exit', onParentExit);
+      forgetParentExit();
       await cleanupTemp();
     }
     throw failure ?? new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS / 1000}s`);
@@ -354,11 +372,11 @@ export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Pr
 
   const dir = await mkdtemp(join(tmpdir(), 'reapq-cluster-'));
   const removeDirNow = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', removeDirNow);
+  const forgetRemoveDir = onProcessExit(removeDirNow);
   const nodes: LocalRedis[] = [];
   const stopAll = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop()));
-    process.removeListener('exit', removeDirNow);
+    forgetRemoveDir();
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   };
 
