@@ -1,8 +1,7 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { DeployRecord } from '../../src/index.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { internalsOf } from '../../src/producer/client.js';
 import { buildServer } from '../../src/producer/http/server.js';
@@ -11,6 +10,7 @@ import { makeKeys } from '../../src/shared/keys.js';
 import { connect } from '../../src/shared/redis.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, until, useWorker } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const t = useWorker('h-deploy');
 
@@ -188,7 +188,7 @@ describe('deploys', () => {
     await expect(t.client.get('rb-r1-0')).rejects.toThrow(/no process with id rb-r1-0/);
 
     // apply: rb unchanged is left alone, a new service is deployed, --prune stops the rest.
-    const dir = mkdtempSync(join(tmpdir(), 'reapq-apply-'));
+    const dir = tempDir('apply');
     const file = join(dir, 'services.json');
     const rbSpec = { command: app('one'), ...base, timeoutMs: (await t.client.getDeploy(again.id)).timeoutMs };
     writeFileSync(file, JSON.stringify({ services: { rb: { ...rbSpec, cwd: process.cwd() }, side: { command: app('side'), ...base } } }));

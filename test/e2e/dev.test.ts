@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { onCleanup } from '../helpers/cleanup.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, BIN, carriersOf, cli, ROOT, until } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 /** The environment of a user's shell: nothing of reapq or of the npm running this suite. */
 function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -60,7 +60,7 @@ function closedPort(): Promise<number> {
 
 describe('reapq dev', () => {
   it('under npm start: the CLI finds it without REDIS_URL, a second dev refuses, and killing npm by pid leaves nothing', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'reapq-dev-'));
+    const dataDir = tempDir('dev');
     const env = userEnv({ REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: 'h-dev-npm' });
     const npm = spawn('npm', ['start', '--', '--listen', '127.0.0.1:0'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const npmOut = track(npm);
@@ -94,7 +94,7 @@ describe('reapq dev', () => {
   }, 90_000);
 
   it('with --keep, Ctrl-C leaves the processes it started running, and says so', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'reapq-dev-'));
+    const dataDir = tempDir('dev');
     const env = userEnv({ REDIS_URL: testRedisUrl(), REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: 'h-dev-keep' });
     const dev = spawn(process.execPath, [BIN, 'dev', '--keep', '--listen', '127.0.0.1:0'], {
       cwd: ROOT,

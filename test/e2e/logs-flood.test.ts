@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogShipper, realLogFiles } from '../../src/worker/log-shipper.js';
@@ -9,6 +8,7 @@ import { connect } from '../../src/shared/redis.js';
 import { streamField } from '../../src/shared/stream-fields.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { until, useWorker } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const MAX = 1024 * 1024;
 const t = useWorker('h-flood', { REAPQ_LOG_MAX_BYTES: String(MAX), REAPQ_LOG_LINES: '30000' });
@@ -34,11 +34,10 @@ describe('logs under a flood', () => {
 });
 
 describe('log rotation on a full disk', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'reapq-fulldisk-'));
+  const dir = tempDir('fulldisk');
   const redis = connect(testRedisUrl(), 'command');
   afterAll(async () => {
     await redis.quit();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('truncates without a copy when the copy fails, and says so in the log stream', async () => {

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,12 +9,13 @@ import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 // A master and one Sentinel of this file's own: reapq finds the master through the Sentinel.
 let master: LocalRedis;
 let sentinel: ChildProcess;
 let sentinelPort: number;
-const dir = mkdtempSync(join(tmpdir(), 'reapq-sentinel-'));
+const dir = tempDir('sentinel');
 let w: TestWorker;
 let c: ReapqClient;
 const prefix = randomPrefix();
@@ -55,7 +55,6 @@ afterAll(async () => {
   sentinel?.kill('SIGTERM');
   if (sentinel && sentinel.exitCode === null) await new Promise((r) => sentinel.once('exit', r));
   await master?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('Redis behind Sentinel', () => {

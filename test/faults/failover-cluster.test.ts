@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
@@ -19,11 +17,11 @@ import {
   type HaCluster,
 } from '../helpers/redis-ha.js';
 import { startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 // 3 masters and 3 replicas of this file's own, one cluster per scenario. Every key of a
 // prefix is in one slot (keys.ts): the master of that slot is the one that matters.
-const dir = mkdtempSync(join(tmpdir(), 'reapq-failover-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('failover');
 
 /** A cluster with a worker and a client on it, for one describe block. */
 function useCluster(hostId: string, extraEnv: Record<string, string> = {}) {

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -21,11 +19,11 @@ import {
   type SentinelSet,
 } from '../helpers/redis-ha.js';
 import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 // Masters, replicas and three Sentinels of this file's own (one set per scenario: a
 // failover uses one up); reapq reaches the master only through the Sentinels.
-const dir = mkdtempSync(join(tmpdir(), 'reapq-failover-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('failover');
 
 /** A Sentinel set with a worker and a client on it, for one describe block. */
 function useSentinelSet(hostId: string, replicas: number, extraEnv: Record<string, string> = {}) {

@@ -1,14 +1,13 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 // A Redis of this file's own, with AOF on, so it can be stopped and restarted on the same port.
-const dataDir = mkdtempSync(join(tmpdir(), 'reapq-aof-'));
+const dataDir = tempDir('aof');
 let redis: LocalRedis;
 let w: TestWorker;
 let c: ReapqClient;

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 /**
  * What a test started that must not outlive it, whether the test passed or threw half-way:
  * workers, apis, dev instances. The leak check (test/helpers/leak-check.ts) runs these
@@ -34,4 +38,29 @@ export async function leaveTest(): Promise<void> {
 
 export async function leaveFile(): Promise<void> {
   await drain(perFile);
+}
+
+const dirs: string[] = [];
+
+/**
+ * A fresh `reapq-<name>-*` directory in the temp dir, removed when the test file ends:
+ * after its workers are gone (a worker killed mid-write may still be writing its logs there).
+ */
+export function tempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `reapq-${name}-`));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Removes the file's temp dirs (the leak check's last step); returns the ones that could not go. */
+export function removeTempDirs(): string[] {
+  const stuck: string[] = [];
+  for (const d of dirs.splice(0)) {
+    try {
+      rmSync(d, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      stuck.push(d);
+    }
+  }
+  return stuck;
 }

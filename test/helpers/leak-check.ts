@@ -1,7 +1,7 @@
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { cgroupLeaves, killCgroupLeaves, removeCgroups } from './cgroups.js';
-import { enterTest, leaveFile, leaveTest } from './cleanup.js';
+import { enterTest, leaveFile, leaveTest, removeTempDirs } from './cleanup.js';
 import { runMarker } from './run-marker.js';
 
 export interface Leaks {
@@ -68,8 +68,11 @@ afterEach(async () => {
 afterAll(async () => {
   await leaveFile();
   const found = await settleAndKill();
+  // Before the checks, so a failed one still leaves nothing in the temp dir.
+  const stuckDirs = removeTempDirs();
   expect(found, 'processes left behind by this test file').toEqual({ carriers: [], zombies: [], cgroups: [] });
   // The workers are gone: their subtrees go, and nothing of them may be left populated.
   const stuck = removeCgroups(runMarker()).filter((d) => cgroupLeaves(runMarker()).some((l) => l.leaf === d));
   expect(stuck, 'cgroups left behind by this test file').toEqual([]);
+  expect(stuckDirs, 'temp dirs that could not be removed').toEqual([]);
 });

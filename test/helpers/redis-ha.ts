@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import type { ReapqClient } from '../../src/index.js';
 import { startLocalCluster, startLocalRedis, type LocalCluster, type LocalRedis } from '../../src/dev/local-redis.js';
-import { onCleanup } from './cleanup.js';
+import { onCleanup, tempDir } from './cleanup.js';
 import { carriersOf, until, type TestWorker } from './workers.js';
 
 /**
@@ -102,7 +101,7 @@ export interface SentinelOptions {
 export async function startSentinelSet(opts: SentinelOptions = {}): Promise<SentinelSet> {
   const n = opts.sentinels ?? 3;
   const name = 'reapqha';
-  const dir = mkdtempSync(join(tmpdir(), 'reapq-ha-sentinel-'));
+  const dir = tempDir('ha-sentinel');
   const sentinels: ChildProcess[] = [];
   const started: LocalRedis[] = [];
   let stopping: Promise<void> | undefined;
@@ -110,7 +109,6 @@ export async function startSentinelSet(opts: SentinelOptions = {}): Promise<Sent
     (stopping ??= (async () => {
       await Promise.all(sentinels.map(stopChild));
       await Promise.all(started.map((r) => r.stop()));
-      rmSync(dir, { recursive: true, force: true });
     })());
   onCleanup(stop);
 

@@ -1,10 +1,8 @@
 import type { Job } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { onCleanup } from './cleanup.js';
+import { onCleanup, tempDir } from './cleanup.js';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
@@ -39,7 +37,7 @@ export function testEnv(redisUrl: string, prefix: string, extra: Record<string, 
     ...env,
     REDIS_URL: redisUrl,
     REAPQ_PREFIX: prefix,
-    REAPQ_DATA_DIR: mkdtempSync(join(tmpdir(), 'reapq-test-')),
+    REAPQ_DATA_DIR: tempDir('test'),
     REAPQ_RECONCILE_MS: '500',
     REAPQ_STALLED_MS: '1000',
     REAPQ_HEARTBEAT_MS: '500',

@@ -1,7 +1,4 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
@@ -10,10 +7,11 @@ import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 // A Redis of this file's own: CLIENT LIST then counts only what this file opened, and it
 // can be restarted (AOF on, same port) without disturbing other files.
-const dataDir = mkdtempSync(join(tmpdir(), 'reapq-reader-'));
+const dataDir = tempDir('reader');
 let redis: LocalRedis;
 let admin: Redis;
 
@@ -24,7 +22,6 @@ beforeAll(async () => {
 afterAll(async () => {
   admin.disconnect();
   await redis.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Connections to this file's Redis other than the admin's own. */

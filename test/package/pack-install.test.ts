@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, ROOT, useWorker } from '../helpers/workers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 function run(
   cmd: string,
@@ -22,9 +21,8 @@ function run(
   });
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'reapq-pack-'));
+const dir = tempDir('pack');
 // Three projects' node_modules: more than the default hook timeout on a busy machine.
-afterAll(() => rm(dir, { recursive: true, force: true }), 180_000);
 
 // npm's own environment from `npm test` would make the nested npm act on this checkout.
 const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
