@@ -1,4 +1,4 @@
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { InputError } from '../shared/errors.js';
 import { writeUsage } from '../shared/usage.js';
@@ -23,6 +23,7 @@ import { Controller } from './controller/controller.js';
 import { probeCgroups, type ContainmentInfo, type ContainmentWish } from './cgroup/manager.js';
 import { DeployStore } from '../shared/deploy-store.js';
 import { DeployRunner } from './deploy/runner.js';
+import { Consumers } from './consumers.js';
 
 /** Every this many passes, reconcile also reads the records that ended lately (see reconcileHost). */
 const SWEEP_EVERY = 10;
@@ -192,12 +193,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   };
   const passes = { reconcilePasses: 0, reconcileMsTotal: 0 } as Record<string, number>;
   let lastSweepAt = Date.now();
+  let lastPassAt = Date.now();
   const reconcile = async (full = false): Promise<ReconcileReport> => {
     const n = passes.reconcilePasses ?? 0;
     const sweep = full || n % SWEEP_EVERY === 0;
     const startedAt = Date.now();
     const report = await reconcileHost(rdeps, full ? { full: true } : sweep ? { finishedSince: lastSweepAt - SWEEP_OVERLAP_MS } : {});
     if (sweep) lastSweepAt = startedAt;
+    lastPassAt = Date.now();
     // Usage figures are refreshed by the pass: one HSET for every run held here.
     if (cgroups)
       await writeUsage(redis, keys.usage, sup.usageSnapshot()).catch((err) =>
@@ -210,10 +213,6 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   };
   const recovery = await reconcile(true);
   hlog.info({ actions: recovery.actions.length, records: recovery.records }, 'recovered before taking work');
-
-  const connection = connect(config.redisUrl, 'blocking');
-  connection.on('error', () => undefined); // reported once through the command connection above
-  const common = { connection, prefix: keys.bullPrefix, lockDuration: config.stalledMs * 2, stalledInterval: config.stalledMs };
 
   let draining = false;
   let reserved = 0;
@@ -266,23 +265,27 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     }
   };
 
-  const startWorker = new Worker(keys.startQueue, handle, { ...common, concurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY });
-  const hostWorker = new Worker(keys.hostQueue(config.hostId), handle, { ...common, concurrency: 64 });
-  // Deploys mostly wait for their processes: many run at once, one per service.
-  const deployWorker = new Worker(keys.deployQueue, handle, { ...common, concurrency: 32 });
-  for (const w of [startWorker, hostWorker, deployWorker]) {
-    w.on('error', (err) => {
+  const consumers = new Consumers(() => connect(config.redisUrl, 'blocking'), handle, {
+    startQueue: keys.startQueue,
+    hostQueue: keys.hostQueue(config.hostId),
+    deployQueue: keys.deployQueue,
+    startConcurrency: opts.concurrency ?? DEFAULT_START_CONCURRENCY,
+    prefix: keys.bullPrefix,
+    stalledMs: config.stalledMs,
+    onError: (err) => {
       if (!redisDown) hlog.error({ err: err.message }, 'queue error');
-    });
-    w.on('failed', (job, err) => hlog.warn({ jobId: job?.id, job: job?.name, error: err.message }, 'job failed'));
-  }
-  await jobs
-    .queue(keys.hostQueue(config.hostId))
-    .upsertJobScheduler(
-      `reconcile.${config.hostId}`,
-      { every: config.reconcileMs },
-      { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
-    );
+    },
+    onFailed: (job, err) => hlog.warn({ jobId: job?.id, job: job?.name, error: err.message }, 'job failed'),
+  });
+  const scheduleReconcile = () =>
+    jobs
+      .queue(keys.hostQueue(config.hostId))
+      .upsertJobScheduler(
+        `reconcile.${config.hostId}`,
+        { every: config.reconcileMs },
+        { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
+      );
+  await scheduleReconcile();
 
   const beat = async (state: 'up' | 'draining' | 'down') => {
     const counters = { ...sup.stats, reaped: reaper.reaped, corrupt: corruptSeen, ...passes };
@@ -308,11 +311,19 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     const want = (await redis.sismember(keys.drain, config.hostId)) === 1;
     if (want !== draining) {
       draining = want;
-      if (want) await startWorker.pause(true);
-      else await startWorker.resume();
+      if (want) await consumers.start.pause(true);
+      else await consumers.start.resume();
       hlog.info({ draining }, draining ? 'draining: no new starts' : 'drain lifted: taking starts');
     }
     await beat(draining ? 'draining' : 'up');
+    // Redis answers, yet no reconcile pass for this long: the host queue's consumer is stuck.
+    if (Date.now() - lastPassAt > Math.max(10 * config.reconcileMs, 15_000)) {
+      hlog.error({ sinceLastPassMs: Date.now() - lastPassAt }, 'no reconcile pass: queue consumers stuck, renewing them');
+      lastPassAt = Date.now();
+      consumers.renew();
+      if (draining) await consumers.start.pause(true);
+      await scheduleReconcile();
+    }
     // Every 10th beat: a deploy that no runner holds and whose job got lost or failed is
     // enqueued again (a second job is harmless: runners take the service's lease).
     if (++beats % 10 === 0)
@@ -341,7 +352,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         clearInterval(beatTimer);
         await beat('draining').catch(() => undefined);
         deployRunner.close();
-        await Promise.all([startWorker.close(), hostWorker.close(), deployWorker.close()]);
+        await consumers.close();
         await sup.idle();
         sup.close();
         await forker.close();
@@ -353,7 +364,6 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
         await beat('down').catch(() => undefined);
         process.off('unhandledRejection', onUnhandled);
         await jobs.close();
-        await connection.quit().catch(() => connection.disconnect());
         await store.close();
         await redis.quit().catch(() => redis.disconnect());
         hlog.info({ leftRunning: sup.load }, 'worker stopped; managed processes left for the next worker');
