@@ -164,8 +164,13 @@ describe('the controller under attack', () => {
     const w = await startWorker(env, 'h-escaper');
     const rec = await c.start({ command: [join(FIXTURES, 'escaper-ignores-term.sh')] });
     const running = await c.waitFor(rec.id, 'running');
-    const escaper = await until(() => descendantsOf(running.pid!).find((p) => proc.stat(p)?.sid === p), 5000, 'escaper up');
-    expect(proc.cookie(escaper, 'REAPQ_PROCESS_ID')).toBeNull();
+    // setsid runs env -i, which runs sh: until that last exec the session leader still shows
+    // the inherited cookie, so wait for the cleared environment, not for the session alone.
+    const escaper = await until(
+      () => descendantsOf(running.pid!).find((p) => proc.stat(p)?.sid === p && proc.cookie(p, 'REAPQ_PROCESS_ID') === null),
+      5000,
+      'escaper up with its environment cleared',
+    );
     await c.stop(rec.id, { graceMs: 500 });
     const done = await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 });
     expect(done.endReason).toBe('killed');
