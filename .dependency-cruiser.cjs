@@ -9,7 +9,7 @@
  * erased at build time and are allowed across the pure-core line, not across layers.
  */
 const PURE_CORE = [
-  '^src/shared/(reducer|record|events|event-versions|states|duration|proc-stat|stored|stream-fields|errors)[.]ts$',
+  '^src/shared/(reducer|record|events|event-versions|fsck|states|duration|proc-stat|stored|stream-fields|errors)[.]ts$',
   '^src/worker/reconcile/plan[.]ts$',
   '^src/worker/proc/parse[.]ts$',
   '^src/worker/cgroup/(mountinfo|layout)[.]ts$',

@@ -68,6 +68,18 @@ export const BENCHES = [
     goal: 'regular pass, sweep and fleet pass flat as history grows',
   },
   {
+    name: 'fsck',
+    heading: 'fsck at 100k records',
+    what:
+      '100,000 finished records (a start, a spawn and its failure each, written through the real append script) on ' +
+      "the bench's private Redis, no worker. Per run: `admin.fsck()` over the store as it is (every record's hash and " +
+      'events read in pipelines of 500, every record folded and compared, every index, lease and count read once), ' +
+      'the same through `reapq fsck --json` (process wall time, start-up included), `admin.fsck({ repair: true })` ' +
+      'with 1,000 projections planted wrong (each rewritten by its own fenced script with a `repaired` event, then ' +
+      'the counts recounted), and the recount alone: the one script that holds Redis for the whole store.',
+    goal: 'fsck of 100k records in seconds; no script holds Redis longer than the recount',
+  },
+  {
     name: 'cli-start',
     heading: 'CLI cold start',
     what:

@@ -8,3 +8,5 @@ export { DeployRequestSchema, DeployRecordSchema, DeployEventSchema, STRATEGIES 
 export type { DeployRecord, DeployRequest, DeployEvent, DeployState, Strategy } from './shared/deploy.js';
 export type { ServiceInfo, ServiceDetail, ServiceProcess } from './producer/deploys.js';
 export type { StoredDeployEvent } from './shared/deploy-store.js';
+export type { FsckResult } from './producer/fsck.js';
+export type { Problem as FsckProblem } from './shared/fsck.js';

@@ -9,6 +9,7 @@ import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
 import { registerDevCommand } from './dev.js';
+import { registerFsckCommand } from './fsck.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
 // hosts) must not pay. A worker that also held the api's modules would be a bigger process
@@ -142,6 +143,8 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
         }
       }),
     );
+
+  registerFsckCommand(program, withClient);
 
   program
     .command('prune')

@@ -5,6 +5,7 @@ import { prune } from '../shared/prune.js';
 import { HostIdSchema, type ProcessRecord } from '../shared/record.js';
 import type { ReconcileReport } from '../shared/reconcile-report.js';
 import type { ClientInternals } from './client-internals.js';
+import { fsck, type FsckResult } from './fsck.js';
 import type { Subscription } from './stream-reader.js';
 import { readUsage, type UsageEntry } from '../shared/usage.js';
 
@@ -58,6 +59,16 @@ export class Admin {
     if (hosts.length === 0) return [];
     const { requestReconcile } = await import('./reconcile-request.js');
     return Promise.all(hosts.map((h) => requestReconcile(this.c, h, opts.timeoutMs ?? 30_000)));
+  }
+
+  /**
+   * Folds every record's events and compares them with its projection, the indexes, the
+   * counts, the pending set, the port leases and each unfinished record's way forward; with
+   * repair, rewrites what disagrees from the events (fenced by version, one record at a
+   * time, each with a `repaired` event). Kills and starts nothing.
+   */
+  fsck(opts: { repair?: boolean } = {}): Promise<FsckResult> {
+    return fsck(this.c, { repair: opts.repair === true });
   }
 
   /** Resolves when Redis answers PING within timeoutMs. */

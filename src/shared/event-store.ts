@@ -12,10 +12,13 @@ import { BASELINE_VERSION } from './event-versions.js';
 import { decodeEvent, encodeEvent, withVersion, type EventDraft, type EventType, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
 import { luaScript } from './lua.js';
-import { FINAL_STATES, mayRestart, ProcessRecordSchema, type ProcessRecord } from './record.js';
-import { isStaleRunError, reduce, staleRun } from './reducer.js';
+import { ProcessRecordSchema, type ProcessRecord } from './record.js';
+import { projectionDiff } from './fsck.js';
+import { isLive, isStaleRunError, reduce, staleRun } from './reducer.js';
 import { decodeStored, type Decoded } from './stored.js';
 import { streamField, streamVersion } from './stream-fields.js';
+
+export { isLive };
 
 // The scripts, each with its KEYS and ARGV written down, are in lua/ at the package root.
 const APPEND_LUA = luaScript('append.lua');
@@ -427,6 +430,29 @@ export class EventStore {
     return toStored(streamId, fields);
   }
 
+  /** One item of a record's archive list (`<version> <json>`) as a stored event. */
+  static decodeArchived(line: string): StoredEvent {
+    return fromArchive(line);
+  }
+
+  /**
+   * The record as its events say, when the projection differs from it (each differing field
+   * a line), checked before a destructive action: a projection restored from an older
+   * snapshot or edited by hand must not be what a kill is decided on. null when they agree,
+   * or when the events cannot tell (none kept, or they do not fold).
+   */
+  async disagreement(rec: ProcessRecord): Promise<{ folded: ProcessRecord; diff: string[] } | null> {
+    let folded: ProcessRecord | null;
+    try {
+      folded = await this.rebuild(rec.id);
+    } catch {
+      return null;
+    }
+    if (!folded) return null;
+    const diff = projectionDiff(rec, folded);
+    return diff.length > 0 ? { folded, diff } : null;
+  }
+
   /** The record as its stream alone says it is. */
   async rebuild(id: string): Promise<ProcessRecord | null> {
     let rec: ProcessRecord | null = null;
@@ -496,11 +522,6 @@ const BUILD_COUNTS_LUA = luaScript('build-counts.lua');
 
 function countsField(r: ProcessRecord): string {
   return `${r.state} ${r.host ?? ''}`;
-}
-
-/** Live on its host: something may still run there, or will (see Keys.liveIndex). */
-export function isLive(r: ProcessRecord): boolean {
-  return !FINAL_STATES.has(r.state) || mayRestart(r) || r.killPending.length > 0;
 }
 
 /** A list cursor: `<createdAt score>.<id>`, base64url so it is one opaque token. */

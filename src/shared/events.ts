@@ -110,6 +110,12 @@ export const EventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, ...run, type: z.literal('ready'), how: z.string() }),
   /** The readiness check never passed; its tree is stopped next. */
   z.object({ ...base, ...run, type: z.literal('not_ready'), reason: z.string() }),
+  /**
+   * `reapq fsck --repair` rewrote what disagreed with the events before this one (the
+   * projection, an index, a lease): one line per change. It changes nothing of the record
+   * but its version, so the fold of the stream is the repaired record.
+   */
+  z.object({ ...base, type: z.literal('repaired'), changed: z.array(z.string().max(1000)).max(200) }),
 ]);
 export type ReapqEvent = z.infer<typeof EventSchema>;
 export type EventType = ReapqEvent['type'];

@@ -1,5 +1,5 @@
 import type { ReapqEvent } from './events.js';
-import type { ProcessRecord, State } from './record.js';
+import { FINAL_STATES, mayRestart, type ProcessRecord, type State } from './record.js';
 
 export type ReduceResult = { ok: true; record: ProcessRecord } | { ok: false; error: string };
 
@@ -169,6 +169,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       return ok(r);
     }
     case 'drift':
+    case 'repaired':
       return ok(r);
     case 'oom': {
       if (from === 'pending') return fail('oom is not allowed in state pending');
@@ -235,6 +236,11 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       return ok(r);
     }
   }
+}
+
+/** Live on its host: something may still run there, or will (see Keys.liveIndex). */
+export function isLive(r: ProcessRecord): boolean {
+  return !FINAL_STATES.has(r.state) || mayRestart(r) || r.killPending.length > 0;
 }
 
 /** A run shorter than this counts toward the crash loop; a longer one resets it. */

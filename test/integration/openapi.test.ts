@@ -49,6 +49,7 @@ describe('OpenAPI document', () => {
       ['/v1/events', 'get'],
       ['/v1/hosts', 'get'],
       ['/v1/reconcile', 'post'],
+      ['/v1/fsck', 'post'],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     }

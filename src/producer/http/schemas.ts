@@ -44,6 +44,7 @@ export const GlobalEventsQuery = z.object({ after: StreamId.optional(), limit: W
 export const GlobalEventId = StreamId;
 export const LogsQuery = z.object({ lines: WholeNumber(0, 100_000).optional() });
 export const ReconcileQuery = z.object({ host: HostIdSchema.optional(), timeoutMs: WholeNumber(1, MAX_WAIT_MS).optional() });
+export const FsckQuery = z.object({ repair: Flag.optional() }).strict();
 
 /** Parses a request part (`body`, `query`, `id`...); bad input is an InputError, a 400 naming it. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {

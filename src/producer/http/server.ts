@@ -13,6 +13,7 @@ import { installErrorHandling, notFound } from './errors.js';
 import { registerDeployRoutes } from './deploys.js';
 import { registerEventRoutes } from './events.js';
 import { registerHealthRoute } from './health.js';
+import { registerFsckRoute } from './fsck.js';
 import { registerHostRoutes } from './hosts.js';
 import { isLoopback, parseListen } from './listen-address.js';
 import { registerLogRoutes } from './logs.js';
@@ -78,6 +79,7 @@ export function buildServer(client: ReapqClient, opts: ApiOptions = {}): Fastify
       registerLogRoutes(v1, ctx);
       registerHostRoutes(v1, ctx);
       registerQueueRoutes(v1, ctx);
+      registerFsckRoute(v1, ctx);
       registerDashboardFeedRoute(v1, ctx);
       registerOpenApiRoute(v1, app);
     },
