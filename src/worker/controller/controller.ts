@@ -217,6 +217,16 @@ export class Controller {
     }
   }
 
+  private async foldIfDisagrees(rec: ProcessRecord): Promise<ProcessRecord | null> {
+    const found = await this.deps.store.disagreement(rec);
+    if (!found) return null;
+    this.deps.log.error(
+      { processId: rec.id, version: rec.version, differs: found.diff },
+      'record disagrees with its events: deciding on the events (reapq fsck --repair rewrites it)',
+    );
+    return found.folded;
+  }
+
   /** One record (or one id's orphans): observe, decide, execute, until it settles. */
   private async reconcileRecord(key: string, triggers: Trigger[]): Promise<number | null> {
     const orphanKey = isOrphanKey(key);
@@ -226,6 +236,7 @@ export class Controller {
       triggers.find((t) => t.kind === 'orphans' || t.kind === 'abandoned') ??
       triggers[0] ?? { kind: 'tick' };
     let known: ProcessRecord | null | undefined;
+    let checked = false;
     for (let step = 0; step < MAX_STEPS; step++) {
       const rec = orphanKey ? null : known !== undefined ? known : await this.read(id);
       known = undefined;
@@ -245,6 +256,17 @@ export class Controller {
         exitReportMs: 5000,
         abandonedRetryMs: this.deps.config.defaultGraceMs + 2000,
       });
+      // Before a kill, the projection is checked against its own events: one that disagrees
+      // (restored from an older snapshot, edited by hand) is replaced by their fold and the
+      // step decided again.
+      if (rec && !checked && actions.some((a) => a.kind === 'signal' || a.kind === 'kill-pids')) {
+        checked = true;
+        const truth = await this.foldIfDisagrees(rec);
+        if (truth) {
+          known = truth;
+          continue;
+        }
+      }
       const res = await this.executor.execute(key, id, rec, held, tree, actions, trigger);
       if (res.kind === 'done') return res.requeueMs;
       known = res.record;

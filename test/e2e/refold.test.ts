@@ -1,0 +1,51 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { internalsOf } from '../../src/producer/client.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { alive, startWorker, testEnv, until } from '../helpers/workers.js';
+
+const prefix = randomPrefix();
+const env = testEnv(testRedisUrl(), prefix);
+const HOST = 'h-refold';
+let c: ReapqClient;
+let redis: Redis;
+beforeAll(() => {
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+  redis = new Redis(testRedisUrl());
+});
+afterAll(async () => {
+  await c.close();
+  await redis.quit();
+});
+
+describe('a record that disagrees with its events', () => {
+  it('never causes a kill: the controller decides on the events instead', async () => {
+    const { keys } = internalsOf(c);
+    const w = await startWorker(env, HOST);
+    const rec = await c.start({ command: ['sleep', '300'] });
+    const { pid } = await c.waitFor(rec.id, 'running');
+    // What a projection restored from another snapshot could say, at the same version: a
+    // SIGKILL stop was asked for. Its events say it runs and nobody asked.
+    const raw = JSON.parse((await redis.hget(keys.record(rec.id), 'r'))!);
+    await redis.hset(
+      keys.record(rec.id),
+      'r',
+      JSON.stringify({ ...raw, state: 'stopping', desired: 'stopped', stopSignal: 'SIGKILL', graceMs: 0, killDeadline: Date.now() }),
+    );
+    await c.admin.reconcile({ host: HOST });
+    await until(() => w.output().includes('record disagrees with its events'), 10_000, 'the controller to check the events');
+    expect(w.output()).toMatch(/"differs":\["state: \\"stopping\\", events say \\"running\\""/);
+    // A second pass sees the same and still kills nothing.
+    await c.admin.reconcile({ host: HOST });
+    expect(alive([pid!])).toEqual([pid!]);
+    expect((await c.events(rec.id)).map((e) => e.event.type)).toEqual(['start_requested', 'spawn_begun', 'spawned']);
+
+    const fixed = await c.admin.fsck({ repair: true });
+    expect(fixed.repaired).toEqual([rec.id]);
+    await c.stop(rec.id, { graceMs: 1000 });
+    expect((await c.waitFor(rec.id, 'stopped', { timeoutMs: 10_000 })).endReason).toBe('stopped');
+    expect(alive([pid!])).toEqual([]);
+    expect(await w.stop()).toBe(0);
+  });
+});
