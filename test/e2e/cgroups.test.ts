@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { onCleanup } from '../helpers/cleanup.js';
-import { cgroupHomes, cgroupLeaves, cgroupSupport, v2Dir } from '../helpers/cgroups.js';
+import { cgroupHomes, cgroupLeaves, cgroupSupport, subtreeDirs, v2Dir } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, cli, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -151,6 +151,25 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     expect(alive([running.pid!])).toEqual([running.pid]);
     await c.stop(rec.id);
     await c.waitFor(rec.id, 'stopped');
+  });
+
+  it('removes its subtree when it exits with no process left, an empty leaf it did not make included', async () => {
+    // A deployment of its own, with no reconcile pass after boot (a pass removes an empty leftover leaf itself).
+    const prefix3 = randomPrefix();
+    const env3 = testEnv(testRedisUrl(), prefix3, { REAPQ_RECONCILE_MS: '600000' });
+    const c3 = new ReapqClient({ redisUrl: testRedisUrl(), prefix: prefix3, env: {} });
+    onCleanup(() => c3.close());
+    const w = await startWorker(env3, 'h-cg3', ['--containment', 'cgroup']);
+    const rec = await c3.start({ command: ['sleep', '300'] });
+    await c3.waitFor(rec.id, 'running');
+    await c3.stop(rec.id, { graceMs: 200 });
+    await c3.waitFor(rec.id, 'stopped');
+    const subtrees = subtreeDirs(prefix3, 'h-cg3');
+    expect(subtrees.length).toBeGreaterThan(0);
+    // What a killed worker's run leaves once its processes are gone: an empty leaf in each hierarchy.
+    for (const d of subtrees) mkdirSync(join(d, `${rec.id}@killedrun`));
+    expect(await w.stop()).toBe(0);
+    expect(subtrees.filter((d) => existsSync(d))).toEqual([]);
   });
 
   it('records a missing binary as a failed start and leaves no cgroup for it', async () => {

@@ -71,22 +71,39 @@ export function cgroupLeaves(marker: string): CgroupLeak[] {
   return out;
 }
 
-/** Kills what lives in this run's leaves (cgroup.kill where there is one, else each pid). */
-export function killCgroupLeaves(marker: string): void {
-  for (const l of cgroupLeaves(marker)) {
-    if (l.pids.length === 0) continue;
-    try {
-      writeFileSync(join(l.leaf, 'cgroup.kill'), '1');
-    } catch {
-      for (const p of l.pids) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // gone
-        }
+/** Kills what lives in a leaf (cgroup.kill where there is one, else each pid). */
+function killLeaf(l: CgroupLeak): void {
+  if (l.pids.length === 0) return;
+  try {
+    writeFileSync(join(l.leaf, 'cgroup.kill'), '1');
+  } catch {
+    for (const p of l.pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
       }
     }
   }
+}
+
+/** Kills what lives in this run's leaves. */
+export function killCgroupLeaves(marker: string): void {
+  for (const l of cgroupLeaves(marker)) killLeaf(l);
+}
+
+/** One worker's subtree (`<prefix>@<host>`) in each hierarchy test workers use, where it exists. */
+export function subtreeDirs(prefix: string, hostId: string): string[] {
+  return cgroupHomes()
+    .map((h) => join(h, `${prefix}@${hostId}`))
+    .filter((d) => existsSync(d));
+}
+
+/** Kills what lives in one worker's leaves; returns how many leaves still had processes. */
+export function killSubtree(prefix: string, hostId: string): number {
+  const leaves = cgroupLeaves(`${prefix}@${hostId}`).filter((l) => l.leaf.includes(`/${prefix}@${hostId}/`) && l.pids.length > 0);
+  for (const l of leaves) killLeaf(l);
+  return leaves.length;
 }
 
 /** Removes this run's subtrees, leaves first; returns the leaves that were still there. */

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { onCleanup, tempDir } from './cleanup.js';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
+import { removeSubtree } from '../../src/worker/cgroup/subtree.js';
+import { killSubtree, subtreeDirs } from './cgroups.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -19,6 +21,38 @@ export interface TestWorker {
   stop(): Promise<number | null>;
   /** Crash: SIGKILL, waits for exit. */
   kill(): Promise<void>;
+}
+
+/** Workers started so far by owner (`<prefix>/<host>`): what a killed worker left is its successor's to settle. */
+const startsByOwner = new Map<string, number>();
+
+/**
+ * What a SIGKILLed worker left, at the end of the test that killed it, unless a worker of
+ * the same prefix and host started after the kill (adopting is its job, and the leak check
+ * judges it): its processes (by owner, and by its cgroup leaves), then its empty cgroup
+ * subtree. Processes outlive a killed worker by design; no later test may find them behind.
+ */
+async function clearKilled(prefix: string, hostId: string, startsAtKill: number): Promise<void> {
+  const owner = `${prefix}/${hostId}`;
+  if ((startsByOwner.get(owner) ?? 0) > startsAtKill) return;
+  const carriers = () => proc.list().filter((s) => s.state !== 'Z' && proc.cookie(s.pid, 'REAPQ_OWNER') === owner);
+  await until(
+    () => {
+      const left = carriers();
+      for (const s of left) {
+        try {
+          process.kill(s.pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      return killSubtree(prefix, hostId) === 0 && left.length === 0;
+    },
+    5000,
+    `what killed worker ${owner} left to be gone`,
+  );
+  const stuck = removeSubtree(subtreeDirs(prefix, hostId));
+  if (stuck.length > 0) throw new Error(`cgroups of killed worker ${owner} still in use: ${stuck.join(', ')}`);
 }
 
 /** Kills the child at the end of the test (or file) that started it, if it is still up. */
@@ -60,6 +94,9 @@ export async function startWorker(env: NodeJS.ProcessEnv, hostId: string, args: 
   const argv = [...wrap, process.execPath, BIN, 'worker', '--host-id', hostId, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   ownedByTest(child);
+  const prefix = env.REAPQ_PREFIX ?? '';
+  const owner = `${prefix}/${hostId}`;
+  startsByOwner.set(owner, (startsByOwner.get(owner) ?? 0) + 1);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   await new Promise<void>((res, rej) => {
@@ -87,6 +124,8 @@ export async function startWorker(env: NodeJS.ProcessEnv, hostId: string, args: 
     kill: async () => {
       child.kill('SIGKILL');
       await exited(child);
+      const startsAtKill = startsByOwner.get(owner) ?? 0;
+      onCleanup(() => clearKilled(prefix, hostId, startsAtKill));
     },
   };
 }

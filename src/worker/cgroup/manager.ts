@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import {
@@ -13,6 +13,7 @@ import {
   type V1Controller,
 } from './layout.js';
 import { parseFlatKeyed, parseMountinfo, parsePids, parseProcCgroup } from './mountinfo.js';
+import { leafNames, removeSubtree } from './subtree.js';
 
 export type ContainmentMode = 'cgroup' | 'process';
 export type ContainmentWish = ContainmentMode | 'auto';
@@ -79,7 +80,7 @@ export interface CgroupManager {
   usage(leaf: string): Usage | null;
   /** OOM kills in the leaf so far (v2 memory.events oom_kill, v1 memory.oom_control oom_kill). */
   oomKills(leaf: string): number;
-  /** Removes the subtree when no leaf is left (graceful shutdown). */
+  /** Removes the empty leaves, then the subtree when no leaf is left (graceful shutdown). */
   close(): void;
 }
 
@@ -343,19 +344,7 @@ export class FsCgroupManager implements CgroupManager {
   }
 
   leaves(): string[] {
-    const out = new Set<string>();
-    for (const d of [this.sub, ...Object.values(this.v1)]) {
-      let names: string[] = [];
-      try {
-        names = readdirSync(d, { withFileTypes: true })
-          .filter((e) => e.isDirectory() && e.name.includes('@'))
-          .map((e) => e.name);
-      } catch {
-        names = [];
-      }
-      for (const n of names) out.add(n);
-    }
-    return [...out].sort();
+    return leafNames([this.sub, ...Object.values(this.v1)]);
   }
 
   usage(leaf: string): Usage | null {
@@ -387,13 +376,6 @@ export class FsCgroupManager implements CgroupManager {
   }
 
   close(): void {
-    if (this.leaves().length > 0) return;
-    for (const d of [...Object.values(this.v1), this.sub]) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // still in use (the worker's own leaf, a run that started meanwhile): left for the next worker
-      }
-    }
+    removeSubtree([...Object.values(this.v1), this.sub]);
   }
 }

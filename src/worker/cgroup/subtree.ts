@@ -1,0 +1,41 @@
+import { readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A worker's subtree is `<prefix>@<host>` in the v2 hierarchy and in each v1 hierarchy it
+ * uses; its leaves are `<id>@<run>` below each (the worker's own leaf, `worker`, has no `@`).
+ */
+
+/** Leaf names found under any of the subtree's directories, sorted; none when they are gone. */
+export function leafNames(dirs: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const d of dirs) {
+    try {
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory() && e.name.includes('@')) out.add(e.name);
+    } catch {
+      // this hierarchy's subtree is gone (or was never made)
+    }
+  }
+  return [...out].sort();
+}
+
+const rmdirQuiet = (d: string): void => {
+  try {
+    rmdirSync(d);
+  } catch {
+    // populated, in use, or not there: rmdir never removes a cgroup with a process in it
+  }
+};
+
+/**
+ * Removes the empty leaves, then the subtree itself once no leaf is left; returns the leaves
+ * that stay (each holds a process). An empty leaf is one whose removal failed when its run
+ * ended, or one a killed worker left: kept, it would keep the subtree forever. The worker's
+ * own leaf keeps the subtree while the worker lives in it.
+ */
+export function removeSubtree(dirs: readonly string[]): string[] {
+  for (const leaf of leafNames(dirs)) for (const d of dirs) rmdirQuiet(join(d, leaf));
+  const left = leafNames(dirs);
+  if (left.length === 0) for (const d of dirs) rmdirQuiet(d);
+  return left;
+}
