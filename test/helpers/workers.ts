@@ -64,6 +64,11 @@ function ownedByTest(c: ChildProcess): void {
   });
 }
 
+function portRange(): string {
+  const lo = 20_000 + 2_000 * (Number(process.env.VITEST_POOL_ID ?? 0) % 6);
+  return `${lo}-${lo + 1_999}`;
+}
+
 export function testEnv(redisUrl: string, prefix: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('REAPQ_') || k === 'REDIS_URL') delete env[k];
@@ -72,6 +77,8 @@ export function testEnv(redisUrl: string, prefix: string, extra: Record<string, 
     REDIS_URL: redisUrl,
     REAPQ_PREFIX: prefix,
     REAPQ_DATA_DIR: tempDir('test'),
+    // Ports of this file's vitest slot (below the ephemeral range): files run side by side never hand out the same one.
+    REAPQ_PORT_RANGE: portRange(),
     REAPQ_RECONCILE_MS: '500',
     REAPQ_STALLED_MS: '1000',
     REAPQ_HEARTBEAT_MS: '500',
