@@ -56,6 +56,14 @@ module.exports = {
       to: { path: '^src/(producer|worker|cli|dev)/' },
     },
     {
+      name: 'public-entry-is-producer-and-shared',
+      comment:
+        "src/index.ts is what import('reapq') loads: the client and the shared schemas and types, never the worker, the CLI or the dev tools (the producer's own rule keeps them out of what it loads in turn).",
+      severity: 'error',
+      from: { path: '^src/index[.]ts$' },
+      to: { path: '^src/', pathNot: '^src/(producer|shared)/' },
+    },
+    {
       name: 'only-cli-imports-cli',
       comment: 'The CLI is the composition root: nothing below it imports it (index.ts is the library entry and does not either).',
       severity: 'error',

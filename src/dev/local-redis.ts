@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants, rmSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,8 @@ export interface StartLocalRedisOptions {
    * stops what depends on this Redis first and the Redis last.
    */
   ownSession?: boolean;
+  /** More redis-server arguments (a test's cluster node, a memory limit). */
+  extraArgs?: readonly string[];
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -317,12 +319,12 @@ async function startOnce(
  */
 export async function startLocalRedis(opts: StartLocalRedisOptions = {}): Promise<LocalRedis> {
   const bin = await ensureRedisServerBinary();
-  if (opts.port !== undefined) return startOnce(bin, opts.port, opts.dataDir, [], opts.ownSession);
+  if (opts.port !== undefined) return startOnce(bin, opts.port, opts.dataDir, opts.extraArgs, opts.ownSession);
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     try {
-      return await startOnce(bin, port, opts.dataDir, [], opts.ownSession);
+      return await startOnce(bin, port, opts.dataDir, opts.extraArgs, opts.ownSession);
     } catch (err) {
       lastError = err;
       // Only a premature exit (e.g. port clash) is worth retrying.
@@ -330,159 +332,4 @@ export async function startLocalRedis(opts: StartLocalRedisOptions = {}): Promis
     }
   }
   throw lastError;
-}
-
-/**
- * A private Redis Cluster of `nodes` masters (with `replicas` replicas each, none by
- * default) on loopback, for tests and benchmarks. Each node is a startLocalRedis-style child (no persistence); the cluster
- * config files live in one temp dir. Resolves once every node reports cluster_state:ok
- * with all 16384 slots served and every node known, so a client sees one stable topology.
- */
-export interface LocalCluster {
-  /** `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...` */
-  url: string;
-  /** Every node's port, masters first. */
-  ports: number[];
-  /** Every node (masters first, then replicas), so a failover test can kill one. */
-  nodes: LocalRedis[];
-  /** Stops every node, reaps them and removes the temp dir; safe to call twice. */
-  stop(): Promise<void>;
-}
-
-export interface StartLocalClusterOptions {
-  /** Masters; redis-cli --cluster create needs at least 3. Default 3. */
-  nodes?: number;
-  /** Replicas per master (redis-cli --cluster-replicas). Default 0. */
-  replicas?: number;
-  /** cluster-node-timeout: how long a node is unreachable before a replica takes over. Default Redis's 15 s. */
-  nodeTimeoutMs?: number;
-}
-
-const CLUSTER_READY_TIMEOUT_MS = 20_000;
-
-export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Promise<LocalCluster> {
-  const masters = opts.nodes ?? 3;
-  if (!Number.isInteger(masters) || masters < 3) throw new Error(`a Redis Cluster needs at least 3 masters, got ${masters}`);
-  const replicas = opts.replicas ?? 0;
-  const count = masters * (1 + replicas);
-  const nodeArgs = opts.nodeTimeoutMs !== undefined ? ['--cluster-node-timeout', String(opts.nodeTimeoutMs)] : [];
-  const bin = await ensureRedisServerBinary();
-  const cli = await findExecutable('redis-cli');
-  if (!cli) throw new Error('redis-cli not found: it comes with redis-server (apt-get install redis-server)');
-
-  const dir = await mkdtemp(join(tmpdir(), 'reapq-cluster-'));
-  const removeDirNow = (): void => rmSync(dir, { recursive: true, force: true });
-  const forgetRemoveDir = onProcessExit(removeDirNow);
-  const nodes: LocalRedis[] = [];
-  const stopAll = async (): Promise<void> => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    forgetRemoveDir();
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  };
-
-  try {
-    for (let i = 0; i < count; i++) nodes.push(await startClusterNode(bin, dir, nodeArgs));
-    const ports = nodes.map((n) => n.port);
-    const create = await runCaptured(
-      cli,
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
-      CLUSTER_READY_TIMEOUT_MS,
-    );
-    if (create.code !== 0)
-      throw new Error(
-        `redis-cli --cluster create failed (${create.code === null ? 'timed out' : `exit ${create.code}`}): ${create.output.trim().split('\n').slice(-5).join(' | ')}`,
-      );
-
-    const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
-    for (;;) {
-      const infos = await Promise.all(ports.map((p) => clusterInfo(p)));
-      if (infos.every((info) => clusterReady(info, count))) break;
-      if (Date.now() > deadline)
-        throw new Error(`local cluster on ports ${ports.join(',')} not ok within ${CLUSTER_READY_TIMEOUT_MS / 1000}s`);
-      await sleep(100);
-    }
-
-    let stopping: Promise<void> | undefined;
-    return {
-      url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
-      ports,
-      nodes,
-      stop(): Promise<void> {
-        stopping ??= stopAll();
-        return stopping;
-      },
-    };
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
-}
-
-/**
- * One cluster-enabled node. Its bus port is picked free too (`--cluster-port`) instead of
- * the default port+10000, which can be taken or beyond 65535 for a high ephemeral port.
- */
-async function startClusterNode(bin: string, dir: string, extraArgs: readonly string[]): Promise<LocalRedis> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    let busPort = await freePort();
-    while (busPort === port) busPort = await freePort();
-    try {
-      return await startOnce(bin, port, undefined, [
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-port',
-        String(busPort),
-        ...extraArgs,
-      ]);
-    } catch (err) {
-      lastError = err;
-      if (!(err instanceof EarlyExitError)) throw err;
-    }
-  }
-  throw lastError;
-}
-
-function clusterReady(info: string | undefined, count: number): boolean {
-  if (info === undefined) return false;
-  const field = (name: string): string | undefined => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
-  return field('cluster_state') === 'ok' && field('cluster_slots_ok') === '16384' && field('cluster_known_nodes') === String(count);
-}
-
-/** CLUSTER INFO over a raw socket (bulk string reply), or undefined on any failure. */
-function clusterInfo(port: number, timeoutMs = 1000): Promise<string | undefined> {
-  return exchange(port, 'CLUSTER INFO\r\n', timeoutMs, (buffer) => {
-    const headerEnd = buffer.indexOf('\r\n');
-    if (headerEnd < 0) return 'more';
-    if (!buffer.startsWith('$')) return undefined;
-    const length = Number(buffer.slice(1, headerEnd));
-    // CLUSTER INFO is ASCII, so characters and bytes agree.
-    return buffer.length >= headerEnd + 2 + length ? buffer.slice(headerEnd + 2, headerEnd + 2 + length) : 'more';
-  });
-}
-
-/** Runs a command to completion with its output captured; code null when it timed out (then it is killed and reaped). */
-function runCaptured(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let timedOut = false;
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: timedOut ? null : code, output });
-    });
-  });
 }

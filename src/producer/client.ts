@@ -405,8 +405,6 @@ export class ReapqClient {
   }
 }
 
-export { mayRestart };
-
 const internals = new WeakMap<ReapqClient, ClientInternals>();
 
 /**

@@ -3,8 +3,6 @@ import { TimeoutError } from '../shared/errors.js';
 import type { ReconcileReport } from '../shared/reconcile-report.js';
 import type { ClientInternals } from './client-internals.js';
 
-export type { ReconcileReport };
-
 /**
  * Puts a reconcile job on one host's queue and waits for the report its worker returns.
  * Rejects when the job fails, or with a TimeoutError when no report comes within timeoutMs

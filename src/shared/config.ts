@@ -104,5 +104,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...overrides,
   });
 }
-
-export { HOST_ID_PATTERN } from './record.js';

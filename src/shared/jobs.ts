@@ -11,7 +11,8 @@ import { ProcessIdSchema } from './record.js';
 export const JobSchemas = {
   start: z.object({ id: ProcessIdSchema }),
   stop: z.object({ id: ProcessIdSchema }),
-  reconcile: z.object({ reportKey: z.string().optional(), full: z.boolean().optional() }).default({}),
+  // A field a job of an older producer carries (reportKey) is dropped by the parse.
+  reconcile: z.object({ full: z.boolean().optional() }).default({}),
   /** Runs a service's queued deploys (one job per deploy, on the deploy queue). */
   deploy: z.object({ service: ServiceNameSchema }),
 } as const;

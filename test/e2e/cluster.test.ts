@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { EventStore } from '../../src/shared/event-store.js';
 import { makeKeys } from '../../src/shared/keys.js';
-import { startLocalCluster, type LocalCluster } from '../../src/dev/local-redis.js';
+import { startLocalCluster, type LocalCluster } from '../helpers/local-cluster.js';
 import { connect } from '../../src/shared/redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import type { ReapqClient } from '../../src/index.js';
-import { startLocalCluster, startLocalRedis, type LocalCluster, type LocalRedis } from '../../src/dev/local-redis.js';
+import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
+import { startLocalCluster, type LocalCluster } from './local-cluster.js';
 import { onCleanup, tempDir } from './cleanup.js';
 import { carriersOf, until, type TestWorker } from './workers.js';
 

@@ -6,8 +6,6 @@ import type { ApiContext } from './context.js';
 import { NOTABLE_TYPES } from './dashboard/notable.js';
 import { parse } from './schemas.js';
 
-export { NOTABLE_TYPES };
-
 const SCAN_BATCH = 500;
 /** How far back (in global stream entries) a request looks for notable events. */
 const SCAN_MAX = 5000;
