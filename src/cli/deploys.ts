@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { STRATEGIES, type DeployEvent, type DeployRecord, type RevisionStatus } from '../shared/deploy.js';
 import { NotFoundError, WaitError } from '../shared/errors.js';
 import { readApplyFile } from './apply-file.js';
+import type { WithClient } from './processes.js';
+import { nothingIn } from './redis-target.js';
 import { ProcessIdSchema } from '../shared/record.js';
 import type { ReapqClient } from '../producer/client.js';
 import type { ServiceInfo } from '../producer/deploys.js';
 import { humanMs, useColor } from './format.js';
 import { flag, IntFlag } from './options.js';
 import { specFlags, specFrom } from './spec-flags.js';
-
-type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const json = (v: unknown) => out(JSON.stringify(v, null, 2));
@@ -152,9 +152,10 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
     .description('every service: its active revision, its processes and how its last deploy went')
     .option('--json', 'as JSON')
     .action(async (o) =>
-      withClient(async (c) => {
+      withClient(async (c, where) => {
         const list = await c.services();
         if (o.json) json(list);
+        else if (list.length === 0) out(nothingIn('services', where));
         else out(servicesTable(list));
       }),
     );

@@ -4,7 +4,8 @@ import type { ReapqClient } from '../producer/client.js';
 import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
 import { registerTopCommand } from './top.js';
-import { cliRedis, isConnectionError, RedisUnreachableError } from './redis-target.js';
+import { cliRedis, isConnectionError, RedisUnreachableError, type CliRedis } from './redis-target.js';
+import { registerContextCommands } from './context-command.js';
 import { registerProcessCommands } from './processes.js';
 import { registerDeployCommands } from './deploys.js';
 
@@ -27,13 +28,13 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') })
     .showSuggestionAfterError(true);
-  const withClient = async <T>(fn: (c: ReapqClient) => Promise<T>): Promise<T> => {
+  const withClient = async <T>(fn: (c: ReapqClient, where: CliRedis) => Promise<T>): Promise<T> => {
     const target = cliRedis(process.env, process.cwd());
     // Loaded here, not at the top: `reapq --help` and bad flags need no Redis client.
     const { ReapqClient } = await import('../producer/client.js');
     const client = new ReapqClient(target.options);
     try {
-      return await fn(client);
+      return await fn(client, target);
     } catch (err) {
       throw isConnectionError(err) ? new RedisUnreachableError(target, err, client.lastConnectionError) : err;
     } finally {
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDeployCommands(program, withClient);
   registerOpsCommands(program, withClient);
   registerTopCommand(program, withClient);
+  registerContextCommands(program);
   try {
     await program.parseAsync(argv);
     return 0;

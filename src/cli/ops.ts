@@ -8,6 +8,7 @@ import { HostIdSchema } from '../shared/record.js';
 import { humanMs, table, useColor } from './format.js';
 import { Duration, flag, IntFlag } from './options.js';
 import type { WithClient } from './processes.js';
+import { nothingIn } from './redis-target.js';
 import { registerDevCommand } from './dev.js';
 import { registerFsckCommand } from './fsck.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
@@ -85,10 +86,14 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .description('hosts with their liveness, load and capacity')
     .option('--json', 'as JSON')
     .action(async (o) =>
-      withClient(async (c) => {
+      withClient(async (c, where) => {
         const hosts = await c.hosts();
         if (o.json) {
           out(JSON.stringify(hosts, null, 2));
+          return;
+        }
+        if (hosts.length === 0) {
+          out(nothingIn('hosts', where));
           return;
         }
         const now = Date.now();

@@ -6,8 +6,9 @@ import { eventLine, humanMs, recordText, recordsTable, usageFigures, useColor } 
 import { flag, IntFlag } from './options.js';
 import { specFlags, specFrom } from './spec-flags.js';
 import { followDeploy } from './deploys.js';
+import { nothingIn, type CliRedis } from './redis-target.js';
 
-export type WithClient = <T>(fn: (c: ReapqClient) => Promise<T>) => Promise<T>;
+export type WithClient = <T>(fn: (c: ReapqClient, where: CliRedis) => Promise<T>) => Promise<T>;
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const json = (v: unknown) => out(JSON.stringify(v, null, 2));
@@ -108,7 +109,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .option('--newest', 'newest first')
     .option('--json', 'as JSON')
     .action(async (o) =>
-      withClient(async (c) => {
+      withClient(async (c, where) => {
         const filter = { state: o.state === undefined ? undefined : flag('--state', StateSchema, o.state), host: o.host };
         const recs: ProcessRecord[] = [];
         const corrupt: Page['corrupt'] = [];
@@ -124,6 +125,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         // warning goes to stderr, so a pipe reading the table or the JSON gets only records.
         for (const x of corrupt) process.stderr.write(`reapq: warning: record ${x.id} skipped: ${oneLine(x.problem)}\n`);
         if (o.json) json(recs);
+        else if (recs.length === 0 && !o.cursor) out(nothingIn('records', where));
         else {
           // CPU and MEM columns once any record on the page runs in cgroup mode.
           const usage = recs.some((r) => r.containment === 'cgroup') ? await c.usage(recs) : undefined;

@@ -1,36 +1,60 @@
 import type { ClientOptions } from '../producer/client.js';
 import { findDevInstance } from '../dev/instance-file.js';
+import { InputError } from '../shared/errors.js';
 import { redactRedisUrl } from '../shared/redis-url.js';
+import { configFile, readContexts } from './contexts.js';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
+const DEFAULT_PREFIX = 'reapq';
 
 export interface CliRedis {
   options: ClientOptions;
   /** The URL that will be used, for messages (may hold a password: redact before printing). */
   url: string;
-  /** Where it came from, in words. */
+  /** The key prefix every command uses. */
+  prefix: string;
+  /** Where they came from, in words. */
   source: string;
+  /** The named context in use, if any. */
+  context: string | null;
+  /** The contexts file looked at. */
+  configFile: string;
 }
 
 /**
- * Which Redis a CLI command talks to: REDIS_URL when set; else the `reapq dev` running in
- * this checkout (its data dir's dev.json, with its prefix unless REAPQ_PREFIX is set); else
- * the default. Without the middle step `reapq ls` beside `npm start` would read whatever
- * answers on 6379, an unrelated Redis as often as not.
+ * Which Redis and prefix a CLI command talks to, first found wins:
+ *   1. REDIS_URL (with REAPQ_PREFIX), as the worker and the api read them;
+ *   2. REAPQ_CONTEXT=NAME, a context of the config file;
+ *   3. the `reapq dev` running in this checkout (its data dir's dev.json, with its prefix);
+ *   4. the config file's current context (`reapq context use NAME`);
+ *   5. redis://127.0.0.1:6379.
+ * REAPQ_PREFIX overrides the prefix of any of them. The checkout's dev comes before the
+ * current context: it is local to where the command runs, and a command meant for the dev
+ * never reaches a remote fleet by mistake. `reapq context` says which one it is.
  */
 export function cliRedis(env: NodeJS.ProcessEnv, cwd: string): CliRedis {
-  if (env.REDIS_URL) return { options: {}, url: env.REDIS_URL, source: 'REDIS_URL' };
+  const file = configFile(env);
+  const target = (url: string, prefix: string | undefined, source: string, context: string | null = null): CliRedis => {
+    const p = env.REAPQ_PREFIX || prefix || DEFAULT_PREFIX;
+    return { options: { redisUrl: url, prefix: p }, url, prefix: p, source, context, configFile: file };
+  };
+  if (env.REDIS_URL) return target(env.REDIS_URL, undefined, 'REDIS_URL');
+  const named = (name: string, why: string): CliRedis => {
+    const ctx = readContexts(file).contexts[name];
+    if (!ctx) throw new InputError(`no context ${JSON.stringify(name)} in ${file} (${why}); reapq context ls lists them`);
+    return target(ctx.redisUrl, ctx.prefix, `context ${name} (${why})`, name);
+  };
+  if (env.REAPQ_CONTEXT) return named(env.REAPQ_CONTEXT, 'REAPQ_CONTEXT');
   const dev = findDevInstance(env, cwd);
-  if (dev) {
-    const url = dev.instance.redisUrl!;
-    const prefix = env.REAPQ_PREFIX ? undefined : dev.instance.prefix;
-    return {
-      options: { redisUrl: url, ...(prefix ? { prefix } : {}) },
-      url,
-      source: `the reapq dev of ${dev.dataDir} (pid ${dev.instance.pid})`,
-    };
-  }
-  return { options: {}, url: DEFAULT_URL, source: 'the default: REDIS_URL is unset and no reapq dev runs in this checkout' };
+  if (dev) return target(dev.instance.redisUrl!, dev.instance.prefix, `the reapq dev of ${dev.dataDir} (pid ${dev.instance.pid})`);
+  const current = readContexts(file).current;
+  if (current) return named(current, `current in ${file}`);
+  return target(DEFAULT_URL, undefined, `the default: no REDIS_URL, no context in ${file}, no reapq dev in this checkout`);
+}
+
+/** An empty listing says where it looked: `no hosts in redis://... prefix reapq (REDIS_URL)`. */
+export function nothingIn(what: string, where: CliRedis): string {
+  return `no ${what} in ${redactRedisUrl(where.url)} prefix ${where.prefix} (${where.source})`;
 }
 
 const CONNECTION_CODES = new Set([
