@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
 import { redactRedisUrl } from '../shared/redis-url.js';
-import { checkContext, configFile, readContexts, writeContexts } from './contexts.js';
+import { checkContext, configFile, readContexts, writeContexts, type Context, type ContextsFile } from './contexts.js';
 import { table } from './format.js';
 import { cliRedis } from './redis-target.js';
 
@@ -43,53 +43,64 @@ export function registerContextCommands(program: Command): void {
     .argument('<redis-url>', 'redis://, rediss://, redis+cluster:// or redis+sentinel:// URL')
     .option('--prefix <prefix>', 'key prefix of the fleet (default reapq)')
     .option('--use', 'make it the current context')
-    .action((name: string, url: string, o) => {
-      const file = configFile(process.env);
-      const data = readContexts(file);
-      const existed = name in data.contexts;
-      data.contexts[name] = checkContext(name, url, o.prefix as string | undefined);
-      if (o.use) data.current = name;
-      writeContexts(file, data);
-      out(`context ${name} ${existed ? 'replaced' : 'added'} in ${file}${o.use ? ', now current' : ''}`);
-    });
+    .action((name: string, url: string, o) =>
+      change((data, file) => {
+        const existed = name in data.contexts;
+        data.contexts[name] = checkContext(name, url, o.prefix as string | undefined);
+        if (o.use) data.current = name;
+        return `context ${name} ${existed ? 'replaced' : 'added'} in ${file}${o.use ? ', now current' : ''}`;
+      }),
+    );
 
   ctx
     .command('use')
     .description('make a named context the current one (REDIS_URL, REAPQ_CONTEXT and a dev in this checkout still come first)')
     .argument('<name>')
-    .action((name: string) => {
-      const file = configFile(process.env);
-      const data = readContexts(file);
-      if (!(name in data.contexts)) throw new InputError(`no context ${JSON.stringify(name)} in ${file}; reapq context ls lists them`);
-      data.current = name;
-      writeContexts(file, data);
-      out(`current context: ${name} (${redactRedisUrl(data.contexts[name]!.redisUrl)} prefix ${data.contexts[name]!.prefix ?? 'reapq'})`);
-    });
+    .action((name: string) =>
+      change((data, file) => {
+        const c = known(data, name, file);
+        data.current = name;
+        return `current context: ${name} (${redactRedisUrl(c.redisUrl)} prefix ${c.prefix ?? 'reapq'})`;
+      }),
+    );
 
   ctx
     .command('unset')
     .description('no current context: commands go to a dev in this checkout, else redis://127.0.0.1:6379')
-    .action(() => {
-      const file = configFile(process.env);
-      const data = readContexts(file);
-      data.current = null;
-      writeContexts(file, data);
-      out('no current context');
-    });
+    .action(() =>
+      change((data) => {
+        data.current = null;
+        return 'no current context';
+      }),
+    );
 
   ctx
     .command('rm')
     .description('remove a named context')
     .argument('<name>')
-    .action((name: string) => {
-      const file = configFile(process.env);
-      const data = readContexts(file);
-      if (!(name in data.contexts)) throw new InputError(`no context ${JSON.stringify(name)} in ${file}`);
-      delete data.contexts[name];
-      if (data.current === name) data.current = null;
-      writeContexts(file, data);
-      out(`context ${name} removed`);
-    });
+    .action((name: string) =>
+      change((data, file) => {
+        known(data, name, file);
+        delete data.contexts[name];
+        if (data.current === name) data.current = null;
+        return `context ${name} removed`;
+      }),
+    );
+}
+
+/** Reads the file, lets fn change it, writes it back and prints what fn says was done. */
+function change(fn: (data: ContextsFile, file: string) => string): void {
+  const file = configFile(process.env);
+  const data = readContexts(file);
+  const said = fn(data, file);
+  writeContexts(file, data);
+  out(said);
+}
+
+function known(data: ContextsFile, name: string, file: string): Context {
+  const c = data.contexts[name];
+  if (!c) throw new InputError(`no context ${JSON.stringify(name)} in ${file}; reapq context ls lists them`);
+  return c;
 }
 
 function redacted(contexts: Record<string, { redisUrl: string; prefix?: string }>) {

@@ -21,7 +21,8 @@ export function exitCodeOf(err: unknown): number {
   return 1;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Every command, with the way client commands reach Redis (the one in cliRedis()). */
+export function buildProgram(): Command {
   const program = new Command('reapq')
     .description('process runner that stops whole trees and leaves no orphan or zombie behind')
     .version(VERSION)
@@ -46,6 +47,11 @@ export async function main(argv: string[]): Promise<number> {
   registerOpsCommands(program, withClient);
   registerTopCommand(program, withClient);
   registerContextCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
     return 0;

@@ -6,9 +6,9 @@ import { eventLine, humanMs, recordText, recordsTable, usageFigures, useColor } 
 import { flag, IntFlag } from './options.js';
 import { specFlags, specFrom } from './spec-flags.js';
 import { followDeploy } from './deploys.js';
-import { nothingIn, type CliRedis } from './redis-target.js';
+import { nothingIn, type WithClient } from './redis-target.js';
 
-export type WithClient = <T>(fn: (c: ReapqClient, where: CliRedis) => Promise<T>) => Promise<T>;
+export type { WithClient } from './redis-target.js';
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 const json = (v: unknown) => out(JSON.stringify(v, null, 2));

@@ -1,4 +1,4 @@
-import type { ClientOptions } from '../producer/client.js';
+import type { ClientOptions, ReapqClient } from '../producer/client.js';
 import { findDevInstance } from '../dev/instance-file.js';
 import { InputError } from '../shared/errors.js';
 import { redactRedisUrl } from '../shared/redis-url.js';
@@ -6,6 +6,9 @@ import { configFile, readContexts } from './contexts.js';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 const DEFAULT_PREFIX = 'reapq';
+
+/** Runs fn with a client of the Redis the CLI targets, and where that is. */
+export type WithClient = <T>(fn: (c: ReapqClient, where: CliRedis) => Promise<T>) => Promise<T>;
 
 export interface CliRedis {
   options: ClientOptions;

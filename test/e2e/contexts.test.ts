@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/cleanup.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, useWorker } from '../helpers/workers.js';
 
@@ -9,8 +9,8 @@ const t = useWorker('h-ctx');
 
 describe('reapq context', () => {
   it('says where commands go; named contexts choose it; env vars override; an empty listing says where it looked', async () => {
-    const config = mkdtempSync(join(tmpdir(), 'reapq-xdg-'));
-    const away = mkdtempSync(join(tmpdir(), 'reapq-cwd-')); // no checkout, no dev
+    const config = tempDir('xdg');
+    const away = tempDir('cwd'); // no checkout, no dev
     const env: NodeJS.ProcessEnv = { ...t.env, XDG_CONFIG_HOME: config };
     delete env.REDIS_URL;
     delete env.REAPQ_PREFIX;

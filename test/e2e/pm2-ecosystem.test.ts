@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cgroupSupport } from '../helpers/cgroups.js';
+import { tempDir } from '../helpers/cleanup.js';
 import { carriersOf, cli, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-pm2');
@@ -54,7 +54,7 @@ async function stopService(name: string): Promise<void> {
 
 describe('reapq apply with a PM2 ecosystem file', () => {
   it('runs its apps with env_production, cluster mode as replicas with a PORT each, a warning per key not honoured', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'reapq-pm2-'));
+    const dir = tempDir('pm2');
     const file = join(dir, 'ecosystem.config.js');
     writeFileSync(file, ECOSYSTEM);
     writeFileSync(join(dir, 'server.js'), SERVER);
