@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { STRATEGIES, type DeployEvent, type DeployRecord, type RevisionStatus } from '../shared/deploy.js';
-import { NotFoundError, WaitError } from '../shared/errors.js';
+import { WaitError } from '../shared/errors.js';
 import { readApplyFile } from './apply-file.js';
 import { nothingIn, type WithClient } from './redis-target.js';
-import { ProcessIdSchema } from '../shared/record.js';
+import type { ProcessRecord } from '../shared/record.js';
+import { resolve, restartProcess } from '../producer/handles.js';
 import type { ReapqClient } from '../producer/client.js';
 import type { ServiceInfo } from '../producer/deploys.js';
 import { humanMs, useColor } from './format.js';
@@ -99,18 +100,17 @@ function revisionLines(s: ServiceInfo): string[] {
   );
 }
 
-/** A service name, or the id of one of its replicas. */
-async function restartTarget(c: ReapqClient, target: string): Promise<DeployRecord> {
-  try {
-    return await c.restartService(target);
-  } catch (err) {
-    if (!(err instanceof NotFoundError) || !ProcessIdSchema.safeParse(target).success) throw err;
-    const rec = await c.get(target).catch(() => null);
-    if (!rec) throw err;
-    if (!rec.service)
-      throw new Error(`${target} is not part of a service: deploy it as one (reapq deploy NAME -- ...) to restart it`, { cause: err });
-    return c.restartService(rec.service);
-  }
+/**
+ * What `restart` restarts: a service (by name, or by the id or name of one of its
+ * replicas) gets a start-first deploy of the same spec; a plain process is stopped and its
+ * spec started again as a new record linked to it (restartOf).
+ */
+async function restartTarget(c: ReapqClient, target: string): Promise<{ deploy: DeployRecord } | { process: ProcessRecord }> {
+  const h = await resolve(c, target);
+  if (h.kind === 'service') return { deploy: await c.restartService(h.service) };
+  const rec = await c.get(h.id);
+  if (rec.service) return { deploy: await c.restartService(rec.service) };
+  return { process: await restartProcess(c, rec.id) };
 }
 
 export function registerDeployCommands(program: Command, withClient: WithClient): void {
@@ -189,10 +189,24 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
       }),
     );
   again('rollback', "deploy the previous revision's spec again", (c, s) => c.rollback(s));
-  again(
-    'restart',
-    'ID|SERVICE: replace every replica of a service (a start-first deploy of the same spec); an id names its service',
-    (c, s) => restartTarget(c, s),
+  waitFlags(
+    program
+      .command('restart')
+      .description(
+        'SERVICE|ID|NAME: a service gets every replica replaced (a start-first deploy of the same spec; a replica names its service); a plain process is stopped, then its spec started as a new process (restartOf links them); prints the deploy id or the new process id',
+      )
+      .argument('<target>'),
+  ).action(async (target: string, o) =>
+    withClient(async (c) => {
+      const r = await restartTarget(c, target);
+      if ('deploy' in r) {
+        if (o.wait) return followDeploy(c, r.deploy, !!o.json, 30 * 60_000);
+        return o.json ? json(r.deploy) : out(r.deploy.id);
+      }
+      const rec = o.wait ? await c.waitFor(r.process.id, 'running', { timeoutMs: 60_000 }) : r.process;
+      if (o.json) json(rec);
+      else out(rec.id);
+    }),
   );
 
   waitFlags(

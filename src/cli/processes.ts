@@ -7,6 +7,8 @@ import { flag, IntFlag } from './options.js';
 import { specFlags, specFrom } from './spec-flags.js';
 import { followDeploy } from './deploys.js';
 import { nothingIn, type WithClient } from './redis-target.js';
+import { printMergedEvents, printMergedLogs } from './handles.js';
+import { resolve } from '../producer/handles.js';
 
 export type { WithClient } from './redis-target.js';
 
@@ -38,7 +40,7 @@ export function registerProcessCommands(program: Command, withClient: WithClient
   program
     .command('stop')
     .description('stop a process tree (SIGTERM, grace, SIGKILL, verified gone)')
-    .argument('[id]', 'process id')
+    .argument('[id]', 'process id, a process name (unique among live ones), or a service name')
     .option('--all', 'every live process')
     .option('--host <id>', 'every live process of a host')
     .option('--service <name>', "a service's active revision (queued after its deploys)")
@@ -52,8 +54,9 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         // --host narrows --all (or stands for it): one of an id, --all/--host, --service.
         if ([id, o.all || o.host, o.service].filter(Boolean).length !== 1)
           throw new InputError('stop needs one of: an id, --all, --host ID, --service NAME');
-        if (o.service) {
-          const d = await c.stopService(o.service);
+        const h = id ? await resolve(c, id) : null;
+        if (o.service || h?.kind === 'service') {
+          const d = await c.stopService(o.service ?? (h as { service: string }).service);
           if (o.wait) return followDeploy(c, d, !!o.json, flag('--timeout-ms', IntFlag(1), o.timeoutMs));
           return o.json ? json(d) : out(d.id);
         }
@@ -62,9 +65,10 @@ export function registerProcessCommands(program: Command, withClient: WithClient
           graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
         };
         const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
-        const ids = id
-          ? [id]
-          : (await c.list({ host: o.host })).filter((r) => !FINAL_STATES.has(r.state) || r.desired === 'running').map((r) => r.id);
+        const ids =
+          h?.kind === 'process'
+            ? [h.id]
+            : (await c.list({ host: o.host })).filter((r) => !FINAL_STATES.has(r.state) || r.desired === 'running').map((r) => r.id);
         let results: ProcessRecord[] = [];
         for (const pid of ids) results.push(await c.stop(pid, opts));
         if (o.wait) {
@@ -86,12 +90,20 @@ export function registerProcessCommands(program: Command, withClient: WithClient
 
   program
     .command('show')
-    .description('show one record')
-    .argument('<id>')
+    .description('show one record (by id or live name), or every replica of a service')
+    .argument('<id>', 'process id, process name, or service name')
     .option('--json', 'as JSON')
-    .action(async (id: string, o) =>
+    .action(async (handle: string, o) =>
       withClient(async (c) => {
-        const rec = await c.get(id);
+        const h = await resolve(c, handle);
+        if (h.kind === 'service') {
+          const recs = await Promise.all(h.processes.map((p) => c.get(p).catch(() => null)));
+          const live = recs.filter((r): r is ProcessRecord => r !== null);
+          if (o.json) return json({ service: await c.service(h.service), processes: live });
+          if (live.length === 0) return out(`service ${h.service}: no replicas`);
+          return out(live.map((r) => recordText(r, Date.now(), useColor())).join('\n\n'));
+        }
+        const rec = await c.get(h.id);
         const usage = rec.containment === 'cgroup' ? ((await c.usage([rec])).get(rec.id) ?? null) : undefined;
         if (o.json) json(usage === undefined ? rec : { ...rec, usage: usage && usageFigures(usage) });
         else out(recordText(rec, Date.now(), useColor(), usage ?? undefined));
@@ -140,12 +152,15 @@ export function registerProcessCommands(program: Command, withClient: WithClient
 
   program
     .command('events')
-    .description("a process's event history")
-    .argument('<id>')
+    .description("a process's event history (a service's: its replicas' merged, each line prefixed with its replica)")
+    .argument('<id>', 'process id, process name, or service name')
     .option('--follow', 'keep printing new events')
     .option('--json', 'one JSON object per line')
-    .action(async (id: string, o) =>
+    .action(async (handle: string, o) =>
       withClient(async (c) => {
+        const h = await resolve(c, handle);
+        if (h.kind === 'service') return printMergedEvents(c, h.processes, !!o.json, !!o.follow);
+        const id = h.id;
         const print = (e: Awaited<ReturnType<ReapqClient['events']>>[number]) => out(o.json ? JSON.stringify(e) : eventLine(e));
         if (!o.follow) {
           for (const e of await c.events(id)) print(e);
@@ -161,12 +176,15 @@ export function registerProcessCommands(program: Command, withClient: WithClient
   program
     .command('logs')
     .description("a process's stdout and stderr, from any host (the last REAPQ_LOG_LINES lines are kept in Redis)")
-    .argument('<id>')
+    .argument('<id>', "process id, process name, or service name (its replicas' lines merged, each prefixed with its replica)")
     .option('--follow', 'keep printing')
     .option('--lines <n>', 'last N lines', '100')
-    .action(async (id: string, o) =>
+    .action(async (handle: string, o) =>
       withClient(async (c) => {
         const lines = flag('--lines', IntFlag(0), o.lines);
+        const h = await resolve(c, handle);
+        if (h.kind === 'service') return printMergedLogs(c, h.processes, lines, !!o.follow);
+        const id = h.id;
         for (const l of await c.logs(id, lines)) out(l);
         if (!o.follow) return;
         const ac = new AbortController();

@@ -32,6 +32,11 @@ const SpecInEvent = z.object({
   service: z.string().nullable(),
   revision: z.number().int().nullable(),
   limits: LimitsSchema.nullable(),
+  /**
+   * Set when `reapq restart` of a plain process started this one in its place: the id it
+   * replaces. Optional, not versioned: absent reads as none, and an older reader drops it.
+   */
+  restartOf: z.string().optional(),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [

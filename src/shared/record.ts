@@ -213,6 +213,8 @@ export const ProcessRecordSchema = z.object({
   revision: z.number().int().nullable().default(null),
   /** Limits asked for (cgroup mode enforces them); null when none. */
   limits: LimitsSchema.nullable().default(null),
+  /** The process this one was started in place of by a restart (a plain process: stop, then start anew). */
+  restartOf: z.string().nullable().default(null),
   /** OOM kills in the current run's cgroup, with the memory limit they hit. */
   oom: z.object({ kills: z.number().int(), limit: z.number().int().nullable() }).nullable().default(null),
 });

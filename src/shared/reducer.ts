@@ -54,6 +54,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       service: s.service ?? null,
       revision: s.revision ?? null,
       limits: s.limits ?? null,
+      restartOf: s.restartOf ?? null,
       oom: null,
     });
   }

@@ -20,11 +20,11 @@ export async function requestStart(
   d: RequestDeps,
   id: string,
   spec: Omit<z.output<typeof StartSpecSchema>, 'id'>,
-  opts: { of?: { service: string; revision: number }; fresh?: boolean } = {},
+  opts: { of?: { service: string; revision: number }; fresh?: boolean; restartOf?: string } = {},
 ): Promise<ProcessRecord> {
   const { record } = await d.store.transact(
     id,
-    (cur) => (cur ? null : [startRequested(spec, opts.of ?? null)]),
+    (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null)]),
     opts.fresh ? null : undefined,
   );
   const rec = record!;

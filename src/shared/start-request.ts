@@ -6,6 +6,7 @@ import type { z } from 'zod';
 export function startRequested(
   s: Omit<z.output<typeof StartSpecSchema>, 'id'>,
   of: { service: string; revision: number } | null = null,
+  restartOf: string | null = null,
 ): EventDraft {
   return {
     type: 'start_requested',
@@ -25,6 +26,7 @@ export function startRequested(
         s.memory === undefined && s.cpus === undefined && s.pidsMax === undefined
           ? null
           : { memory: s.memory ?? null, cpus: s.cpus ?? null, pidsMax: s.pidsMax ?? null },
+      ...(restartOf ? { restartOf } : {}),
     },
   };
 }

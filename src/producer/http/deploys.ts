@@ -4,11 +4,13 @@ import { z } from 'zod';
 import { DeployRequestSchema, ServiceNameSchema } from '../../shared/deploy.js';
 import { ProcessIdSchema } from '../../shared/record.js';
 import type { ApiContext } from './context.js';
+import { resolve } from '../handles.js';
 import { EventsQuery, MAX_WAIT_MS, WaitQuery } from './schemas.js';
 import { serveVersioned, wantsSse } from './sse.js';
 
 const ServiceParams = z.object({ name: ServiceNameSchema });
 const DeployParams = z.object({ id: ProcessIdSchema });
+const HandleParams = z.object({ handle: z.string().min(1).max(200) });
 /** The client's deploy request without `service` (it is in the path), strict. */
 const DeployBody = DeployRequestSchema.omit({ service: true }).strict();
 
@@ -48,6 +50,17 @@ export function registerDeployRoutes(app: FastifyInstance, { client, streams }: 
   r.get('/services', { schema: { summary: 'every service: active revision, its processes, last deploy' } }, async () => client.services());
   r.get('/services/:name', { schema: { summary: 'one service with its deploy history', params: ServiceParams } }, async (request) =>
     client.service(request.params.name),
+  );
+  r.get(
+    '/handles/:handle',
+    {
+      schema: {
+        summary:
+          'what an id, a process name (unique among live records) or a service name names: {kind: process, id} or {kind: service, service, processes}; 400 listing the ids when it names more than one, 404 when none',
+        params: HandleParams,
+      },
+    },
+    async (request) => resolve(client, request.params.handle),
   );
   r.get('/deploys/:id', { schema: { summary: 'one deploy record', params: DeployParams } }, async (request) =>
     client.getDeploy(request.params.id),
