@@ -127,7 +127,7 @@ async function stopStarted(config: Config, ownRedis: boolean): Promise<void> {
 
 function banner(config: Config, apiUrl: string, keep: boolean, ownRedis: boolean): string {
   return [
-    `reapq dev: Redis at ${redactRedisUrl(config.redisUrl)}${ownRedis ? ' (local, data in REAPQ_DATA_DIR/redis)' : ''}, host ${config.hostId}, prefix ${config.prefix}`,
+    `reapq dev: Redis at ${redactRedisUrl(config.redisUrl)}${ownRedis ? ` (local, data in ${resolve(config.dataDir, 'redis')})` : ''}, host ${config.hostId}, prefix ${config.prefix}`,
     `dashboard and api at ${apiUrl}`,
     `in another terminal, in this checkout (the CLI finds this instance; elsewhere set REDIS_URL):`,
     `  npx reapq start --wait -- sleep 1000     # prints the id`,

@@ -150,6 +150,11 @@ describe('npm start and its terminal', () => {
     const ids = await startTrees(dev, 3);
     dev.child.stdin!.write('\x03');
     await expectAllGoneAndFinal(dev, ids);
+    // What the terminal showed: npm's header, the banner, and one line per log entry.
+    const shown = dev.output().replace(/\x1b\[[0-9;]*m/g, '');
+    const spilled = shown.split(/\r?\n/).filter((l) => /^\s/.test(l) && !l.startsWith('  npx reapq '));
+    expect(spilled, 'lines of an entry spread over several').toEqual([]);
+    expect(shown).toContain(`data in ${join(dev.dataDir, 'redis')}`);
   }, 90_000);
 
   it('the terminal window closed (the pty hung up): nothing left, every record final', async () => {
