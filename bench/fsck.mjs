@@ -20,11 +20,12 @@ async function seed(client) {
     200,
     async (i) => {
       const run = `r${i}`;
-      await store.transact(`f-${i}`, () => [
+      // Two appends: the run a spawn_failed is about must be the record's current one already.
+      const { record } = await store.transact(`f-${i}`, () => [
         { type: 'start_requested', spec: SLEEP_SPEC },
         { type: 'spawn_begun', host: HOST, port: null, run },
-        { type: 'spawn_failed', host: HOST, run, error: 'bench fsck' },
       ]);
+      await store.transact(`f-${i}`, () => [{ type: 'spawn_failed', host: HOST, run, error: 'bench fsck' }], record);
     },
   );
 }
