@@ -14,7 +14,7 @@ const PURE_CORE = [
   '^src/worker/proc/parse[.]ts$',
   '^src/worker/cgroup/(mountinfo|layout)[.]ts$',
   '^src/worker/tree[.]ts$',
-  '^src/worker/.*(decide|kill-plan)[.]ts$',
+  '^src/worker/.*(decide|kill-plan|reasons)[.]ts$',
   '^src/worker/restart[.]ts$',
   '^src/shared/deploy[.]ts$',
   '^src/worker/deploy/plan[.]ts$',

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
@@ -136,10 +136,23 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     const running = await c.waitFor(rec.id, 'running');
     // A leaf of a run that is not the record's current one, holding a cookie-less process.
     const ghost = join(leafDir(running.cgroup!), '..', `${rec.id}@oldrun`);
-    mkdirSync(ghost);
-    const stray = spawn('sh', ['-c', `echo $$ > ${ghost}/cgroup.procs && exec sleep 5004`], { env: {}, stdio: 'ignore', detached: true });
+    const stray = spawn('sleep', ['5004'], { env: {}, stdio: 'ignore', detached: true });
     onCleanup(() => void stray.kill('SIGKILL'));
-    await until(() => readFileSync(join(ghost, 'cgroup.procs'), 'utf8').trim() !== '', 5000, 'the stray in its leaf');
+    // Made and filled in one go: the worker's passes (every 500 ms) remove an empty leftover
+    // leaf, and a pass may fall between the two steps; then the leaf is made again.
+    await until(
+      () => {
+        try {
+          mkdirSync(ghost, { recursive: true });
+          writeFileSync(join(ghost, 'cgroup.procs'), String(stray.pid));
+          return readFileSync(join(ghost, 'cgroup.procs'), 'utf8').trim() !== '';
+        } catch {
+          return false;
+        }
+      },
+      5000,
+      'the stray in its leaf',
+    );
     const reconciled = await cli(env, ['reconcile', '--json']);
     expect(reconciled.code).toBe(0);
     await until(() => !existsSync(ghost), 10_000, 'the leftover leaf removed');

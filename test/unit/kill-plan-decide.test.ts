@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProcessRecord } from '../../src/shared/record.js';
-import { decide, type DecideInput, type Local } from '../../src/worker/controller/decide.js';
+import { decide } from '../../src/worker/controller/decide.js';
+import type { DecideInput, Local } from '../../src/worker/controller/decision.js';
 import { afterStep, killStep, NO_KILL } from '../../src/worker/controller/kill-plan.js';
 
 const snap = { now: 1000, members: [10, 11], groupAlive: true, graceMs: 500, killWaitMs: 2000 };
@@ -202,6 +203,10 @@ describe('decide', () => {
     expect(kinds(input({ rec: fresh, local: null, trigger: { kind: 'orphans', pids: [20], run: 'r9' } }))).toEqual(['adopt']);
     expect(decide(input({ rec: fresh, local: null, trigger: { kind: 'orphans', pids: [20], run: 'r8' } }))).toEqual([
       { kind: 'kill-pids', pids: [20] },
+      {
+        kind: 'append',
+        events: [{ type: 'drift', kind: 'orphan', detail: 'carries the cookie of p on h, no current run claims it', pids: [20] }],
+      },
     ]);
     expect(decide(input({ rec: null, local: null, tree: null, trigger: { kind: 'orphans', pids: [20], run: null } }))).toEqual([
       { kind: 'kill-pids', pids: [20] },
@@ -213,5 +218,62 @@ describe('decide', () => {
     );
     expect(out.map((a) => a.kind)).toEqual(['kill-pids', 'append', 'enqueue-start']);
     expect(out[1]).toMatchObject({ events: [{ type: 'spawn_failed' }, { type: 'restart_scheduled', delayMs: 7000 }] });
+  });
+});
+
+/** The drift event (kind and reason) a decision appends, if any. */
+const drift = (i: DecideInput) => {
+  for (const a of decide(i)) if (a.kind === 'append') for (const e of a.events) if (e.type === 'drift') return [e.kind, e.detail];
+  return null;
+};
+const gone = { members: [], groupAlive: false, leader: 'gone' as const };
+
+describe('decide: every drift kind and its reason, from plain data', () => {
+  it.each([
+    ['missed-exit', input({ local: null, tree: gone }), 'leader 10 ended unseen'],
+    [
+      'leftovers',
+      input({ local: null, tree: { members: [11, 12], groupAlive: true, leader: 'gone' } }),
+      'leader 10 gone, 2 left in its tree',
+    ],
+    [
+      'pid-reused (reused pid)',
+      input({ local: null, tree: { members: [], groupAlive: false, leader: 'reused' } }),
+      'pid 10 was reused by another process',
+    ],
+    ['pid-reused (reboot)', input({ local: null, bootId: 'b2', tree: null }), 'host rebooted (boot id b is now b2)'],
+    [
+      'alive-after-end',
+      input({ rec: rec({ state: 'stopped', desired: 'stopped' }), local: null, tree: { members: [11], groupAlive: true, leader: 'gone' } }),
+      '1 alive after it stopped',
+    ],
+    [
+      'stale-run',
+      input({ rec: rec({ runId: 'r2' }), local: local({ runId: 'r1' }), tree: { members: [10], groupAlive: true, leader: 'alive' } }),
+      'h still ran run r1, which is no longer current: stopping its tree',
+    ],
+    [
+      'orphan (cookie)',
+      input({ rec: rec({ runId: 'r2' }), local: null, trigger: { kind: 'orphans', pids: [20], run: 'r1' } }),
+      'carries the cookie of p on h, no current run claims it',
+    ],
+    [
+      'orphan (leaf)',
+      input({ local: null, trigger: { kind: 'leaf', leaf: 'p@r0', run: 'r0' }, leaf: { path: '/sys/fs/cgroup/x/p@r0', members: [40] } }),
+      'cgroup /sys/fs/cgroup/x/p@r0 of run r0 held 1 processes no live run claims: killed, removed',
+    ],
+  ])('%s', (name, i, detail) => {
+    expect(drift(i)).toEqual([name.split(' ')[0], detail]);
+  });
+
+  it('a leftover leaf is cleared; the leaf of the run held here, or of the current run, is left alone', () => {
+    const t = { kind: 'leaf' as const, leaf: 'p@r0', run: 'r0' };
+    expect(kinds(input({ local: null, trigger: t, leaf: { path: 'x', members: [] } }))).toEqual(['clear-leaf']);
+    expect(kinds(input({ local: local({ leaf: 'p@r0' }), trigger: t, leaf: { path: 'x', members: [40] } }))).toEqual([]);
+    expect(kinds(input({ local: null, rec: rec({ runId: 'r0' }), trigger: t, leaf: { path: 'x', members: [40] } }))).toEqual([]);
+    // A pending record gets no drift event (nothing of it runs yet), but the leaf still goes.
+    expect(
+      kinds(input({ local: null, rec: rec({ state: 'pending', host: null }), trigger: t, leaf: { path: 'x', members: [40] } })),
+    ).toEqual(['clear-leaf']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { cgroupLeftovers, plan, type Drift, type PlanInput } from '../../src/worker/reconcile/plan.js';
+import { cgroupLeftovers, plan, type PlanInput, type Sighting } from '../../src/worker/reconcile/plan.js';
 import { fold } from '../../src/shared/reducer.js';
 import type { ReapqEvent } from '../../src/shared/events.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
@@ -79,7 +79,6 @@ function input(o: Partial<PlanInput>): PlanInput {
     owner: OWNER,
     selfPid: SELF,
     bootId: BOOT,
-    now: NOW,
     records: [],
     procs: [worker],
     cookies: new Map<number, Cookie>(),
@@ -90,52 +89,32 @@ function input(o: Partial<PlanInput>): PlanInput {
 }
 
 /** Every pid an action would signal or reap. */
-const targeted = (actions: Drift[]): number[] => actions.flatMap((a) => ('pids' in a ? a.pids : []));
+const targeted = (actions: Sighting[]): number[] => actions.flatMap((a) => ('pids' in a ? a.pids : []));
 
-describe('plan: running records', () => {
-  it('adopts a running record whose leader is alive with its identity', () => {
-    const out = plan(
-      input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 1001 })] }),
-    );
-    expect(out).toEqual([{ kind: 'adopt', id: 'a' }]);
-  });
-
-  it('records a missed exit when nothing is alive', () => {
-    expect(plan(input({ records: [rec('a', 'running')] }))).toEqual([{ kind: 'missed-exit', id: 'a' }]);
-  });
-
-  it('stops leftovers when the leader is gone but members live', () => {
-    const member = proc(101, { ppid: 1, pgid: 100, sid: 100, startTime: 1001 });
-    expect(plan(input({ records: [rec('a', 'running')], procs: [worker, member] }))).toEqual([
-      { kind: 'stop-leftovers', id: 'a', pids: [101] },
-    ]);
-  });
-
-  it('records lost on pid reuse and never targets that pid', () => {
+describe('plan: live records', () => {
+  it('hands every live record nobody here holds to the controller, whatever its tree shows: decide() says what differs', () => {
+    const healthy = [worker, proc(100), proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 1001 })];
+    expect(plan(input({ records: [rec('a', 'running')], procs: healthy }))).toEqual([{ kind: 'look', id: 'a' }]);
+    expect(plan(input({ records: [rec('a', 'running')] }))).toEqual([{ kind: 'look', id: 'a' }]);
     const stranger = proc(100, { ppid: 1, startTime: 9999 });
-    const strangerKid = proc(101, { ppid: 100, pgid: 100, sid: 100, startTime: 10_000 });
-    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, stranger, strangerKid] }));
-    expect(out).toEqual([{ kind: 'lost', id: 'a', reason: 'pid 100 was reused by another process' }]);
+    const out = plan(input({ records: [rec('a', 'running')], procs: [worker, stranger] }));
+    expect(out).toEqual([{ kind: 'look', id: 'a' }]);
     expect(targeted(out)).toEqual([]);
-  });
-
-  it('records lost after a reboot (boot id changed)', () => {
-    const out = plan(input({ records: [rec('a', 'running', { bootId: 'boot-old' })], procs: [worker, proc(100)] }));
-    expect(out).toEqual([{ kind: 'lost', id: 'a', reason: 'host rebooted (boot id boot-old is now boot-a)' }]);
+    expect(plan(input({ records: [rec('a', 'running', { bootId: 'boot-old' })], procs: [worker, proc(100)] }))).toEqual([
+      { kind: 'look', id: 'a' },
+    ]);
   });
 });
 
 describe('plan: ended records and orphans', () => {
   it('stops a stopped or exited record with a live member or cookie carrier', () => {
     const member = proc(101, { ppid: 1, pgid: 100, sid: 100, startTime: 1001 });
-    expect(plan(input({ records: [rec('a', 'stopped')], procs: [worker, member] }))).toEqual([
-      { kind: 'stop-after-end', id: 'a', pids: [101] },
-    ]);
+    expect(plan(input({ records: [rec('a', 'stopped')], procs: [worker, member] }))).toEqual([{ kind: 'look', id: 'a' }]);
 
     const carrier = proc(300, { ppid: 1, startTime: 2000 });
     const cookies = new Map<number, Cookie>([[300, { id: 'b', owner: OWNER }]]);
     expect(plan(input({ records: [rec('b', 'exited', { pid: 200 })], procs: [worker, carrier], cookies }))).toEqual([
-      { kind: 'stop-after-end', id: 'b', pids: [300] },
+      { kind: 'look', id: 'b' },
     ]);
   });
 
@@ -151,7 +130,7 @@ describe('plan: ended records and orphans', () => {
       [300, { id: 'ghost', owner: OWNER }],
     ]);
     const procs = [worker, proc(300, { ppid: 1 }), proc(301, { ppid: 300 })];
-    expect(plan(input({ procs, cookies }))).toEqual([{ kind: 'stop-orphan', id: 'ghost', run: null, pids: [300, 301] }]);
+    expect(plan(input({ procs, cookies }))).toEqual([{ kind: 'orphans', id: 'ghost', run: null, pids: [300, 301] }]);
   });
 
   it('ignores a cookie carrier owned by another host', () => {
@@ -164,7 +143,7 @@ describe('plan: ended records and orphans', () => {
     const out = plan(
       input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(300, { ppid: 1, startTime: 2000 })], cookies }),
     );
-    expect(out).toEqual([{ kind: 'adopt', id: 'a' }]);
+    expect(out).toEqual([{ kind: 'look', id: 'a' }]);
   });
 });
 
@@ -177,18 +156,9 @@ describe('plan: zombies', () => {
 });
 
 describe('plan: interrupted work', () => {
-  it('resumes a stop, overdue when its kill deadline has passed', () => {
+  it('hands an interrupted stop to the controller (decide() resumes or escalates it)', () => {
     const procs = [worker, proc(100)];
-    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW })], procs }))).toEqual([
-      { kind: 'resume-stop', id: 'a', overdue: true },
-    ]);
-    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW - 1 })], procs }))).toEqual([
-      { kind: 'resume-stop', id: 'a', overdue: true },
-    ]);
-    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW + 1 })], procs }))).toEqual([
-      { kind: 'resume-stop', id: 'a', overdue: false },
-    ]);
-    expect(plan(input({ records: [rec('a', 'stopping')], procs }))).toEqual([{ kind: 'resume-stop', id: 'a', overdue: false }]);
+    expect(plan(input({ records: [rec('a', 'stopping', { killDeadline: NOW - 1 })], procs }))).toEqual([{ kind: 'look', id: 'a' }]);
   });
 
   it('reports an abandoned spawn for a starting record nobody is spawning, with its carriers', () => {
@@ -197,8 +167,8 @@ describe('plan: interrupted work', () => {
       [301, { id: 'a', owner: 'reapq/h2' }],
     ]);
     const procs = [worker, proc(300), proc(301)];
-    expect(plan(input({ records: [rec('a', 'starting')], procs, cookies }))).toEqual([{ kind: 'abandoned-spawn', id: 'a', pids: [300] }]);
-    expect(plan(input({ records: [rec('a', 'starting')] }))).toEqual([{ kind: 'abandoned-spawn', id: 'a', pids: [] }]);
+    expect(plan(input({ records: [rec('a', 'starting')], procs, cookies }))).toEqual([{ kind: 'abandoned', id: 'a', pids: [300] }]);
+    expect(plan(input({ records: [rec('a', 'starting')] }))).toEqual([{ kind: 'abandoned', id: 'a', pids: [] }]);
   });
 
   it('skips busy records, and does not call their carriers orphans', () => {

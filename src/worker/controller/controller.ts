@@ -10,13 +10,15 @@ import type { HostOs } from '../host-os.js';
 import type { LogShipper } from '../log-shipper.js';
 import type { Policy } from '../policy.js';
 import type { PortAllocator } from '../ports.js';
-import { decide, type Trigger } from './decide.js';
+import { decide } from './decide.js';
+import type { Trigger } from './decision.js';
 import { ExitWatch } from './exits.js';
 import { Executor } from './execute.js';
 import { HeldRuns, isOrphanKey, ORPHANS } from './held.js';
 import { Leaves } from './leaves.js';
 import { RunLogs } from './logs.js';
 import { Observer } from './observe.js';
+import type { Note } from './reasons.js';
 import { checkReady } from './ready-check.js';
 import { Spawner, type StartOutcome } from './spawn.js';
 import { newStats } from './stats.js';
@@ -73,6 +75,8 @@ export class Controller {
   private readonly spawner: Spawner;
   private readonly leaves: Leaves | null;
   private readonly executor: Executor;
+  /** Report lines being collected for reconcile passes, by id. */
+  private readonly listeners = new Map<string, Set<Note[]>>();
 
   constructor(private readonly deps: ControllerDeps) {
     this.ownChildren = deps.ownChildren;
@@ -103,6 +107,9 @@ export class Controller {
       stats: this.stats,
       checkReady: (h, rec) => checkReady(readyDeps, h, rec),
       trigger: (key, t) => this.trigger(key, t),
+      note: (id, n) => {
+        for (const notes of this.listeners.get(id) ?? []) notes.push(n);
+      },
     });
   }
 
@@ -140,24 +147,21 @@ export class Controller {
   }
 
   /**
-   * A leaf no live run claims: kills what is in it (cgroup.kill), waits for it to empty,
-   * removes it, and records the drift on its record if there is one. null when it is the
-   * leaf of a run this worker holds (a spawn under way since the pass read the records).
+   * Any trigger, for the reconcile pass: resolves, once a run that saw it has finished,
+   * with the report lines of what was found and done for the id meanwhile.
    */
-  async cleanLeaf(leaf: string, id: string, run: string): Promise<number[] | null> {
-    const h = this.held.get(id);
-    // The run it holds (spawning, running, stopping) is its own to settle.
-    if (!this.leaves || (h && (h.leaf === leaf || h.runId === run))) return null;
-    const pids = await this.leaves.clear(leaf);
-    if (pids.length > 0) {
-      const path = this.leaves.pathOf(leaf);
-      this.deps.log.warn({ processId: id, run, cgroup: path, pids }, 'leftover cgroup: killed and removed');
-      const detail = `cgroup ${path} of run ${run} held ${pids.length} processes no live run claims: killed, removed`;
-      await this.deps.store.transact(id, (cur) =>
-        cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids }] : null,
-      );
+  async look(id: string, t: Trigger): Promise<Note[]> {
+    const notes: Note[] = [];
+    const list = this.listeners.get(id) ?? new Set<Note[]>();
+    list.add(notes);
+    this.listeners.set(id, list);
+    try {
+      await this.trigger(id, t);
+    } finally {
+      list.delete(notes);
+      if (list.size === 0) this.listeners.delete(id);
     }
-    return pids;
+    return notes;
   }
 
   /** A start job: resolves with what became of it, once decided. */
@@ -233,7 +237,7 @@ export class Controller {
     const id = orphanKey ? key.slice(0, -ORPHANS.length) : key;
     // The trigger that says most: a start job's, a sighting's, else a plain look.
     const trigger = triggers.find((t) => t.kind === 'start') ??
-      triggers.find((t) => t.kind === 'orphans' || t.kind === 'abandoned') ??
+      triggers.find((t) => t.kind === 'orphans' || t.kind === 'abandoned' || t.kind === 'leaf') ??
       triggers[0] ?? { kind: 'tick' };
     let known: ProcessRecord | null | undefined;
     let checked = false;
@@ -251,6 +255,7 @@ export class Controller {
         local: held,
         tree,
         trigger: step === 0 || trigger.kind === 'start' ? trigger : { kind: 'event' },
+        leaf: step === 0 && trigger.kind === 'leaf' ? this.observer.observeLeftoverLeaf(trigger.leaf) : null,
         defaultGraceMs: this.deps.config.defaultGraceMs,
         killWaitMs: 2000,
         exitReportMs: 5000,

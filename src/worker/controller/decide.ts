@@ -1,7 +1,9 @@
 import type { EventDraft } from '../../shared/events.js';
-import { FINAL_STATES, type Limits, type ProcessRecord } from '../../shared/record.js';
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import { decideRestart, retryAbandoned } from '../restart.js';
 import { killStep, type KillState, type KillStep } from './kill-plan.js';
+import type { Action, DecideInput, Local, Tree, Trigger } from './decision.js';
+import { reason } from './reasons.js';
 
 /**
  * The per-process decision, pure: (record, what this worker knows of the process, what the
@@ -25,91 +27,20 @@ import { killStep, type KillState, type KillStep } from './kill-plan.js';
  * A run this worker holds that is no longer the record's current run on this host (it was
  * frozen, the fleet moved the process elsewhere) is stale: its own tree is stopped by its
  * own identity, the record is never touched for it.
+ *
+ * Sightings of the reconcile pass, which only looks and enqueues (this is the one place
+ * drift is decided; every reason's words are in reasons.ts):
+ *
+ *   orphans (this id's cookie, no current run of this host claims them) -> kill them, drift `orphan`
+ *   a leaf cgroup of this id no live run claims -> clear it, drift `orphan` if it held anything
+ *   abandoned spawn (starting, no pid, nobody spawning) -> stop its carriers, spawn_failed (+ retry)
  */
-export interface SpawnFacts {
-  pid: number;
-  pgid: number;
-  sid: number;
-  startTime: number;
-  port: number | null;
-  /** Cgroup mode: the run's leaf cgroup path. */
-  cgroup?: string;
-  /** The limits the run got (asked for, or the worker's defaults). */
-  limits?: Limits;
-}
-
-export interface Local {
-  /** null for a set of orphans being stopped (no run of ours). */
-  runId: string | null;
-  phase: 'spawning' | 'spawn-failed' | 'up' | 'orphans';
-  spawn: SpawnFacts | null;
-  failure: string | null;
-  /** Spawned by this worker's forker, which reports the leader's exit; else polled. */
-  spawnedHere: boolean;
-  exit: { code: number | null; signal: string | null; how: 'exited' | 'signaled' | 'unknown' } | null;
-  exitRecorded: boolean;
-  /** When the tree was first seen gone while the forker's exit report was still due. */
-  goneSince: number | null;
-  ready: null | 'checking' | { ok: true; how: string } | { ok: false; reason: string };
-  kill: KillState;
-  /** A drift event was recorded for the current kill (leftovers, stale run). */
-  driftRecorded: boolean;
-}
-
-export type Trigger =
-  | { kind: 'start'; jobId?: string }
-  | { kind: 'stop' }
-  | { kind: 'event' }
-  | { kind: 'tick' }
-  | { kind: 'orphans'; pids: number[]; run: string | null }
-  | { kind: 'abandoned'; pids: number[] };
-
-export interface Tree {
-  members: number[];
-  groupAlive: boolean;
-  leader: 'alive' | 'gone' | 'reused';
-  /** Members come from the run's cgroup, whose emptying is watched: waits need no fast polling. */
-  watched?: boolean;
-  /** OOM kills the kernel counted in the run's cgroup. */
-  oomKills?: number;
-}
-
-export interface DecideInput {
-  hostId: string;
-  bootId: string;
-  now: number;
-  rec: ProcessRecord | null;
-  local: Local | null;
-  /** The tree of the run in question (the local stale run's, or the record's); null if none is known. */
-  tree: Tree | null;
-  trigger: Trigger;
-  defaultGraceMs: number;
-  killWaitMs: number;
-  /** How long a spawned leader's exit report may take after its tree is gone. */
-  exitReportMs: number;
-  /** Delay before an abandoned spawn is retried: whatever it left is gone by then. */
-  abandonedRetryMs: number;
-}
-
-export type Action =
-  | { kind: 'spawn' }
-  | { kind: 'append'; events: EventDraft[] }
-  | { kind: 'signal'; signal: string; step: KillStep }
-  | { kind: 'wait'; step: KillStep }
-  | { kind: 'kill-pids'; pids: number[] }
-  | { kind: 'release-port'; port: number }
-  | { kind: 'enqueue-start'; delayMs: number }
-  | { kind: 'adopt' }
-  | { kind: 'check-ready' }
-  | { kind: 'note-gone' }
-  | { kind: 'forget' }
-  | { kind: 'requeue'; ms: number };
-
 export function decide(i: DecideInput): Action[] {
   const { rec, local, hostId } = i;
   if (local?.phase === 'orphans') return killOnly(i, local, null);
+  if (i.trigger.kind === 'leaf') return leftoverLeaf(i, i.trigger);
   if (local && isStale(i)) return stale(i, local);
-  if (i.trigger.kind === 'orphans' && !claims(i, i.trigger.run)) return [{ kind: 'kill-pids', pids: i.trigger.pids }];
+  if (i.trigger.kind === 'orphans' && !claims(i, i.trigger.run)) return orphans(i, i.trigger.pids);
   if (!rec) return local ? [{ kind: 'forget' }] : [];
   if (rec.state === 'pending') return pending(i, rec);
   if (rec.host !== hostId) return [];
@@ -151,7 +82,7 @@ function unrecorded(i: DecideInput, rec: ProcessRecord, local: Local | null): Ac
   if (local.phase === 'spawning') return [];
   if (local.phase === 'spawn-failed') {
     const out: Action[] = [
-      { kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? 'could not be spawned', run }] },
+      { kind: 'append', events: [{ type: 'spawn_failed', host: hostId, error: local.failure ?? reason.spawnFailed, run }] },
     ];
     if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
     return [...out, { kind: 'forget' }];
@@ -183,16 +114,7 @@ function unrecorded(i: DecideInput, rec: ProcessRecord, local: Local | null): Ac
 function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tree | null): Action[] {
   const run = rec.runId ?? undefined;
   if (rec.bootId !== null && rec.bootId !== i.bootId) {
-    const reason = `host rebooted (boot id ${rec.bootId} is now ${i.bootId})`;
-    return [
-      {
-        kind: 'append',
-        events: [
-          { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
-          { type: 'lost', reason, run },
-        ],
-      },
-    ];
+    return lost(reason.rebooted(rec.bootId, i.bootId), run);
   }
   // The leader's own exit status goes on the record before anything that follows it.
   if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
@@ -215,16 +137,7 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     return [];
   }
   if (tree.leader === 'reused') {
-    const reason = `pid ${rec.pid} was reused by another process`;
-    return [
-      {
-        kind: 'append',
-        events: [
-          { type: 'drift', kind: 'pid-reused', detail: reason, pids: [], run },
-          { type: 'lost', reason, run },
-        ],
-      },
-    ];
+    return lost(reason.pidReused(rec.pid), run);
   }
   // Our forker reports the exit status soon after the leader dies: wait for it a little.
   if (local?.spawnedHere && !local.exit) {
@@ -232,7 +145,7 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
   }
   const left = tree.members.length > 0;
-  const detail = left ? `leader ${rec.pid} gone, ${tree.members.length} left in its tree` : `leader ${rec.pid} ended unseen`;
+  const detail = left ? reason.leftovers(rec.pid, tree.members.length) : reason.missedExit(rec.pid);
   return [
     {
       kind: 'append',
@@ -242,6 +155,15 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
       ],
     },
   ];
+}
+
+/** The recorded pid means nothing any more (reused, or the host rebooted): lost, never touched. */
+function lost(why: string, run: string | undefined): Action[] {
+  const events: EventDraft[] = [
+    { type: 'drift', kind: 'pid-reused', detail: why, pids: [], run },
+    { type: 'lost', reason: why, run },
+  ];
+  return [{ kind: 'append', events }];
 }
 
 /** A local run the record no longer names as current on this host. */
@@ -270,7 +192,7 @@ function stale(i: DecideInput, local: Local): Action[] {
         {
           type: 'drift',
           kind: 'stale-run',
-          detail: `${i.hostId} still ran run ${local.runId}, which is no longer current: stopping its tree`,
+          detail: reason.staleRun(i.hostId, local.runId),
           pids: t!.members,
         },
       ],
@@ -283,6 +205,34 @@ function claims(i: DecideInput, run: string | null): boolean {
   const { rec } = i;
   if (!rec || rec.host !== i.hostId || rec.state === 'pending') return false;
   return run === null || rec.runId === null || rec.runId === run;
+}
+
+/** Processes of this id no current run of this host claims: stopped under their own key; drift on the record. */
+function orphans(i: DecideInput, pids: number[]): Action[] {
+  const out: Action[] = [{ kind: 'kill-pids', pids }];
+  if (i.rec && i.rec.state !== 'pending') {
+    out.push({ kind: 'append', events: [{ type: 'drift', kind: 'orphan', detail: reason.orphan(i.rec.id, i.hostId), pids }] });
+  }
+  return out;
+}
+
+/**
+ * A leaf no live run claimed when the pass listed the leaves. Cgroup membership is the
+ * truth here: whatever is in it is killed, whatever its environment says, and the leaf is
+ * removed. The run this worker holds, or one recorded since the pass read the records, is
+ * its own to settle.
+ */
+function leftoverLeaf(i: DecideInput, t: Extract<Trigger, { kind: 'leaf' }>): Action[] {
+  const { rec, local } = i;
+  if (local && (local.leaf === t.leaf || local.runId === t.run)) return [];
+  if (rec && rec.host === i.hostId && rec.runId === t.run && rec.state !== 'pending' && !FINAL_STATES.has(rec.state)) return [];
+  const members = i.leaf?.members ?? [];
+  const out: Action[] = [{ kind: 'clear-leaf', leaf: t.leaf }];
+  if (members.length > 0 && rec && rec.state !== 'pending') {
+    const detail = reason.leftoverLeaf(i.leaf!.path, t.run, members.length);
+    out.push({ kind: 'append', events: [{ type: 'drift', kind: 'orphan', detail, pids: members }] });
+  }
+  return out;
 }
 
 function pending(i: DecideInput, rec: ProcessRecord): Action[] {
@@ -300,7 +250,7 @@ function abandoned(i: DecideInput, rec: ProcessRecord, pids: number[]): Action[]
   const failed: EventDraft = {
     type: 'spawn_failed',
     host: i.hostId,
-    error: 'the worker died while spawning it',
+    error: reason.spawnAbandoned,
     run: rec.runId ?? undefined,
   };
   const retry = retryAbandoned(rec, i.abandonedRetryMs);
@@ -336,7 +286,7 @@ function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null
   if (rec && !local?.driftRecorded && step.kind === 'signal' && t.members.length > 0) {
     // Leftovers of the run whose end we just saw, or something alive after an end recorded earlier.
     const own = !!local?.exitRecorded;
-    const detail = own ? `leader ${rec.pid} gone, ${t.members.length} left in its tree` : `${t.members.length} alive after it ${rec.state}`;
+    const detail = own ? reason.leftovers(rec.pid, t.members.length) : reason.aliveAfterEnd(t.members.length, rec.state);
     out.push({ kind: 'append', events: [{ type: 'drift', kind: own ? 'leftovers' : 'alive-after-end', detail, pids: t.members }] });
   }
   return [...out, ...killSteps(step, state, t, 'SIGTERM', null)];

@@ -5,7 +5,7 @@ import type { CgroupManager } from '../cgroup/manager.js';
 import type { HostOs } from '../host-os.js';
 import type { PortAllocator } from '../ports.js';
 import { identityOf } from '../tree.js';
-import type { Action, Tree, Trigger } from './decide.js';
+import type { Action, Tree, Trigger } from './decision.js';
 import type { ExitWatch } from './exits.js';
 import { newHeld, ORPHANS, type Held, type HeldRuns } from './held.js';
 import { afterStep } from './kill-plan.js';
@@ -13,6 +13,7 @@ import type { Leaves } from './leaves.js';
 import type { RunLogs } from './logs.js';
 import type { Observer } from './observe.js';
 import type { Spawner } from './spawn.js';
+import { did, noteOf, type Note } from './reasons.js';
 import { noteAppended, type ControllerStats } from './stats.js';
 
 export interface ExecuteDeps {
@@ -35,6 +36,8 @@ export interface ExecuteDeps {
   stats: ControllerStats;
   checkReady: (h: Held, rec: ProcessRecord) => void;
   trigger: (key: string, t: Trigger) => Promise<void>;
+  /** A line for the reconcile report of the id (kept only while a pass waits on it). */
+  note: (id: string, n: Note) => void;
   background: (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
 }
 
@@ -90,6 +93,9 @@ export class Executor {
         case 'kill-pids':
           this.killPids(run, a.pids);
           break;
+        case 'clear-leaf':
+          await this.clearLeaf(run, a.leaf);
+          break;
         case 'release-port':
           await this.deps.ports.release(a.port, id);
           break;
@@ -133,6 +139,10 @@ export class Executor {
     if (appended.length === 0) return false;
     run.base = record;
     noteAppended(this.deps.stats, run.held, appended, record!, run.log(), this.deps.now());
+    for (const e of appended) {
+      const n = noteOf(e);
+      if (n) this.deps.note(run.id, n);
+    }
     return true;
   }
 
@@ -186,17 +196,15 @@ export class Executor {
     this.deps.observer.remember(o, pids);
     this.deps.held.set(okey, o);
     run.log().warn({ pids }, 'stopping processes no run of this host claims');
-    if (run.base && run.trigger.kind === 'orphans') {
-      const detail = `carries the cookie of ${run.id} on ${this.deps.hostId}, no current run claims it`;
-      this.deps.background(
-        'orphan drift',
-        { processId: run.id },
-        this.deps.store.transact(run.id, (cur) =>
-          cur && cur.state !== 'pending' ? [{ type: 'drift', kind: 'orphan', detail, pids }] : null,
-        ),
-      );
-    }
+    this.deps.note(run.id, did.orphansStopped(pids.length));
     this.deps.background('orphan kill', { processId: run.id }, this.deps.trigger(okey, { kind: 'tick' }));
+  }
+
+  /** A leaf no live run claims: what is in it is killed, the leaf removed. */
+  private async clearLeaf(run: Run, leaf: string): Promise<void> {
+    const pids = await this.deps.leaves!.clear(leaf);
+    if (pids.length > 0) run.log().warn({ cgroup: this.deps.leaves!.pathOf(leaf), pids }, 'leftover cgroup: killed and removed');
+    this.deps.note(run.id, did.leafCleared(leaf, pids));
   }
 
   private async adopt(run: Run): Promise<boolean> {

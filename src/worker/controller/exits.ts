@@ -1,7 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
 import type { HostOs } from '../host-os.js';
 import { leaderAlive } from '../tree.js';
-import type { Local } from './decide.js';
+import type { Local } from './decision.js';
 import type { HeldRuns } from './held.js';
 
 type Exit = NonNullable<Local['exit']>;

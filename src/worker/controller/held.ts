@@ -1,5 +1,5 @@
 import type { Identity } from '../tree.js';
-import type { Local } from './decide.js';
+import type { Local } from './decision.js';
 import { NO_KILL } from './kill-plan.js';
 
 /** What the controller holds per id: the decision's view plus what only the shell needs. */

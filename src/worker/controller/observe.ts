@@ -2,7 +2,7 @@ import type { ProcessRecord } from '../../shared/record.js';
 import type { CgroupManager } from '../cgroup/manager.js';
 import { findTree, findTreeFast, type HostOs } from '../host-os.js';
 import { identityOf, leaderState, type Identity } from '../tree.js';
-import type { Tree } from './decide.js';
+import type { Tree } from './decision.js';
 import type { Held, HeldRuns } from './held.js';
 
 export interface ObserveDeps {
@@ -56,6 +56,14 @@ export class Observer {
     if (members.length === 0 && !groupAlive) members = scan();
     if (held) this.remember(held, members);
     return { members, groupAlive, leader };
+  }
+
+  /** A leaf no live run claimed when the pass listed them: its path and what is in it now. */
+  observeLeftoverLeaf(leaf: string): { path: string; members: number[] } | null {
+    const cg = this.deps.cgroups;
+    if (!cg) return null;
+    const { os, ownChildren } = this.deps;
+    return { path: cg.pathOf(leaf), members: cg.members(leaf).filter((p) => p !== os.selfPid && !ownChildren.has(p)) };
   }
 
   /**

@@ -3,12 +3,13 @@ import type { Logger } from '../../shared/logger.js';
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ReconcileReport } from '../../shared/reconcile-report.js';
 import type { Controller } from '../controller/controller.js';
-import type { Trigger } from '../controller/decide.js';
+import type { Trigger } from '../controller/decision.js';
 import { readCookies, type HostOs } from '../host-os.js';
 import type { ProcStat } from '../../shared/proc-stat.js';
 import type { Reaper } from '../reaper.js';
 import { cookieCandidates, identityOf, leaderAlive } from '../tree.js';
-import { cgroupLeftovers, plan, type Drift } from './plan.js';
+import { did } from '../controller/reasons.js';
+import { cgroupLeftovers, plan } from './plan.js';
 
 export type { ReconcileReport };
 
@@ -23,26 +24,65 @@ export interface ReconcileDeps {
   now: () => number;
 }
 
-const DETAIL: Record<Drift['kind'], string> = {
-  adopt: 'adopting it',
-  'missed-exit': 'recording the exit',
-  'stop-leftovers': 'stopping leftovers',
-  lost: 'recording it lost',
-  'stop-after-end': 'stopping what is alive after its end',
-  'stop-orphan': 'stopping orphans',
-  'resume-stop': 'resuming the stop',
-  'abandoned-spawn': 'failing the abandoned spawn (and retrying)',
-  reap: 'reaping',
-};
-
 /**
- * One pass, level-triggered: read the records and the table, find what differs, and hand
- * each id to the controller, which reads the record again and decides. The pass itself
- * never acts on a process, so a snapshot that went stale while it was read (a spawn
- * recorded in between) can never get a healthy process killed.
+ * One pass, level-triggered: read the records and the table, find the ids whose world may
+ * differ from their record, and hand each to the controller, which reads the record again
+ * and decides (every drift kind and its reason is decided there, nowhere else). The pass
+ * itself never acts on a process, so a snapshot that went stale while it was read (a spawn
+ * recorded in between) can never get a healthy process killed. The report says what the
+ * controller found and did for the ids it was handed.
  */
 export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean; finishedSince?: number } = {}): Promise<ReconcileReport> {
   const t0 = deps.now();
+  const { controller } = deps;
+  const { records, corrupt, procs, sightings } = await look(deps, opts);
+  const report: ReconcileReport = {
+    host: deps.hostId,
+    at: new Date(t0).toISOString(),
+    durationMs: 0,
+    records: records.length,
+    full: opts.full === true,
+    ...(opts.finishedSince !== undefined && !opts.full ? { finishedSince: new Date(opts.finishedSince).toISOString() } : {}),
+    processes: procs.length,
+    actions: [],
+    errors: [],
+    ...(corrupt.length > 0 ? { corrupt } : {}),
+  };
+  for (const c of corrupt) report.errors.push(`record of ${c.id} is corrupt: ${c.problem}`);
+  const work: Array<Promise<void>> = [];
+  const hand = (id: string, t: Trigger, what: string) =>
+    work.push(
+      controller.look(id, t).then(
+        (notes) => void report.actions.push(...notes.map((n) => ({ ...n, id }))),
+        (err) => void report.errors.push(`${what} ${id}: ${(err as Error).message}`),
+      ),
+    );
+  for (const s of sightings) {
+    if (s.kind === 'reap') report.actions.push(did.reaped(deps.reaper.sweep().length));
+    else if (s.kind === 'look') hand(s.id, { kind: 'tick' }, s.kind);
+    else if (s.kind === 'orphans') hand(s.id, { kind: 'orphans', pids: s.pids, run: s.run }, s.kind);
+    else hand(s.id, { kind: 'abandoned', pids: s.pids }, s.kind);
+  }
+  // Cgroup mode: a leaf no live run claims is drift, whatever its members' environment says.
+  // Held ids are not skipped here: a held id's leaf of another run is a leftover too (the
+  // decision leaves the run it holds alone). A record that cannot be read is left alone,
+  // leaf and all: what it held is unknown, and a bad record must harm nothing.
+  const leaves = controller.cgroupLeaves();
+  if (leaves.length > 0) {
+    for (const l of cgroupLeftovers(leaves, records, deps.hostId, new Set(corrupt.map((x) => x.id))))
+      hand(l.id, { kind: 'leaf', leaf: l.leaf, run: l.run }, `cgroup-leftover ${l.leaf}`);
+  }
+  // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
+  const handed = new Set(sightings.map((s) => ('id' in s ? s.id : '')));
+  for (const id of controller.heldIds()) if (!handed.has(id)) hand(id, { kind: 'tick' }, 'tick');
+  await Promise.all(work);
+  report.durationMs = deps.now() - t0;
+  if (report.actions.length > 0 || report.errors.length > 0) deps.log.info({ report }, 'reconcile pass');
+  return report;
+}
+
+/** The records of this host, the process table, and the ids whose world may differ from their record. */
+async function look(deps: ReconcileDeps, opts: { full?: boolean; finishedSince?: number }) {
   const { controller, store, os } = deps;
   // Most passes read the host's live index: their cost follows what runs, not the history.
   // Finished records are read too, so a member that outlived its record's end without the
@@ -67,87 +107,18 @@ export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean;
   for (const pid of controller.leaders()) candidates.delete(pid);
   const cookies = readCookies(os, candidates);
   const busy = new Set<string>(records.map((r) => r.id).filter((id) => controller.holds(id)));
-
-  const actions = plan({
+  const sightings = plan({
     hostId: deps.hostId,
     owner: deps.owner,
     selfPid: os.selfPid,
     bootId: os.table.bootId(),
-    now: t0,
     records,
     procs,
     cookies,
     busy,
     ownChildren: controller.ownChildren,
   });
-
-  const report: ReconcileReport = {
-    host: deps.hostId,
-    at: new Date(t0).toISOString(),
-    durationMs: 0,
-    records: records.length,
-    full: opts.full === true,
-    ...(opts.finishedSince !== undefined && !opts.full ? { finishedSince: new Date(opts.finishedSince).toISOString() } : {}),
-    processes: procs.length,
-    actions: [],
-    errors: [],
-    ...(corrupt.length > 0 ? { corrupt } : {}),
-  };
-  for (const c of corrupt) report.errors.push(`record of ${c.id} is corrupt: ${c.problem}`);
-  const work: Array<Promise<void>> = [];
-  for (const a of actions) {
-    if (a.kind === 'reap') {
-      const reaped = deps.reaper.sweep();
-      report.actions.push({ kind: a.kind, pids: a.pids, detail: `reaped ${reaped.length} zombies` });
-      continue;
-    }
-    const t: Trigger =
-      a.kind === 'stop-orphan'
-        ? { kind: 'orphans', pids: a.pids, run: a.run }
-        : a.kind === 'abandoned-spawn'
-          ? { kind: 'abandoned', pids: a.pids }
-          : { kind: 'tick' };
-    work.push(controller.trigger(a.id, t).catch((err) => void report.errors.push(`${a.kind} ${a.id}: ${(err as Error).message}`)));
-    report.actions.push({
-      kind: a.kind,
-      id: a.id,
-      ...('pids' in a ? { pids: a.pids } : {}),
-      detail: 'reason' in a ? a.reason : DETAIL[a.kind],
-    });
-  }
-  // Cgroup mode: a leaf no live run claims is drift, whatever its members' environment says.
-  const leaves = controller.cgroupLeaves();
-  if (leaves.length > 0) {
-    // Held ids are not skipped here: a held id's leaf of another run is a leftover too
-    // (cleanLeaf leaves the run it holds alone). A record that cannot be read is left
-    // alone, leaf and all: what it held is unknown, and a bad record must harm nothing.
-    for (const l of cgroupLeftovers(leaves, records, deps.hostId, new Set(corrupt.map((x) => x.id)))) {
-      work.push(
-        controller.cleanLeaf(l.leaf, l.id, l.run).then(
-          (pids) => {
-            if (pids === null) return;
-            report.actions.push({
-              kind: 'cgroup-leftover',
-              id: l.id,
-              pids,
-              detail:
-                pids.length > 0
-                  ? `killed ${pids.length} in cgroup ${l.leaf} no live run claims, removed it`
-                  : `removed empty cgroup ${l.leaf}`,
-            });
-          },
-          (err) => void report.errors.push(`cgroup-leftover ${l.leaf}: ${(err as Error).message}`),
-        ),
-      );
-    }
-  }
-  // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
-  for (const id of controller.heldIds())
-    if (!actions.some((a) => 'id' in a && a.id === id)) work.push(controller.trigger(id, { kind: 'tick' }).catch(() => undefined));
-  await Promise.all(work);
-  report.durationMs = deps.now() - t0;
-  if (report.actions.length > 0 || report.errors.length > 0) deps.log.info({ report }, 'reconcile pass');
-  return report;
+  return { records, corrupt, procs, sightings };
 }
 
 /** Process groups of live records whose leader is alive with its recorded identity. */

@@ -5,6 +5,7 @@ import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
 import { compactFinished, prune } from '../../shared/prune.js';
+import { reason as why } from '../controller/reasons.js';
 import { decideRestart } from '../restart.js';
 import { luaScript } from '../../shared/lua.js';
 
@@ -64,7 +65,7 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
       const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
       if (live.length === 0) continue;
       report.lostHosts.push(h.hostId);
-      const reason = `host ${h.hostId} stopped sending heartbeats ${Math.round((now - h.at) / 1000)}s ago`;
+      const reason = why.hostLost(h.hostId, Math.round((now - h.at) / 1000));
       for (const rec of live) {
         const { appended } = await deps.store.transact(rec.id, (cur) =>
           cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)

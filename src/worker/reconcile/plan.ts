@@ -1,24 +1,19 @@
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ProcStat } from '../../shared/proc-stat.js';
-import { identityOf, leaderState, treeMembers, type Cookie } from '../tree.js';
+import { identityOf, treeMembers, type Cookie } from '../tree.js';
 
-export type Drift =
-  /** Alive, identity matches, nobody here watches it. */
-  | { kind: 'adopt'; id: string }
-  /** Nothing of it is alive and nobody saw it end. */
-  | { kind: 'missed-exit'; id: string }
-  /** The leader is gone but members or cookie-carriers live on. */
-  | { kind: 'stop-leftovers'; id: string; pids: number[] }
-  /** The recorded pid now belongs to another process: never touch it. */
-  | { kind: 'lost'; id: string; reason: string }
-  /** The record says it ended, yet parts of it are alive. */
-  | { kind: 'stop-after-end'; id: string; pids: number[] }
-  /** Carries this host's cookie, but no record of this host claims it. */
-  | { kind: 'stop-orphan'; id: string; run: string | null; pids: number[] }
-  /** A stop whose worker is gone: resume it (escalating if its deadline passed). */
-  | { kind: 'resume-stop'; id: string; overdue: boolean }
-  /** A spawn that began in a worker that died before recording it. */
-  | { kind: 'abandoned-spawn'; id: string; pids: number[] }
+/**
+ * What the pass saw of one id that the controller must look at. Only what the look needs
+ * to know that the record cannot tell (which pids, of which run); what the difference is
+ * and what to do about it is decide()'s to say.
+ */
+export type Sighting =
+  /** A record whose world may differ from it: a live run nobody here holds, or something alive after its end. */
+  | { kind: 'look'; id: string }
+  /** Carriers of this host's cookie for this id that no record of this host claims (by run). */
+  | { kind: 'orphans'; id: string; run: string | null; pids: number[] }
+  /** A spawn that began in a worker that died before recording it, with its cookie-carriers. */
+  | { kind: 'abandoned'; id: string; pids: number[] }
   /** Zombies whose parent is this worker and that libuv will not reap. */
   | { kind: 'reap'; pids: number[] };
 
@@ -27,7 +22,6 @@ export interface PlanInput {
   owner: string;
   selfPid: number;
   bootId: string;
-  now: number;
   /** Records whose host is this host. */
   records: readonly ProcessRecord[];
   procs: readonly ProcStat[];
@@ -39,13 +33,13 @@ export interface PlanInput {
 }
 
 /**
- * Compares what is recorded for this host with what the process table shows and says
- * what to do about each difference (DESIGN.md, "Drift the reconciler must repair"). Pure:
- * every row of the drift table is a unit test with plain data.
+ * Compares what is recorded for this host with what the process table shows and names the
+ * ids that need a look (docs/controller.md). Pure: every row is a unit test with plain
+ * data. It decides nothing: a record it names is read again and judged by decide().
  */
-export function plan(input: PlanInput): Drift[] {
+export function plan(input: PlanInput): Sighting[] {
   const { records, procs, cookies, busy, selfPid, owner } = input;
-  const actions: Drift[] = [];
+  const out: Sighting[] = [];
   const claimed = new Set<string>();
   // Finished records are many and almost always fully gone: only those whose group,
   // session or cookie still shows up in the table are worth a closer look.
@@ -63,45 +57,24 @@ export function plan(input: PlanInput): Drift[] {
     if (rec.host !== input.hostId) continue;
     claimed.add(rec.id);
     if (busy.has(rec.id)) continue;
-    const ident = identityOf(rec);
-
-    // Spawned but not yet ready is judged like running; before the spawn was recorded it is abandoned.
+    // Before the spawn was recorded it is abandoned: nobody here is spawning it.
     if (rec.state === 'starting' && rec.pid === null) {
-      const carriers = carriersOf(rec.id, cookies, owner);
-      actions.push({ kind: 'abandoned-spawn', id: rec.id, pids: carriers });
+      out.push({ kind: 'abandoned', id: rec.id, pids: carriersOf(rec.id, cookies, owner) });
       continue;
     }
+    const ident = identityOf(rec);
     if (!ident) continue;
-    // After a reboot the recorded group ids mean nothing: only the cookie still identifies.
-    const rebooted = rec.bootId !== null && rec.bootId !== input.bootId;
-    const members = () => (rebooted ? carriersOf(rec.id, cookies, owner) : treeMembers(ident, procs, cookies, selfPid, owner));
-
     if (FINAL_STATES.has(rec.state)) {
       if (!pgids.has(ident.pgid) && !sids.has(ident.sid) && !cookieIds.has(rec.id)) continue;
-      const alive = members();
-      if (alive.length > 0) actions.push({ kind: 'stop-after-end', id: rec.id, pids: alive });
+      // After a reboot the recorded group ids mean nothing: only the cookie still identifies.
+      const rebooted = rec.bootId !== null && rec.bootId !== input.bootId;
+      const alive = rebooted ? carriersOf(rec.id, cookies, owner) : treeMembers(ident, procs, cookies, selfPid, owner);
+      if (alive.length > 0) out.push({ kind: 'look', id: rec.id });
       continue;
     }
-    if (rebooted) {
-      actions.push({ kind: 'lost', id: rec.id, reason: `host rebooted (boot id ${rec.bootId} is now ${input.bootId})` });
-      continue;
-    }
-    if (rec.state === 'stopping') {
-      actions.push({ kind: 'resume-stop', id: rec.id, overdue: rec.killDeadline !== null && rec.killDeadline <= input.now });
-      continue;
-    }
-    // running, or starting with its identity recorded
-    const leader = leaderState(ident, byPid.get(ident.pid));
-    const left = leader === 'alive' ? [] : members();
-    if (leader === 'alive') {
-      actions.push({ kind: 'adopt', id: rec.id });
-    } else if (left.length > 0) {
-      actions.push({ kind: 'stop-leftovers', id: rec.id, pids: left });
-    } else if (leader === 'reused') {
-      actions.push({ kind: 'lost', id: rec.id, reason: `pid ${ident.pid} was reused by another process` });
-    } else {
-      actions.push({ kind: 'missed-exit', id: rec.id });
-    }
+    // Live, and nobody here holds it: adopt, a missed exit, leftovers, a reused pid, a
+    // reboot, an interrupted stop. Which one is decide()'s to say, on a fresh read.
+    out.push({ kind: 'look', id: rec.id });
   }
 
   // Grouped by run: leftovers of an earlier run are orphans even while a later one lives.
@@ -121,11 +94,11 @@ export function plan(input: PlanInput): Drift[] {
     o.pids.push(pid);
     orphans.set(k, o);
   }
-  for (const o of orphans.values()) actions.push({ kind: 'stop-orphan', id: o.id, run: o.run, pids: o.pids.sort((a, b) => a - b) });
+  for (const o of orphans.values()) out.push({ kind: 'orphans', id: o.id, run: o.run, pids: o.pids.sort((a, b) => a - b) });
 
   const zombies = procs.filter((p) => p.ppid === selfPid && p.state === 'Z' && !input.ownChildren.has(p.pid)).map((p) => p.pid);
-  if (zombies.length > 0) actions.push({ kind: 'reap', pids: zombies });
-  return actions;
+  if (zombies.length > 0) out.push({ kind: 'reap', pids: zombies });
+  return out;
 }
 
 function carriersOf(id: string, cookies: ReadonlyMap<number, Cookie>, owner: string): number[] {

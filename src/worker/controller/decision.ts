@@ -1,0 +1,90 @@
+import type { EventDraft } from '../../shared/events.js';
+import type { Limits, ProcessRecord } from '../../shared/record.js';
+import type { KillState, KillStep } from './kill-plan.js';
+
+/** The decision's inputs and outputs (decide.ts): what a run of the controller sees, and the actions it may take. */
+export interface SpawnFacts {
+  pid: number;
+  pgid: number;
+  sid: number;
+  startTime: number;
+  port: number | null;
+  /** Cgroup mode: the run's leaf cgroup path. */
+  cgroup?: string;
+  /** The limits the run got (asked for, or the worker's defaults). */
+  limits?: Limits;
+}
+
+export interface Local {
+  /** null for a set of orphans being stopped (no run of ours). */
+  runId: string | null;
+  phase: 'spawning' | 'spawn-failed' | 'up' | 'orphans';
+  spawn: SpawnFacts | null;
+  failure: string | null;
+  /** Spawned by this worker's forker, which reports the leader's exit; else polled. */
+  spawnedHere: boolean;
+  exit: { code: number | null; signal: string | null; how: 'exited' | 'signaled' | 'unknown' } | null;
+  exitRecorded: boolean;
+  /** When the tree was first seen gone while the forker's exit report was still due. */
+  goneSince: number | null;
+  ready: null | 'checking' | { ok: true; how: string } | { ok: false; reason: string };
+  kill: KillState;
+  /** A drift event was recorded for the current kill (leftovers, stale run). */
+  driftRecorded: boolean;
+  /** Cgroup mode: the run's leaf. */
+  leaf?: string | null;
+}
+
+export type Trigger =
+  | { kind: 'start'; jobId?: string }
+  | { kind: 'stop' }
+  | { kind: 'event' }
+  | { kind: 'tick' }
+  | { kind: 'orphans'; pids: number[]; run: string | null }
+  | { kind: 'abandoned'; pids: number[] }
+  /** A leaf cgroup of this id that no live run claimed when the pass listed them. */
+  | { kind: 'leaf'; leaf: string; run: string };
+
+export interface Tree {
+  members: number[];
+  groupAlive: boolean;
+  leader: 'alive' | 'gone' | 'reused';
+  /** Members come from the run's cgroup, whose emptying is watched: waits need no fast polling. */
+  watched?: boolean;
+  /** OOM kills the kernel counted in the run's cgroup. */
+  oomKills?: number;
+}
+
+export interface DecideInput {
+  hostId: string;
+  bootId: string;
+  now: number;
+  rec: ProcessRecord | null;
+  local: Local | null;
+  /** The tree of the run in question (the local stale run's, or the record's); null if none is known. */
+  tree: Tree | null;
+  trigger: Trigger;
+  /** For a `leaf` trigger: the leaf's path and what is in it now. */
+  leaf?: { path: string; members: number[] } | null;
+  defaultGraceMs: number;
+  killWaitMs: number;
+  /** How long a spawned leader's exit report may take after its tree is gone. */
+  exitReportMs: number;
+  /** Delay before an abandoned spawn is retried: whatever it left is gone by then. */
+  abandonedRetryMs: number;
+}
+
+export type Action =
+  | { kind: 'spawn' }
+  | { kind: 'append'; events: EventDraft[] }
+  | { kind: 'signal'; signal: string; step: KillStep }
+  | { kind: 'wait'; step: KillStep }
+  | { kind: 'kill-pids'; pids: number[] }
+  | { kind: 'clear-leaf'; leaf: string }
+  | { kind: 'release-port'; port: number }
+  | { kind: 'enqueue-start'; delayMs: number }
+  | { kind: 'adopt' }
+  | { kind: 'check-ready' }
+  | { kind: 'note-gone' }
+  | { kind: 'forget' }
+  | { kind: 'requeue'; ms: number };
