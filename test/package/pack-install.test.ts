@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, ROOT, useWorker } from '../helpers/workers.js';
@@ -39,10 +39,27 @@ const t = useWorker('h-pack');
 let tarball: string | undefined;
 let packOut = '';
 
-/** Packs once for the file; counts the builds npm ran on the way. */
+/**
+ * A copy of the checkout (what git would commit, untracked files included) with its
+ * node_modules linked: npm pack cleans and rebuilds dist/, and the checkout's own dist/ is
+ * what every other test's workers run, possibly at the same time.
+ */
+async function checkoutCopy(): Promise<string> {
+  const copy = join(dir, 'checkout');
+  const files = await run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], ROOT);
+  expect(files.code, files.out).toBe(0);
+  for (const f of files.out.split('\0').filter((f) => f && existsSync(join(ROOT, f)))) {
+    mkdirSync(dirname(join(copy, f)), { recursive: true });
+    cpSync(join(ROOT, f), join(copy, f), { verbatimSymlinks: true });
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  return copy;
+}
+
+/** Packs once for the file, from a copy of the checkout; counts the builds npm ran on the way. */
 async function packed(): Promise<string> {
   if (tarball) return tarball;
-  const pack = await run('npm', ['pack', '--foreground-scripts', '--pack-destination', dir], ROOT, npmEnv);
+  const pack = await run('npm', ['pack', '--foreground-scripts', '--pack-destination', dir], await checkoutCopy(), npmEnv);
   packOut = pack.out;
   expect(pack.code, pack.out).toBe(0);
   const file = readdirSync(dir).find((f) => f.endsWith('.tgz'));
