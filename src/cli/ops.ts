@@ -11,6 +11,8 @@ import type { WithClient } from './processes.js';
 import { nothingIn } from './redis-target.js';
 import { registerDevCommand } from './dev.js';
 import { registerFsckCommand } from './fsck.js';
+import { describeVersions, fleetVersions } from '../shared/event-versions.js';
+import { EVENT_TYPES } from '../shared/events.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
 // hosts) must not pay. A worker that also held the api's modules would be a bigger process
@@ -97,7 +99,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
           return;
         }
         const now = Date.now();
-        const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID']];
+        const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID', 'EVENTS']];
         for (const h of hosts)
           rows.push([
             h.hostId,
@@ -107,8 +109,20 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
             `${humanMs(now - h.at)} ago`,
             h.version,
             String(h.pid),
+            describeVersions(h.events),
           ]);
         out(table(rows, useColor()));
+        // What every live worker reads: the most a writer may use while they all run.
+        const alive = hosts.filter((h) => h.alive);
+        if (alive.length > 0)
+          out(
+            `events every live worker reads: ${describeVersions(
+              fleetVersions(
+                EVENT_TYPES,
+                alive.map((h) => h.events),
+              ),
+            )}`,
+          );
       }),
     );
 

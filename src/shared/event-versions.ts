@@ -84,3 +84,26 @@ export function downcast(e: RawEvent, to: number): RawEvent {
   for (let from = current; from > target; from--) out = steps[from - 1 - BASELINE_VERSION]!.down(out);
   return { ...out, v: target };
 }
+
+/**
+ * Per type, the newest version every reader of a fleet reads: what a writer may use while
+ * they all run. A reader that announced nothing (a release before per-type versions) reads
+ * the baseline; a type a reader does not list, it cannot read at all, so it counts as the
+ * baseline too (a type new to the fleet must not be written until every reader lists it).
+ */
+export function fleetVersions(
+  types: readonly string[],
+  announced: ReadonlyArray<Readonly<Record<string, number>> | undefined>,
+): Record<string, number> {
+  return Object.fromEntries(types.map((t) => [t, Math.min(currentVersion(t), ...announced.map((a) => a?.[t] ?? BASELINE_VERSION))]));
+}
+
+/** A reader's versions in a few words: `v1` when it reads only the baseline, else the types above it (`v1, start_requested v2`). */
+export function describeVersions(versions: Readonly<Record<string, number>> | undefined): string {
+  if (!versions) return 'v1 (not announced)';
+  const above = Object.entries(versions)
+    .filter(([, v]) => v > BASELINE_VERSION)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([t, v]) => `${t} v${v}`);
+  return [`v${BASELINE_VERSION}`, ...above].join(', ');
+}

@@ -23,6 +23,11 @@ export const HeartbeatSchema = z.object({
       kill: z.enum(['cgroup.kill', 'freeze']).nullable(),
     })
     .optional(),
+  /**
+   * Per event type, the newest version this worker reads (src/shared/event-versions.ts):
+   * what a writer may use while it runs. Absent from workers before per-type versions.
+   */
+  events: z.record(z.string(), z.number().int().positive()).optional(),
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
 export type HostInfo = Heartbeat & { alive: boolean };

@@ -1,3 +1,5 @@
+import { readableVersions } from '../shared/event-versions.js';
+import { EVENT_TYPES } from '../shared/events.js';
 import { DelayedError, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { InputError } from '../shared/errors.js';
@@ -297,6 +299,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       load: sup.load,
       capacity: Number.isFinite(maxProcesses) ? maxProcesses : null,
       containment,
+      events: readableVersions(EVENT_TYPES),
       at: Date.now(),
       ttlMs: config.heartbeatMs * 3,
       counters,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { internalsOf } from '../../src/producer/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, startWorker, testEnv, until } from '../helpers/workers.js';
+import { alive, cli, startWorker, testEnv, until } from '../helpers/workers.js';
 
 const prefix = randomPrefix();
 const env = testEnv(testRedisUrl(), prefix);
@@ -23,6 +23,11 @@ describe('a record that disagrees with its events', () => {
   it('never causes a kill: the controller decides on the events instead', async () => {
     const { keys } = internalsOf(c);
     const w = await startWorker(env, HOST);
+    // The worker announces the event versions it reads; hosts shows them and what the fleet reads.
+    const hosts = await cli(env, ['hosts']);
+    expect(hosts.stdout).toMatch(/EVENTS\n.*v1, start_requested v2\n/);
+    expect(hosts.stdout).toMatch(/\nevents every live worker reads: v1, start_requested v2\n$/);
+    expect(JSON.parse((await cli(env, ['hosts', '--json'])).stdout)[0].events).toMatchObject({ start_requested: 2, repaired: 1 });
     const rec = await c.start({ command: ['sleep', '300'] });
     const { pid } = await c.waitFor(rec.id, 'running');
     // What a projection restored from another snapshot could say, at the same version: a

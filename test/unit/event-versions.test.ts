@@ -1,6 +1,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BASELINE_VERSION, currentVersion, downcast, upcast, VERSION_STEPS, type RawEvent } from '../../src/shared/event-versions.js';
+import {
+  BASELINE_VERSION,
+  currentVersion,
+  describeVersions,
+  downcast,
+  fleetVersions,
+  readableVersions,
+  upcast,
+  VERSION_STEPS,
+  type RawEvent,
+} from '../../src/shared/event-versions.js';
 import { decodeEvent, encodeEvent, EVENT_TYPES, withVersion, type ReapqEvent } from '../../src/shared/events.js';
 import { fold } from '../../src/shared/reducer.js';
 
@@ -105,5 +115,25 @@ describe('event versions', () => {
     expect(downcast(up, 1)).toEqual({ ...up, v: 1 });
     expect(downcast(up, 2)).toBe(up);
     expect(upcast({ v: 1, at: 1, type: 'stopped' })).toEqual({ v: 1, at: 1, type: 'stopped' });
+  });
+
+  it('lets a fleet write only what every live reader reads', () => {
+    const types = ['start_requested', 'stopped', 'repaired'];
+    const mine = readableVersions(types);
+    expect(mine).toEqual({ start_requested: 2, stopped: 1, repaired: 1 });
+    // Every worker on this release: the newest shapes.
+    expect(fleetVersions(types, [mine, mine])).toEqual({ start_requested: 2, stopped: 1, repaired: 1 });
+    // A worker that announces nothing (before versioned events) reads the baseline of every type.
+    expect(fleetVersions(types, [mine, undefined])).toEqual({ start_requested: 1, stopped: 1, repaired: 1 });
+    // A reader of a newer release does not lift a type past what this one writes.
+    expect(fleetVersions(types, [{ start_requested: 3, stopped: 2, repaired: 1 }])).toEqual({
+      start_requested: 2,
+      stopped: 1,
+      repaired: 1,
+    });
+    // A reader that does not list a type counts as its baseline.
+    expect(fleetVersions(types, [{ stopped: 1 }])).toEqual({ start_requested: 1, stopped: 1, repaired: 1 });
+    expect(describeVersions(mine)).toBe('v1, start_requested v2');
+    expect(describeVersions(undefined)).toBe('v1 (not announced)');
   });
 });
