@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -35,8 +36,9 @@ export function registerDevCommand(program: Command): void {
  * api and the local Redis.
  */
 async function runDev(listen: string, keep: boolean): Promise<void> {
-  let config = loadConfig();
-  const dataDir = resolve(config.dataDir);
+  const dataDir = resolve(loadConfig().dataDir);
+  const env = { ...process.env, REAPQ_HOST_ID: process.env.REAPQ_HOST_ID ?? devHostId(loadConfig().hostId, dataDir) };
+  let config = loadConfig(env);
   const me = claimDevInstance(dataDir);
   let stopRedis: (() => Promise<void>) | null = null;
   const ownRedis = !process.env.REDIS_URL;
@@ -47,7 +49,7 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
       await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
       const r = await startDevRedis(resolve(dataDir, 'redis'));
       stopRedis = r.stop;
-      config = loadConfig({ ...process.env, REDIS_URL: r.url });
+      config = loadConfig({ ...env, REDIS_URL: r.url });
     }
   } catch (err) {
     releaseDevInstance(dataDir, me);
@@ -77,6 +79,17 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
   if (stopRedis) await stopRedis();
   releaseDevInstance(dataDir, me);
   process.exit(0);
+}
+
+/**
+ * Two devs on one machine (two checkouts, or another REAPQ_DATA_DIR) run two Redis, but with
+ * one prefix and host id their workers share a cgroup subtree and the owner in process
+ * cookies, so the second one's first pass killed the first one's processes as leftovers.
+ * Unless REAPQ_HOST_ID is set, a dev's host id is the machine's plus a short hash of its
+ * data dir: another per data dir, the same across its runs (--keep and adoption still work).
+ */
+function devHostId(machine: string, dataDir: string): string {
+  return `${machine.slice(0, 57)}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 6)}`;
 }
 
 /** Signals that arrive this soon after the one that began the shutdown are that one again. */
