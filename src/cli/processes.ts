@@ -54,17 +54,18 @@ export function registerProcessCommands(program: Command, withClient: WithClient
         // --host narrows --all (or stands for it): one of an id, --all/--host, --service.
         if ([id, o.all || o.host, o.service].filter(Boolean).length !== 1)
           throw new InputError('stop needs one of: an id, --all, --host ID, --service NAME');
-        const h = id ? await resolve(c, id) : null;
-        if (o.service || h?.kind === 'service') {
-          const d = await c.stopService(o.service ?? (h as { service: string }).service);
-          if (o.wait) return followDeploy(c, d, !!o.json, flag('--timeout-ms', IntFlag(1), o.timeoutMs));
-          return o.json ? json(d) : out(d.id);
-        }
+        // Flags are checked before the handle is looked up: bad input is exit 2 whatever it names.
         const opts = {
           signal: flag('--signal', SignalSchema, o.signal),
           graceMs: o.graceMs === undefined ? undefined : flag('--grace-ms', IntFlag(0), o.graceMs),
         };
         const timeoutMs = flag('--timeout-ms', IntFlag(1), o.timeoutMs);
+        const h = id ? await resolve(c, id) : null;
+        if (o.service || h?.kind === 'service') {
+          const d = await c.stopService(o.service ?? (h as { service: string }).service);
+          if (o.wait) return followDeploy(c, d, !!o.json, timeoutMs);
+          return o.json ? json(d) : out(d.id);
+        }
         const ids =
           h?.kind === 'process'
             ? [h.id]
