@@ -99,7 +99,7 @@ export async function ensureRedisServerBinary(log?: (line: string) => void): Pro
 }
 
 /** Finds a free loopback TCP port by listening on port 0 and closing again. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const server = createServer();
     server.unref();

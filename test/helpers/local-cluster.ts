@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ensureRedisServerBinary, startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
+import { ensureRedisServerBinary, freePort, startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 
 /**
  * A private Redis Cluster of `nodes` masters (with `replicas` replicas each, none by
@@ -127,20 +126,6 @@ function clusterReady(info: string | undefined, count: number): boolean {
   if (info === undefined) return false;
   const field = (name: string): string | undefined => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
   return field('cluster_state') === 'ok' && field('cluster_slots_ok') === '16384' && field('cluster_known_nodes') === String(count);
-}
-
-/** Finds a free loopback TCP port by listening on port 0 and closing again. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close((err) => (err ? reject(err) : port > 0 ? resolvePromise(port) : reject(new Error('could not determine a free port'))));
-    });
-  });
 }
 
 /** Runs a command to completion with its output captured; code null when it timed out (then it is killed and reaped). */
