@@ -87,6 +87,38 @@ export const ReadySchema = z.discriminatedUnion('kind', [
 ]);
 export type Ready = z.infer<typeof ReadySchema>;
 
+/** The first character of `s` that an HTTP request line cannot carry as it is, named for a user. */
+function unsendableInPath(s: string): string | null {
+  // Node's http client refuses anything outside U+0021-U+00FF ('Request path contains
+  // unescaped characters'), and a raw byte past ASCII means nothing agreed on the wire.
+  const i = s.search(/[^\x21-\x7e]/);
+  if (i < 0) return null;
+  const code = s.codePointAt(i)!;
+  const what = code === 0x20 ? 'a space' : code < 0x20 || code === 0x7f ? 'a control character' : 'a character outside ASCII';
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(String.fromCodePoint(code));
+  } catch {
+    encoded = 'its UTF-8 bytes'; // a lone surrogate has none
+  }
+  return `contains ${what} (U+${code.toString(16).toUpperCase().padStart(4, '0')}) at ${i}: percent-encode it (${encoded})`;
+}
+
+/**
+ * A readiness check as a producer may ask for it: on top of the shape, refused when it
+ * cannot work (a path no HTTP request can carry, a log pattern that spans lines when output
+ * is matched one line at a time). Stored records keep ReadySchema, so one written before
+ * this check still parses.
+ */
+export const ReadyInputSchema = ReadySchema.superRefine((r, ctx) => {
+  if (r.kind === 'http') {
+    const bad = unsendableInPath(r.path);
+    if (bad) ctx.addIssue({ code: 'custom', path: ['path'], message: bad });
+  }
+  if (r.kind === 'log' && r.pattern.includes('\n'))
+    ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'contains a line break: output is matched one line at a time' });
+});
+
 const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 /** Below this a process cannot even start; above it the number is a typo. */
 export const MEMORY_MIN = 4 * 1024 ** 2;
@@ -135,7 +167,7 @@ export const StartSpecSchema = z.object({
   restart: z.enum(RESTART_POLICIES).optional(),
   graceMs: GraceMsSchema.optional(),
   host: HostIdSchema.optional(),
-  ready: ReadySchema.optional(),
+  ready: ReadyInputSchema.optional(),
   /** Memory limit: bytes or `512M`; an OOM kill ends the run with reason `oom`. */
   memory: MemorySchema.optional(),
   /** CPU limit in CPUs (0.5 = half of one). */

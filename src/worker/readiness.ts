@@ -42,6 +42,8 @@ export async function awaitReady(
     if (ready.kind === 'tcp' && (await tcpOpen(port!))) return { ok: true, how: `tcp port ${port} accepting` };
     if (ready.kind === 'http') {
       const status = await httpStatus(port!, ready.path);
+      // A request Node refuses to send (a path written before the spec refused it) never will be sent: the verdict is now.
+      if (typeof status === 'string') return { ok: false, reason: `GET ${JSON.stringify(ready.path)} cannot be sent: ${status}` };
       if (status !== null && status >= 200 && status < 300) return { ok: true, how: `GET ${ready.path} answered ${status}` };
     }
     if (re) {
@@ -81,12 +83,25 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
-function httpStatus(port: number, path: string): Promise<number | null> {
+/** The status of one GET, null when none came within a second, or why the request cannot be made at all. */
+function httpStatus(port: number, path: string): Promise<number | null | string> {
   return new Promise((res) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: 1000 }, (r) => {
-      r.resume();
-      res(r.statusCode ?? null);
-    });
+    let req: ReturnType<typeof request>;
+    try {
+      req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: 1000 }, (r) => {
+        r.resume();
+        res(r.statusCode ?? null);
+      });
+    } catch (err) {
+      res((err as Error).message);
+      return;
+    }
+    // `timeout` is idle time: a server that dribbles its headers would hold the probe past the deadline.
+    const cap = setTimeout(() => {
+      req.destroy();
+      res(null);
+    }, 1500);
+    req.once('close', () => clearTimeout(cap));
     req.once('error', () => res(null));
     req.once('timeout', () => {
       req.destroy();

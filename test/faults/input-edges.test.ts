@@ -1,8 +1,11 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError, NotFoundError } from '../../src/index.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { parseJob } from '../../src/shared/jobs.js';
-import { carriersOf, cli, useWorker } from '../helpers/workers.js';
+import { requestStart } from '../../src/shared/requests.js';
+import { internalsOf } from '../../src/producer/client.js';
+import { carriersOf, cli, FIXTURES, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-edges');
 
@@ -59,6 +62,66 @@ describe('input edges', () => {
     ).rejects.toThrow(/command is \d+ bytes, over REAPQ_MAX_ARG_BYTES=262144/);
     await expect(t.client.get('big-env')).rejects.toBeInstanceOf(NotFoundError);
     await expect(t.client.get('big-arg')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('refuses a readiness path no HTTP request can carry: client, HTTP 400, CLI exit 2, nothing written', async () => {
+    const paths: Array<[string, RegExp]> = [
+      ['/health\r\nX-Injected: 1', /ready\.path: contains a control character \(U\+000D\) at 7: percent-encode it \(%0D\)/],
+      ['/a\tb', /ready\.path: contains a control character \(U\+0009\) at 2: percent-encode it \(%09\)/],
+      ['/two words', /ready\.path: contains a space \(U\+0020\) at 4: percent-encode it \(%20\)/],
+      ['/caf\u00e9', /ready\.path: contains a character outside ASCII \(U\+00E9\) at 4: percent-encode it \(%C3%A9\)/],
+    ];
+    const app = buildServer(t.client);
+    try {
+      for (const [i, [path, reason]] of paths.entries()) {
+        const id = `bad-path-${i}`;
+        await expect(t.client.start({ id, command: ['sleep', '1000'], port: 'auto', ready: { kind: 'http', path } })).rejects.toThrow(
+          reason,
+        );
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/processes',
+          payload: { id, command: ['sleep', '1000'], port: 'auto', ready: { kind: 'http', path } },
+        });
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json().error).toMatch(reason);
+        const r = await cli(t.env, ['start', '--id', id, '--port', 'auto', '--ready-http', path, '--', 'sleep', '1000']);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(reason);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        await expect(t.client.get(id)).rejects.toBeInstanceOf(NotFoundError);
+      }
+      // A log pattern with a line break could never match one line of output.
+      await expect(t.client.start({ command: ['true'], ready: { kind: 'log', pattern: 'a\nb' } })).rejects.toThrow(
+        /ready\.pattern: contains a line break: output is matched one line at a time/,
+      );
+      // Escaped, the same path is fine.
+      const ok = await t.client.start({
+        command: ['sleep', '1000'],
+        port: 'auto',
+        ready: { kind: 'http', path: '/health%0D%0A', timeoutMs: 200 },
+      });
+      await expect(t.client.waitFor(ok.id, 'running', { timeoutMs: 10_000 })).rejects.toThrow(/not ready within 200 ms/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('ends a readiness check Node cannot send (a record written before the check) with a verdict at once', async () => {
+    // Written past the schema, as a record from before the edge refused such paths.
+    const c = internalsOf(t.client);
+    const rec = await requestStart({ store: c.store, jobs: c.jobs, defaultGraceMs: 1000 }, 'old-bad-path', {
+      command: [join(FIXTURES, 'tree.sh')],
+      port: 'auto',
+      ready: { kind: 'http', path: '/health\r\n', timeoutMs: 600_000 },
+    });
+    await expect(t.client.waitFor(rec.id, 'running', { timeoutMs: 15_000 })).rejects.toThrow(
+      /GET "\/health\\r\\n" cannot be sent: Request path contains unescaped characters/,
+    );
+    const failed = await t.client.get(rec.id);
+    expect(failed.state).toBe('failed');
+    expect(failed.endReason).toBe('not-ready');
+    await until(() => carriersOf(rec.id).length === 0, 5000, 'tree stopped');
   });
 
   it('handles Object.prototype names as plain names', async () => {

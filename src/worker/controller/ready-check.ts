@@ -25,9 +25,12 @@ export function checkReady(deps: ReadyDeps, h: Held, rec: ProcessRecord): void {
     logOffset: h.spawnedHere ? h.logOffset : 0,
     deadline,
     gone: () => deps.held.get(rec.id) !== h || h.exit !== null || h.spawn?.pid !== pid,
-  }).then((res) => {
-    h.ready = res.ok ? { ok: true, how: res.how } : { ok: false, reason: res.reason };
-    deps.onVerdict(rec.id);
-  });
+  })
+    // A check that throws still ends with a verdict: left 'checking', the record would wait in starting forever.
+    .catch((err: unknown) => ({ ok: false as const, reason: `readiness check failed: ${(err as Error).message}` }))
+    .then((res) => {
+      h.ready = res.ok ? { ok: true, how: res.how } : { ok: false, reason: res.reason };
+      deps.onVerdict(rec.id);
+    });
   deps.background('readiness check', { processId: rec.id }, p);
 }
