@@ -17,12 +17,12 @@ export interface RequestDeps {
  * generated, so it is not read first (the version check still guards the append).
  */
 export async function requestStart(
-  d: RequestDeps,
+  deps: RequestDeps,
   id: string,
   spec: Omit<z.output<typeof StartSpecSchema>, 'id'>,
   opts: { of?: { service: string; revision: number }; fresh?: boolean; restartOf?: string } = {},
 ): Promise<ProcessRecord> {
-  const { record } = await d.store.transact(
+  const { record } = await deps.store.transact(
     id,
     (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null)]),
     opts.fresh ? null : undefined,
@@ -31,7 +31,7 @@ export async function requestStart(
   // Enqueued even when the record existed: a producer (or deploy runner) that crashed
   // between the append and the add repeats both with the same id and must not strand a
   // pending record. BullMQ drops the duplicate job id.
-  if (rec.state === 'pending' && rec.desired === 'running') await d.jobs.enqueueStart(rec);
+  if (rec.state === 'pending' && rec.desired === 'running') await deps.jobs.enqueueStart(rec);
   return rec;
 }
 
@@ -45,21 +45,25 @@ export async function requestStart(
  * - one that never ran (pending, now stopped) has its queued start job withdrawn, so no
  *   worker takes a job for a run that will not happen.
  */
-export async function requestStop(d: RequestDeps, id: string, o: z.output<typeof StopOptionsSchema> = {}): Promise<ProcessRecord | null> {
-  const { record: rec } = await d.store.transact(id, (cur) =>
+export async function requestStop(
+  deps: RequestDeps,
+  id: string,
+  o: z.output<typeof StopOptionsSchema> = {},
+): Promise<ProcessRecord | null> {
+  const { record: rec } = await deps.store.transact(id, (cur) =>
     !cur || (cur.desired === 'stopped' && FINAL_STATES.has(cur.state))
       ? null
       : [
           {
             type: 'stop_requested',
             signal: o.signal ?? cur.stopSignal ?? 'SIGTERM',
-            graceMs: o.graceMs ?? cur.graceMs ?? d.defaultGraceMs,
+            graceMs: o.graceMs ?? cur.graceMs ?? deps.defaultGraceMs,
           },
         ],
   );
   if (!rec) return null;
-  if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await d.jobs.enqueueStop({ ...rec, host: rec.host });
+  if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await deps.jobs.enqueueStop({ ...rec, host: rec.host });
   // Best effort: a job left behind finds desired=stopped and does nothing.
-  if (rec.state === 'stopped' && rec.version > 0) await d.jobs.withdrawStart(rec).catch(() => undefined);
+  if (rec.state === 'stopped' && rec.version > 0) await deps.jobs.withdrawStart(rec).catch(() => undefined);
   return rec;
 }

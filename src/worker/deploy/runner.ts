@@ -41,9 +41,9 @@ export class DeployRunner {
   private readonly pollMs: number;
   private closed = false;
 
-  constructor(private readonly d: DeployRunnerDeps) {
-    this.leaseMs = d.leaseMs ?? 5000;
-    this.pollMs = d.pollMs ?? 200;
+  constructor(private readonly deps: DeployRunnerDeps) {
+    this.leaseMs = deps.leaseMs ?? 5000;
+    this.pollMs = deps.pollMs ?? 200;
   }
 
   close(): void {
@@ -57,11 +57,11 @@ export class DeployRunner {
    */
   async sweep(pass: number): Promise<string[]> {
     const out: string[] = [];
-    for (const service of await this.d.deploys.serviceNames()) {
-      const last = await this.d.deploys.newest(service);
-      if (!last || FINAL_DEPLOY_STATES.has(last.state) || (await this.d.deploys.leaseHeld(service))) continue;
+    for (const service of await this.deps.deploys.serviceNames()) {
+      const last = await this.deps.deploys.newest(service);
+      if (!last || FINAL_DEPLOY_STATES.has(last.state) || (await this.deps.deploys.leaseHeld(service))) continue;
       // Its own job id: the deploy's first job may have failed and be kept as failed.
-      await this.d.jobs.enqueueDeploy(service, `${last.id}.sweep${pass}`);
+      await this.deps.jobs.enqueueDeploy(service, `${last.id}.sweep${pass}`);
       out.push(service);
     }
     return out;
@@ -69,13 +69,13 @@ export class DeployRunner {
 
   /** Runs a service's deploys; 'busy' when another runner holds its lease (the job comes back later). */
   async runService(service: string): Promise<'done' | 'busy' | 'closed'> {
-    const token = `${this.d.owner}/${nanoid(8)}`;
-    if (!(await this.d.deploys.acquire(service, token, this.leaseMs))) return 'busy';
-    const log = this.d.log.child({ service });
+    const token = `${this.deps.owner}/${nanoid(8)}`;
+    if (!(await this.deps.deploys.acquire(service, token, this.leaseMs))) return 'busy';
+    const log = this.deps.log.child({ service });
     let lost = false;
     const renew = setInterval(
       () => {
-        this.d.deploys.renew(service, token, this.leaseMs).then(
+        this.deps.deploys.renew(service, token, this.leaseMs).then(
           (ok) => (lost ||= !ok),
           () => undefined, // Redis away: the next renewal tries again, or the lease runs out
         );
@@ -88,10 +88,10 @@ export class DeployRunner {
     };
     try {
       while (held()) {
-        const all = await this.d.deploys.ofService(service);
+        const all = await this.deps.deploys.ofService(service);
         const { run, supersede } = pickNext(all);
         for (const s of supersede) {
-          await this.d.deploys.transact(s.id, (cur) => (cur?.state === 'queued' ? [{ type: 'superseded', by: s.by }] : null));
+          await this.deps.deploys.transact(s.id, (cur) => (cur?.state === 'queued' ? [{ type: 'superseded', by: s.by }] : null));
           log.info({ deployId: s.id, by: s.by }, 'deploy superseded');
         }
         if (!run) return 'done';
@@ -108,7 +108,7 @@ export class DeployRunner {
       throw err;
     } finally {
       clearInterval(renew);
-      await this.d.deploys.release(service, token).catch(() => undefined);
+      await this.deps.deploys.release(service, token).catch(() => undefined);
     }
   }
 
@@ -123,20 +123,20 @@ export class DeployRunner {
     const dlog = log.child({ deployId: d.id, revision: d.revision });
     if (d.state === 'queued') {
       const previous = activeOf(othersNewestFirst);
-      d = (await this.d.deploys.transact(d.id, (cur) =>
-        cur?.state === 'queued' ? [{ type: 'began', previous, runner: this.d.owner }] : null,
+      d = (await this.deps.deploys.transact(d.id, (cur) =>
+        cur?.state === 'queued' ? [{ type: 'began', previous, runner: this.deps.owner }] : null,
       ))!;
       dlog.info({ previous: previous?.revision ?? null, strategy: d.strategy, replicas: d.replicas }, 'deploy began');
     } else dlog.info({ state: d.state }, 'resuming a deploy left unfinished');
     while (!FINAL_DEPLOY_STATES.has(d.state)) {
       if (!held()) return null;
       const ids = namedProcesses(d);
-      const recs = await this.d.store.getMany(ids);
+      const recs = await this.deps.store.getMany(ids);
       const seen = new Map<string, ProcessRecord | null>(ids.map((id) => [id, recs.find((r) => r.id === id) ?? null]));
-      const actions = planDeploy(d, seen, this.d.now());
+      const actions = planDeploy(d, seen, this.deps.now());
       if (actions.length === 0) {
         await new Promise((r) => setTimeout(r, this.pollMs));
-        d = await this.d.deploys.mustGet(d.id);
+        d = await this.deps.deploys.mustGet(d.id);
         continue;
       }
       for (const a of actions) d = await this.carryOut(d, a, dlog);
@@ -148,18 +148,18 @@ export class DeployRunner {
   private async carryOut(d: DeployRecord, a: DeployAction, log: Logger): Promise<DeployRecord> {
     switch (a.kind) {
       case 'append': {
-        const next = (await this.d.deploys.transact(d.id, () => [a.event]))!;
+        const next = (await this.deps.deploys.transact(d.id, () => [a.event]))!;
         log.info({ step: a.event.type, ...('process' in a.event ? { processId: a.event.process } : {}) }, `deploy step ${a.event.type}`);
         return next;
       }
       case 'start': {
         const spec = parseInput(RevisionSpecSchema, a.spec, `spec of deploy ${d.id}`);
         // Idempotent by id: a runner that died between this and the event below repeats both.
-        await requestStart(this.d, a.process, spec, { of: { service: d.service, revision: a.revision } });
+        await requestStart(this.deps, a.process, spec, { of: { service: d.service, revision: a.revision } });
         return this.carryOut(d, { kind: 'append', event: a.then }, log);
       }
       case 'stop': {
-        await requestStop(this.d, a.process);
+        await requestStop(this.deps, a.process);
         log.info({ processId: a.process }, 'deploy stopping a process');
         return d;
       }

@@ -1,0 +1,68 @@
+import type { Logger } from '../shared/logger.js';
+import type { ReconcileReport } from './reconcile/execute.js';
+
+/** Every this many passes, reconcile also reads the records that ended lately (see reconcileHost). */
+const SWEEP_EVERY = 10;
+/**
+ * How far before the previous sweep the next one reads, for ends recorded while it read.
+ * Ends are scored by the clock of whoever recorded them: on a live host that is its own
+ * worker; what another host records (a lost host's records) its boot pass reads anyway.
+ */
+const SWEEP_OVERLAP_MS = 10_000;
+
+export interface PassDeps {
+  /** One host pass (reconcileHost with its deps). */
+  pass: (opts: { full?: boolean; finishedSince?: number }) => Promise<ReconcileReport>;
+  /** Stores usage readings after each pass (cgroup mode); null in process mode. */
+  saveUsage: (() => Promise<void>) | null;
+  reconcileMs: number;
+  log: Logger;
+  now: () => number;
+}
+
+/**
+ * The host's reconcile passes: which records each pass reads (every 10th also the ones
+ * that ended lately), their counters for the heartbeat, and the watch on their timing: no
+ * pass for too long while Redis answers means the host queue's consumer is stuck.
+ */
+export class ReconcilePasses {
+  /** reconcilePasses, reconcileMsTotal and drift.<kind> counts, shown with the heartbeat. */
+  readonly counters: Record<string, number> = { reconcilePasses: 0, reconcileMsTotal: 0 };
+  private lastSweepAt: number;
+  private lastPassAt: number;
+
+  constructor(private readonly deps: PassDeps) {
+    this.lastSweepAt = deps.now();
+    this.lastPassAt = deps.now();
+  }
+
+  /** One pass; `full` reads every record of the host (boot recovery, `reapq reconcile`). */
+  async run(full = false): Promise<ReconcileReport> {
+    const { deps, counters } = this;
+    const n = counters.reconcilePasses ?? 0;
+    const sweep = full || n % SWEEP_EVERY === 0;
+    const startedAt = deps.now();
+    const report = await deps.pass(full ? { full: true } : sweep ? { finishedSince: this.lastSweepAt - SWEEP_OVERLAP_MS } : {});
+    if (sweep) this.lastSweepAt = startedAt;
+    this.lastPassAt = deps.now();
+    // Usage figures are refreshed by the pass: one HSET for every run held here.
+    if (deps.saveUsage) await deps.saveUsage().catch((err) => deps.log.warn({ err: (err as Error).message }, 'usage not stored'));
+    counters.reconcilePasses = (counters.reconcilePasses ?? 0) + 1;
+    counters.reconcileMsTotal = (counters.reconcileMsTotal ?? 0) + report.durationMs;
+    for (const a of report.actions) counters[`drift.${a.kind}`] = (counters[`drift.${a.kind}`] ?? 0) + 1;
+    return report;
+  }
+
+  /**
+   * Called while Redis answers (after a heartbeat): no pass for this long means the host
+   * queue's consumer is stuck; `renew` replaces the consumers and schedules passes again.
+   */
+  async renewIfStuck(renew: () => Promise<void>): Promise<void> {
+    const { deps } = this;
+    const since = deps.now() - this.lastPassAt;
+    if (since <= Math.max(10 * deps.reconcileMs, 15_000)) return;
+    deps.log.error({ sinceLastPassMs: since }, 'no reconcile pass: queue consumers stuck, renewing them');
+    this.lastPassAt = deps.now();
+    await renew();
+  }
+}

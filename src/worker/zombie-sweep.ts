@@ -1,0 +1,27 @@
+import type { Logger } from '../shared/logger.js';
+import type { Reaper } from './reaper.js';
+
+/**
+ * Reaps inherited zombies soon after each SIGCHLD (a child changed state) and once a
+ * second in case a signal was merged or missed; one sweep at a time however many arrive.
+ */
+export function startZombieSweep(reaper: Reaper, log: Logger): { stop(): void } {
+  let queued = false;
+  const sweepSoon = () => {
+    if (queued) return;
+    queued = true;
+    setImmediate(() => {
+      queued = false;
+      const pids = reaper.sweep();
+      if (pids.length) log.debug({ pids }, 'reaped inherited zombies');
+    });
+  };
+  process.on('SIGCHLD', sweepSoon);
+  const timer = setInterval(sweepSoon, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      process.off('SIGCHLD', sweepSoon);
+    },
+  };
+}
