@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { claimDevInstance, releaseDevInstance, updateDevInstance, type DevInstance } from '../dev/instance-file.js';
+import { claimDevInstance, releaseDevInstance, updateDevInstance } from '../dev/instance-file.js';
 import { ensureRedisServerBinary, startLocalRedis } from '../dev/local-redis.js';
 import { watchAncestors } from '../dev/parent-watch.js';
 import { ReapqClient } from '../producer/client.js';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { FINAL_STATES } from '../shared/record.js';
+import type { Logger } from '../shared/logger.js';
 import { redactRedisUrl } from '../shared/redis-url.js';
 
 const listenApi: typeof import('../producer/http/server.js').listenApi = async (...args) =>
@@ -29,56 +30,88 @@ export function registerDevCommand(program: Command): void {
     .action(async (o) => runDev(o.listen as string, o.keep === true));
 }
 
+/** What a dev has started so far; a stop asked for during start-up stops just these. */
+interface Started {
+  config: Config;
+  stopRedis?: () => Promise<void>;
+  api?: { url: string; close(): Promise<void> };
+  worker?: { close(): Promise<void> };
+}
+
 /**
  * A foreground tool: it refuses a data dir another dev holds (its Redis data is not to be
  * opened twice), and everything it started ends with it, on Ctrl-C, SIGTERM or when its
  * parent goes (npm killed by pid): the processes it ran (unless --keep), the worker, the
- * api and the local Redis.
+ * api and the local Redis. Its handlers are in place from the moment it holds the data
+ * dir: a Ctrl-C during start-up (the terminal's whole group gets it) would otherwise end
+ * the dev by the default action and leave its Redis, in a session of its own, running.
  */
 async function runDev(listen: string, keep: boolean): Promise<void> {
   const dataDir = resolve(loadConfig().dataDir);
   const env = { ...process.env, REAPQ_HOST_ID: process.env.REAPQ_HOST_ID ?? devHostId(loadConfig().hostId, dataDir) };
-  let config = loadConfig(env);
   const me = claimDevInstance(dataDir);
-  let stopRedis: (() => Promise<void>) | null = null;
-  const ownRedis = !process.env.REDIS_URL;
   // A terminal that hung up fails every write with EIO: that must not end the shutdown it began.
   process.stderr.on('error', () => undefined);
-  try {
-    if (ownRedis) {
-      await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
-      const r = await startDevRedis(resolve(dataDir, 'redis'));
-      stopRedis = r.stop;
-      config = loadConfig({ ...env, REDIS_URL: r.url });
-    }
-  } catch (err) {
-    releaseDevInstance(dataDir, me);
-    throw err;
-  }
-  const log = await devLogger(config.logLevel);
-  const api = await listenApi(config, listen, log).catch((err) =>
-    (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
-  );
-  const worker = await runWorker(config, log, {});
-  const info: DevInstance = { ...me, redisUrl: config.redisUrl, prefix: config.prefix, hostId: config.hostId, apiUrl: api.url };
-  updateDevInstance(dataDir, info);
-  process.stderr.write(banner(config, api.url, keep, ownRedis));
-
+  const started: Started = { config: loadConfig(env) };
+  let log: Logger | null = null;
+  // Leaving now fires the exit hooks: a local Redis, even one still starting, gets SIGTERM.
   const force = (reason: string) => {
-    log.error(reason);
+    if (log) log.error(reason);
+    else process.stderr.write(`reapq dev: ${reason}\n`);
     releaseDevInstance(dataDir, me);
     process.exit(1);
   };
-  const why = await shutdownRequested(() => force('second Ctrl-C: exiting now; what it started may still run (npx reapq ls)'));
-  log.info({ reason: why, keep }, 'reapq dev shutting down');
-  setTimeout(() => force(`shutdown did not finish within ${SHUTDOWN_BOUND_MS / 1000} s: exiting`), SHUTDOWN_BOUND_MS).unref();
-
-  if (!keep) await stopStarted(config, ownRedis).catch((err) => log.error({ err: (err as Error).message }, 'could not stop every process'));
-  await worker.close();
-  await api.close();
-  if (stopRedis) await stopRedis();
+  let why: string | null = null;
+  const stopAsked = shutdownRequested(() => force('second Ctrl-C: exiting now; what it started may still run (npx reapq ls)')).then((w) => {
+    why = w;
+    setTimeout(() => force(`shutdown did not finish within ${SHUTDOWN_BOUND_MS / 1000} s: exiting`), SHUTDOWN_BOUND_MS).unref();
+    return w;
+  });
+  log = await devLogger(started.config.logLevel);
+  try {
+    await startAll(started, env, listen, log, () => why !== null);
+  } catch (err) {
+    await stopAll(started);
+    releaseDevInstance(dataDir, me);
+    throw err;
+  }
+  const { config, api, worker } = started;
+  const ownRedis = started.stopRedis !== undefined;
+  if (why === null && api) {
+    updateDevInstance(dataDir, { ...me, redisUrl: config.redisUrl, prefix: config.prefix, hostId: config.hostId, apiUrl: api.url });
+    process.stderr.write(banner(config, api.url, keep, ownRedis));
+  }
+  log.info({ reason: await stopAsked, keep, during: worker ? undefined : 'start-up' }, 'reapq dev shutting down');
+  if (!keep && worker)
+    await stopStarted(config, ownRedis).catch((err) => log.error({ err: (err as Error).message }, 'could not stop every process'));
+  await stopAll(started);
   releaseDevInstance(dataDir, me);
   process.exit(0);
+}
+
+/** Starts Redis (unless REDIS_URL is set), the api and the worker, each only while no stop was asked for. */
+async function startAll(s: Started, env: NodeJS.ProcessEnv, listen: string, log: Logger, stopAsked: () => boolean): Promise<void> {
+  if (!process.env.REDIS_URL) {
+    await ensureRedisServerBinary((l) => process.stderr.write(`${l}\n`));
+    if (stopAsked()) return;
+    const r = await startDevRedis(resolve(s.config.dataDir, 'redis'));
+    s.stopRedis = r.stop;
+    s.config = loadConfig({ ...env, REDIS_URL: r.url });
+  }
+  if (stopAsked()) return;
+  const config = s.config;
+  s.api = await listenApi(config, listen, log).catch((err) =>
+    (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
+  );
+  if (stopAsked()) return;
+  s.worker = await runWorker(config, log, {});
+}
+
+/** The worker, then the api, then Redis last: what is stopped before may still need it. */
+async function stopAll(s: Started): Promise<void> {
+  await s.worker?.close();
+  await s.api?.close();
+  await s.stopRedis?.();
 }
 
 /**

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startLocalRedis } from '../../src/dev/local-redis.js';
 import { ReapqClient } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
-import { onCleanup } from '../helpers/cleanup.js';
+import { onCleanup, tempDir } from '../helpers/cleanup.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { alive, carriersOf, cli, FIXTURES, ROOT, until } from '../helpers/workers.js';
 
@@ -68,8 +67,8 @@ interface Dev {
  * shell's foreground job does. 'pty': under script(1), so the dev's stderr is a real
  * terminal and ^C written to it goes through the terminal's line discipline.
  */
-async function startDev(how: 'group' | 'pty', hostId: string): Promise<Dev> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'reapq-devterm-'));
+function spawnDev(how: 'group' | 'pty', hostId: string) {
+  const dataDir = tempDir('devterm');
   const env = userEnv({ REAPQ_DATA_DIR: dataDir, REAPQ_PREFIX: randomPrefix(), REAPQ_HOST_ID: hostId });
   const npm = ['npm', 'start', '--', '--listen', '127.0.0.1:0'];
   const child =
@@ -79,16 +78,43 @@ async function startDev(how: 'group' | 'pty', hostId: string): Promise<Dev> {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  let pids: number[] = [];
-  // If the test fails, nothing it started may outlive it.
+  // If the test fails, nothing it started may outlive it: its tree, and whatever names its data dir (its Redis).
   onCleanup(() => {
-    for (const p of alive([child.pid!, ...pids])) process.kill(p, 'SIGKILL');
+    for (const p of alive([child.pid!, ...descendants(child.pid!), ...namingDir(dataDir)])) process.kill(p, 'SIGKILL');
   });
-  const info = await until(() => (devFile(dataDir)?.apiUrl ? devFile(dataDir) : null), 30_000, `dev up:\n${out}`);
-  pids = descendants(child.pid!);
+  return { child, env, dataDir, output: () => out };
+}
+
+/**
+ * Live processes working in dir or naming it in their command line. A dev's redis-server
+ * runs with --dir <data dir>/redis and rewrites its command line: its cwd still shows it.
+ */
+function namingDir(dir: string): number[] {
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+  const names = (p: number): boolean => {
+    try {
+      if (readlinkSync(`/proc/${p}/cwd`).startsWith(dir)) return true;
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8')
+        .split('\0')
+        .some((a) => a.startsWith(dir));
+    } catch {
+      return false;
+    }
+  };
+  return alive(pids.filter(names));
+}
+
+async function startDev(how: 'group' | 'pty', hostId: string): Promise<Dev> {
+  const { child, env, dataDir, output } = spawnDev(how, hostId);
+  const info = await until(() => (devFile(dataDir)?.apiUrl ? devFile(dataDir) : null), 30_000, 'dev up').catch((err: Error) => {
+    throw new Error(`${err.message}:\n${output()}`);
+  });
+  const pids = descendants(child.pid!);
   const redisPid = pids.find((p) => comm(p) === 'redis-server');
   expect(redisPid, 'the dev runs its own redis-server').toBeDefined();
-  return { child, env, dataDir, output: () => out, pids, devPid: info.pid, redisPid: redisPid! };
+  return { child, env, dataDir, output, pids, devPid: info.pid, redisPid: redisPid! };
 }
 
 async function startTrees(dev: Dev, n: number): Promise<string[]> {
@@ -130,7 +156,49 @@ async function expectAllGoneAndFinal(dev: Dev, ids: string[]): Promise<void> {
   expect(dev.output()).not.toContain('could not stop every process');
 }
 
+const ended = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
+
+/**
+ * Polls fast: the moments worth hitting last a few hundred milliseconds of start-up.
+ * Resolves with what `probe` found, or throws once `npm start` has ended without it.
+ */
+async function whenSeen<T>(dev: ReturnType<typeof spawnDev>, what: string, probe: () => T | null | undefined | false): Promise<T> {
+  for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 5))) {
+    const v = probe();
+    if (v) return v;
+    if (ended(dev.child)) break;
+  }
+  throw new Error(`never saw ${what}:\n${dev.output()}`);
+}
+
+/** A Ctrl-C during start-up: the dev, its Redis and all it started gone, its data dir released. */
+async function expectNothingLeft(dev: ReturnType<typeof spawnDev>, seen: number[]): Promise<void> {
+  const left = () => [...new Set([...alive(seen), ...namingDir(dev.dataDir)])].map((p) => `${p} ${comm(p)}`);
+  await until(() => left().length === 0 && ended(dev.child), 30_000, 'the dev and its Redis gone').catch((err: Error) => {
+    throw new Error(`${err.message}; left: ${left().join(', ')}\n${dev.output()}`);
+  });
+  expect(devFile(dev.dataDir), 'dev.json released').toBeNull();
+}
+
 describe('npm start and its terminal', () => {
+  it('SIGINT to its whole process group as soon as it holds its data dir: nothing left, the data dir released', async () => {
+    const dev = spawnDev('group', 'h-devterm-claim');
+    await whenSeen(dev, 'dev.json', () => existsSync(join(dev.dataDir, 'dev.json')));
+    const seen = descendants(dev.child.pid!);
+    process.kill(-dev.child.pid!, 'SIGINT');
+    await expectNothingLeft(dev, seen);
+  }, 60_000);
+
+  it('SIGINT to its whole process group while its Redis starts: the Redis stopped, nothing left', async () => {
+    const dev = spawnDev('group', 'h-devterm-redis');
+    const redisPid = await whenSeen(dev, 'its redis-server', () => descendants(dev.child.pid!).find((p) => comm(p) === 'redis-server'));
+    const seen = [...descendants(dev.child.pid!), redisPid];
+    expect(devFile(dev.dataDir)?.apiUrl, 'still starting: no api yet').toBeUndefined();
+    process.kill(-dev.child.pid!, 'SIGINT');
+    await expectNothingLeft(dev, seen);
+    expect(dev.output()).toContain('reapq dev shutting down');
+  }, 60_000);
+
   it('SIGINT to its whole process group (Ctrl-C): every tree stopped first, then Redis; nothing left, every record final', async () => {
     const dev = await startDev('group', 'h-devterm-int');
     const ids = await startTrees(dev, 3);
