@@ -20,6 +20,7 @@ const StrategyFlag = z.enum(STRATEGIES, { message: `must be one of ${STRATEGIES.
 export function deployStepLine(e: DeployEvent): string {
   switch (e.type) {
     case 'requested':
+      if (e.kind === 'scale') return `queued scale of ${e.service} to ${e.replicas}`;
       return `queued ${e.kind === 'stop' ? 'stop' : `r${e.revision}`} of ${e.service}${e.cause ? ` (${e.cause})` : ''}`;
     case 'began':
       return `began${e.previous ? `: r${e.previous.revision} serves (${e.previous.processes.join(', ')})` : ': nothing serves yet'}`;
@@ -174,7 +175,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
         if (s.revisions.length > 0) out('');
         for (const d of s.deploys)
           out(
-            `${d.id}  r${d.revision}  ${d.kind === 'stop' ? 'stop' : `${d.strategy} x${d.replicas}`}  ${d.state}  ${d.createdAt}${d.cause ? `  ${d.cause}` : ''}${d.reason ? `  ${d.reason}` : ''}`,
+            `${d.id}  r${d.revision}  ${d.kind === 'deploy' ? `${d.strategy} x${d.replicas}` : d.kind === 'stop' ? 'stop' : `scale${d.previous ? ` r${d.previous.revision}` : ''} to ${d.replicas}`}  ${d.state}  ${d.createdAt}${d.cause ? `  ${d.cause}` : ''}${d.reason ? `  ${d.reason}` : ''}`,
           );
       }),
     );
@@ -189,6 +190,23 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
       }),
     );
   again('rollback', "deploy the previous revision's spec again", (c, s) => c.rollback(s));
+  waitFlags(
+    program
+      .command('scale')
+      .description(
+        'the active revision with N replicas: its replicas are left alone; more start with the same spec, or the highest-numbered stop; prints the deploy id',
+      )
+      .argument('<service>')
+      .argument('<replicas>'),
+  ).action(async (service: string, n: string, o) => {
+    const replicas = flag('replicas', IntFlag(1), n);
+    return withClient(async (c) => {
+      const rec = await c.scale(service, replicas);
+      if (o.wait) return followDeploy(c, rec, !!o.json, 30 * 60_000);
+      if (o.json) json(rec);
+      else out(rec.id);
+    });
+  });
   waitFlags(
     program
       .command('restart')

@@ -175,6 +175,15 @@ export class ReapqClient {
     return this.deploys.restart(name);
   }
 
+  /**
+   * Queues a scale of a service's active revision to `replicas` (after the deploys queued
+   * before it): its replicas are left alone; more start with the same spec, or the
+   * highest-numbered ones stop. Resolves with the deploy record (`kind: 'scale'`).
+   */
+  scale(name: string, replicas: number): Promise<DeployRecord> {
+    return this.deploys.scale(name, replicas);
+  }
+
   /** Queues the stop of a service's active revision (after the deploys queued before it). */
   stopService(name: string): Promise<DeployRecord> {
     return this.deploys.stop(name);

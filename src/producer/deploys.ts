@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import {
   activeOf,
   DEFAULT_DEPLOY_TIMEOUT_MS,
@@ -9,6 +10,7 @@ import {
   type RevisionStatus,
   type ServiceHealth,
   type DeployRecord,
+  type DeployKind,
   type DeployRequest,
   type Strategy,
 } from '../shared/deploy.js';
@@ -34,7 +36,7 @@ export interface ServiceProcess {
 export interface ServiceInfo {
   name: string;
   active: { revision: number; deploy: string; processes: ServiceProcess[] } | null;
-  lastDeploy: { id: string; revision: number; kind: 'deploy' | 'stop'; state: DeployRecord['state']; reason: string | null } | null;
+  lastDeploy: { id: string; revision: number; kind: DeployKind; state: DeployRecord['state']; reason: string | null } | null;
   /** `serving`: every desired replica of the active revision ready; `degraded` (with the reason); `none`. */
   health: ServiceHealth;
   reason: string | null;
@@ -63,6 +65,7 @@ export interface ServiceDetail extends ServiceInfo {
 }
 
 const StrictDeploy = DeployRequestSchema.strict();
+const ScaleSchema = z.number({ message: 'must be a number' }).int('must be an integer').min(1, 'must be at least 1');
 const FINAL_EVENTS: ReadonlySet<string> = new Set(['succeeded', 'rolled_back', 'superseded']);
 
 interface Parts {
@@ -91,7 +94,7 @@ export class Deploys {
 
   private async request(
     service: string,
-    kind: 'deploy' | 'stop',
+    kind: DeployKind,
     spec: Record<string, unknown> | null,
     strategy: Strategy,
     replicas: number,
@@ -227,7 +230,27 @@ export class Deploys {
     const active = activeOf([...all].reverse());
     if (!active) throw new Error(`${name} has no active revision to restart`);
     const made = all.find((d) => d.id === active.deploy)!;
-    return this.again(name, active.spec, { ...made, strategy: 'start-first' }, `restart of r${active.revision}`);
+    // As many replicas as serve now: a scale since the deploy changed the count, not the spec.
+    const like = { ...made, strategy: 'start-first' as const, replicas: active.processes.length };
+    return this.again(name, active.spec, like, `restart of r${active.revision}`);
+  }
+
+  /**
+   * Queues a scale of the active revision to `replicas` (after the deploys queued before
+   * it): the replicas that serve are left alone; more are started with the same spec, or
+   * the highest-numbered ones are stopped.
+   */
+  async scale(name: string, replicas: number): Promise<DeployRecord> {
+    const n = parseInput(ScaleSchema, replicas, 'invalid scale: replicas');
+    if (n > this.p.limits.maxReplicas)
+      throw new InputError(`invalid scale: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
+    const all = await this.deploysOf(name);
+    const active = activeOf([...all].reverse());
+    const queuedChange = all.some((d) => !FINAL_DEPLOY_STATES.has(d.state) && d.kind !== 'scale');
+    if (!queuedChange && !active) throw new Error(`${name} has no active revision to scale`);
+    // New replicas have as long to become ready as the revision's deploy gave its own.
+    const timeoutMs = all.find((d) => d.id === active?.deploy)?.timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
+    return this.request(name, 'scale', null, 'start-first', n, timeoutMs, `scale to ${n}`);
   }
 
   private again(name: string, spec: Record<string, unknown>, like: DeployRecord, cause: string): Promise<DeployRecord> {
@@ -271,8 +294,7 @@ export class Deploys {
         made &&
         stable(active.spec) === stable(spec) &&
         made.strategy === (strategy ?? 'start-first') &&
-        made.replicas === (replicas ?? 1) &&
-        active.processes.length === made.replicas;
+        active.processes.length === (replicas ?? 1);
       if (same) out.push({ service, action: 'unchanged', deploy: null });
       else
         out.push({ service, action: 'deployed', deploy: await this.deploy({ ...spec, service, strategy, replicas, timeoutMs }, 'apply') });

@@ -13,7 +13,11 @@ import { FINAL_STATES, ProcessIdSchema, StartSpecSchema, type ProcessRecord, typ
  *   rolling_back -> rolled_back
  *
  * A `stop` deploy (reapq stop --service) is the same queue and record with no new revision:
- * it stops the active one and leaves the service with none.
+ * it stops the active one and leaves the service with none. A `scale` deploy (reapq scale)
+ * keeps the active revision and its replicas, and starts more of them or stops the
+ * highest-numbered ones: its `previous` is the revision it scales, its `processes` the
+ * replicas it added. Like a stop, it takes a number of the service's sequence (its
+ * `revision`), which orders it among the deploys; the revision that serves keeps its own.
  */
 export const DEPLOY_STATES = ['queued', 'running', 'rolling_back', 'succeeded', 'rolled_back', 'superseded'] as const;
 export type DeployState = (typeof DEPLOY_STATES)[number];
@@ -25,6 +29,9 @@ export type Strategy = (typeof STRATEGIES)[number];
 /** Replicas of a deploy when the environment does not say (REAPQ_MAX_REPLICAS). */
 export const DEFAULT_MAX_REPLICAS = 16;
 export const DEFAULT_DEPLOY_TIMEOUT_MS = 60_000;
+
+export const DEPLOY_KINDS = ['deploy', 'stop', 'scale'] as const;
+export type DeployKind = (typeof DEPLOY_KINDS)[number];
 
 /**
  * A service name follows the id rules, shorter: process ids of its replicas are
@@ -77,7 +84,7 @@ export const DeployEventSchema = z.discriminatedUnion('type', [
     type: z.literal('requested'),
     service: z.string(),
     revision: z.number().int().positive(),
-    kind: z.enum(['deploy', 'stop']),
+    kind: z.enum(DEPLOY_KINDS),
     spec: z.record(z.string(), z.unknown()).nullable(),
     strategy: z.enum(STRATEGIES),
     replicas: z.number().int().nonnegative(),
@@ -107,7 +114,7 @@ export const DeployRecordSchema = z.object({
   id: z.string(),
   service: z.string(),
   revision: z.number().int(),
-  kind: z.enum(['deploy', 'stop']),
+  kind: z.enum(DEPLOY_KINDS),
   state: z.enum(DEPLOY_STATES),
   spec: z.record(z.string(), z.unknown()).nullable(),
   strategy: z.enum(STRATEGIES),
@@ -136,9 +143,18 @@ export const DeployRecordSchema = z.object({
 });
 export type DeployRecord = z.infer<typeof DeployRecordSchema>;
 
-/** Process id of a replica of a revision. A restored replica gets the deploy's revision as suffix. */
-export function replicaId(service: string, revision: number, replica: number, restoredBy?: number): string {
-  return `${service}-r${revision}-${replica}${restoredBy === undefined ? '' : `-re${restoredBy}`}`;
+/**
+ * Process id of a replica of a revision. A restored replica gets the deploy's number as
+ * suffix (`-re<n>`), a replica a scale added gets the scale's (`-s<n>`): an id is never
+ * used twice, though a replica number may be (scaled down, then up again).
+ */
+export function replicaId(service: string, revision: number, replica: number, by?: number, tag: 're' | 's' = 're'): string {
+  return `${service}-r${revision}-${replica}${by === undefined ? '' : `-${tag}${by}`}`;
+}
+
+/** Replica number of the next process a deploy starts: a scale numbers its new replicas after the ones it keeps. */
+export function nextReplica(d: Pick<DeployRecord, 'kind' | 'previous' | 'processes'>): number {
+  return (d.kind === 'scale' ? (d.previous?.processes.length ?? 0) : 0) + d.processes.length;
 }
 
 export type DeployReduceResult = { ok: true; record: DeployRecord } | { ok: false; error: string };
@@ -200,7 +216,7 @@ export function reduceDeploy(prev: DeployRecord | null, e: DeployEvent, id: stri
       return ok(r);
     case 'revision_started':
       if ((bad = need('running'))) return fail(bad);
-      if (e.replica !== prev.processes.length) return fail(`replica ${e.replica} started out of order (have ${prev.processes.length})`);
+      if (e.replica !== nextReplica(prev)) return fail(`replica ${e.replica} started out of order (next is ${nextReplica(prev)})`);
       r.processes = [...prev.processes, e.process];
       r.startedAt = [...prev.startedAt, e.at];
       return ok(r);
@@ -225,10 +241,7 @@ export function reduceDeploy(prev: DeployRecord | null, e: DeployEvent, id: stri
     case 'succeeded':
       if ((bad = need('running'))) return fail(bad);
       end('succeeded');
-      r.active =
-        prev.kind === 'stop' || prev.spec === null
-          ? null
-          : { revision: prev.revision, deploy: prev.id, spec: prev.spec, processes: prev.processes };
+      r.active = succeededActive(prev);
       return ok(r);
     case 'rolled_back':
       if ((bad = need('rolling_back'))) return fail(bad);
@@ -244,6 +257,17 @@ export function reduceDeploy(prev: DeployRecord | null, e: DeployEvent, id: stri
             };
       return ok(r);
   }
+}
+
+/** What serves once a deploy succeeded: its revision, nothing after a stop, the scaled revision after a scale. */
+function succeededActive(d: DeployRecord): Active | null {
+  if (d.kind === 'scale') {
+    if (!d.previous) return null;
+    const kept = d.previous.processes.filter((p) => !d.previousStopped.includes(p));
+    return { ...d.previous, processes: [...kept, ...d.processes] };
+  }
+  if (d.kind === 'stop' || d.spec === null) return null;
+  return { revision: d.revision, deploy: d.id, spec: d.spec, processes: d.processes };
 }
 
 export function foldDeploy(events: Iterable<DeployEvent>, id: string): DeployRecord | null {

@@ -14,7 +14,7 @@ import { gone, pickNext, planDeploy, type DeployAction } from '../../src/worker/
 const T0 = Date.UTC(2026, 0, 1);
 const SPEC = { command: ['node', 'server.js'] };
 
-function requested(revision: number, o: { strategy?: Strategy; replicas?: number; kind?: 'deploy' | 'stop' } = {}): DeployEvent {
+function requested(revision: number, o: { strategy?: Strategy; replicas?: number; kind?: 'deploy' | 'stop' | 'scale' } = {}): DeployEvent {
   return {
     v: 1,
     at: T0 + revision,
@@ -22,7 +22,7 @@ function requested(revision: number, o: { strategy?: Strategy; replicas?: number
     service: 'web',
     revision,
     kind: o.kind ?? 'deploy',
-    spec: o.kind === 'stop' ? null : { ...SPEC, env: { REV: String(revision) } },
+    spec: o.kind === 'stop' || o.kind === 'scale' ? null : { ...SPEC, env: { REV: String(revision) } },
     strategy: o.strategy ?? 'start-first',
     replicas: o.replicas ?? (o.kind === 'stop' ? 0 : 1),
     timeoutMs: 1000,
@@ -216,7 +216,52 @@ describe('deploy planner', () => {
   });
 });
 
+describe('scale planner', () => {
+  it('up: the replicas that serve are left alone, the missing ones start together, numbered after them', () => {
+    const world = worldOf(['web-r1-0', 'web-r1-1']);
+    const { d, log } = run(began([requested(3, { kind: 'scale', replicas: 4 })], v1(2)), world);
+    expect(d.state).toBe('succeeded');
+    expect(log).toEqual(['start web-r1-2-s3', 'start web-r1-3-s3', 'replica_ready web-r1-2-s3', 'replica_ready web-r1-3-s3', 'succeeded']);
+    expect(d.active).toEqual({ ...v1(2), processes: ['web-r1-0', 'web-r1-1', 'web-r1-2-s3', 'web-r1-3-s3'] });
+    expect(world.get('web-r1-2-s3')).toMatchObject({ state: 'running' });
+  });
+
+  it('down: the highest-numbered replicas stop, the others keep running', () => {
+    const world = worldOf(['web-r1-0', 'web-r1-1', 'web-r1-2']);
+    const { d, log } = run(began([requested(3, { kind: 'scale', replicas: 1 })], v1(3)), world);
+    expect(log).toEqual(['stop web-r1-1', 'stop web-r1-2', 'previous_stopped web-r1-1', 'previous_stopped web-r1-2', 'succeeded']);
+    expect(d.active).toEqual(v1(1));
+    expect(world.get('web-r1-0')).toMatchObject({ state: 'running', desired: 'running' });
+  });
+
+  it('to the same count succeeds at once; with nothing active it ends with the reason', () => {
+    expect(run(began([requested(3, { kind: 'scale', replicas: 2 })], v1(2)), worldOf(['web-r1-0', 'web-r1-1'])).log).toEqual(['succeeded']);
+    const none = run(began([requested(3, { kind: 'scale', replicas: 2 })], null), new Map());
+    expect(none.d).toMatchObject({ state: 'rolled_back', reason: 'web has no active revision to scale', active: null });
+  });
+
+  it('a new replica that fails is stopped with the others it added; the kept replicas serve on', () => {
+    const world = worldOf(['web-r1-0']);
+    const { d, log } = run(began([requested(3, { kind: 'scale', replicas: 3 })], v1(1)), world, (id) =>
+      id === 'web-r1-2-s3' ? 'failed' : 'running',
+    );
+    expect(d.state).toBe('rolled_back');
+    expect(d.reason).toMatch(/web-r1-2-s3 failed/);
+    expect(log).toContain('stop web-r1-1-s3');
+    expect(log).not.toContain('stop web-r1-0');
+    expect(d.active).toEqual(v1(1));
+  });
+});
+
 describe('pickNext', () => {
+  it('a scale supersedes only older scales: a deploy queued before it runs first', () => {
+    const scale = (rev: number) => foldDeploy([requested(rev, { kind: 'scale', replicas: 3 })], `d${rev}`)!;
+    const q = (rev: number) => foldDeploy([requested(rev)], `d${rev}`)!;
+    expect(pickNext([scale(1), q(2), scale(3), scale(4)])).toEqual({ run: q(2), supersede: [{ id: 'd1', by: 'd2' }] });
+    expect(pickNext([scale(3), scale(4)])).toEqual({ run: scale(4), supersede: [{ id: 'd3', by: 'd4' }] });
+    expect(pickNext([scale(3), q(4)])).toEqual({ run: q(4), supersede: [{ id: 'd3', by: 'd4' }] });
+  });
+
   const q = (rev: number) => foldDeploy([requested(rev)], `d${rev}`)!;
   it('finishes one under way first, and supersedes every queued one but the newest', () => {
     const running = apply(q(1), { type: 'began', previous: null, runner: 't' }, T0);

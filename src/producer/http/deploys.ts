@@ -1,7 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DeployRequestSchema, ServiceNameSchema } from '../../shared/deploy.js';
+import { DeployRequestSchema, ServiceNameSchema, type DeployRecord } from '../../shared/deploy.js';
 import { ProcessIdSchema } from '../../shared/record.js';
 import type { ApiContext } from './context.js';
 import { resolve } from '../handles.js';
@@ -13,6 +13,7 @@ const DeployParams = z.object({ id: ProcessIdSchema });
 const HandleParams = z.object({ handle: z.string().min(1).max(200) });
 /** The client's deploy request without `service` (it is in the path), strict. */
 const DeployBody = DeployRequestSchema.omit({ service: true }).strict();
+const ScaleBody = z.object({ replicas: z.number().int().min(1, 'must be at least 1') }).strict();
 
 /**
  * Services and their deploys: queue one (201, the deploy record; ?wait: once it is over),
@@ -21,6 +22,9 @@ const DeployBody = DeployRequestSchema.omit({ service: true }).strict();
  */
 export function registerDeployRoutes(app: FastifyInstance, { client, streams }: ApiContext): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  /** 201 with the queued deploy, or with ?wait once it is over. */
+  const queued = async (reply: FastifyReply, q: { wait?: boolean; timeoutMs?: number }, rec: DeployRecord) =>
+    reply.code(201).send(q.wait ? await client.waitForDeploy(rec.id, { timeoutMs: q.timeoutMs ?? MAX_WAIT_MS }) : rec);
   r.post(
     '/services/:name/deploys',
     {
@@ -31,11 +35,7 @@ export function registerDeployRoutes(app: FastifyInstance, { client, streams }: 
         body: DeployBody,
       },
     },
-    async (request, reply) => {
-      const rec = await client.deploy({ ...request.body, service: request.params.name });
-      if (!request.query.wait) return reply.code(201).send(rec);
-      return reply.code(201).send(await client.waitForDeploy(rec.id, { timeoutMs: request.query.timeoutMs ?? MAX_WAIT_MS }));
-    },
+    async (request, reply) => queued(reply, request.query, await client.deploy({ ...request.body, service: request.params.name })),
   );
   for (const [action, summary, call] of [
     ['restart', 'replace every replica with a fresh one of the same spec (a start-first deploy)', (n: string) => client.restartService(n)],
@@ -47,6 +47,19 @@ export function registerDeployRoutes(app: FastifyInstance, { client, streams }: 
       { schema: { summary: `${summary}; 201 with the deploy record`, params: ServiceParams } },
       async (request, reply) => reply.code(201).send(await call(request.params.name)),
     );
+  r.post(
+    '/services/:name/scale',
+    {
+      schema: {
+        summary:
+          'scale the active revision to `replicas` (its replicas left alone; more started, or the highest-numbered stopped); 201 with the deploy record (kind scale); ?wait: until it is over',
+        params: ServiceParams,
+        querystring: WaitQuery,
+        body: ScaleBody,
+      },
+    },
+    async (request, reply) => queued(reply, request.query, await client.scale(request.params.name, request.body.replicas)),
+  );
   r.get('/services', { schema: { summary: 'every service: active revision, its processes, last deploy' } }, async () => client.services());
   r.get('/services/:name', { schema: { summary: 'one service with its deploy history', params: ServiceParams } }, async (request) =>
     client.service(request.params.name),

@@ -1,4 +1,4 @@
-import { replicaId, replicaSpec, type DeployEventDraft, type DeployRecord } from '../../shared/deploy.js';
+import { nextReplica, replicaId, replicaSpec, type DeployEventDraft, type DeployRecord } from '../../shared/deploy.js';
 import { FINAL_STATES, mayRestart, type ProcessRecord } from '../../shared/record.js';
 
 /**
@@ -90,6 +90,50 @@ function startNew(d: DeployRecord, i: number): DeployAction {
   };
 }
 
+/** The new replicas: the first failure begins the rollback; each that serves is recorded ready. */
+function watchNew(d: DeployRecord, seen: Observed, now: number): DeployAction[] {
+  for (let i = 0; i < d.processes.length; i++) {
+    const why = failure(d, i, seen.get(d.processes[i]!), now);
+    if (why) return [{ kind: 'append', event: { type: 'rollback_begun', reason: why } }];
+  }
+  const actions: DeployAction[] = [];
+  const first = nextReplica(d) - d.processes.length;
+  for (let i = 0; i < d.processes.length; i++) {
+    const p = d.processes[i]!;
+    if (!d.ready.includes(p) && serving(seen.get(p)))
+      actions.push({ kind: 'append', event: { type: 'replica_ready', process: p, replica: first + i } });
+  }
+  return actions;
+}
+
+/**
+ * A scale: the active revision's replicas are left alone; down, the highest-numbered ones
+ * are stopped; up, the missing ones start together (nothing is replaced, so nothing waits
+ * for one another) and the scale succeeds once every one serves.
+ */
+function planScale(d: DeployRecord, seen: Observed): DeployAction[] {
+  const prev = d.previous;
+  if (!prev) return [{ kind: 'append', event: { type: 'rollback_begun', reason: `${d.service} has no active revision to scale` } }];
+  if (d.replicas < prev.processes.length) {
+    const r = retire(d, prev.processes.slice(d.replicas), seen);
+    return r.done ? [{ kind: 'append', event: { type: 'succeeded' } }] : r.actions;
+  }
+  const actions: DeployAction[] = [];
+  for (let i = nextReplica(d); i < d.replicas; i++) {
+    const process = replicaId(d.service, prev.revision, i, d.revision, 's');
+    actions.push({
+      kind: 'start',
+      process,
+      replica: i,
+      revision: prev.revision,
+      spec: replicaSpec(prev.spec),
+      then: { type: 'revision_started', process, replica: i },
+    });
+  }
+  if (actions.length > 0) return actions;
+  return d.processes.every((p) => d.ready.includes(p)) ? [{ kind: 'append', event: { type: 'succeeded' } }] : [];
+}
+
 /** Id of the replica a rollback starts in place of a stopped process of the previous revision. */
 function restoredId(d: DeployRecord, p: string): string {
   return replicaId(d.service, d.previous!.revision, d.previous!.processes.indexOf(p), d.revision);
@@ -105,18 +149,9 @@ export function planDeploy(d: DeployRecord, seen: Observed, now: number): Deploy
     const r = retire(d, prev, seen);
     return r.done ? [{ kind: 'append', event: { type: 'succeeded' } }] : r.actions;
   }
-
-  for (let i = 0; i < d.processes.length; i++) {
-    const why = failure(d, i, seen.get(d.processes[i]!), now);
-    if (why) return [{ kind: 'append', event: { type: 'rollback_begun', reason: why } }];
-  }
-  const actions: DeployAction[] = [];
-  for (let i = 0; i < d.processes.length; i++) {
-    const p = d.processes[i]!;
-    if (!d.ready.includes(p) && serving(seen.get(p)))
-      actions.push({ kind: 'append', event: { type: 'replica_ready', process: p, replica: i } });
-  }
-  if (actions.length > 0) return actions;
+  const news = watchNew(d, seen, now);
+  if (news.length > 0) return news;
+  if (d.kind === 'scale') return planScale(d, seen);
   const isReady = (i: number) => d.ready.includes(d.processes[i] ?? '');
 
   if (d.strategy === 'stop-first') {
@@ -186,13 +221,17 @@ function planRollback(d: DeployRecord, seen: Observed): DeployAction[] {
 /**
  * Which deploy of a service runs next, from its deploys oldest first: one already under
  * way (a runner died mid-deploy) is finished first; of the queued ones the newest runs
- * and the older ones are superseded by it.
+ * and the older ones are superseded by it. A scale supersedes only older scales: a deploy
+ * or stop queued before it runs first (the scale then scales what it left), and scales
+ * queued after the newest deploy wait for it.
  */
 export function pickNext(deploys: readonly DeployRecord[]): { run: DeployRecord | null; supersede: Array<{ id: string; by: string }> } {
   const underWay = deploys.find((d) => d.state === 'running' || d.state === 'rolling_back') ?? null;
   const queued = deploys.filter((d) => d.state === 'queued');
-  const newest = queued.at(-1) ?? null;
-  const supersede = newest ? queued.slice(0, -1).map((d) => ({ id: d.id, by: newest.id })) : [];
+  let at = queued.length - 1;
+  while (at > 0 && queued[at]!.kind === 'scale' && queued.slice(0, at).some((d) => d.kind !== 'scale')) at--;
+  const newest = queued[at] ?? null;
+  const supersede = newest ? queued.slice(0, at).map((d) => ({ id: d.id, by: newest.id })) : [];
   return { run: underWay ?? newest, supersede };
 }
 

@@ -150,9 +150,9 @@ export function api<T>(path: string): Promise<T> {
   return request(path, 'application/json').then((res) => res.json() as Promise<T>);
 }
 
-/** POST to the api (an operator's action), the answer as JSON. */
-export function apiPost<T>(path: string): Promise<T> {
-  return request(path, 'application/json', 'POST').then((res) => res.json() as Promise<T>);
+/** POST to the api (an operator's action), with a JSON body when it takes one; the answer as JSON. */
+export function apiPost<T>(path: string, body?: unknown): Promise<T> {
+  return request(path, 'application/json', 'POST', body).then((res) => res.json() as Promise<T>);
 }
 
 /** GET path from the api as text. */
@@ -160,9 +160,11 @@ export function apiText(path: string): Promise<string> {
   return request(path, 'text/plain').then((res) => res.text());
 }
 
-async function request(path: string, accept: string, method = 'GET'): Promise<Response> {
+async function request(path: string, accept: string, method = 'GET', body?: unknown): Promise<Response> {
+  const json = body === undefined ? {} : { body: JSON.stringify(body) };
+  const type: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
   for (;;) {
-    const res = await fetch(path, { method, headers: headers({ accept }), cache: 'no-store' });
+    const res = await fetch(path, { method, headers: headers({ accept, ...type }), cache: 'no-store', ...json });
     if (res.status === 401) {
       await askToken(Boolean(token));
       continue;

@@ -142,6 +142,7 @@ function renderServices(list: ServiceInfo[]): void {
         });
         actions.append(b, ' ');
       }
+      actions.append(scaleButton(s));
       tr.append(
         cell(s.name, 'name'),
         cell(s.active ? 'r' + s.active.revision : '-'),
@@ -153,6 +154,22 @@ function renderServices(list: ServiceInfo[]): void {
     }),
   );
   $('services-empty').hidden = list.length > 0;
+}
+
+/** Asks for a replica count and scales the active revision to it. */
+function scaleButton(s: ServiceInfo): HTMLButtonElement {
+  const b = el('button', 'scale');
+  b.type = 'button';
+  b.dataset.action = 'scale';
+  b.disabled = !s.active;
+  b.addEventListener('click', () => {
+    const answer = prompt('replicas of ' + s.name + ' (now ' + (s.active?.processes.length ?? 0) + ')');
+    if (answer === null || answer.trim() === '') return;
+    const replicas = Number(answer);
+    if (!Number.isInteger(replicas) || replicas < 1) return showError('replicas must be a whole number, at least 1: ' + answer);
+    apiPost('/v1/services/' + encodeURIComponent(s.name) + '/scale', { replicas }).then(refreshServices, showError);
+  });
+  return b;
 }
 
 async function refreshServices(): Promise<void> {
