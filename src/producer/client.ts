@@ -4,6 +4,7 @@ import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } 
 import { EventStore, isLive, PAGE_ORDERS, type PageOrder } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
+import { fleetView } from '../shared/fleet-view.js';
 import { newId } from '../shared/ids.js';
 import { JobQueues } from '../shared/job-queues.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
@@ -102,7 +103,7 @@ export class ReapqClient {
     this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax, Date.now, undefined, {
       replicas: this.config.waitReplicas,
       timeoutMs: this.config.waitTimeoutMs,
-    });
+    }).writeFor(fleetView(this.redis, this.keys, this.config.heartbeatMs));
     this.jobs = new JobQueues(this.redis, this.keys);
     this.requests = { store: this.store, jobs: this.jobs, defaultGraceMs: this.config.defaultGraceMs };
     const inner: ClientInternals = {

@@ -9,6 +9,7 @@ import {
   StaleRunError,
 } from './errors.js';
 import { BASELINE_VERSION } from './event-versions.js';
+import type { WriteVersionSource } from './fleet-view.js';
 import { decodeEvent, encodeEvent, withVersion, type EventDraft, type EventType, type ReapqEvent, type StoredEvent } from './events.js';
 import type { Keys } from './keys.js';
 import { luaScript } from './lua.js';
@@ -68,10 +69,10 @@ export class EventStore {
   private readonly writer: Redis;
   /**
    * The version each event type is stored at: the baseline, which every release reads,
-   * until the fleet says what its workers read (a rolling upgrade must not write what a
-   * worker still running the previous release would refuse).
+   * until writeFor gives the fleet's view (a rolling upgrade must not write what a worker
+   * still running the previous release would refuse).
    */
-  private writeVersion: (type: EventType) => number = () => BASELINE_VERSION;
+  private versions: WriteVersionSource = { current: () => ({}) };
 
   constructor(
     private readonly redis: Redis,
@@ -86,6 +87,12 @@ export class EventStore {
     // Its failures reach callers as rejected appends.
     if (this.writer !== redis) this.writer.on('error', () => undefined);
     for (const r of new Set([redis, this.writer])) r.defineCommand('reapqAppend', { numberOfKeys: 12, lua: APPEND_LUA });
+  }
+
+  /** Stores each event type at the version the source says (src/shared/fleet-view.ts: what every live worker reads). */
+  writeFor(source: WriteVersionSource): this {
+    this.versions = source;
+    return this;
   }
 
   /** Closes the append connection, if the store has one of its own (the shared one is the caller's). */
@@ -115,6 +122,11 @@ export class EventStore {
         return { record: current, appended: [] };
       }
       const events = fresh.map((e) => withVersion(e, this.now()));
+      // Cached by the source: a promise (one read of the hosts) only for a process's first
+      // write or after an idle spell, so the hot path waits on nothing here.
+      const asked = this.versions.current();
+      const versions = asked instanceof Promise ? await asked : asked;
+      const writeVersion = (type: EventType) => versions[type] ?? BASELINE_VERSION;
       let rec = current;
       for (const e of events) {
         const res = reduce(rec, e, id);
@@ -155,7 +167,7 @@ export class EventStore {
         current ? countsField(current) : '',
         countsField(next),
         String(this.now()),
-        ...events.map((e) => encodeEvent(e, this.writeVersion)),
+        ...events.map((e) => encodeEvent(e, writeVersion)),
       ]);
       if (ok === 1) {
         if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.corruptStream(id)}`);

@@ -98,6 +98,25 @@ export function fleetVersions(
   return Object.fromEntries(types.map((t) => [t, Math.min(currentVersion(t), ...announced.map((a) => a?.[t] ?? BASELINE_VERSION))]));
 }
 
+/**
+ * Per type, the version a writer stores now: the newest every live worker of the fleet
+ * reads (fleetVersions over their announcements; a live worker that announces nothing
+ * reads the baseline). With no live worker there is nobody to ask, and the one who comes
+ * next may be of any release, so the baseline, which every release reads. A downed or
+ * expired worker does not hold the fleet back: it is gone until it heartbeats again.
+ */
+export function writeVersions(
+  types: readonly string[],
+  hosts: ReadonlyArray<{ readonly alive: boolean; readonly events?: Readonly<Record<string, number>> | undefined }>,
+): Record<string, number> {
+  const live = hosts.filter((h) => h.alive);
+  if (live.length === 0) return Object.fromEntries(types.map((t) => [t, BASELINE_VERSION]));
+  return fleetVersions(
+    types,
+    live.map((h) => h.events),
+  );
+}
+
 /** A reader's versions in a few words: `v1` when it reads only the baseline, else the types above it (`v1, start_requested v2`). */
 export function describeVersions(versions: Readonly<Record<string, number>> | undefined): string {
   if (!versions) return 'v1 (not announced)';

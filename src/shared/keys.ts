@@ -57,6 +57,11 @@ export interface Keys {
   readonly pendingIndex: string;
   /** Hash host id -> heartbeat JSON. */
   readonly hosts: string;
+  /**
+   * String with a ttl: per event type above version 1, the version every live worker reads
+   * (JSON), written by the fleet pass and read by every writer once per heartbeat period.
+   */
+  readonly fleetVersions: string;
   /** Hash process id -> the cgroup usage of its current (or last) run (src/shared/usage.ts). */
   readonly usage: string;
   /**
@@ -110,6 +115,7 @@ export function makeKeys(prefix: string): Keys {
     counts: `${tag}:counts`,
     countsBuilt: `${tag}:counts-built`,
     hosts: `${tag}:hosts`,
+    fleetVersions: `${tag}:fleet-versions`,
     usage: `${tag}:usage`,
     replicaMark: `${tag}:replica-mark`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,

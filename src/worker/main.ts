@@ -3,6 +3,7 @@ import type { Config } from '../shared/config.js';
 import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { DeployStore } from '../shared/deploy-store.js';
 import { EventStore } from '../shared/event-store.js';
+import { fleetView } from '../shared/fleet-view.js';
 import { JobQueues } from '../shared/job-queues.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -222,7 +223,9 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     log.error({ processId, problem }, 'corrupt data: skipped');
   };
   const wait = { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs };
-  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, onCorrupt, wait);
+  // Each event type at the version every live worker reads, as the fleet pass last stored it.
+  const versions = fleetView(redis, keys, config.heartbeatMs, (err) => log.warn({ err: err.message }, 'fleet versions not read'));
+  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, onCorrupt, wait).writeFor(versions);
   // Background work never ends the worker: a rejection is logged with what it was for.
   const background = (what: string, ctx: Record<string, unknown>, pr: Promise<unknown>) => {
     pr.catch((err: unknown) => log.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));

@@ -9,6 +9,7 @@ import {
   readableVersions,
   upcast,
   VERSION_STEPS,
+  writeVersions,
   type RawEvent,
 } from '../../src/shared/event-versions.js';
 import { decodeEvent, encodeEvent, EVENT_TYPES, withVersion, type ReapqEvent } from '../../src/shared/events.js';
@@ -134,6 +135,31 @@ describe('event versions', () => {
     // A reader that does not list a type counts as its baseline.
     expect(fleetVersions(types, [{ stopped: 1 }])).toEqual({ start_requested: 1, stopped: 1, repaired: 1 });
     expect(describeVersions(mine)).toBe('v1, start_requested v2');
+  });
+
+  it('writes, per type, what every live worker reads; the baseline while a live one announces nothing or none is live', () => {
+    const types = ['start_requested', 'stopped'];
+    const mine = readableVersions(types);
+    const up = (events?: Record<string, number>) => ({ alive: true, events });
+    const gone = (events?: Record<string, number>) => ({ alive: false, events });
+    // Only readers of this release: the newest shapes.
+    expect(writeVersions(types, [up(mine), up(mine)])).toEqual({ start_requested: 2, stopped: 1 });
+    // One live worker of the release before versioned events holds every type at v1 ...
+    expect(writeVersions(types, [up(mine), up(undefined)])).toEqual({ start_requested: 1, stopped: 1 });
+    // ... and so does one that reads start_requested only at v1.
+    expect(writeVersions(types, [up({ start_requested: 1, stopped: 1 }), up(mine)])).toEqual({ start_requested: 1, stopped: 1 });
+    // Once it is gone (shut down or expired), it holds nobody back.
+    expect(writeVersions(types, [up(mine), gone(undefined), gone({ start_requested: 1 })])).toEqual({ start_requested: 2, stopped: 1 });
+    // Nobody live to ask: the baseline, which any release that comes next reads.
+    expect(writeVersions(types, [])).toEqual({ start_requested: 1, stopped: 1 });
+    expect(writeVersions(types, [gone(mine)])).toEqual({ start_requested: 1, stopped: 1 });
+    // And what is chosen is what is stored: the v1 shape for a v1 fleet.
+    const [sample] = fixtures('start_requested')['2']!;
+    const e = decodeEvent(JSON.stringify(sample!.event));
+    const asStored = (hosts: Parameters<typeof writeVersions>[1]) =>
+      (JSON.parse(encodeEvent(e, (t) => writeVersions(EVENT_TYPES, hosts)[t]!)) as RawEvent).v;
+    expect(asStored([up(mine), up(undefined)])).toBe(1);
+    expect(asStored([up(readableVersions(EVENT_TYPES))])).toBe(2);
     expect(describeVersions(undefined)).toBe('v1 (not announced)');
   });
 });

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { EventStore } from '../../shared/event-store.js';
+import { publishFleetVersions } from '../../shared/fleet-view.js';
 import { liveness, readHosts } from '../../shared/hosts.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
@@ -60,7 +61,10 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
   const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [] };
   try {
     const now = deps.now();
-    for (const h of await readHosts(deps.redis, deps.keys.hosts, now)) {
+    const hosts = await readHosts(deps.redis, deps.keys.hosts, now);
+    // Once per interval for the fleet, so writers read a few bytes instead of every heartbeat.
+    await publishFleetVersions(deps.redis, deps.keys, hosts, lockMs);
+    for (const h of hosts) {
       if (h.hostId === deps.hostId || liveness(h, now) !== 'expired') continue;
       const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
       if (live.length === 0) continue;

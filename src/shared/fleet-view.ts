@@ -1,0 +1,93 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { BASELINE_VERSION, writeVersions } from './event-versions.js';
+import { EVENT_TYPES } from './events.js';
+import type { HostInfo } from './hosts.js';
+import type { Keys } from './keys.js';
+import { decodeStoredOrNull } from './stored.js';
+
+/** Per event type, the version a writer stores it at; a type not named is stored at the baseline. */
+export type WriteVersionMap = Readonly<Record<string, number>>;
+
+/** Where an EventStore learns the version to store each type at: a value, or a promise of one the first time. */
+export interface WriteVersionSource {
+  current(): WriteVersionMap | Promise<WriteVersionMap>;
+}
+
+const StoredFleetVersions = z.record(z.string(), z.number().int().positive());
+
+/**
+ * What the fleet pass stores for every writer: per type, the version every live worker
+ * reads (writeVersions), only the types above the baseline, so it stays a few bytes however
+ * many hosts there are and a writer's read of it costs the same in a fleet of 2 or 200.
+ */
+export function encodeFleetVersions(hosts: ReadonlyArray<Pick<HostInfo, 'alive' | 'events'>>): string {
+  const all = writeVersions(EVENT_TYPES, hosts);
+  return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([, v]) => v > BASELINE_VERSION)));
+}
+
+/** The stored fleet versions; none stored (no fleet pass lately: no live worker of this release) or unreadable means the baseline. */
+export function decodeFleetVersions(json: string | null): WriteVersionMap {
+  return decodeStoredOrNull(StoredFleetVersions, json, 'fleet versions') ?? {};
+}
+
+/** The fleet pass's once per interval: what writers store until the next one (kept 3 intervals: a pass may be late). */
+export async function publishFleetVersions(
+  redis: Redis,
+  keys: Keys,
+  hosts: ReadonlyArray<Pick<HostInfo, 'alive' | 'events'>>,
+  intervalMs: number,
+): Promise<void> {
+  await redis.set(keys.fleetVersions, encodeFleetVersions(hosts), 'PX', 3 * intervalMs);
+}
+
+/**
+ * A writer's cached copy of the fleet's versions, read again at most once per heartbeat
+ * period so that appends gain no Redis round trip:
+ * - the first write of a process waits for the first read (every write of a burst shares it);
+ * - a copy older than one period serves the write and is read again in the background;
+ * - a copy older than three periods (the fleet may have changed entirely meanwhile) is
+ *   read again before the write, which happens only after an idle spell.
+ */
+export class FleetView implements WriteVersionSource {
+  private versions: WriteVersionMap | null = null;
+  private readAt = 0;
+  private reading: Promise<WriteVersionMap> | null = null;
+
+  constructor(
+    private readonly read: () => Promise<WriteVersionMap>,
+    private readonly periodMs: number,
+    private readonly now: () => number = Date.now,
+    /** Told when a background read fails (the copy then stays as it was until the next write tries again). */
+    private readonly onError: (err: Error) => void = () => undefined,
+  ) {}
+
+  current(): WriteVersionMap | Promise<WriteVersionMap> {
+    const age = this.now() - this.readAt;
+    if (this.versions === null || age >= 3 * this.periodMs) return this.refresh();
+    if (age >= this.periodMs && !this.reading) this.refresh().catch((err: unknown) => this.onError(err as Error));
+    return this.versions;
+  }
+
+  /** Reads now (one read at a time: concurrent callers share it). */
+  refresh(): Promise<WriteVersionMap> {
+    this.reading ??= (async () => {
+      // Dated from before the read: what it returns is at least this fresh.
+      const at = this.now();
+      try {
+        const versions = await this.read();
+        this.versions = versions;
+        this.readAt = at;
+        return versions;
+      } finally {
+        this.reading = null;
+      }
+    })();
+    return this.reading;
+  }
+}
+
+/** A writer's view of what the fleet pass stored, read again every periodMs (the heartbeat period). */
+export function fleetView(redis: Redis, keys: Keys, periodMs: number, onError?: (err: Error) => void): FleetView {
+  return new FleetView(async () => decodeFleetVersions(await redis.get(keys.fleetVersions)), periodMs, Date.now, onError);
+}
