@@ -4,6 +4,7 @@ import type { ReapqClient } from '../producer/client.js';
 import { VERSION } from '../shared/version.js';
 import { registerOpsCommands } from './ops.js';
 import { registerTopCommand } from './top.js';
+import { registerStartupCommand } from './startup.js';
 import { cliRedis, isConnectionError, RedisUnreachableError, type CliRedis } from './redis-target.js';
 import { registerContextCommands } from './context-command.js';
 import { registerProcessCommands } from './processes.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program, withClient);
   registerTopCommand(program, withClient);
   registerContextCommands(program);
+  registerStartupCommand(program);
   return program;
 }
 

@@ -179,7 +179,12 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     );
 }
 
-/** Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running. */
+/**
+ * Runs a worker until SIGTERM/SIGINT, then drains it and leaves its processes running (a
+ * restart: the next worker adopts them). SIGUSR2 is a host stop (systemd's KillSignal in
+ * the unit `reapq startup systemd` writes): drain, then stop every process of this host's
+ * trees, their records left for their restart policies when the host's worker runs again.
+ */
 async function serveWorker(
   config: Config,
   opts: { concurrency?: number; maxProcesses?: number; forkers?: number; containment?: 'auto' | 'cgroup' | 'process' },
@@ -188,16 +193,15 @@ async function serveWorker(
   const log = await makeLogger(config.logLevel);
   // Listening before the worker starts: a SIGTERM right after "worker ready" (or during
   // start-up) drains it once it is up, instead of killing it with the default action.
-  const signalled = new Promise<void>((res) => {
+  const signalled = new Promise<string>((res) => {
     const onSignal = (sig: string) => {
-      log.info({ signal: sig }, 'shutting down');
-      res();
+      log.info({ signal: sig }, sig === 'SIGUSR2' ? 'shutting down: host stop, processes stop too' : 'shutting down');
+      res(sig);
     };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(sig, onSignal);
   });
   const handle = await runWorker(config, log, opts);
-  await signalled;
+  const signal = await signalled;
   // A drain must not hang on an unreachable Redis: managed processes are left running
   // either way, so after a bound the worker simply exits and the next one adopts them.
   const bound = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 15_000).unref());
@@ -206,5 +210,26 @@ async function serveWorker(
     process.exit(1);
   }
   if (after) await after();
+  if (signal === 'SIGUSR2') process.exit(await stopHost(config, log));
   process.exit(0);
+}
+
+async function stopHost(config: Config, log: Logger): Promise<number> {
+  const { stopHostTrees, subtreeDir } = await import('../worker/host-stop.js');
+  const { linuxOs } = await import('../worker/host-os.js');
+  const owner = `${config.prefix}/${config.hostId}`;
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const { signalled, left } = await stopHostTrees(
+    linuxOs,
+    owner,
+    subtreeDir(`${config.prefix}@${config.hostId}`),
+    config.defaultGraceMs,
+    sleep,
+  );
+  if (left.length > 0) {
+    log.error({ left }, 'host stop: processes still alive after SIGKILL');
+    return 1;
+  }
+  log.info({ signalled }, 'host stop: every process of this host is gone; restart policies bring them back when its worker runs again');
+  return 0;
 }
