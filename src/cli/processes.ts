@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { InputError, oneLine, WaitError } from '../shared/errors.js';
+import { InputError, oneLine, SettledError, WaitError } from '../shared/errors.js';
 import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type State } from '../shared/record.js';
 import type { Page, ReapqClient } from '../producer/client.js';
 import { eventLine, humanMs, recordText, recordsTable, usageFigures, useColor } from './format.js';
@@ -31,6 +31,13 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .action(async (command: string[], o) =>
       withClient(async (c) => {
         let rec = await c.start({ id: o.id, ...specFrom(o, command) });
+        // Failed at once (pinned to a host that is unknown or dead): the id, and exit 1 with the reason, --wait or not.
+        if (rec.state === 'failed') {
+          if (o.json) json(rec);
+          else out(rec.id);
+          throw new SettledError(rec, ['running']);
+        }
+        if (rec.state === 'pending' && rec.error && !o.json) process.stderr.write(`reapq: ${rec.id} waits: ${rec.error}\n`);
         if (o.wait) rec = await waitOrReport(c, rec.id, ['running'], flag('--timeout-ms', IntFlag(1), o.timeoutMs), !!o.json);
         if (o.json) json(rec);
         else out(rec.id);

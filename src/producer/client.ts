@@ -24,6 +24,7 @@ import {
 import { parseInput } from '../shared/input.js';
 import { reduce } from '../shared/reducer.js';
 import { requestStart, requestStop, type RequestDeps } from '../shared/requests.js';
+import { hostLookup } from '../shared/pinned-host.js';
 import { connect } from '../shared/redis.js';
 import { readUsage, type UsageEntry } from '../shared/usage.js';
 import { streamField } from '../shared/stream-fields.js';
@@ -105,7 +106,12 @@ export class ReapqClient {
       timeoutMs: this.config.waitTimeoutMs,
     }).writeFor(fleetView(this.redis, this.keys, this.config.heartbeatMs));
     this.jobs = new JobQueues(this.redis, this.keys);
-    this.requests = { store: this.store, jobs: this.jobs, defaultGraceMs: this.config.defaultGraceMs };
+    this.requests = {
+      store: this.store,
+      jobs: this.jobs,
+      defaultGraceMs: this.config.defaultGraceMs,
+      hosts: { of: hostLookup(this.redis, this.keys.hosts), now: Date.now },
+    };
     const inner: ClientInternals = {
       config: this.config,
       keys: this.keys,

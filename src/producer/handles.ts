@@ -4,6 +4,7 @@ import { InputError, NotFoundError } from '../shared/errors.js';
 import { isLive } from '../shared/event-store.js';
 import { parseInput } from '../shared/input.js';
 import { readHosts } from '../shared/hosts.js';
+import { hostLookup } from '../shared/pinned-host.js';
 import { newId } from '../shared/ids.js';
 import { ProcessIdSchema, type ProcessRecord, type StartSpecSchema } from '../shared/record.js';
 import type { z } from 'zod';
@@ -155,8 +156,8 @@ const GONE = ['stopped', 'exited', 'failed', 'lost'] as const;
  * record keeps the name, so the name now resolves to it.
  */
 export async function restartProcess(client: ReapqClient, id: string, timeoutMs = 60_000): Promise<ProcessRecord> {
-  const { store, jobs, config } = internalsOf(client);
-  const deps = { store, jobs, defaultGraceMs: config.defaultGraceMs };
+  const { store, jobs, config, connection, keys } = internalsOf(client);
+  const deps = { store, jobs, defaultGraceMs: config.defaultGraceMs, hosts: { of: hostLookup(connection, keys.hosts), now: Date.now } };
   const rec = await store.mustGet(id);
   if (rec.service) throw new InputError(`${id} is a replica of service ${rec.service}: restart the service (reapq restart ${rec.service})`);
   if (rec.desired === 'running' || !GONE.includes(rec.state as (typeof GONE)[number])) {

@@ -68,6 +68,11 @@ export const EventSchema = z.discriminatedUnion('type', [
     limits: LimitsSchema.optional(),
   }),
   z.object({ ...base, ...run, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
+  /**
+   * A pending start nothing will ever carry out: the host it is pinned to is unknown or
+   * dead. It ends `failed` (endReason `spawn-failed`) with the reason, never spawned.
+   */
+  z.object({ ...base, type: z.literal('start_failed'), reason: z.string() }),
   z.object({ ...base, type: z.literal('stop_requested'), signal: z.string(), graceMs: z.number().int().nonnegative() }),
   /** A signal went to the group and/or escaped members. killDeadline: when SIGKILL follows (null when this was the SIGKILL). */
   z.object({

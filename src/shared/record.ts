@@ -4,7 +4,8 @@ import { FINAL_STATES, LIVE_STATES, STATES, type State } from './states.js';
 /**
  * Observed states of a managed process, and the only transitions between them.
  *
- *   pending   -> starting (spawn_begun), stopped (stop_requested: never spawned, nothing to stop)
+ *   pending   -> starting (spawn_begun), stopped (stop_requested: never spawned, nothing to stop),
+ *                failed (start_failed: its pinned host is unknown or dead)
  *   starting  -> running (spawned), failed (spawn_failed), lost (lost)
  *   running   -> stopping (stop_requested, signal_sent), exited (exited), lost (lost)
  *   stopping  -> stopped (stopped: tree verified gone), lost (lost)

@@ -123,6 +123,14 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       end('failed', 'spawn-failed');
       return ok(r);
     }
+    case 'start_failed': {
+      const bad = need('pending');
+      if (bad) return fail(bad);
+      if (prev.desired === 'stopped') return fail('start_failed after a stop was requested');
+      r.error = event.reason;
+      end('failed', 'spawn-failed');
+      return ok(r);
+    }
     case 'stop_requested': {
       r.desired = 'stopped';
       r.stopSignal = event.signal;

@@ -1,6 +1,8 @@
 import type { EventStore } from './event-store.js';
 import type { JobQueues } from './job-queues.js';
 import { FINAL_STATES, type ProcessRecord, type StartSpecSchema, type StopOptionsSchema } from './record.js';
+import type { EventDraft } from './events.js';
+import { pinnedHostVerdict, type HostLookup, type PinnedVerdict } from './pinned-host.js';
 import { startRequested } from './start-request.js';
 import type { z } from 'zod';
 
@@ -9,6 +11,11 @@ export interface RequestDeps {
   store: EventStore;
   jobs: JobQueues;
   defaultGraceMs: number;
+  /**
+   * Heartbeats, for a start pinned to a host: one no worker will take (unknown, dead) is
+   * recorded failed at once. Without it the fleet pass fails such a start within one pass.
+   */
+  hosts?: { of: HostLookup; now: () => number };
 }
 
 /**
@@ -22,9 +29,10 @@ export async function requestStart(
   spec: Omit<z.output<typeof StartSpecSchema>, 'id'>,
   opts: { of?: { service: string; revision: number }; fresh?: boolean; restartOf?: string } = {},
 ): Promise<ProcessRecord> {
+  const verdict = spec.host && deps.hosts ? pinnedHostVerdict(spec.host, await deps.hosts.of(spec.host), deps.hosts.now()) : null;
   const { record } = await deps.store.transact(
     id,
-    (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null)]),
+    (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null), ...pinnedEvents(spec.host, verdict)]),
     opts.fresh ? null : undefined,
   );
   const rec = record!;
@@ -33,6 +41,14 @@ export async function requestStart(
   // pending record. BullMQ drops the duplicate job id.
   if (rec.state === 'pending' && rec.desired === 'running') await deps.jobs.enqueueStart(rec);
   return rec;
+}
+
+/** In the start's own append, so no worker ever sees it pending: its end, or why it waits. */
+function pinnedEvents(host: string | undefined, v: PinnedVerdict): EventDraft[] {
+  if (!host || !v) return [];
+  return v.kind === 'fail'
+    ? [{ type: 'start_failed', reason: v.reason }]
+    : [{ type: 'start_deferred', host, reason: v.reason, retryInMs: 0 }];
 }
 
 /**

@@ -6,7 +6,7 @@ import { listenApi, type RunningApi } from '../../src/producer/http/server.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { cgroupSupport } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
+import { hostThatNeverTakes, startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
 
 // The dashboard in a real headless Chromium (Debian's, driven by playwright-core) against
 // a real api and a real worker.
@@ -254,6 +254,7 @@ describe('dashboard in a headless browser', () => {
     // 55 records that stay pending (pinned to a host that never comes): more than one page
     // of 50, and two pages with what the tests above made.
     const ids = Array.from({ length: 55 }, (_, i) => `pg-${String(i).padStart(2, '0')}`);
+    await hostThatNeverTakes(c, 'nowhere');
     for (const id of ids) await c.start({ id, command: ['sleep', '300'], host: 'nowhere' });
     const newest = (await c.listPage({ order: 'newest', limit: 1000 })).records.map((r) => r.id);
     expect(newest.length).toBeGreaterThan(50);

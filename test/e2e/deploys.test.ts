@@ -9,7 +9,7 @@ import { DeployStore } from '../../src/shared/deploy-store.js';
 import { makeKeys } from '../../src/shared/keys.js';
 import { connect } from '../../src/shared/redis.js';
 import { testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, cli, until, useWorker } from '../helpers/workers.js';
+import { carriersOf, cli, hostThatNeverTakes, until, useWorker } from '../helpers/workers.js';
 import { tempDir } from '../helpers/cleanup.js';
 
 const t = useWorker('h-deploy');
@@ -243,6 +243,7 @@ describe('deploys', () => {
   it('a replica stopped before it ran has its queued start job withdrawn, as a client stop does', async () => {
     // Its replica asks for a host no worker serves: it stays pending, the deploy times out
     // and the rollback stops it through the runner.
+    await hostThatNeverTakes(t.client, 'h-nobody');
     const d = await t.client.deploy({ service: 'nowhere', command: broken, host: 'h-nobody', timeoutMs: 500 });
     const r = await t.client.waitForDeploy(d.id, { timeoutMs: 30_000 });
     expect(r.state).toBe('rolled_back');

@@ -5,7 +5,7 @@ import { ReapqClient } from '../../src/index.js';
 import { startJobId } from '../../src/shared/jobs.js';
 import { internalsOf } from '../../src/producer/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, cli, startWorker, testEnv } from '../helpers/workers.js';
+import { alive, cli, hostThatNeverTakes, startWorker, testEnv } from '../helpers/workers.js';
 
 const prefix = randomPrefix();
 const env = testEnv(testRedisUrl(), prefix);
@@ -30,6 +30,7 @@ describe('reapq fsck', () => {
     const pids: number[] = [];
     for (const id of ids) pids.push((await c.waitFor(id, 'running')).pid!);
     // Pinned to a host no worker serves: it stays pending, its start job waiting.
+    await hostThatNeverTakes(c, 'nobody');
     const pend = await c.start({ command: ['sleep', '300'], host: 'nobody' });
     expect(await w1.stop()).toBe(0);
     const [a, b] = ids as [string, string];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/shared/errors.js';
 import { buildServer } from '../../src/producer/http/server.js';
-import { cli, useWorker } from '../helpers/workers.js';
+import { cli, hostThatNeverTakes, useWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
 const t = useWorker('h-pages');
@@ -9,6 +9,7 @@ const t = useWorker('h-pages');
 describe('list pages', () => {
   it('pages through every record once, in creation order, across a removal', async () => {
     const c = t.client;
+    await hostThatNeverTakes(c, 'nowhere');
     for (let i = 0; i < 25; i++) await c.start({ id: `pg-${String(i).padStart(2, '0')}`, command: ['sleep', '1000'], host: 'nowhere' });
     const all = (await c.list()).map((r) => r.id);
     const first = await c.listPage({ limit: 10 });
@@ -81,6 +82,7 @@ describe('counts kept on append', () => {
     const c = t.client;
     const a = await c.start({ command: ['sleep', '1000'] });
     await c.waitFor(a.id, 'running');
+    await hostThatNeverTakes(c, 'nowhere');
     await c.start({ command: ['sleep', '1000'], host: 'nowhere' });
     const fromRecords = async () => {
       const m = new Map<string, number>();

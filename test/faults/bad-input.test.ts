@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, hostThatNeverTakes, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
 const prefix = randomPrefix();
@@ -69,6 +69,7 @@ describe('duplicate, malformed and future input', () => {
 
   it('refuses an event from a newer schema or of an unknown type with a clear error, corrupting nothing', async () => {
     // Pinned to a host no worker serves, so nothing else writes to this record meanwhile.
+    await hostThatNeverTakes(c, 'nobody');
     const rec = await c.start({ id: 'future', command: ['sleep', '1'], host: 'nobody' });
     await c.stop(rec.id);
     const before = await c.get(rec.id);

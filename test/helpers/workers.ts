@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { onCleanup, tempDir } from './cleanup.js';
 import { ReapqClient } from '../../src/index.js';
+import { internalsOf } from '../../src/producer/client.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { removeSubtree } from '../../src/worker/cgroup/subtree.js';
 import { killSubtree, subtreeDirs } from './cgroups.js';
@@ -230,4 +231,15 @@ export async function handled(job: Job, timeoutMs = 10_000): Promise<void> {
     timeoutMs,
     `job ${job.name} ${job.id} to be handled`,
   );
+}
+
+/**
+ * The heartbeat of a host that is alive for the next hour but runs no worker: a start
+ * pinned to it stays pending, its job waiting (a start pinned to a host never seen, or
+ * dead, fails at once). For tests that need records which stay pending.
+ */
+export async function hostThatNeverTakes(client: ReapqClient, hostId: string): Promise<void> {
+  const { connection, keys } = internalsOf(client);
+  const hb = { hostId, pid: 1, version: 'test', state: 'up', load: 0, capacity: null, at: Date.now(), ttlMs: 3_600_000 };
+  await connection.hset(keys.hosts, hostId, JSON.stringify(hb));
 }

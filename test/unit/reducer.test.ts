@@ -185,6 +185,20 @@ describe('reduce: failures and loss', () => {
     expect(r).toMatchObject({ state: 'failed', error: 'ENOENT x', endReason: 'spawn-failed', endedAt: iso(T0 + 2) });
   });
 
+  it('start_failed -> failed from pending only, never once a spawn began or a stop was asked for', () => {
+    const sf: ReapqEvent = { v: 1, at: T0 + 2, type: 'start_failed', reason: 'host h9 is unknown: no worker has announced it' };
+    const r = fold([startReq(T0), sf], ID)!;
+    expect(r).toMatchObject({ state: 'failed', error: sf.reason, endReason: 'spawn-failed', endedAt: iso(T0 + 2), host: null, pid: null });
+    expect(reduce(fold([startReq(T0), spawnBegun(T0 + 1)], ID), sf, ID)).toEqual({
+      ok: false,
+      error: 'start_failed is not allowed in state starting',
+    });
+    expect(reduce(fold([startReq(T0), stopReq(T0 + 1)], ID), sf, ID)).toEqual({
+      ok: false,
+      error: 'start_failed is not allowed in state stopped',
+    });
+  });
+
   it('lost from running records the reason', () => {
     const r = fold([...running(), lost(T0 + 100, 'pid reused')], ID)!;
     expect(r).toMatchObject({ state: 'lost', error: 'pid reused', endReason: 'lost', endedAt: iso(T0 + 100) });

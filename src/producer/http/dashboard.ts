@@ -46,7 +46,7 @@ td.name{max-width:20em;word-break:break-all}
 .st-starting,.st-pending,.st-stopping,.h-draining,.st-exited{color:var(--warn);font-weight:600}
 .st-failed,.st-lost,.h-dead,.bad{color:var(--bad);font-weight:600}
 .st-stopped{color:var(--off)}
-.ev-drift,.ev-lost,.ev-gave_up,.ev-spawn_failed,.ev-not_ready{color:var(--bad);font-weight:600}
+.ev-drift,.ev-lost,.ev-gave_up,.ev-spawn_failed,.ev-start_failed,.ev-not_ready{color:var(--bad);font-weight:600}
 .ev-restart_scheduled,.ev-kill_pending{color:var(--warn);font-weight:600}
 .ev-spawned,.ev-ready{color:var(--ok)}
 .empty{color:var(--muted);font-style:italic}

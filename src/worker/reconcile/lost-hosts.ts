@@ -8,6 +8,7 @@ import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
 import { compactFinished, prune } from '../../shared/prune.js';
 import { reason as why } from '../controller/reasons.js';
 import { decideRestart } from '../restart.js';
+import { settlePinned } from './pinned-pending.js';
 import { luaScript } from '../../shared/lua.js';
 
 const RELEASE_LUA = luaScript('release-lock.lua');
@@ -20,6 +21,8 @@ export interface ClusterReport {
   compacted: number;
   /** Pending records whose start job was gone and was put back. */
   requeued: string[];
+  /** Pending records pinned to a host that is unknown or dead: failed with the reason. */
+  unplaceable: string[];
 }
 
 export interface ClusterDeps {
@@ -58,7 +61,7 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
   // square. A pass asked for by an operator releases it when done.
   const lockMs = opts.holdMs ?? 10_000;
   if ((await deps.redis.set(deps.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
-  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [] };
+  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [], unplaceable: [] };
   try {
     const now = deps.now();
     const hosts = await readHosts(deps.redis, deps.keys.hosts, now);
@@ -96,7 +99,14 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
     // Level-triggered starts: a pending record with no live start job gets it back. Only
     // records pending for a while: a fresh one's job may still be on its way.
     for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
-      if (rec.state !== 'pending' || rec.desired !== 'running' || now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
+      if (rec.state !== 'pending' || rec.desired !== 'running') continue;
+      // Pinned to a host no worker will serve: it ends here (a restart just scheduled above included).
+      if (await settlePinned(deps.store, rec, hosts, now)) {
+        report.unplaceable.push(rec.id);
+        deps.log.warn({ processId: rec.id, host: rec.requestedHost }, 'pinned to a host that is not alive: start failed');
+        continue;
+      }
+      if (now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
       if (await deps.ensureStartJob(rec)) {
         report.requeued.push(rec.id);
         deps.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');

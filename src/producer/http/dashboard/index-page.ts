@@ -208,6 +208,7 @@ function recentDetail(e: ReapqEvent): string {
       return 'restart #' + e.attempt + ' in ' + humanMs(e.delayMs);
     case 'gave_up':
     case 'lost':
+    case 'start_failed':
       return e.reason;
     default:
       return summary(e);
