@@ -43,6 +43,11 @@ export function deployStepLine(e: DeployEvent): string {
   }
 }
 
+/** A deploy that runs otherwise than asked (a fixed port runs stop-first) says so, one line on stderr. */
+function tellNote(rec: DeployRecord): void {
+  if (rec.note) process.stderr.write(`note: ${rec.service} ${rec.id}: ${rec.note}\n`);
+}
+
 /** Follows a deploy to its end, one step a line on stderr; exit 1 unless it succeeded. */
 export async function followDeploy(c: ReapqClient, rec: DeployRecord, asJson: boolean, timeoutMs: number): Promise<void> {
   const tty = process.stderr.isTTY && !asJson;
@@ -141,6 +146,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
           replicas,
           timeoutMs,
         });
+        tellNote(rec);
         if (o.wait) return followDeploy(c, rec, !!o.json, (replicas + 1) * timeoutMs + 60_000);
         if (o.json) json(rec);
         else out(rec.id);
@@ -175,7 +181,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
         if (s.revisions.length > 0) out('');
         for (const d of s.deploys)
           out(
-            `${d.id}  r${d.revision}  ${d.kind === 'deploy' ? `${d.strategy} x${d.replicas}` : d.kind === 'stop' ? 'stop' : `scale${d.previous ? ` r${d.previous.revision}` : ''} to ${d.replicas}`}  ${d.state}  ${d.createdAt}${d.cause ? `  ${d.cause}` : ''}${d.reason ? `  ${d.reason}` : ''}`,
+            `${d.id}  r${d.revision}  ${d.kind === 'deploy' ? `${d.strategy} x${d.replicas}` : d.kind === 'stop' ? 'stop' : `scale${d.previous ? ` r${d.previous.revision}` : ''} to ${d.replicas}`}  ${d.state}  ${d.createdAt}${d.cause ? `  ${d.cause}` : ''}${d.reason ? `  ${d.reason}` : ''}${d.note ? `  (${d.note})` : ''}`,
           );
       }),
     );
@@ -184,6 +190,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
     waitFlags(program.command(name).description(what).argument('<service>')).action(async (service: string, o) =>
       withClient(async (c) => {
         const rec = await call(c, service);
+        tellNote(rec);
         if (o.wait) return followDeploy(c, rec, !!o.json, 30 * 60_000);
         if (o.json) json(rec);
         else out(rec.id);
@@ -218,6 +225,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
     withClient(async (c) => {
       const r = await restartTarget(c, target);
       if ('deploy' in r) {
+        tellNote(r.deploy);
         if (o.wait) return followDeploy(c, r.deploy, !!o.json, 30 * 60_000);
         return o.json ? json(r.deploy) : out(r.deploy.id);
       }
@@ -244,6 +252,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
       const results = await c.apply(entries, { prune: !!o.prune });
       let failed = 0;
       for (const r of results) {
+        if (r.deploy) tellNote(r.deploy);
         if (o.wait && r.deploy) {
           const fin = await c.waitForDeploy(r.deploy.id);
           r.deploy = fin;

@@ -7,6 +7,7 @@ import {
   revisionStatus,
   serviceHealth,
   ServiceNameSchema,
+  strategyFor,
   type RevisionStatus,
   type ServiceHealth,
   type DeployRecord,
@@ -96,15 +97,17 @@ export class Deploys {
     service: string,
     kind: DeployKind,
     spec: Record<string, unknown> | null,
-    strategy: Strategy,
+    asked: Strategy,
     replicas: number,
     timeoutMs: number,
     cause: string | null,
   ): Promise<DeployRecord> {
     const revision = await this.p.deploys.nextRevision(service);
     const id = newId('d');
+    const run = strategyFor(spec, asked);
+    const note = run.note === null ? {} : { note: run.note };
     const rec = await this.p.deploys.transact(id, (cur) =>
-      cur ? null : [{ type: 'requested', service, revision, kind, spec, strategy, replicas, timeoutMs, cause }],
+      cur ? null : [{ type: 'requested', service, revision, kind, spec, strategy: run.strategy, replicas, timeoutMs, cause, ...note }],
     );
     await this.p.jobs.enqueueDeploy(service, id);
     return rec!;
@@ -293,7 +296,7 @@ export class Deploys {
         active &&
         made &&
         stable(active.spec) === stable(spec) &&
-        made.strategy === (strategy ?? 'start-first') &&
+        made.strategy === strategyFor(spec, strategy ?? 'start-first').strategy &&
         active.processes.length === (replicas ?? 1);
       if (same) out.push({ service, action: 'unchanged', deploy: null });
       else

@@ -55,6 +55,27 @@ export function replicaSpec(spec: Record<string, unknown>): Record<string, unkno
   return { ...spec, restart: (spec.restart as RestartPolicy | undefined) ?? REPLICA_RESTART_DEFAULT };
 }
 
+/**
+ * The port every replica of a revision holds when it is fixed (a number in the spec, or a
+ * readiness port with no allocated one): the same on each, unlike `port: 'auto'`.
+ */
+export function fixedPort(spec: Record<string, unknown>): number | null {
+  if (typeof spec.port === 'number') return spec.port;
+  const readyPort = (spec.ready as { port?: unknown } | undefined)?.port;
+  return spec.port !== 'auto' && typeof readyPort === 'number' ? readyPort : null;
+}
+
+/**
+ * The strategy a deploy runs with: stop-first whatever was asked when the port is fixed,
+ * since the new replica cannot bind it while the old one holds it (and a readiness check
+ * on it would be answered by the old one); the note says so on the record.
+ */
+export function strategyFor(spec: Record<string, unknown> | null, asked: Strategy): { strategy: Strategy; note: string | null } {
+  const port = spec ? fixedPort(spec) : null;
+  if (port === null || asked === 'stop-first') return { strategy: asked, note: null };
+  return { strategy: 'stop-first', note: `port ${port} is fixed: deployed stop-first, not ${asked} (a fixed port cannot be held twice)` };
+}
+
 /** What a producer asks for: `client.deploy(...)`, the HTTP body (with the name in the path), an apply entry. */
 export const DeployRequestSchema = RevisionSpecSchema.extend({
   service: ServiceNameSchema,
@@ -91,6 +112,8 @@ export const DeployEventSchema = z.discriminatedUnion('type', [
     timeoutMs: z.number().int().positive(),
     /** Why it was asked for, when not a plain deploy: `rollback of r3`, `restart`. */
     cause: z.string().nullable(),
+    /** What the deploy does otherwise than asked, and why (a fixed port runs stop-first). */
+    note: z.string().optional(),
   }),
   /** A runner took it; `previous` is what served the service at that moment. */
   z.object({ ...base, type: z.literal('began'), previous: ActiveSchema.nullable(), runner: z.string() }),
@@ -121,6 +144,8 @@ export const DeployRecordSchema = z.object({
   replicas: z.number().int(),
   timeoutMs: z.number().int(),
   cause: z.string().nullable(),
+  /** What it does otherwise than asked, and why (a fixed port runs stop-first); null when nothing. */
+  note: z.string().nullable().default(null),
   /** What served the service when the deploy began (null before, or for a first deploy). */
   previous: ActiveSchema.nullable(),
   /** Process ids of the new revision, by replica. */
@@ -175,6 +200,7 @@ export function reduceDeploy(prev: DeployRecord | null, e: DeployEvent, id: stri
       replicas: e.replicas,
       timeoutMs: e.timeoutMs,
       cause: e.cause,
+      note: e.note ?? null,
       previous: null,
       processes: [],
       startedAt: [],

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   activeOf,
+  fixedPort,
   foldDeploy,
+  strategyFor,
   reduceDeploy,
   type DeployEvent,
   type DeployEventDraft,
@@ -250,6 +252,19 @@ describe('scale planner', () => {
     expect(log).toContain('stop web-r1-1-s3');
     expect(log).not.toContain('stop web-r1-0');
     expect(d.active).toEqual(v1(1));
+  });
+});
+
+describe('strategyFor', () => {
+  it('a fixed port runs stop-first whatever was asked, with a note; an allocated one as asked', () => {
+    const note = 'port 8080 is fixed: deployed stop-first, not start-first (a fixed port cannot be held twice)';
+    expect(strategyFor({ ...SPEC, port: 8080 }, 'start-first')).toEqual({ strategy: 'stop-first', note });
+    expect(strategyFor({ ...SPEC, port: 8080 }, 'stop-first')).toEqual({ strategy: 'stop-first', note: null });
+    expect(strategyFor({ ...SPEC, port: 'auto' }, 'start-first')).toEqual({ strategy: 'start-first', note: null });
+    expect(strategyFor(null, 'start-first')).toEqual({ strategy: 'start-first', note: null });
+    expect(fixedPort({ ...SPEC, ready: { kind: 'tcp', port: 9000 } })).toBe(9000);
+    expect(fixedPort({ ...SPEC, port: 'auto', ready: { kind: 'tcp', port: 9000 } })).toBeNull();
+    expect(fixedPort(SPEC)).toBeNull();
   });
 });
 
