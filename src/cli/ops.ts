@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../shared/config.js';
 import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
@@ -55,9 +56,18 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
     .description('serve the HTTP API, /metrics and the dashboard (bearer token: REAPQ_API_TOKEN)')
     .option('--listen <host:port>', 'address to listen on; beyond loopback only with REAPQ_API_TOKEN', '127.0.0.1:8080')
     .option('--generate-token', 'when REAPQ_API_TOKEN is unset, make one up and print it (a container started without one)')
+    .option('--token-file <path>', 'the bearer token is in this file; when it is missing, make one there once (0600) and say where')
     .action(async (o) => {
       let config = loadConfig();
-      if (o.generateToken && !config.apiToken) {
+      if (o.tokenFile !== undefined) {
+        if (config.apiToken) throw new InputError('give the token one way: REAPQ_API_TOKEN or --token-file, not both');
+        if (o.generateToken) throw new InputError('give one of --token-file and --generate-token');
+        const { tokenFromFile } = await import('./token-file.js');
+        const path = resolve(String(o.tokenFile));
+        const { token, created } = tokenFromFile(path);
+        config = loadConfig({ ...process.env, REAPQ_API_TOKEN: token });
+        if (created) process.stderr.write(`reapq api: made a new bearer token in ${path} (0600); clients read it there\n`);
+      } else if (o.generateToken && !config.apiToken) {
         // Shown on purpose: whoever reads this container's logs is whoever may call its api.
         const token = randomBytes(16).toString('hex');
         config = loadConfig({ ...process.env, REAPQ_API_TOKEN: token });
