@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { systemClock } from '../shared/clock.js';
 import { loadConfig, type Config } from '../shared/config.js';
 import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
 import { EventStore, isLive, PAGE_ORDERS, type PageOrder } from '../shared/event-store.js';
@@ -358,7 +359,8 @@ export class ReapqClient {
     const want = new Set(Array.isArray(states) ? states : [states]);
     for (const s of want) parseInput(StateSchema, s, 'invalid state');
     const timeoutMs = opts.timeoutMs ?? 60_000;
-    const deadline = Date.now() + timeoutMs;
+    // Monotonic: a wall-clock step must not cut or stretch the wait.
+    const deadline = systemClock.mono() + timeoutMs;
     let rec = await this.store.mustGet(id);
     if (want.has(rec.state)) return rec;
     // Any new entry of the record's stream means a new version: read the record again.
@@ -369,7 +371,7 @@ export class ReapqClient {
         if (FINAL_STATES.has(rec.state) && !mayRestart(rec)) {
           throw new SettledError(rec, [...want]);
         }
-        const left = deadline - Date.now();
+        const left = deadline - systemClock.mono();
         if (left <= 0)
           throw new TimeoutError(`timed out waiting for ${id} to be ${[...want].join('|')}; it is ${rec.state}`, timeoutMs, rec);
         if (sub.closed) throw new TimeoutError(`client closed while waiting for ${id}`, timeoutMs, rec);

@@ -1,3 +1,4 @@
+import { systemClock } from '../shared/clock.js';
 import { z } from 'zod';
 import {
   activeOf,
@@ -152,12 +153,12 @@ export class Deploys {
   /** Resolves with the deploy once it is over (succeeded, rolled_back or superseded): look at `state`. */
   async waitFor(id: string, opts: { timeoutMs?: number } = {}): Promise<DeployRecord> {
     const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = systemClock.mono() + timeoutMs;
     let rec = await this.get(id);
     const sub = this.p.streams().subscribe(this.p.keys.deployStream(id), `${rec.version}-0`);
     try {
       while (!FINAL_DEPLOY_STATES.has(rec.state)) {
-        const left = deadline - Date.now();
+        const left = deadline - systemClock.mono();
         if (left <= 0) throw new TimeoutError(`timed out waiting for deploy ${id}; it is ${rec.state}`, timeoutMs);
         if (sub.closed) throw new TimeoutError(`client closed while waiting for deploy ${id}`, timeoutMs);
         await sub.next(Math.min(left, 5000));

@@ -1,4 +1,5 @@
 import { Job } from 'bullmq';
+import { systemClock } from '../shared/clock.js';
 import { TimeoutError } from '../shared/errors.js';
 import type { ReconcileReport } from '../shared/reconcile-report.js';
 import type { ClientInternals } from './client-internals.js';
@@ -14,15 +15,15 @@ export async function requestReconcile(c: ClientInternals, hostId: string, timeo
   const job = await c.onQueue(name, (queue) =>
     queue.add('reconcile', { full: true }, { removeOnComplete: { age: 3600 }, removeOnFail: 100 }),
   );
-  const deadline = Date.now() + timeoutMs;
+  const deadline = systemClock.mono() + timeoutMs;
   for (;;) {
     const j = await Job.fromId(q, job.id!);
     if (j && (await j.isCompleted())) return j.returnvalue as ReconcileReport;
     if (j && (await j.isFailed())) throw new Error(`reconcile on ${hostId} failed: ${j.failedReason}`);
-    if (Date.now() > deadline) {
+    if (systemClock.mono() > deadline) {
       if (j && (await j.isWaiting())) await j.remove().catch(() => undefined);
       throw new TimeoutError(`no report from ${hostId} within ${timeoutMs} ms (is its worker running?)`, timeoutMs);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await systemClock.sleep(50);
   }
 }

@@ -13,7 +13,35 @@ export interface Clock {
   now(): number;
   mono(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  setTimeout(fn: () => void, ms: number): { cancel(): void };
+  /** `unref`: the timer alone does not keep the process alive. */
+  setTimeout(fn: () => void, ms: number, opts?: { unref?: boolean }): { cancel(): void };
+}
+
+/**
+ * Runs fn every ms on the clock until cancelled (each run scheduled when the previous one
+ * fired, as setInterval does; fn's own work, if async, does not delay the next).
+ */
+export function every(clock: Clock, ms: number, fn: () => void, opts?: { unref?: boolean }): { cancel(): void } {
+  let cur: { cancel(): void } | null = null;
+  let live = true;
+  const arm = () => {
+    cur = clock.setTimeout(
+      () => {
+        if (!live) return;
+        arm();
+        fn();
+      },
+      ms,
+      opts,
+    );
+  };
+  arm();
+  return {
+    cancel: () => {
+      live = false;
+      cur?.cancel();
+    },
+  };
 }
 
 export const systemClock: Clock = {
@@ -31,8 +59,9 @@ export const systemClock: Clock = {
       }
       signal?.addEventListener('abort', done, { once: true });
     }),
-  setTimeout: (fn, ms) => {
+  setTimeout: (fn, ms, opts) => {
     const t = setTimeout(fn, ms);
+    if (opts?.unref) t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 };

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { systemClock, type Clock } from './clock.js';
 import { BASELINE_VERSION, writeVersions } from './event-versions.js';
 import { EVENT_TYPES } from './events.js';
 import type { HostInfo } from './hosts.js';
@@ -87,7 +88,21 @@ export class FleetView implements WriteVersionSource {
   }
 }
 
-/** A writer's view of what the fleet pass stored, read again every periodMs (the heartbeat period). */
-export function fleetView(redis: Redis, keys: Keys, periodMs: number, onError?: (err: Error) => void): FleetView {
-  return new FleetView(async () => decodeFleetVersions(await redis.get(keys.fleetVersions)), periodMs, Date.now, onError);
+/**
+ * A writer's view of what the fleet pass stored, read again every periodMs (the heartbeat
+ * period): the copy's age is measured on the monotonic clock.
+ */
+export function fleetView(
+  redis: Redis,
+  keys: Keys,
+  periodMs: number,
+  onError?: (err: Error) => void,
+  clock: Clock = systemClock,
+): FleetView {
+  return new FleetView(
+    async () => decodeFleetVersions(await redis.get(keys.fleetVersions)),
+    periodMs,
+    () => clock.mono(),
+    onError,
+  );
 }

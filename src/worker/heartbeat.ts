@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { every, type Clock } from '../shared/clock.js';
 import { readableVersions } from '../shared/event-versions.js';
 import { EVENT_TYPES } from '../shared/events.js';
 import type { Heartbeat } from '../shared/hosts.js';
@@ -19,7 +20,7 @@ export interface HeartbeatDeps {
   /** This worker's counters since it started, for /metrics. */
   counters: () => Record<string, number>;
   log: Logger;
-  now: () => number;
+  clock: Clock;
 }
 
 /**
@@ -28,7 +29,7 @@ export interface HeartbeatDeps {
  * older than its ttl (three beats) as lost.
  */
 export class HostHeartbeat {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: { cancel(): void } | null = null;
 
   constructor(private readonly deps: HeartbeatDeps) {}
 
@@ -43,7 +44,7 @@ export class HostHeartbeat {
       capacity: Number.isFinite(deps.maxProcesses) ? deps.maxProcesses : null,
       containment: deps.containment,
       events: readableVersions(EVENT_TYPES),
-      at: deps.now(),
+      at: deps.clock.now(),
       ttlMs: deps.heartbeatMs * 3,
       counters: deps.counters(),
     };
@@ -52,14 +53,13 @@ export class HostHeartbeat {
 
   /** Runs `tick` (which beats) every heartbeatMs; a tick that fails is logged and the next one comes anyway. */
   every(tick: () => Promise<void>): void {
-    this.timer = setInterval(
-      () => void tick().catch((err: Error) => this.deps.log.warn({ err: err.message }, 'heartbeat failed')),
-      this.deps.heartbeatMs,
-    );
+    this.timer = every(this.deps.clock, this.deps.heartbeatMs, () => {
+      void tick().catch((err: Error) => this.deps.log.warn({ err: err.message }, 'heartbeat failed'));
+    });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = null;
   }
 }

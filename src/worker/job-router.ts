@@ -1,4 +1,5 @@
 import { DelayedError, type Job } from 'bullmq';
+import type { Clock } from '../shared/clock.js';
 import { parseJob } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import type { Controller } from './controller/controller.js';
@@ -22,7 +23,7 @@ export interface RouterDeps {
   stopBoundMs: number;
   reconcileMs: number;
   log: Logger;
-  now: () => number;
+  clock: Clock;
 }
 
 /**
@@ -78,7 +79,8 @@ export class JobRouter {
 
   /** Puts the job back for later; BullMQ's DelayedError says the handler let go of it. */
   private async later(job: Job, ms: number, token: string): Promise<never> {
-    await job.moveToDelayed(this.deps.now() + ms, token);
+    // BullMQ takes a wall-clock timestamp: its delayed set is scored by time since the epoch.
+    await job.moveToDelayed(this.deps.clock.now() + ms, token);
     throw new DelayedError();
   }
 

@@ -1,6 +1,7 @@
 import { closeSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
+import { every, systemClock, type Clock } from '../shared/clock.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { streamField } from '../shared/stream-fields.js';
@@ -97,7 +98,7 @@ export const realLogFiles: LogFiles = {
  */
 export class LogShipper {
   private readonly tails = new Map<string, Tail>();
-  private timer: NodeJS.Timeout | null = null;
+  private timer: { cancel(): void } | null = null;
   private busy = false;
   private readonly buf = Buffer.allocUnsafe(CHUNK);
 
@@ -105,7 +106,7 @@ export class LogShipper {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly log: Logger,
-    private readonly opts: { maxLines: number; maxFileBytes: number; intervalMs: number },
+    private readonly opts: { maxLines: number; maxFileBytes: number; intervalMs: number; clock?: Clock },
     private readonly files: LogFiles = realLogFiles,
   ) {}
 
@@ -117,8 +118,7 @@ export class LogShipper {
       pos = Number(streamField(last[0]?.[1] ?? [], 'pos') ?? 0);
     }
     this.tails.set(id, { file, pos, partial: '', decoder: new StringDecoder('utf8'), gap: 0, gapWhy: '' });
-    this.timer ??= setInterval(() => void this.pump(), this.opts.intervalMs);
-    this.timer.unref();
+    this.timer ??= every(this.opts.clock ?? systemClock, this.opts.intervalMs, () => void this.pump(), { unref: true });
   }
 
   /** Ships what is left and stops following. */
@@ -142,7 +142,7 @@ export class LogShipper {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = null;
   }
 

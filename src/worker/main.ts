@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { systemClock, type Clock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
 import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.js';
 import { DeployStore } from '../shared/deploy-store.js';
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   os?: HostOs;
   /** cgroup: every run in its own cgroup (refuses to start where impossible); process; auto (default): cgroup where possible. */
   containment?: ContainmentWish;
+  /** Every timer, timestamp and duration of the worker (default: the system's clocks). */
+  clock?: Clock;
 }
 
 export interface WorkerHandle {
@@ -70,7 +73,8 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const redis = connect(config.redisUrl, 'command');
   const redisHealth = watchRedis(redis, hlog);
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
-  const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os: opts.os ?? linuxOs, forkers: opts.forkers });
+  const [os, clock] = [opts.os ?? linuxOs, opts.clock ?? systemClock];
+  const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock });
   const { controller, deploys } = core;
   const { passes, cluster, schedule } = reconcilePasses(config, hlog, core);
   await recoverBeforeWork(passes, hlog);
@@ -86,7 +90,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     stopBoundMs: config.defaultGraceMs + 15_000,
     reconcileMs: config.reconcileMs,
     log: hlog,
-    now: Date.now,
+    clock: core.clock,
   });
   const concurrency = opts.concurrency ?? DEFAULT_START_CONCURRENCY;
   const consumers = openConsumers(config, keys, { handle: router.handle, concurrency, redisDown: () => redisHealth.down, log: hlog });
@@ -134,12 +138,12 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     keys,
     log,
     hostId,
-    now: Date.now,
+    now: core.clock.now,
     enqueueStart: (rec, delayMs) => jobs.enqueueStart(rec, delayMs),
     ensureStartJob: (rec) => jobs.ensureStart(rec),
     retentionMs: config.retentionMs,
   };
-  const host = { controller, store, os: core.os, reaper: core.reaper, log, hostId, owner: core.owner, now: Date.now };
+  const host = { controller, store, os: core.os, reaper: core.reaper, log, hostId, owner: core.owner, clock: core.clock };
   const schedule = () =>
     jobs
       .queue(keys.hostQueue(hostId))
@@ -153,7 +157,7 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     saveUsage: core.cgroups ? () => writeUsage(redis, keys.usage, controller.usageSnapshot()) : null,
     reconcileMs: config.reconcileMs,
     log,
-    now: Date.now,
+    clock: core.clock,
   });
   return { passes, cluster, schedule };
 }
@@ -175,7 +179,7 @@ function hostHeartbeat(
     load: () => controller.load,
     counters: () => ({ ...controller.stats, reaped: reaper.reaped, corrupt: p.core.corruptSeen(), ...p.passes.counters }),
     log,
-    now: Date.now,
+    clock: p.core.clock,
   });
 }
 
@@ -208,6 +212,7 @@ interface CoreParts {
   containment: ContainmentInfo;
   os: HostOs;
   forkers: number | undefined;
+  clock: Clock;
 }
 
 /**
@@ -215,7 +220,7 @@ interface CoreParts {
  * controller with its forker and log shipper, the subreaper and its zombie sweep.
  */
 function startCore(config: Config, log: Logger, p: CoreParts) {
-  const { redis, keys, os, cgroups } = p;
+  const { redis, keys, os, cgroups, clock } = p;
   // Counted (reapq_corrupt_seen_total), so a record nobody reads the log for still shows.
   let corrupt = 0;
   const onCorrupt = (processId: string, problem: string) => {
@@ -224,8 +229,8 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   };
   const wait = { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs };
   // Each event type at the version every live worker reads, as the fleet pass last stored it.
-  const versions = fleetView(redis, keys, config.heartbeatMs, (err) => log.warn({ err: err.message }, 'fleet versions not read'));
-  const store = new EventStore(redis, keys, config.globalEventsMax, Date.now, onCorrupt, wait).writeFor(versions);
+  const versions = fleetView(redis, keys, config.heartbeatMs, (err) => log.warn({ err: err.message }, 'fleet versions not read'), clock);
+  const store = new EventStore(redis, keys, config.globalEventsMax, clock.now, onCorrupt, wait).writeFor(versions);
   // Background work never ends the worker: a rejection is logged with what it was for.
   const background = (what: string, ctx: Record<string, unknown>, pr: Promise<unknown>) => {
     pr.catch((err: unknown) => log.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));
@@ -242,9 +247,9 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     owner,
     jobs,
     defaultGraceMs: config.defaultGraceMs,
-    now: Date.now,
+    clock,
   });
-  const shipper = new LogShipper(redis, keys, log, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250 });
+  const shipper = new LogShipper(redis, keys, log, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250, clock });
   const ownChildren = new Set<number>();
   let subreaper = false;
   // The forker's callbacks run only after it has spawned something, by when the controller exists.
@@ -262,7 +267,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     log,
     ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
     enqueueStart: (rec, delayMs) => jobs.enqueueStart(rec, delayMs),
-    now: Date.now,
+    clock,
     runnerEnv: process.env,
     policy: p.policy,
     shipper,
@@ -281,9 +286,9 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   forker.start();
   if (subreaper) log.info('child subreaper set: orphaned descendants re-parent to this worker');
   else log.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
-  const zombies = startZombieSweep(reaper, log);
+  const zombies = startZombieSweep(reaper, log, clock);
   return {
-    ...{ redis, keys, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, owner, onUnhandled },
+    ...{ redis, keys, clock, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, owner, onUnhandled },
     corruptSeen: () => corrupt,
   };
 }

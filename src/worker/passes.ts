@@ -1,3 +1,4 @@
+import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReconcileReport } from './reconcile/execute.js';
 
@@ -17,7 +18,7 @@ export interface PassDeps {
   saveUsage: (() => Promise<void>) | null;
   reconcileMs: number;
   log: Logger;
-  now: () => number;
+  clock: Clock;
 }
 
 /**
@@ -28,12 +29,14 @@ export interface PassDeps {
 export class ReconcilePasses {
   /** reconcilePasses, reconcileMsTotal and drift.<kind> counts, shown with the heartbeat. */
   readonly counters: Record<string, number> = { reconcilePasses: 0, reconcileMsTotal: 0 };
+  /** Wall time: the sweep reads ends scored by the wall clock of whoever recorded them. */
   private lastSweepAt: number;
+  /** Monotonic: how long since the last pass is a duration this worker measures. */
   private lastPassAt: number;
 
   constructor(private readonly deps: PassDeps) {
-    this.lastSweepAt = deps.now();
-    this.lastPassAt = deps.now();
+    this.lastSweepAt = deps.clock.now();
+    this.lastPassAt = deps.clock.mono();
   }
 
   /** One pass; `full` reads every record of the host (boot recovery, `reapq reconcile`). */
@@ -41,10 +44,10 @@ export class ReconcilePasses {
     const { deps, counters } = this;
     const n = counters.reconcilePasses ?? 0;
     const sweep = full || n % SWEEP_EVERY === 0;
-    const startedAt = deps.now();
+    const startedAt = deps.clock.now();
     const report = await deps.pass(full ? { full: true } : sweep ? { finishedSince: this.lastSweepAt - SWEEP_OVERLAP_MS } : {});
     if (sweep) this.lastSweepAt = startedAt;
-    this.lastPassAt = deps.now();
+    this.lastPassAt = deps.clock.mono();
     // Usage figures are refreshed by the pass: one HSET for every run held here.
     if (deps.saveUsage) await deps.saveUsage().catch((err) => deps.log.warn({ err: (err as Error).message }, 'usage not stored'));
     counters.reconcilePasses = (counters.reconcilePasses ?? 0) + 1;
@@ -59,10 +62,10 @@ export class ReconcilePasses {
    */
   async renewIfStuck(renew: () => Promise<void>): Promise<void> {
     const { deps } = this;
-    const since = deps.now() - this.lastPassAt;
+    const since = Math.round(deps.clock.mono() - this.lastPassAt);
     if (since <= Math.max(10 * deps.reconcileMs, 15_000)) return;
     deps.log.error({ sinceLastPassMs: since }, 'no reconcile pass: queue consumers stuck, renewing them');
-    this.lastPassAt = deps.now();
+    this.lastPassAt = deps.clock.mono();
     await renew();
   }
 }

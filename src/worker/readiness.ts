@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
+import type { Clock } from '../shared/clock.js';
 import type { Ready } from '../shared/record.js';
 
 // RE2 matches in time linear in the input: a producer's pattern such as ^(a+)+$ cannot
@@ -14,13 +15,13 @@ export const MAX_LINE = 4096;
 export type ProbeResult = { ok: true; how: string } | { ok: false; reason: string };
 
 /**
- * Polls one readiness check until it passes, the deadline passes, or `gone()` says the
- * process died (no point waiting on a dead server). Probes go to loopback: the process
+ * Polls one readiness check until it passes, the deadline (monotonic ms on `clock`) passes,
+ * or `gone()` says the process died (no point waiting on a dead server). Probes go to loopback: the process
  * runs on this host.
  */
 export async function awaitReady(
   ready: Ready,
-  ctx: { port: number | null; logFile: string; logOffset: number; deadline: number; gone: () => boolean },
+  ctx: { port: number | null; logFile: string; logOffset: number; deadline: number; gone: () => boolean; clock: Clock },
 ): Promise<ProbeResult> {
   const port = ready.kind === 'log' ? null : (ready.port ?? ctx.port);
   if (ready.kind !== 'log' && port === null)
@@ -56,8 +57,8 @@ export async function awaitReady(
       if (hit !== undefined) return { ok: true, how: `log line matched: ${hit.slice(0, 200)}` };
     }
     if (ctx.gone()) return { ok: false, reason: 'exited before it became ready' };
-    if (Date.now() >= ctx.deadline) return { ok: false, reason: `not ready within ${ready.timeoutMs} ms (${describe(ready, port)})` };
-    await new Promise((r) => setTimeout(r, 100));
+    if (ctx.clock.mono() >= ctx.deadline) return { ok: false, reason: `not ready within ${ready.timeoutMs} ms (${describe(ready, port)})` };
+    await ctx.clock.sleep(100);
   }
 }
 

@@ -1,3 +1,4 @@
+import { every, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { Reaper } from './reaper.js';
 
@@ -5,7 +6,7 @@ import type { Reaper } from './reaper.js';
  * Reaps inherited zombies soon after each SIGCHLD (a child changed state) and once a
  * second in case a signal was merged or missed; one sweep at a time however many arrive.
  */
-export function startZombieSweep(reaper: Reaper, log: Logger): { stop(): void } {
+export function startZombieSweep(reaper: Reaper, log: Logger, clock: Clock): { stop(): void } {
   let queued = false;
   const sweepSoon = () => {
     if (queued) return;
@@ -17,10 +18,10 @@ export function startZombieSweep(reaper: Reaper, log: Logger): { stop(): void } 
     });
   };
   process.on('SIGCHLD', sweepSoon);
-  const timer = setInterval(sweepSoon, 1000);
+  const timer = every(clock, 1000, sweepSoon);
   return {
     stop() {
-      clearInterval(timer);
+      timer.cancel();
       process.off('SIGCHLD', sweepSoon);
     },
   };

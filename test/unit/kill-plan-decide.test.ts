@@ -103,6 +103,8 @@ const input = (over: Partial<DecideInput> = {}): DecideInput => ({
   hostId: 'h',
   bootId: 'b',
   now: 1000,
+  // Unless a test sets both, the wall and monotonic clocks read the same.
+  mono: over.now ?? 1000,
   rec: rec(),
   local: local(),
   tree: { members: [10], groupAlive: true, leader: 'alive' },
@@ -178,6 +180,26 @@ describe('decide', () => {
       }),
     );
     expect(done).toMatchObject([{ kind: 'append', events: [{ type: 'stopped', how: 'escalated' }] }, { kind: 'forget' }]);
+  });
+  it('waits out the grace period on the monotonic clock; the record carries the deadline in wall time', () => {
+    const wall = 1_700_000_000_000;
+    const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
+    const first = decide(input({ rec: stopping, now: wall, mono: 1000 }));
+    expect(first[0]).toMatchObject({ kind: 'signal', step: { kind: 'signal', deadline: 1500 } });
+    expect(first[1]).toMatchObject({ events: [{ type: 'signal_sent', killDeadline: wall + 500 }] });
+    const held = local({ kill: { deadline: 1500, killSentAt: null, polls: 0 } });
+    const onRecord = { ...stopping, killDeadline: wall + 500 };
+    // The wall clock steps an hour forward, then an hour back: the grace period neither ends nor stretches.
+    for (const step of [3_600_000, -3_600_000])
+      expect(decide(input({ rec: onRecord, local: held, now: wall + 100 + step, mono: 1100 }))[0]).toMatchObject({
+        kind: 'wait',
+        step: { kind: 'wait', ms: 10 },
+      });
+    expect(decide(input({ rec: onRecord, local: held, now: wall - 3_600_000, mono: 1500 }))[0]).toMatchObject({ signal: 'SIGKILL' });
+    // A worker that takes over the stop (no local plan) goes on from the record's wall deadline.
+    const takeover = (now: number) => decide(input({ rec: onRecord, local: null, now, mono: 7 }))[0];
+    expect(takeover(wall + 400)).toMatchObject({ kind: 'wait', step: { ms: 10 } });
+    expect(takeover(wall + 600)).toMatchObject({ kind: 'signal', signal: 'SIGKILL' });
   });
   it('kill pending is recorded once, and SIGKILL keeps being sent', () => {
     const stopping = rec({ state: 'stopping', desired: 'stopped', killDeadline: null });

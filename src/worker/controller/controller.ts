@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import type { Config } from '../../shared/config.js';
 import { CorruptRecordError } from '../../shared/errors.js';
 import type { EventStore } from '../../shared/event-store.js';
@@ -35,7 +36,7 @@ export interface ControllerDeps {
   ports: PortAllocator;
   /** Enqueues the start job of a restart after its backoff. */
   enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
-  now: () => number;
+  clock: Clock;
   runnerEnv: NodeJS.ProcessEnv;
   /** What this host refuses to run; enforced here, whatever the producer checked. */
   policy: Policy;
@@ -88,9 +89,10 @@ export class Controller {
       { kind: 'tick' },
       (id, err, ms) =>
         deps.log.warn({ processId: id, err: (err as Error).message, retryInMs: ms }, 'reconcile of a process failed: retrying'),
+      deps.clock,
     );
     this.logs = new RunLogs(deps.config.dataDir, deps.shipper, deps.background);
-    this.exits = new ExitWatch({ os: deps.os, log: deps.log, held, onExit: lookAgain('exit handling') });
+    this.exits = new ExitWatch({ os: deps.os, log: deps.log, held, clock: deps.clock, onExit: lookAgain('exit handling') });
     this.observer = new Observer({ ...deps, hostId, held, onEmptied: lookAgain('cgroup emptied') });
     this.spawner = new Spawner({ ...deps, hostId, held, logs: this.logs, exits: this.exits, stats: this.stats });
     this.leaves = deps.cgroups ? new Leaves({ ...deps, cgroups: deps.cgroups, hostId, held }) : null;
@@ -250,7 +252,8 @@ export class Controller {
       const actions = decide({
         hostId: this.hostId,
         bootId: this.deps.os.table.bootId(),
-        now: this.deps.now(),
+        now: this.deps.clock.now(),
+        mono: this.deps.clock.mono(),
         rec,
         local: held,
         tree,

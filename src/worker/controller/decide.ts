@@ -142,7 +142,7 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
   // Our forker reports the exit status soon after the leader dies: wait for it a little.
   if (local?.spawnedHere && !local.exit) {
     if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 20 }];
-    if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
+    if (i.mono - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
   }
   const left = tree.members.length > 0;
   const detail = left ? reason.leftovers(rec.pid, tree.members.length) : reason.missedExit(rec.pid);
@@ -198,7 +198,7 @@ function stale(i: DecideInput, local: Local): Action[] {
       ],
     });
   }
-  return [...out, ...killSteps(stepOf(i, local.kill, t!, i.rec?.graceMs ?? i.defaultGraceMs), local.kill, t!, 'SIGTERM', null)];
+  return [...out, ...killSteps(i, stepOf(i, local.kill, t!, i.rec?.graceMs ?? i.defaultGraceMs), local.kill, t!, 'SIGTERM', null)];
 }
 
 function claims(i: DecideInput, run: string | null): boolean {
@@ -261,14 +261,14 @@ function abandoned(i: DecideInput, rec: ProcessRecord, pids: number[]): Action[]
 
 function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tree | null): Action[] {
   const run = rec.runId ?? undefined;
-  const state: KillState = local?.kill ?? { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
+  const state: KillState = local?.kill ?? { deadline: monoOf(i, rec.killDeadline), killSentAt: null, polls: 0 };
   const t = tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
   const step = stepOf(i, state, t, rec.graceMs ?? i.defaultGraceMs);
-  if (step.kind !== 'done') return killSteps(step, state, t, rec.stopSignal ?? 'SIGTERM', rec);
+  if (step.kind !== 'done') return killSteps(i, step, state, t, rec.stopSignal ?? 'SIGTERM', rec);
   // Gone. Our forker's report of the leader's exit status is due: give it a moment.
   if (local?.spawnedHere && !local.exit && !local.exitRecorded) {
     if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 10 }];
-    if (i.now - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 10 }];
+    if (i.mono - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 10 }];
   }
   const out: Action[] = [{ kind: 'append', events: [{ type: 'stopped', how: step.escalated ? 'escalated' : 'requested', run }] }];
   if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
@@ -289,12 +289,12 @@ function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null
     const detail = own ? reason.leftovers(rec.pid, t.members.length) : reason.aliveAfterEnd(t.members.length, rec.state);
     out.push({ kind: 'append', events: [{ type: 'drift', kind: own ? 'leftovers' : 'alive-after-end', detail, pids: t.members }] });
   }
-  return [...out, ...killSteps(step, state, t, 'SIGTERM', null)];
+  return [...out, ...killSteps(i, step, state, t, 'SIGTERM', null)];
 }
 
 function stepOf(i: DecideInput, state: KillState, t: Tree, graceMs: number): KillStep {
   return killStep(state, {
-    now: i.now,
+    now: i.mono,
     members: t.members,
     groupAlive: t.groupAlive,
     graceMs,
@@ -308,7 +308,7 @@ function stepOf(i: DecideInput, state: KillState, t: Tree, graceMs: number): Kil
  * go on the record, so a worker that dies mid-stop leaves the next one enough to escalate
  * on time; for leftovers and stale runs the plan lives in this worker only.
  */
-function killSteps(step: KillStep, state: KillState, t: Tree, signal: string, rec: ProcessRecord | null): Action[] {
+function killSteps(i: DecideInput, step: KillStep, state: KillState, t: Tree, signal: string, rec: ProcessRecord | null): Action[] {
   const run = rec?.runId ?? undefined;
   switch (step.kind) {
     case 'signal': {
@@ -316,7 +316,7 @@ function killSteps(step: KillStep, state: KillState, t: Tree, signal: string, re
       if (rec)
         out.push({
           kind: 'append',
-          events: [{ type: 'signal_sent', signal, pgid: rec.pgid, pids: t.members, killDeadline: step.deadline, run }],
+          events: [{ type: 'signal_sent', signal, pgid: rec.pgid, pids: t.members, killDeadline: wallOf(i, step.deadline), run }],
         });
       return [...out, { kind: 'requeue', ms: 10 }];
     }
@@ -345,4 +345,16 @@ function killSteps(step: KillStep, state: KillState, t: Tree, signal: string, re
     case 'done':
       return [];
   }
+}
+
+/**
+ * The kill deadline on the record is wall time, so the next worker (another process, its
+ * own monotonic origin) can go on from it; this worker waits for it on its monotonic clock.
+ */
+export function monoOf(i: Pick<DecideInput, 'now' | 'mono'>, wall: number | null): number | null {
+  return wall === null ? null : i.mono + (wall - i.now);
+}
+
+function wallOf(i: Pick<DecideInput, 'now' | 'mono'>, mono: number): number {
+  return Math.round(i.now + (mono - i.mono));
 }

@@ -25,9 +25,10 @@ export interface Local {
   spawnedHere: boolean;
   exit: { code: number | null; signal: string | null; how: 'exited' | 'signaled' | 'unknown' } | null;
   exitRecorded: boolean;
-  /** When the tree was first seen gone while the forker's exit report was still due. */
+  /** When (monotonic ms) the tree was first seen gone while the forker's exit report was still due. */
   goneSince: number | null;
   ready: null | 'checking' | { ok: true; how: string } | { ok: false; reason: string };
+  /** The kill plan's times are monotonic ms; the record's killDeadline is wall time. */
   kill: KillState;
   /** A drift event was recorded for the current kill (leftovers, stale run). */
   driftRecorded: boolean;
@@ -58,7 +59,10 @@ export interface Tree {
 export interface DecideInput {
   hostId: string;
   bootId: string;
+  /** Wall time (ms since the epoch): what the record's times (killDeadline) are in. */
   now: number;
+  /** Monotonic time (ms): what every wait and deadline of this worker is measured in. */
+  mono: number;
   rec: ProcessRecord | null;
   local: Local | null;
   /** The tree of the run in question (the local stale run's, or the record's); null if none is known. */

@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ProcessRecord } from '../../shared/record.js';
@@ -5,6 +6,7 @@ import type { CgroupManager } from '../cgroup/manager.js';
 import type { HostOs } from '../host-os.js';
 import type { PortAllocator } from '../ports.js';
 import { identityOf } from '../tree.js';
+import { monoOf } from './decide.js';
 import type { Action, Tree, Trigger } from './decision.js';
 import type { ExitWatch } from './exits.js';
 import { newHeld, ORPHANS, type Held, type HeldRuns } from './held.js';
@@ -24,7 +26,7 @@ export interface ExecuteDeps {
   ports: PortAllocator;
   /** Enqueues the start job of a restart after its backoff. */
   enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
-  now: () => number;
+  clock: Clock;
   ownChildren: ReadonlySet<number>;
   cgroups: CgroupManager | null;
   held: HeldRuns;
@@ -87,7 +89,7 @@ export class Executor {
           break;
         case 'wait': {
           const h = held ?? this.holdFor(key, run.base);
-          if (h) h.kill = afterStep(h.kill, a.step, this.deps.now());
+          if (h) h.kill = afterStep(h.kill, a.step, this.deps.clock.mono());
           break;
         }
         case 'kill-pids':
@@ -111,7 +113,7 @@ export class Executor {
           this.deps.checkReady(held!, run.base!);
           break;
         case 'note-gone':
-          if (held) held.goneSince = this.deps.now();
+          if (held) held.goneSince = this.deps.clock.mono();
           break;
         case 'forget':
           this.forget(key, held);
@@ -138,7 +140,7 @@ export class Executor {
     const { appended, record } = await this.deps.store.transact(run.id, (cur) => ((cur?.version ?? 0) === v ? events : null), run.base);
     if (appended.length === 0) return false;
     run.base = record;
-    noteAppended(this.deps.stats, run.held, appended, record!, run.log(), this.deps.now());
+    noteAppended(this.deps.stats, run.held, appended, record!, run.log(), this.deps.clock.mono());
     for (const e of appended) {
       const n = noteOf(e);
       if (n) this.deps.note(run.id, n);
@@ -149,14 +151,17 @@ export class Executor {
   private signalStep(run: Run, a: Extract<Action, { kind: 'signal' }>): void {
     const h = run.held ?? this.holdFor(run.key, run.base);
     if (!h) return;
-    const now = this.deps.now();
+    const now = this.deps.clock.mono();
     if (h !== run.held) this.deps.observer.remember(h, run.tree?.members ?? []);
     h.kill = afterStep(h.kill, a.step, now);
     h.stopStartedAt ??= now;
     if (a.step.kind === 'signal') h.driftRecorded = true;
     const sent = this.signal(h, run.tree, a.signal as NodeJS.Signals);
     if (a.signal !== 'SIGKILL' && a.step.kind === 'signal') this.signal(h, run.tree, 'SIGCONT');
-    if (a.step.kind === 'signal') run.log().info({ signal: a.signal, pids: sent, deadline: a.step.deadline }, 'signal sent');
+    if (a.step.kind === 'signal')
+      run
+        .log()
+        .info({ signal: a.signal, pids: sent, deadline: Math.round(this.deps.clock.now() + (a.step.deadline - now)) }, 'signal sent');
     else if (h.kill.killSentAt === now || a.step.kind === 'kill-pending')
       run
         .log()
@@ -233,7 +238,11 @@ export class Executor {
     const ident = identityOf(rec);
     h.ident = ident;
     if (ident) h.spawn = { pid: ident.pid, pgid: ident.pgid, sid: ident.sid, startTime: ident.startTime, port: rec.port };
-    h.kill = { deadline: rec.killDeadline, killSentAt: null, polls: 0 };
+    h.kill = {
+      deadline: monoOf({ now: this.deps.clock.now(), mono: this.deps.clock.mono() }, rec.killDeadline),
+      killSentAt: null,
+      polls: 0,
+    };
     h.leaf = this.deps.cgroups?.leafOf(rec.cgroup) ?? null;
     this.deps.held.set(key, h);
     return h;

@@ -1,3 +1,4 @@
+import { every, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { HostOs } from '../host-os.js';
 import { leaderAlive } from '../tree.js';
@@ -10,6 +11,7 @@ export interface ExitDeps {
   os: HostOs;
   log: Logger;
   held: HeldRuns;
+  clock: Clock;
   /** The key is looked at again (through its queue) now that its leader's exit is known. */
   onExit: (key: string) => void;
 }
@@ -22,7 +24,7 @@ export interface ExitDeps {
 export class ExitWatch {
   /** Exits reported before the spawn that made them returned (a command that fails at once). */
   private readonly early = new Map<number, Exit>();
-  private pollTimer: NodeJS.Timeout | null = null;
+  private pollTimer: { cancel(): void } | null = null;
 
   constructor(private readonly deps: ExitDeps) {}
 
@@ -52,12 +54,11 @@ export class ExitWatch {
 
   ensurePoll(): void {
     if (this.pollTimer) return;
-    this.pollTimer = setInterval(() => this.poll(), 250);
-    this.pollTimer.unref();
+    this.pollTimer = every(this.deps.clock, 250, () => this.poll(), { unref: true });
   }
 
   close(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer?.cancel();
     this.pollTimer = null;
   }
 

@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import type { UsageEntry } from '../../shared/usage.js';
 import type { CgroupManager } from '../cgroup/manager.js';
 import type { Held, HeldRuns } from './held.js';
@@ -6,7 +7,7 @@ export interface LeafDeps {
   hostId: string;
   cgroups: CgroupManager;
   held: HeldRuns;
-  now: () => number;
+  clock: Clock;
   /** Stores cgroup usage readings (the usage hash). */
   saveUsage: (entries: Array<readonly [string, UsageEntry]>) => Promise<void>;
   background: (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
@@ -22,7 +23,7 @@ export class Leaves {
     for (const [key, h] of this.deps.held.runs()) {
       if (!h.leaf || !h.runId || h.phase !== 'up') continue;
       const u = this.deps.cgroups.usage(h.leaf);
-      if (u) out.push([key, { ...u, run: h.runId, host: this.deps.hostId, at: this.deps.now() }]);
+      if (u) out.push([key, { ...u, run: h.runId, host: this.deps.hostId, at: this.deps.clock.now() }]);
     }
     return out;
   }
@@ -61,7 +62,7 @@ export class Leaves {
     if (!leaf || cg.populated(leaf) === true) return;
     const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
     const last = u
-      ? this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.deps.hostId, at: this.deps.now() }]])
+      ? this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.deps.hostId, at: this.deps.clock.now() }]])
       : Promise.resolve();
     this.deps.background(
       'cgroup removal',
@@ -75,11 +76,11 @@ export class Leaves {
     const cg = this.deps.cgroups;
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        timer.cancel();
         unwatch();
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = this.deps.clock.setTimeout(done, ms);
       const unwatch = cg.watch(leaf, () => {
         if (cg.populated(leaf) !== true) done();
       });

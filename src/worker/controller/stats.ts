@@ -31,7 +31,8 @@ export function noteAppended(
   appended: readonly { type: string }[],
   rec: ProcessRecord,
   log: Logger,
-  now: number,
+  /** Monotonic ms, as the held run's stopStartedAt. */
+  mono: number,
 ): void {
   for (const e of appended) {
     const ev = e as { type: string; kind?: string; detail?: string; how?: string };
@@ -51,7 +52,7 @@ export function noteAppended(
       case 'stopped': {
         if (rec.endReason === 'killed') stats.escalations++;
         stats.stops++;
-        const ms = held?.stopStartedAt ? now - held.stopStartedAt : null;
+        const ms = held?.stopStartedAt ? Math.round(mono - held.stopStartedAt) : null;
         if (ms !== null) stats.stopMsTotal += ms;
         log.info({ how: ev.how, ms }, 'stop finished');
         break;

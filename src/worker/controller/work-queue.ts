@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../../shared/clock.js';
+
 /**
  * A keyed work queue in the shape of controller-runtime's: an id is processed by one
  * handler run at a time; triggers that arrive meanwhile are merged into the next run, so a
@@ -23,7 +25,7 @@ export class WorkQueue<T> {
   private readonly queued = new Map<string, Entry<T>>();
   private readonly order: string[] = [];
   private readonly active = new Map<string, Entry<T>>();
-  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly timers = new Map<string, { at: number; timer: { cancel(): void } }>();
   private readonly failures = new Map<string, number>();
   private readonly quietWaiters = new Map<string, Array<() => void>>();
   private idleWaiters: Array<() => void> = [];
@@ -34,6 +36,7 @@ export class WorkQueue<T> {
     /** The trigger of a run the handler asked for itself. */
     private readonly tick: T,
     private readonly onError: (id: string, err: unknown, retryInMs: number) => void,
+    private readonly clock: Clock = systemClock,
     private readonly concurrency = 64,
     private readonly maxBackoffMs = 5000,
   ) {}
@@ -51,11 +54,12 @@ export class WorkQueue<T> {
   /** Runs the handler for id after ms (the earliest of several requests wins). */
   after(id: string, ms: number, trigger: T): void {
     if (this.closed) return;
-    const at = Date.now() + ms;
+    // Monotonic: a wall-clock step must not make the earlier request look later, or sooner.
+    const at = this.clock.mono() + ms;
     const cur = this.timers.get(id);
     if (cur && cur.at <= at) return;
-    if (cur) clearTimeout(cur.timer);
-    const timer = setTimeout(() => {
+    if (cur) cur.timer.cancel();
+    const timer = this.clock.setTimeout(() => {
       this.timers.delete(id);
       this.entry(id).triggers.push(trigger);
       this.pump();
@@ -71,13 +75,14 @@ export class WorkQueue<T> {
   /** Resolves when id has no work queued, running or scheduled, or after ms. */
   quiet(id: string, ms: number): Promise<void> {
     if (!this.busy(id)) return Promise.resolve();
+    const clock = this.clock;
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
+      const t = clock.setTimeout(done, ms);
       const list = this.quietWaiters.get(id) ?? [];
       list.push(done);
       this.quietWaiters.set(id, list);
       function done() {
-        clearTimeout(t);
+        t.cancel();
         resolve();
       }
     });
@@ -95,7 +100,7 @@ export class WorkQueue<T> {
 
   close(): void {
     this.closed = true;
-    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    for (const { timer } of this.timers.values()) timer.cancel();
     this.timers.clear();
   }
 
@@ -135,7 +140,7 @@ export class WorkQueue<T> {
       // The triggers are kept for the retry (a start job's trigger must not be lost), and
       // their waiters hear of the outcome of the run that succeeds.
       if (!this.closed) {
-        setTimeout(() => {
+        this.clock.setTimeout(() => {
           const e = this.entry(id);
           e.triggers.unshift(...entry.triggers);
           e.waiters.unshift(...entry.waiters);

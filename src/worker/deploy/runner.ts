@@ -3,6 +3,7 @@ import { activeOf, FINAL_DEPLOY_STATES, RevisionSpecSchema, type DeployRecord } 
 import type { DeployStore } from '../../shared/deploy-store.js';
 import type { EventStore } from '../../shared/event-store.js';
 import { parseInput } from '../../shared/input.js';
+import { every, type Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { JobQueues } from '../../shared/job-queues.js';
 import type { ProcessRecord } from '../../shared/record.js';
@@ -18,7 +19,7 @@ export interface DeployRunnerDeps {
   /** Where its replicas' start and stop jobs go: the same requests a client writes. */
   jobs: JobQueues;
   defaultGraceMs: number;
-  now: () => number;
+  clock: Clock;
   /** How long a runner's lease on a service lasts unless renewed: the wait of whoever comes after a crash. */
   leaseMs?: number;
   /** How often a waiting deploy looks at its processes again. */
@@ -73,15 +74,12 @@ export class DeployRunner {
     if (!(await this.deps.deploys.acquire(service, token, this.leaseMs))) return 'busy';
     const log = this.deps.log.child({ service });
     let lost = false;
-    const renew = setInterval(
-      () => {
-        this.deps.deploys.renew(service, token, this.leaseMs).then(
-          (ok) => (lost ||= !ok),
-          () => undefined, // Redis away: the next renewal tries again, or the lease runs out
-        );
-      },
-      Math.max(50, Math.floor(this.leaseMs / 4)),
-    );
+    const renew = every(this.deps.clock, Math.max(50, Math.floor(this.leaseMs / 4)), () => {
+      this.deps.deploys.renew(service, token, this.leaseMs).then(
+        (ok) => (lost ||= !ok),
+        () => undefined, // Redis away: the next renewal tries again, or the lease runs out
+      );
+    });
     const held = () => {
       if (lost) throw new LeaseLost(`lease on ${service} lost`);
       return !this.closed;
@@ -107,7 +105,7 @@ export class DeployRunner {
       }
       throw err;
     } finally {
-      clearInterval(renew);
+      renew.cancel();
       await this.deps.deploys.release(service, token).catch(() => undefined);
     }
   }
@@ -133,9 +131,9 @@ export class DeployRunner {
       const ids = namedProcesses(d);
       const recs = await this.deps.store.getMany(ids);
       const seen = new Map<string, ProcessRecord | null>(ids.map((id) => [id, recs.find((r) => r.id === id) ?? null]));
-      const actions = planDeploy(d, seen, this.deps.now());
+      const actions = planDeploy(d, seen, this.deps.clock.now());
       if (actions.length === 0) {
-        await new Promise((r) => setTimeout(r, this.pollMs));
+        await this.deps.clock.sleep(this.pollMs);
         d = await this.deps.deploys.mustGet(d.id);
         continue;
       }

@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
@@ -21,7 +22,7 @@ export interface ReconcileDeps {
   log: Logger;
   hostId: string;
   owner: string;
-  now: () => number;
+  clock: Clock;
 }
 
 /**
@@ -33,12 +34,13 @@ export interface ReconcileDeps {
  * controller found and did for the ids it was handed.
  */
 export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean; finishedSince?: number } = {}): Promise<ReconcileReport> {
-  const t0 = deps.now();
+  const at = deps.clock.now();
+  const t0 = deps.clock.mono();
   const { controller } = deps;
   const { records, corrupt, procs, sightings } = await look(deps, opts);
   const report: ReconcileReport = {
     host: deps.hostId,
-    at: new Date(t0).toISOString(),
+    at: new Date(at).toISOString(),
     durationMs: 0,
     records: records.length,
     full: opts.full === true,
@@ -76,7 +78,7 @@ export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean;
   const handed = new Set(sightings.map((s) => ('id' in s ? s.id : '')));
   for (const id of controller.heldIds()) if (!handed.has(id)) hand(id, { kind: 'tick' }, 'tick');
   await Promise.all(work);
-  report.durationMs = deps.now() - t0;
+  report.durationMs = Math.round(deps.clock.mono() - t0);
   if (report.actions.length > 0 || report.errors.length > 0) deps.log.info({ report }, 'reconcile pass');
   return report;
 }

@@ -1,0 +1,126 @@
+import { describe, it, expect } from 'vitest';
+import { every, manualClock, type Clock } from '../../src/shared/clock.js';
+import { makeLogger } from '../../src/shared/logger.js';
+import type { ReconcileReport } from '../../src/shared/reconcile-report.js';
+import { WorkQueue } from '../../src/worker/controller/work-queue.js';
+import { ReconcilePasses } from '../../src/worker/passes.js';
+import { awaitReady, type ProbeResult } from '../../src/worker/readiness.js';
+
+const HOUR = 3_600_000;
+
+/** A manual clock that also says when someone starts waiting on it (the positive signal to move it). */
+function watchedClock() {
+  const clock = manualClock();
+  let waiting: (() => void) | null = null;
+  const watched: Clock & typeof clock & { nextSleep(): Promise<void> } = {
+    ...clock,
+    sleep: (ms, signal) => {
+      const p = clock.sleep(ms, signal);
+      waiting?.();
+      waiting = null;
+      return p;
+    },
+    nextSleep: () => new Promise<void>((r) => (waiting = r)),
+  };
+  return watched;
+}
+
+describe('timers on the monotonic clock', () => {
+  it('a readiness deadline neither ends nor stretches when the wall clock steps', async () => {
+    const clock = watchedClock();
+    let verdict: ProbeResult | null = null;
+    let slept = clock.nextSleep();
+    const check = awaitReady(
+      { kind: 'log', pattern: 'never printed', timeoutMs: 1000 },
+      { port: null, logFile: '/nonexistent/reapq-clock-test.log', logOffset: 0, deadline: clock.mono() + 1000, gone: () => false, clock },
+    ).then((r) => (verdict = r));
+    await slept;
+    // An NTP step of an hour forward: on wall time the deadline would be long past.
+    clock.step(HOUR);
+    slept = clock.nextSleep();
+    clock.advance(100);
+    await slept;
+    expect(verdict).toBeNull();
+    // And an hour back: on wall time it would wait an hour more. 1000 ms of monotonic time end it.
+    clock.step(-2 * HOUR);
+    while (clock.mono() < 900) {
+      slept = clock.nextSleep();
+      clock.advance(100);
+      await slept;
+    }
+    expect(verdict).toBeNull();
+    clock.advance(100);
+    await check;
+    expect(verdict).toEqual({ ok: false, reason: 'not ready within 1000 ms (no output line matched /never printed/)' });
+  });
+
+  it('the stuck-consumer watch counts monotonic time since the last pass, not wall time', async () => {
+    const clock = manualClock();
+    const report: ReconcileReport = {
+      host: 'h',
+      at: new Date(clock.now()).toISOString(),
+      durationMs: 3,
+      records: 0,
+      full: false,
+      processes: 0,
+      actions: [],
+      errors: [],
+    };
+    const passes = new ReconcilePasses({ pass: async () => report, saveUsage: null, reconcileMs: 1000, log: makeLogger('silent'), clock });
+    let renewals = 0;
+    const renew = async () => void renewals++;
+    await passes.run();
+    clock.step(HOUR);
+    await passes.renewIfStuck(renew);
+    expect(renewals).toBe(0);
+    clock.advance(15_000);
+    await passes.renewIfStuck(renew);
+    expect(renewals).toBe(0);
+    clock.advance(1);
+    await passes.renewIfStuck(renew);
+    expect(renewals).toBe(1);
+    // Renewing counts as a fresh start: not again at the next beat.
+    await passes.renewIfStuck(renew);
+    expect(renewals).toBe(1);
+    expect(passes.counters).toMatchObject({ reconcilePasses: 1, reconcileMsTotal: 3 });
+  });
+
+  it('a work queue runs a delayed id when its monotonic delay is up; the earliest request wins', async () => {
+    const clock = manualClock();
+    const runs: string[][] = [];
+    let ran: (() => void) | null = null;
+    const q = new WorkQueue<string>(
+      async (id, triggers) => {
+        runs.push([id, ...triggers]);
+        ran?.();
+        return null;
+      },
+      'tick',
+      () => undefined,
+      clock,
+    );
+    q.after('a', 500, 'late');
+    q.after('a', 200, 'soon');
+    q.after('a', 900, 'later still');
+    clock.step(HOUR);
+    clock.advance(199);
+    expect(runs).toEqual([]);
+    const done = new Promise<void>((r) => (ran = r));
+    clock.advance(1);
+    await done;
+    expect(runs).toEqual([['a', 'soon']]);
+    expect(q.busy('a')).toBe(false);
+    q.close();
+  });
+
+  it('every() repeats on the clock until cancelled', () => {
+    const clock = manualClock();
+    let n = 0;
+    const t = every(clock, 250, () => n++);
+    clock.advance(1000);
+    expect(n).toBe(4);
+    t.cancel();
+    clock.advance(1000);
+    expect(n).toBe(4);
+  });
+});
