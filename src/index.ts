@@ -1,5 +1,15 @@
 export { ReapqClient, type ClientOptions, type ListFilter } from './producer/client.js';
-export { InputError, NotFoundError, WaitError, TimeoutError, SettledError, ConflictError, ReplicationError } from './shared/errors.js';
+export {
+  InputError,
+  NotFoundError,
+  WaitError,
+  TimeoutError,
+  SettledError,
+  ConflictError,
+  ReplicationError,
+  RedisRefusedError,
+} from './shared/errors.js';
+export type { RedisRefusal } from './shared/errors.js';
 export { STATES, FINAL_STATES, StartSpecSchema, StopOptionsSchema, ProcessRecordSchema } from './shared/record.js';
 export type { ProcessRecord, StartSpec, StopOptions, State, RestartPolicy } from './shared/record.js';
 export { EventSchema } from './shared/events.js';

@@ -14,7 +14,7 @@ import { registerDeployCommands } from './deploys.js';
  * The one place errors become exit codes (the public contract): 0 done, 2 bad input (an
  * InputError, or a usage error commander found), 1 anything else that failed: an unknown
  * id (NotFoundError), a wait that timed out or settled elsewhere (TimeoutError,
- * SettledError), a lost append race (ConflictError), Redis down.
+ * SettledError), a lost append race (ConflictError), Redis down or refusing (RedisRefusedError).
  */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof InputError) return 2;
@@ -33,12 +33,15 @@ export function buildProgram(): Command {
   const withClient = async <T>(fn: (c: ReapqClient, where: CliRedis) => Promise<T>): Promise<T> => {
     const target = cliRedis(process.env, process.cwd());
     // Loaded here, not at the top: `reapq --help` and bad flags need no Redis client.
-    const { ReapqClient } = await import('../producer/client.js');
+    const { ReapqClient, internalsOf } = await import('../producer/client.js');
+    const { explainRefusal } = await import('../producer/refusals.js');
     const client = new ReapqClient(target.options);
     try {
       return await fn(client, target);
     } catch (err) {
-      throw isConnectionError(err) ? new RedisUnreachableError(target, err, client.lastConnectionError) : err;
+      if (isConnectionError(err)) throw new RedisUnreachableError(target, err, client.lastConnectionError);
+      // A command run past the client's methods still reports a Redis refusal with what to do.
+      throw await explainRefusal(err, internalsOf(client).connection);
     } finally {
       await client.close().catch(() => undefined);
     }

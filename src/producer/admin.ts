@@ -1,3 +1,4 @@
+import { explainRefusals } from './refusals.js';
 import { EventStore, type GlobalEvent } from '../shared/event-store.js';
 import { readHosts } from '../shared/hosts.js';
 import { parseInput } from '../shared/input.js';
@@ -159,3 +160,5 @@ export class Admin {
     return { all: hosts.map((h) => h.hostId), alive: hosts.filter((h) => h.alive).map((h) => h.hostId) };
   }
 }
+
+explainRefusals(Admin.prototype, (a) => a['c'].connection);

@@ -1,3 +1,4 @@
+import { explainRefusals } from './refusals.js';
 import type { Redis } from 'ioredis';
 import { systemClock } from '../shared/clock.js';
 import { loadConfig, type Config } from '../shared/config.js';
@@ -432,3 +433,6 @@ const internals = new WeakMap<ReapqClient, ClientInternals>();
 export function internalsOf(client: ReapqClient): ClientInternals {
   return internals.get(client)!;
 }
+
+// What Redis refuses (maxmemory, a read-only replica, ...) reaches callers as a RedisRefusedError that says what to do.
+explainRefusals(ReapqClient.prototype, (c) => internalsOf(c).connection);

@@ -121,3 +121,64 @@ export function oneLine(err: unknown): string {
 export function describeIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
   return issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
 }
+
+/** Why Redis refused a command, when a user can act on it. */
+export type RedisRefusal = 'oom' | 'readonly' | 'noscript' | 'misconf';
+
+/** What an out-of-memory refusal names: Redis's own figures (INFO memory). */
+export interface MemoryFacts {
+  policy: string;
+  used: string;
+  max: string;
+}
+
+const REFUSAL_PREFIXES: ReadonlyArray<[RedisRefusal, string]> = [
+  ['oom', 'OOM '],
+  ['readonly', 'READONLY '],
+  ['noscript', 'NOSCRIPT '],
+  ['misconf', 'MISCONF '],
+];
+
+/** The refusal behind a Redis error reply, null for any other error. A MULTI Redis aborted names it among its previous errors. */
+export function refusalOf(err: unknown): RedisRefusal | null {
+  if (!(err instanceof Error)) return null;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  const messages = [err.message, ...(Array.isArray(previous) ? previous.map((e) => (e instanceof Error ? e.message : '')) : [])];
+  for (const m of messages) for (const [kind, prefix] of REFUSAL_PREFIXES) if (m.startsWith(prefix)) return kind;
+  return null;
+}
+
+function refusalMessage(kind: RedisRefusal, memory: MemoryFacts | null): string {
+  switch (kind) {
+    case 'oom': {
+      const facts = memory ? `${memory.used} used of maxmemory ${memory.max}, maxmemory-policy ${memory.policy}` : 'maxmemory reached';
+      const evicts =
+        memory && memory.policy !== 'noeviction'
+          ? '; reapq needs maxmemory-policy noeviction (an evicting Redis drops records and jobs)'
+          : '';
+      return `Redis is out of memory (${facts}) and refused the call: free memory (reapq prune, or whatever else fills this Redis) or raise maxmemory${evicts}`;
+    }
+    case 'readonly':
+      return 'Redis answered as a read-only replica and refused the write: point REDIS_URL at the master (a redis+sentinel:// URL follows failovers)';
+    case 'noscript':
+      return 'Redis no longer holds a script reapq loaded (SCRIPT FLUSH, or a failover to a node without it) and refused the call: retry it';
+    case 'misconf':
+      return "Redis refuses writes because it cannot save to disk (MISCONF: its last snapshot failed): fix the disk or the dir of Redis's data, see its log";
+  }
+}
+
+/**
+ * Redis refused a command for a reason a user can act on (out of memory, a read-only
+ * replica, a script it no longer holds, a failed save): CLI exit code 1, HTTP 503. The
+ * message says what to do; `redisError` is Redis's own reply.
+ */
+export class RedisRefusedError extends Error {
+  override name = 'RedisRefusedError';
+  constructor(
+    readonly refusal: RedisRefusal,
+    memory: MemoryFacts | null,
+    readonly redisError: unknown,
+  ) {
+    super(refusalMessage(refusal, memory));
+  }
+}
