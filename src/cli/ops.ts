@@ -13,7 +13,7 @@ import { nothingIn } from './redis-target.js';
 import { registerDevCommand } from './dev.js';
 import { registerFsckCommand } from './fsck.js';
 import { describeVersions, fleetVersions } from '../shared/event-versions.js';
-import { EVENT_TYPES } from '../shared/events.js';
+import { VERSIONED_TYPES } from '../shared/fleet-view.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
 // hosts) must not pay. A worker that also held the api's modules would be a bigger process
@@ -128,7 +128,7 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
           out(
             `events every live worker reads: ${describeVersions(
               fleetVersions(
-                EVENT_TYPES,
+                VERSIONED_TYPES,
                 alive.map((h) => h.events),
               ),
             )}`,

@@ -6,7 +6,7 @@ import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } 
 import { EventStore, isLive, PAGE_ORDERS, type PageOrder } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
-import { fleetView } from '../shared/fleet-view.js';
+import { fleetView, type FleetView } from '../shared/fleet-view.js';
 import { newId } from '../shared/ids.js';
 import { JobQueues } from '../shared/job-queues.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
@@ -83,6 +83,7 @@ export class ReapqClient {
   private readonly config: Config;
   private readonly keys: Keys;
   private readonly store: EventStore;
+  private readonly versions: FleetView;
   private readonly redis: Redis;
   private connectionError: Error | undefined;
   private readonly jobs: JobQueues;
@@ -103,10 +104,12 @@ export class ReapqClient {
     // Connection errors reach callers as rejected commands; without a listener ioredis
     // would also print each reconnect attempt.
     this.redis.on('error', (e: Error) => (this.connectionError = e));
+    // One copy of what the fleet reads, for process and deploy events alike.
+    this.versions = fleetView(this.redis, this.keys, this.config.heartbeatMs);
     this.store = new EventStore(this.redis, this.keys, this.config.globalEventsMax, Date.now, undefined, {
       replicas: this.config.waitReplicas,
       timeoutMs: this.config.waitTimeoutMs,
-    }).writeFor(fleetView(this.redis, this.keys, this.config.heartbeatMs));
+    }).writeFor(this.versions);
     this.jobs = new JobQueues(this.redis, this.keys);
     this.requests = {
       store: this.store,
@@ -130,7 +133,7 @@ export class ReapqClient {
       store: this.store,
       keys: this.keys,
       limits: this.limits,
-      deploys: new DeployStore(this.redis, this.keys),
+      deploys: new DeployStore(this.redis, this.keys).writeFor(this.versions),
       jobs: this.jobs,
       streams: () => this.streams,
     });

@@ -1,14 +1,17 @@
 import type { Redis } from 'ioredis';
 import { ConflictError, CorruptDataError, NotFoundError } from './errors.js';
 import {
-  DEPLOY_EVENT_VERSION,
   decodeDeployEvent,
   DeployRecordSchema,
+  encodeDeployEvent,
+  withDeployVersion,
   reduceDeploy,
   type DeployEvent,
   type DeployEventDraft,
   type DeployRecord,
 } from './deploy.js';
+import { BASELINE_VERSION, NotInOlderVersionError } from './event-versions.js';
+import type { WriteVersionSource } from './fleet-view.js';
 import type { Keys } from './keys.js';
 import { decodeStored } from './stored.js';
 import { streamField, streamVersion } from './stream-fields.js';
@@ -61,11 +64,20 @@ export interface StoredDeployEvent {
 }
 
 export class DeployStore {
+  /** The version each deploy event type is stored at: the baseline until writeFor gives the fleet's view. */
+  private versions: WriteVersionSource = { current: () => ({}) };
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Stores each deploy event type at the version the source says (what every live worker reads), as EventStore.writeFor. */
+  writeFor(source: WriteVersionSource): this {
+    this.versions = source;
+    return this;
+  }
 
   /** The next revision number of a service (1 for its first deploy). */
   async nextRevision(service: string): Promise<number> {
@@ -81,7 +93,17 @@ export class DeployStore {
       const cur = await this.get(id);
       const drafts = decide(cur);
       if (!drafts || drafts.length === 0) return cur;
-      const events = drafts.map((e) => ({ ...e, at: e.at ?? this.now(), v: DEPLOY_EVENT_VERSION }) as DeployEvent);
+      const events = drafts.map((e) => withDeployVersion(e, this.now()));
+      const asked = this.versions.current();
+      const versions = asked instanceof Promise ? await asked : asked;
+      let encoded: string[];
+      try {
+        encoded = events.map((e) => encodeDeployEvent(e, (key) => versions[key] ?? BASELINE_VERSION));
+      } catch (err) {
+        // What the fleet cannot read yet is refused before anything is stored.
+        if (err instanceof NotInOlderVersionError) throw new ConflictError(err.message);
+        throw err;
+      }
       let rec = cur;
       for (const e of events) {
         const res = reduceDeploy(rec, e, id);
@@ -101,7 +123,7 @@ export class DeployStore {
         String(next.revision),
         id,
         next.service,
-        ...events.map((e) => JSON.stringify(e)),
+        ...encoded,
       )) as [number, number];
       if (ok === 1) return next;
       if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * 20));

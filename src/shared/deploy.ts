@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { currentVersion, downcast, upcast, versionKey, type RawEvent } from './event-versions.js';
 import { mustDecodeStored } from './stored.js';
 import { FINAL_STATES, ProcessIdSchema, StartSpecSchema, type ProcessRecord, type RestartPolicy } from './record.js';
 
@@ -95,8 +96,11 @@ export const ActiveSchema = z.object({
 });
 export type Active = z.infer<typeof ActiveSchema>;
 
-export const DEPLOY_EVENT_VERSION = 1;
-const base = { v: z.literal(DEPLOY_EVENT_VERSION), at: z.number().int().nonnegative() };
+/**
+ * `v` is the version of the event type's shape, as for process events: versions and the
+ * upcasting of older ones live in src/shared/event-versions.ts (as `deploy.<type>`).
+ */
+const base = { v: z.number().int().positive(), at: z.number().int().nonnegative() };
 const proc = { process: z.string(), replica: z.number().int().nonnegative() };
 
 export const DeployEventSchema = z.discriminatedUnion('type', [
@@ -130,6 +134,8 @@ export const DeployEventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('rolled_back') }),
 ]);
 export type DeployEvent = z.infer<typeof DeployEventSchema>;
+/** Every deploy event type this release knows. */
+export const DEPLOY_EVENT_TYPES: readonly DeployEvent['type'][] = DeployEventSchema.options.map((o) => o.shape.type.value);
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type DeployEventDraft = DistributiveOmit<DeployEvent, 'v' | 'at'> & { at?: number };
 
@@ -383,8 +389,23 @@ export function serviceHealth(active: RevisionStatus | null): { health: ServiceH
   return { health: 'degraded', reason: active.reason ?? `${active.ready} of ${active.desired} replicas ready${starting}` };
 }
 
+/**
+ * Parses a deploy event read from Redis into the current shape of its type, upcasting an
+ * older version; a newer version or an unknown type is a CorruptDataError that names it.
+ */
 export function decodeDeployEvent(json: string): DeployEvent {
-  return mustDecodeStored(DeployEventSchema, json, 'deploy event', { newest: DEPLOY_EVENT_VERSION });
+  return mustDecodeStored(DeployEventSchema, json, 'deploy event', { upcast: (raw) => upcast(raw, 'deploy') });
+}
+
+/** A new deploy event, stamped with the current version of its type. */
+export function withDeployVersion(e: DeployEventDraft, now: number): DeployEvent {
+  return { ...e, at: e.at ?? now, v: currentVersion(versionKey(e.type, 'deploy')) } as DeployEvent;
+}
+
+/** A deploy event's JSON as stored, at the version of its type that writeVersion (by versionKey) asks for. */
+export function encodeDeployEvent(e: DeployEvent, writeVersion: (key: string) => number): string {
+  const key = versionKey(e.type, 'deploy');
+  return JSON.stringify(downcast(e as unknown as RawEvent, writeVersion(key), 'deploy'));
 }
 
 const ok = (record: DeployRecord): DeployReduceResult => ({ ok: true, record });

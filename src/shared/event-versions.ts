@@ -6,8 +6,13 @@
  *
  * Versions are per type. Every type starts at 1, the version every event carried before
  * versions were per type. Changing a type's shape means appending a step to its list below
- * (version n to n+1 and back), a fixture of the old shape under test/fixtures/events/, and
- * nothing else: readers upcast in one place, writers downcast in one place.
+ * (version n to n+1 and back), a fixture of the old shape under test/fixtures/events/ (a
+ * deploy event's under test/fixtures/deploy-events/), and nothing else: readers upcast in
+ * one place, writers downcast in one place.
+ *
+ * Process events and deploy events are two families in one table: a deploy event type is
+ * named `deploy.<type>` here, in a worker's announcement and in what the fleet writes, so
+ * the two never share a name.
  */
 
 /** An event as parsed from JSON, before its schema check. */
@@ -23,6 +28,14 @@ export interface VersionStep {
 
 /** The version every event of every type carried before versions were per type. */
 export const BASELINE_VERSION = 1;
+
+/** Which events a type name is of: process events go by their type, deploy events by `deploy.<type>`. */
+export type EventFamily = 'process' | 'deploy';
+/** The name of a type of a family in the table, announcements and the fleet's versions. */
+export const versionKey = (type: string, family: EventFamily = 'process'): string => (family === 'deploy' ? `deploy.${type}` : type);
+
+/** A change of shape that an older version cannot say: the write is refused with this message (nothing is stored). */
+export class NotInOlderVersionError extends Error {}
 
 const specOf = (e: RawEvent): RawEvent => (typeof e.spec === 'object' && e.spec !== null ? (e.spec as RawEvent) : {});
 
@@ -41,9 +54,24 @@ export const VERSION_STEPS: Readonly<Record<string, readonly VersionStep[]>> = {
       down: (e) => e,
     },
   ],
+  'deploy.requested': [
+    {
+      why:
+        'v2: kind may be scale (7519353, reapq scale). A v1 reader (a20b6a3 on) knows deploy and stop only, and ' +
+        'would refuse the whole deploy as corrupt.',
+      up: (e) => e,
+      down: (e) => {
+        if (e.kind === 'scale')
+          throw new NotInOlderVersionError(
+            'a scale needs every live worker to read deploy event requested v2, and the fleet does not say so (yet): upgrade the workers that reapq hosts shows on v1, or retry once the fleet pass has run (REAPQ_RECONCILE_MS)',
+          );
+        return e;
+      },
+    },
+  ],
 };
 
-/** The version of a type this release reads and folds; a type it does not know reads as the baseline. */
+/** The version of a type (a versionKey) this release reads and folds; a type it does not know reads as the baseline. */
 export function currentVersion(type: string): number {
   return (VERSION_STEPS[type]?.length ?? 0) + BASELINE_VERSION;
 }
@@ -56,13 +84,15 @@ export function readableVersions(types: readonly string[]): Record<string, numbe
 export class NewerEventError extends Error {}
 
 /** An event at any version this release reads, in its current shape (with `v` the current version). */
-export function upcast(raw: RawEvent): RawEvent {
-  const type = typeof raw.type === 'string' ? raw.type : '';
+export function upcast(raw: RawEvent, family: EventFamily = 'process'): RawEvent {
+  const type = typeof raw.type === 'string' ? versionKey(raw.type, family) : '';
   const current = currentVersion(type);
   const v = raw.v;
   if (typeof v === 'number' && v > current) {
     throw new NewerEventError(
-      `event schema version ${v} is newer than this reapq understands (${current} for ${type || 'an event without a type'}); upgrade reapq`,
+      `${family === 'deploy' ? 'deploy event' : 'event'} schema version ${v} is newer than this reapq understands (${current} for ${
+        typeof raw.type === 'string' ? raw.type : 'an event without a type'
+      }); upgrade reapq`,
     );
   }
   // A v that is not a whole number from 1 up is left for the schema check to name.
@@ -73,9 +103,12 @@ export function upcast(raw: RawEvent): RawEvent {
   return { ...e, v: current };
 }
 
-/** A current event in the shape of an older version of its type (to: at most the current version). */
-export function downcast(e: RawEvent, to: number): RawEvent {
-  const type = String(e.type);
+/**
+ * A current event in the shape of an older version of its type (to: at most the current
+ * version); NotInOlderVersionError when that version cannot say what it says.
+ */
+export function downcast(e: RawEvent, to: number, family: EventFamily = 'process'): RawEvent {
+  const type = versionKey(String(e.type), family);
   const current = currentVersion(type);
   const target = Math.max(BASELINE_VERSION, Math.min(to, current));
   if (target === current) return e;

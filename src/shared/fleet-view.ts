@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { systemClock, type Clock } from './clock.js';
-import { BASELINE_VERSION, writeVersions } from './event-versions.js';
+import { DEPLOY_EVENT_TYPES } from './deploy.js';
+import { BASELINE_VERSION, versionKey, writeVersions } from './event-versions.js';
 import { EVENT_TYPES } from './events.js';
 import type { HostInfo } from './hosts.js';
 import type { Keys } from './keys.js';
@@ -15,6 +16,9 @@ export interface WriteVersionSource {
   current(): WriteVersionMap | Promise<WriteVersionMap>;
 }
 
+/** Every event type a worker announces and a writer chooses a version for: process events, then deploy events (`deploy.<type>`). */
+export const VERSIONED_TYPES: readonly string[] = [...EVENT_TYPES, ...DEPLOY_EVENT_TYPES.map((t) => versionKey(t, 'deploy'))];
+
 const StoredFleetVersions = z.record(z.string(), z.number().int().positive());
 
 /**
@@ -23,7 +27,7 @@ const StoredFleetVersions = z.record(z.string(), z.number().int().positive());
  * many hosts there are and a writer's read of it costs the same in a fleet of 2 or 200.
  */
 export function encodeFleetVersions(hosts: ReadonlyArray<Pick<HostInfo, 'alive' | 'events'>>): string {
-  const all = writeVersions(EVENT_TYPES, hosts);
+  const all = writeVersions(VERSIONED_TYPES, hosts);
   return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([, v]) => v > BASELINE_VERSION)));
 }
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { every, type Clock } from '../shared/clock.js';
 import { readableVersions } from '../shared/event-versions.js';
-import { EVENT_TYPES } from '../shared/events.js';
+import { VERSIONED_TYPES } from '../shared/fleet-view.js';
 import type { Heartbeat } from '../shared/hosts.js';
 import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
@@ -43,7 +43,7 @@ export class HostHeartbeat {
       load: deps.load(),
       capacity: Number.isFinite(deps.maxProcesses) ? deps.maxProcesses : null,
       containment: deps.containment,
-      events: readableVersions(EVENT_TYPES),
+      events: readableVersions(VERSIONED_TYPES),
       at: deps.clock.now(),
       ttlMs: deps.heartbeatMs * 3,
       counters: deps.counters(),

@@ -241,7 +241,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   const owner = `${config.prefix}/${config.hostId}`;
   const jobs = new JobQueues(redis, keys);
   const deploys = new DeployRunner({
-    deploys: new DeployStore(redis, keys),
+    deploys: new DeployStore(redis, keys).writeFor(versions),
     store,
     log,
     owner,

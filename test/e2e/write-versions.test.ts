@@ -30,6 +30,12 @@ async function storedVersion(id: string): Promise<number> {
   return e.v;
 }
 
+/** The version a deploy's requested event is stored at. */
+async function storedRequest(deployId: string): Promise<{ v: number; kind: string }> {
+  const [[, fields]] = (await redis.xrange(keys.deployStream(deployId), '-', '+', 'COUNT', 1)) as [[string, string[]]];
+  return JSON.parse(fields[fields.indexOf('e') + 1]!) as { v: number; kind: string };
+}
+
 const started: string[] = [];
 /** Starts through c until one is stored at version v (the writer's copy of the fleet is at most a period old). */
 async function startsAt(c: ReapqClient, v: number, what: string): Promise<void> {
@@ -49,6 +55,7 @@ async function replicaAt(c: ReapqClient, v: number): Promise<void> {
   await until(
     async () => {
       const d = await c.restartService('web');
+      expect((await storedRequest(d.id)).v).toBe(v);
       const done = await c.waitForDeploy(d.id, { timeoutMs: 20_000 });
       expect(done.state).toBe('succeeded');
       return (await storedVersion(done.processes[0]!)) === v;
@@ -86,6 +93,11 @@ describe('writers honour the fleet', () => {
     started.push(a.id);
     expect(await storedVersion(a.id)).toBe(1);
     await replicaAt(c, 1);
+    // A scale is a deploy request v1 cannot say: refused, nothing stored.
+    await expect(c.scale('web', 2)).rejects.toThrow(
+      'a scale needs every live worker to read deploy event requested v2, and the fleet does not say so (yet): upgrade the workers that reapq hosts shows on v1, or retry once the fleet pass has run (REAPQ_RECONCILE_MS)',
+    );
+    expect((await c.service('web')).deploys.every((d) => d.kind !== 'scale')).toBe(true);
     // The newer reader reads the older shape as its own.
     expect(await c.waitFor(a.id, 'running', { timeoutMs: 15_000 })).toMatchObject({ service: null, revision: null, limits: null });
 
@@ -96,6 +108,9 @@ describe('writers honour the fleet', () => {
     started.push(b.id);
     expect(await storedVersion(b.id)).toBe(2);
     await replicaAt(c, 2);
+    const scaled = await c.scale('web', 2);
+    expect(await storedRequest(scaled.id)).toMatchObject({ v: 2, kind: 'scale' });
+    expect((await c.waitForDeploy(scaled.id, { timeoutMs: 20_000 })).state).toBe('succeeded');
 
     const pids: number[] = [];
     for (const id of started) pids.push((await c.waitFor(id, 'running', { timeoutMs: 15_000 })).pid!);

@@ -35,7 +35,7 @@ describe('event versions', () => {
     }
     const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
     expect(files.map((f) => f.replace(/\.json$/, '')).sort()).toEqual([...EVENT_TYPES].sort());
-    for (const type of Object.keys(VERSION_STEPS)) expect(EVENT_TYPES).toContain(type);
+    for (const type of Object.keys(VERSION_STEPS).filter((k) => !k.startsWith('deploy.'))) expect(EVENT_TYPES).toContain(type);
   });
 
   it('reads every stored sample of every version into the current shape of its type', () => {
