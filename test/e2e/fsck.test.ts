@@ -1,29 +1,14 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { startJobId } from '../../src/shared/jobs.js';
-import { internalsOf } from '../../src/producer/client.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, cli, hostThatNeverTakes, startWorker, testEnv } from '../helpers/workers.js';
+import { useClientAndRedis } from '../helpers/client.js';
+import { alive, cli, hostThatNeverTakes, startWorker } from '../helpers/workers.js';
 
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
+const { env, keys, c, redis } = useClientAndRedis();
 const HOST = 'h-fsck';
-let c: ReapqClient;
-let redis: Redis;
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  redis = new Redis(testRedisUrl());
-});
-afterAll(async () => {
-  await c.close();
-  await redis.quit();
-});
 
 describe('reapq fsck', () => {
   it('names each planted disagreement, --repair fixes each from the events, a second fsck is clean, every process still runs', async () => {
-    const { keys } = internalsOf(c);
     const w1 = await startWorker(env, HOST);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await c.start({ command: ['sleep', '300'], port: 'auto' })).id);

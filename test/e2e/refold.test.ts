@@ -1,27 +1,12 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
-import { internalsOf } from '../../src/producer/client.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, cli, startWorker, testEnv, until } from '../helpers/workers.js';
+import { describe, expect, it } from 'vitest';
+import { useClientAndRedis } from '../helpers/client.js';
+import { alive, cli, startWorker, until } from '../helpers/workers.js';
 
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
+const { env, keys, c, redis } = useClientAndRedis();
 const HOST = 'h-refold';
-let c: ReapqClient;
-let redis: Redis;
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  redis = new Redis(testRedisUrl());
-});
-afterAll(async () => {
-  await c.close();
-  await redis.quit();
-});
 
 describe('a record that disagrees with its events', () => {
   it('never causes a kill: the controller decides on the events instead', async () => {
-    const { keys } = internalsOf(c);
     const w = await startWorker(env, HOST);
     // The worker announces the event versions it reads; hosts shows them and what the fleet reads.
     const hosts = await cli(env, ['hosts']);

@@ -1,26 +1,13 @@
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { linuxProcessTable } from '../../src/worker/proc/table.js';
-import { makeKeys } from '../../src/shared/keys.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { useClientAndRedis } from '../helpers/client.js';
+import { testRedisUrl } from '../helpers/redis.js';
 import { alive, carriersOf, cli, FIXTURES, startWorker, testEnv, until } from '../helpers/workers.js';
 
 const proc = linuxProcessTable;
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
-let c: ReapqClient;
-let redis: Redis;
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  redis = new Redis(testRedisUrl());
-});
-afterAll(async () => {
-  await c.close();
-  await redis.quit();
-});
+const { prefix, env, keys, c, redis } = useClientAndRedis();
 
 const events = async (id: string) => (await c.events(id)).map((e) => e.event);
 /** The run a live process belongs to, from its own environment. */
@@ -113,7 +100,6 @@ describe('the controller under attack', () => {
   });
 
   it('one corrupt record beside healthy ones: ls, the worker boot and reconcile carry on; stop --all goes past it', async () => {
-    const keys = makeKeys(prefix);
     const w1 = await startWorker(env, 'h-poison');
     const good = await c.start({ command: ['sleep', '1000'], host: 'h-poison' });
     const bad = await c.start({ command: ['sleep', '1000'], host: 'h-poison' });
@@ -147,7 +133,6 @@ describe('the controller under attack', () => {
   });
 
   it('a garbage entry in one stream: the process can still be stopped, and events name the corruption', async () => {
-    const keys = makeKeys(prefix);
     const w = await startWorker(env, 'h-stream');
     const rec = await c.start({ command: ['sleep', '1000'] });
     await c.waitFor(rec.id, 'running');
