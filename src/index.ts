@@ -1,4 +1,4 @@
-export { ReapqClient, type ClientOptions, type ListFilter } from './producer/client.js';
+export { ReapqClient, type ClientOptions, type ListFilter, type LogEntry } from './producer/client.js';
 export {
   InputError,
   NotFoundError,

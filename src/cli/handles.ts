@@ -23,14 +23,21 @@ export async function printMergedEvents(c: ReapqClient, ids: readonly string[], 
 }
 
 /** Several processes' output merged in the order it was shipped, each line prefixed with its process. */
-export async function printMergedLogs(c: ReapqClient, ids: readonly string[], lines: number, follow: boolean): Promise<void> {
-  for (const l of await mergedLogs(c, ids, lines)) out(l);
+export async function printMergedLogs(
+  c: ReapqClient,
+  ids: readonly string[],
+  lines: number,
+  follow: boolean,
+  timestamps = false,
+): Promise<void> {
+  for (const l of await mergedLogs(c, ids, lines, timestamps)) out(l);
   if (!follow) return;
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
   await Promise.all(
     ids.map(async (id) => {
-      for await (const l of c.followLogs(id, ac.signal)) out(`[${id}] ${l}`);
+      for await (const e of c.followLogEntries(id, ac.signal))
+        out(`${timestamps ? `${new Date(e.at).toISOString()} ` : ''}[${id}] ${e.line}`);
     }),
   );
 }

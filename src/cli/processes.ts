@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError, oneLine, SettledError, WaitError } from '../shared/errors.js';
 import { FINAL_STATES, SignalSchema, StateSchema, type ProcessRecord, type State } from '../shared/record.js';
-import type { Page, ReapqClient } from '../producer/client.js';
+import type { LogEntry, Page, ReapqClient } from '../producer/client.js';
 import { eventLine, humanMs, recordText, recordsTable, usageFigures, useColor } from './format.js';
 import { flag, IntFlag } from './options.js';
 import { specFlags, specFrom } from './spec-flags.js';
@@ -187,17 +187,19 @@ export function registerProcessCommands(program: Command, withClient: WithClient
     .argument('<id>', "process id, process name, or service name (its replicas' lines merged, each prefixed with its replica)")
     .option('--follow', 'keep printing')
     .option('--lines <n>', 'last N lines', '100')
+    .option('--timestamps', 'each line after the time its worker shipped it (ISO 8601, UTC)')
     .action(async (handle: string, o) =>
       withClient(async (c) => {
         const lines = flag('--lines', IntFlag(0), o.lines);
         const h = await resolve(c, handle);
-        if (h.kind === 'service') return printMergedLogs(c, h.processes, lines, !!o.follow);
+        if (h.kind === 'service') return printMergedLogs(c, h.processes, lines, !!o.follow, !!o.timestamps);
         const id = h.id;
-        for (const l of await c.logs(id, lines)) out(l);
+        const line = (e: LogEntry) => out(o.timestamps ? `${new Date(e.at).toISOString()} ${e.line}` : e.line);
+        for (const e of await c.logEntries(id, lines)) line(e);
         if (!o.follow) return;
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());
-        for await (const l of c.followLogs(id, ac.signal)) out(l);
+        for await (const e of c.followLogEntries(id, ac.signal)) line(e);
       }),
     );
 }

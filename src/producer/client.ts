@@ -71,6 +71,14 @@ const StrictStartSpec = StartSpecSchema.strict();
 const StrictStopOptions = StopOptionsSchema.strict();
 
 /** A malformed id is bad input (HTTP 400, CLI exit 2), never a lookup that finds nothing. */
+/** One output line of a process and when its worker shipped it (epoch ms, from the stream entry's id). */
+export interface LogEntry {
+  at: number;
+  line: string;
+}
+
+const stampMs = (stamp: string): number => Number(stamp.split('-')[0]);
+
 function checkId(id: unknown): void {
   parseInput(ProcessIdSchema, id, `invalid id ${JSON.stringify(id)}`);
 }
@@ -337,20 +345,31 @@ export class ReapqClient {
 
   /** The last `lines` output lines of a process, shipped to Redis by its worker, oldest first. */
   async logs(id: string, lines = 100): Promise<string[]> {
+    return (await this.logEntries(id, lines)).map((e) => e.line);
+  }
+
+  /** As logs(), each line with `at`: epoch ms when its worker shipped it (within a moment of its writing). */
+  async logEntries(id: string, lines = 100): Promise<LogEntry[]> {
     checkId(id);
     await this.store.mustGet(id);
     if (lines <= 0) return [];
     const rows = await this.redis.xrevrange(this.keys.logs(id), '+', '-', 'COUNT', lines);
-    return rows.reverse().map(([, f]) => streamField(f, 'l') ?? '');
+    return rows.reverse().map(([stamp, f]) => ({ at: stampMs(stamp), line: streamField(f, 'l') ?? '' }));
   }
 
   /** Yields output lines as they are shipped, starting after the current end. */
   async *followLogs(id: string, signal?: AbortSignal): AsyncGenerator<string> {
+    for await (const e of this.followLogEntries(id, signal)) yield e.line;
+  }
+
+  /** As followLogs(), each line with when it was shipped. */
+  async *followLogEntries(id: string, signal?: AbortSignal): AsyncGenerator<LogEntry> {
     checkId(id);
     await this.store.mustGet(id);
     const key = this.keys.logs(id);
     const [last] = await this.redis.xrevrange(key, '+', '-', 'COUNT', 1);
-    for await (const { fields: f } of this.streams.entries(key, last?.[0] ?? '0-0', signal)) yield streamField(f, 'l') ?? '';
+    for await (const { id: stamp, fields: f } of this.streams.entries(key, last?.[0] ?? '0-0', signal))
+      yield { at: stampMs(stamp), line: streamField(f, 'l') ?? '' };
   }
 
   /**

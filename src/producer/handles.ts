@@ -111,14 +111,16 @@ const stampKey = (s: string): [number, number] => {
  * The last `lines` lines of several processes in the order they were shipped, each
  * prefixed with its process: `[web-r2-0] listening`. Pure.
  */
-export function mergeLines(by: ReadonlyArray<{ id: string; lines: readonly StampedLine[] }>, lines: number): string[] {
+export function mergeLines(by: ReadonlyArray<{ id: string; lines: readonly StampedLine[] }>, lines: number, timestamps = false): string[] {
   const all = by.flatMap(({ id, lines: ls }) => ls.map((l) => ({ id, ...l, key: stampKey(l.stamp) })));
   all.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.id.localeCompare(b.id));
-  return all.slice(Math.max(0, all.length - lines)).map((l) => `[${l.id}] ${l.line}`);
+  return all
+    .slice(Math.max(0, all.length - lines))
+    .map((l) => `${timestamps ? `${new Date(l.key[0]).toISOString()} ` : ''}[${l.id}] ${l.line}`);
 }
 
 /** The last `lines` lines of each process, merged (mergeLines). */
-export async function mergedLogs(client: ReapqClient, ids: readonly string[], lines: number): Promise<string[]> {
+export async function mergedLogs(client: ReapqClient, ids: readonly string[], lines: number, timestamps = false): Promise<string[]> {
   if (lines <= 0) return [];
   const { connection, keys } = internalsOf(client);
   const by = await Promise.all(
@@ -127,7 +129,7 @@ export async function mergedLogs(client: ReapqClient, ids: readonly string[], li
       return { id, lines: rows.reverse().map(([stamp, f]) => ({ stamp, line: f[f.indexOf('l') + 1] ?? '' })) };
     }),
   );
-  return mergeLines(by, lines);
+  return mergeLines(by, lines, timestamps);
 }
 
 /** The start spec a record was started with: what a restart of a plain process starts again. */

@@ -35,6 +35,11 @@ const EnvSchema = z.object({
   REAPQ_API_RATE_LIMIT: intFrom(0).default(DEFAULT_API_RATE_LIMIT),
   REAPQ_RETENTION_MS: intFrom(0).default(7 * 24 * 3600 * 1000),
   REAPQ_LOG_MAX_BYTES: intFrom(4096).default(16 * 1024 * 1024),
+  REAPQ_LOG_KEEP: intFrom(0).default(1),
+  REAPQ_LOG_GZIP: z
+    .enum(['0', '1', 'false', 'true'], { message: 'must be 1, 0, true or false' })
+    .default('0')
+    .transform((v) => v === '1' || v === 'true'),
   REAPQ_REDIS_WAIT_REPLICAS: intFrom(0).default(0),
   REAPQ_REDIS_WAIT_TIMEOUT_MS: intFrom(1).default(1000),
 });
@@ -58,8 +63,12 @@ export interface Config {
   readonly apiRateLimit: number;
   /** Output lines kept per process in Redis. */
   readonly logLines: number;
-  /** Size at which a process's log file is rotated (one previous file kept). */
+  /** Size at which a process's log file is rotated. */
   readonly logMaxBytes: number;
+  /** Rotated files kept per process (`.1` newest); 0: the file is truncated without a copy. */
+  readonly logKeep: number;
+  /** Rotated files are gzipped (`.1.gz`). */
+  readonly logGzip: boolean;
   /**
    * Replicas every record append must reach (Redis WAIT) before it counts as done; 0 (the
    * default) does not wait. See EventStore's `Replication`.
@@ -99,6 +108,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     apiRateLimit: e.REAPQ_API_RATE_LIMIT,
     retentionMs: e.REAPQ_RETENTION_MS,
     logMaxBytes: e.REAPQ_LOG_MAX_BYTES,
+    logKeep: e.REAPQ_LOG_KEEP,
+    logGzip: e.REAPQ_LOG_GZIP,
     waitReplicas: e.REAPQ_REDIS_WAIT_REPLICAS,
     waitTimeoutMs: e.REAPQ_REDIS_WAIT_TIMEOUT_MS,
     ...overrides,

@@ -1,4 +1,17 @@
-import { closeSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { constants, gzipSync } from 'node:zlib';
 import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
 import { every, systemClock, type Clock } from '../shared/clock.js';
@@ -37,6 +50,10 @@ export interface LogFiles {
   copyTail(from: string, to: string, bytes: number, buf: Buffer): void;
   truncate(file: string): void;
   remove(file: string): void;
+  /** Renames when `from` exists; nothing otherwise. */
+  rename(from: string, to: string): void;
+  /** Replaces `file` with `file.gz`. */
+  gzip(file: string): void;
 }
 
 export const realLogFiles: LogFiles = {
@@ -76,6 +93,21 @@ export const realLogFiles: LogFiles = {
       // already gone
     }
   },
+  rename(from, to) {
+    if (existsSync(from)) renameSync(from, to);
+  },
+  gzip(file) {
+    // Synchronous and at the fastest level: a rotation happens once per REAPQ_LOG_MAX_BYTES
+    // of output, and 16 MiB of text takes tens of ms; a stream would let the next rotation
+    // shift files still being written.
+    try {
+      writeFileSync(`${file}.gz`, gzipSync(readFileSync(file), { level: constants.Z_BEST_SPEED }));
+    } catch (err) {
+      this.remove(`${file}.gz`);
+      throw err;
+    }
+    this.remove(file);
+  },
 };
 
 /**
@@ -92,8 +124,9 @@ export const realLogFiles: LogFiles = {
  *   a marker line saying how much was skipped, so `reapq logs` shows the newest output
  *   within a pump or two instead of minutes later (the skipped bytes stay in the file);
  * - disk: rotation follows the file's real size, not the shipped position. The last
- *   REAPQ_LOG_MAX_BYTES are copied to `.1` and the file truncated (the process keeps its
- *   O_APPEND descriptor). When the copy fails (disk full) the partial `.1` is removed and
+ *   REAPQ_LOG_MAX_BYTES are copied to `.1` (older copies shifted to `.2` ... up to
+ *   REAPQ_LOG_KEEP, each gzipped with REAPQ_LOG_GZIP) and the file truncated (the process
+ *   keeps its O_APPEND descriptor). When the copy fails (disk full) the partial `.1` is removed and
  *   the file truncated anyway: the disk is freed instead of staying full.
  */
 export class LogShipper {
@@ -106,7 +139,7 @@ export class LogShipper {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly log: Logger,
-    private readonly opts: { maxLines: number; maxFileBytes: number; intervalMs: number; clock?: Clock },
+    private readonly opts: { maxLines: number; maxFileBytes: number; intervalMs: number; clock?: Clock; keep?: number; gzip?: boolean },
     private readonly files: LogFiles = realLogFiles,
   ) {}
 
@@ -194,10 +227,12 @@ export class LogShipper {
   private rotate(t: Tail, size: number): void {
     // What was not shipped yet goes to .1 only: Redis gets a marker saying so.
     const unshipped = size - t.pos;
+    const keep = this.opts.keep ?? 1;
     try {
-      this.files.copyTail(t.file, `${t.file}.1`, this.opts.maxFileBytes, this.buf);
+      if (keep > 0) this.keepCopy(t.file, keep);
     } catch (err) {
       this.files.remove(`${t.file}.1`);
+      this.files.remove(`${t.file}.1.gz`);
       this.log.warn({ err: (err as Error).message, file: t.file }, 'log copy failed (disk full?): truncating without a copy');
       t.gapWhy = 'log file truncated without a copy (disk full?)';
     }
@@ -209,6 +244,18 @@ export class LogShipper {
     }
     if (unshipped > 0) this.addGap(t, unshipped + Buffer.byteLength(t.partial), 'rotated before it was shipped');
     this.restart(t, 0);
+  }
+
+  /**
+   * `.1` ... `.keep` (each `.gz` when compressed; a file of either kind is shifted, so a
+   * change of REAPQ_LOG_GZIP keeps the older ones): the oldest goes, the others move up one,
+   * and the last REAPQ_LOG_MAX_BYTES of the file become `.1`.
+   */
+  private keepCopy(file: string, keep: number): void {
+    for (const ext of ['', '.gz']) this.files.remove(`${file}.${keep}${ext}`);
+    for (let i = keep - 1; i >= 1; i--) for (const ext of ['', '.gz']) this.files.rename(`${file}.${i}${ext}`, `${file}.${i + 1}${ext}`);
+    this.files.copyTail(file, `${file}.1`, this.opts.maxFileBytes, this.buf);
+    if (this.opts.gzip) this.files.gzip(`${file}.1`);
   }
 
   private addGap(t: Tail, bytes: number, why: string): void {

@@ -249,7 +249,14 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     defaultGraceMs: config.defaultGraceMs,
     clock,
   });
-  const shipper = new LogShipper(redis, keys, log, { maxLines: config.logLines, maxFileBytes: config.logMaxBytes, intervalMs: 250, clock });
+  const shipper = new LogShipper(redis, keys, log, {
+    maxLines: config.logLines,
+    maxFileBytes: config.logMaxBytes,
+    intervalMs: 250,
+    clock,
+    keep: config.logKeep,
+    gzip: config.logGzip,
+  });
   const ownChildren = new Set<number>();
   let subreaper = false;
   // The forker's callbacks run only after it has spawned something, by when the controller exists.

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LogShipper, realLogFiles } from '../../src/worker/log-shipper.js';
 import { makeKeys } from '../../src/shared/keys.js';
@@ -31,6 +32,58 @@ describe('logs under a flood', () => {
     await t.client.stop(rec.id);
     await t.client.waitFor(rec.id, 'stopped');
   }, 120_000);
+});
+
+describe('log rotation keeps REAPQ_LOG_KEEP files, gzipped with REAPQ_LOG_GZIP', () => {
+  const dir = tempDir('rotation');
+  const redis = connect(testRedisUrl(), 'command');
+  afterAll(async () => {
+    await redis.quit();
+  });
+  const rotations = async (shipper: LogShipper, file: string, n: number) => {
+    for (let r = 0; r < n; r++) {
+      for (let i = 0; i < 500; i++) appendFileSync(file, `rotation ${r} line ${i}\n`);
+      await shipper.pump();
+      expect(statSync(file).size).toBe(0);
+    }
+  };
+
+  it('shifts .1.gz to .2.gz ... up to keep, dropping the oldest', async () => {
+    const keys = makeKeys(randomPrefix());
+    const opts = { maxLines: 10_000, maxFileBytes: 4096, intervalMs: 60_000, keep: 3, gzip: true };
+    const shipper = new LogShipper(redis, keys, makeLogger('silent'), opts);
+    const file = join(dir, 'g.log');
+    writeFileSync(file, '');
+    await shipper.track('g', file, 0);
+    await rotations(shipper, file, 5);
+    expect([1, 2, 3, 4].map((i) => existsSync(`${file}.${i}.gz`))).toEqual([true, true, true, false]);
+    expect(existsSync(`${file}.1`)).toBe(false);
+    // Newest first: .1 holds the last rotation's tail, .3 the third from last.
+    const text = (i: number) => gunzipSync(readFileSync(`${file}.${i}.gz`)).toString();
+    expect(text(1).trimEnd().split('\n').at(-1)).toBe('rotation 4 line 499');
+    expect(text(3).trimEnd().split('\n').at(-1)).toBe('rotation 2 line 499');
+    expect(Buffer.byteLength(text(1))).toBeLessThanOrEqual(4096);
+    shipper.close();
+  });
+
+  it('keeps no copy with keep 0, and shifts plain files when gzip is off', async () => {
+    const keys = makeKeys(randomPrefix());
+    const none = new LogShipper(redis, keys, makeLogger('silent'), { maxLines: 10_000, maxFileBytes: 4096, intervalMs: 60_000, keep: 0 });
+    const a = join(dir, 'none.log');
+    writeFileSync(a, '');
+    await none.track('none', a, 0);
+    await rotations(none, a, 2);
+    expect(existsSync(`${a}.1`)).toBe(false);
+    none.close();
+    const plain = new LogShipper(redis, keys, makeLogger('silent'), { maxLines: 10_000, maxFileBytes: 4096, intervalMs: 60_000, keep: 2 });
+    const b = join(dir, 'plain.log');
+    writeFileSync(b, '');
+    await plain.track('plain', b, 0);
+    await rotations(plain, b, 3);
+    expect([1, 2, 3].map((i) => existsSync(`${b}.${i}`))).toEqual([true, true, false]);
+    expect(readFileSync(`${b}.2`, 'utf8').trimEnd().split('\n').at(-1)).toBe('rotation 1 line 499');
+    plain.close();
+  });
 });
 
 describe('log rotation on a full disk', () => {

@@ -33,6 +33,16 @@ describe('process logs', () => {
     await until(async () => (await t.client.logs(rec.id, 1))[0] === 'done', 10_000, 'all lines shipped');
     const last = await t.client.logs(rec.id, 3);
     expect(last).toEqual(['line 2998', 'line 2999', 'done']);
+    // --timestamps: when each line was shipped, from its stream entry.
+    const stamped = await cli(t.env, ['logs', rec.id, '--lines', '3', '--timestamps']);
+    expect(stamped.code).toBe(0);
+    const iso = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (.*)$/;
+    const parsed = stamped.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => iso.exec(l));
+    expect(parsed.map((m) => m?.[2])).toEqual(['line 2998', 'line 2999', 'done']);
+    for (const m of parsed) expect(Math.abs(Date.now() - Date.parse(m![1]!))).toBeLessThan(60_000);
     const kept = await internalsOf(t.client).connection.xlen(internalsOf(t.client).keys.logs(rec.id));
     expect(kept).toBeLessThan(400); // capped near REAPQ_LOG_LINES (approximate trimming)
     const file = join(t.env.REAPQ_DATA_DIR!, 'logs', `${rec.id}.log`);
