@@ -14,6 +14,7 @@ import { registerDevCommand } from './dev.js';
 import { registerFsckCommand } from './fsck.js';
 import { describeVersions, fleetVersions } from '../shared/event-versions.js';
 import { VERSIONED_TYPES } from '../shared/fleet-view.js';
+import { clockNote, CLOCK_SKEW_WARN_MS } from '../shared/hosts.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
 // hosts) must not pay. A worker that also held the api's modules would be a bigger process
@@ -108,20 +109,26 @@ export function registerOpsCommands(program: Command, withClient: WithClient): v
           out(nothingIn('hosts', where));
           return;
         }
-        const now = Date.now();
-        const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'VERSION', 'PID', 'EVENTS']];
+        // LAST SEEN on Redis' clock; CLOCK: how far each worker's own clock is from it.
+        const rows = [['HOST', 'STATE', 'LOAD', 'CAPACITY', 'LAST SEEN', 'CLOCK', 'VERSION', 'PID', 'EVENTS']];
         for (const h of hosts)
           rows.push([
             h.hostId,
             h.alive ? h.state : 'dead',
             String(h.load),
             h.capacity?.toString() ?? '-',
-            `${humanMs(now - h.at)} ago`,
+            `${humanMs(Math.max(0, h.ageMs))} ago`,
+            clockNote(h.clockOffsetMs),
             h.version,
             String(h.pid),
             describeVersions(h.events),
           ]);
         out(table(rows, useColor()));
+        const skewed = hosts.filter((h) => h.alive && Math.abs(h.clockOffsetMs ?? 0) > CLOCK_SKEW_WARN_MS).map((h) => h.hostId);
+        if (skewed.length > 0)
+          out(
+            `clock: ${skewed.join(', ')} ${skewed.length > 1 ? 'are' : 'is'} off Redis' clock: liveness is judged on Redis', so work goes on; timestamps written there are off`,
+          );
         // What every live worker reads: the most a writer may use while they all run.
         const alive = hosts.filter((h) => h.alive);
         if (alive.length > 0)

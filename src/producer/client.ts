@@ -123,7 +123,7 @@ export class ReapqClient {
       store: this.store,
       jobs: this.jobs,
       defaultGraceMs: this.config.defaultGraceMs,
-      hosts: { of: hostLookup(this.redis, this.keys.hosts), now: Date.now },
+      hosts: { of: hostLookup(this.redis, this.keys.hosts) },
     };
     const inner: ClientInternals = {
       config: this.config,

@@ -12,7 +12,7 @@ import {
   type RecordSnapshot,
   type StoreSnapshot,
 } from '../shared/fsck.js';
-import { liveness, readHosts } from '../shared/hosts.js';
+import { liveness, readHostsAt, type HostInfo } from '../shared/hosts.js';
 import { startJobId } from '../shared/jobs.js';
 import type { Keys } from '../shared/keys.js';
 import { luaScript } from '../shared/lua.js';
@@ -43,7 +43,7 @@ export interface FsckResult {
 export async function fsck(c: ClientInternals, opts: { repair?: boolean; now?: () => number } = {}): Promise<FsckResult> {
   const now = opts.now ?? Date.now;
   const t0 = performance.now();
-  const snapshot = await readSnapshot(c, now());
+  const snapshot = await readSnapshot(c);
   const plan = compareStore(snapshot);
   const result: FsckResult = { records: plan.records, problems: plan.problems, repaired: [], skipped: [], recounted: false, durationMs: 0 };
   if (opts.repair) await applyPlan(c, plan, result, now);
@@ -51,23 +51,25 @@ export async function fsck(c: ClientInternals, opts: { repair?: boolean; now?: (
   return result;
 }
 
-async function readSnapshot(c: ClientInternals, now: number): Promise<StoreSnapshot> {
+async function readSnapshot(c: ClientInternals): Promise<StoreSnapshot> {
   const { connection: redis, keys } = c;
   // Counts never built are built now (from the records, atomically), then compared.
   if ((await redis.exists(keys.countsBuilt)) === 0) await c.store.counts();
-  const [scored, pending, heartbeats, counts, countsBuilt, liveBuilt] = await Promise.all([
+  const [scored, pending, beats, counts, countsBuilt, liveBuilt] = await Promise.all([
     redis.zrange(keys.allIndex, '0', '-1', 'WITHSCORES'),
     redis.smembers(keys.pendingIndex),
-    readHosts(redis, keys.hosts, now),
+    readHostsAt(redis, keys.hosts),
     redis.hgetall(keys.counts),
     redis.exists(keys.countsBuilt),
     redis.exists(keys.liveIndexBuilt),
   ]);
   const scores = new Map<string, number>();
   for (let i = 0; i + 1 < scored.length; i += 2) scores.set(scored[i]!, Number(scored[i + 1]));
+  const heartbeats = beats.hosts;
   const hostIds = new Set(heartbeats.map((h) => h.hostId));
   const records = await readRecords(redis, keys, [...scores.keys(), ...pending], scores, hostIds);
-  const hosts = await readHostIndexes(redis, keys, hostIds, heartbeats, now);
+  // Heartbeats are judged on Redis' clock, read with them.
+  const hosts = await readHostIndexes(redis, keys, hostIds, heartbeats, beats.now);
   // Ids only an index or a lease names: read too, so their entries are judged.
   const known = new Set(records.map((r) => r.id));
   const strays = new Set<string>();
@@ -151,7 +153,7 @@ async function readHostIndexes(
   redis: Redis,
   keys: Keys,
   hostIds: Set<string>,
-  heartbeats: Awaited<ReturnType<typeof readHosts>>,
+  heartbeats: HostInfo[],
   now: number,
 ): Promise<Record<string, HostSnapshot>> {
   const beat = new Map(heartbeats.map((h) => [h.hostId, liveness(h, now)]));

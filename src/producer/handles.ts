@@ -159,7 +159,7 @@ const GONE = ['stopped', 'exited', 'failed', 'lost'] as const;
  */
 export async function restartProcess(client: ReapqClient, id: string, timeoutMs = 60_000): Promise<ProcessRecord> {
   const { store, jobs, config, connection, keys } = internalsOf(client);
-  const deps = { store, jobs, defaultGraceMs: config.defaultGraceMs, hosts: { of: hostLookup(connection, keys.hosts), now: Date.now } };
+  const deps = { store, jobs, defaultGraceMs: config.defaultGraceMs, hosts: { of: hostLookup(connection, keys.hosts) } };
   const rec = await store.mustGet(id);
   if (rec.service) throw new InputError(`${id} is a replica of service ${rec.service}: restart the service (reapq restart ${rec.service})`);
   if (rec.desired === 'running' || !GONE.includes(rec.state as (typeof GONE)[number])) {

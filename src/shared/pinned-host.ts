@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
-import { HeartbeatSchema, liveness, type Heartbeat } from './hosts.js';
-import { decodeStoredOrNull } from './stored.js';
+import { liveness, readHostsAt, type Heartbeat } from './hosts.js';
 
 /**
  * What a start pinned to a host can expect from that host, judged from its heartbeat
- * (null: no worker of this prefix ever announced it). Pure. `fail`: nothing will ever take
+ * (null: no worker of this prefix ever announced it) against `now`, Redis' time. Pure. `fail`: nothing will ever take
  * the start, so it ends now with the reason. `wait`: the host's worker shut down cleanly
  * and its next one takes the start; the reason says so while it waits. null: the host is
  * alive and takes it.
@@ -24,12 +23,15 @@ export function pinnedHostVerdict(host: string, hb: Heartbeat | null, now: numbe
   }
 }
 
-/** A host's heartbeat by id, null when none (or one that does not parse: its next beat rewrites it). */
-export type HostLookup = (host: string) => Promise<Heartbeat | null>;
+/**
+ * A host's heartbeat by id (null when none, or one that does not parse: its next beat
+ * rewrites it) and Redis' time read with it, to judge it by.
+ */
+export type HostLookup = (host: string) => Promise<{ heartbeat: Heartbeat | null; now: number }>;
 
 export function hostLookup(redis: Redis, hostsKey: string): HostLookup {
   return async (host) => {
-    const v = await redis.hget(hostsKey, host);
-    return v === null ? null : decodeStoredOrNull(HeartbeatSchema, v, 'heartbeat');
+    const { now, hosts } = await readHostsAt(redis, hostsKey, [host]);
+    return { heartbeat: hosts[0] ?? null, now };
   };
 }

@@ -15,7 +15,7 @@ export interface RequestDeps {
    * Heartbeats, for a start pinned to a host: one no worker will take (unknown, dead) is
    * recorded failed at once. Without it the fleet pass fails such a start within one pass.
    */
-  hosts?: { of: HostLookup; now: () => number };
+  hosts?: { of: HostLookup };
 }
 
 /**
@@ -29,7 +29,8 @@ export async function requestStart(
   spec: Omit<z.output<typeof StartSpecSchema>, 'id'>,
   opts: { of?: { service: string; revision: number }; fresh?: boolean; restartOf?: string } = {},
 ): Promise<ProcessRecord> {
-  const verdict = spec.host && deps.hosts ? pinnedHostVerdict(spec.host, await deps.hosts.of(spec.host), deps.hosts.now()) : null;
+  const seen = spec.host && deps.hosts ? await deps.hosts.of(spec.host) : null;
+  const verdict = spec.host && seen ? pinnedHostVerdict(spec.host, seen.heartbeat, seen.now) : null;
   const { record } = await deps.store.transact(
     id,
     (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null), ...pinnedEvents(spec.host, verdict)]),

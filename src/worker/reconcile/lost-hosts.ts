@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { EventStore } from '../../shared/event-store.js';
 import { publishFleetVersions } from '../../shared/fleet-view.js';
-import { liveness, readHosts } from '../../shared/hosts.js';
+import { liveness, readHostsAt } from '../../shared/hosts.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
@@ -64,15 +64,16 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
   const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [], unplaceable: [] };
   try {
     const now = deps.now();
-    const hosts = await readHosts(deps.redis, deps.keys.hosts, now);
+    // Liveness on Redis' clock: this worker's own may be hours off the host it judges.
+    const beats = await readHostsAt(deps.redis, deps.keys.hosts);
     // Once per interval for the fleet, so writers read a few bytes instead of every heartbeat.
-    await publishFleetVersions(deps.redis, deps.keys, hosts, lockMs);
-    for (const h of hosts) {
-      if (h.hostId === deps.hostId || liveness(h, now) !== 'expired') continue;
+    await publishFleetVersions(deps.redis, deps.keys, beats.hosts, lockMs);
+    for (const h of beats.hosts) {
+      if (h.hostId === deps.hostId || liveness(h, beats.now) !== 'expired') continue;
       const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
       if (live.length === 0) continue;
       report.lostHosts.push(h.hostId);
-      const reason = why.hostLost(h.hostId, Math.round((now - h.at) / 1000));
+      const reason = why.hostLost(h.hostId, Math.round(h.ageMs / 1000));
       for (const rec of live) {
         const { appended } = await deps.store.transact(rec.id, (cur) =>
           cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
@@ -101,7 +102,7 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
     for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
       if (rec.state !== 'pending' || rec.desired !== 'running') continue;
       // Pinned to a host no worker will serve: it ends here (a restart just scheduled above included).
-      if (await settlePinned(deps.store, rec, hosts, now)) {
+      if (await settlePinned(deps.store, rec, beats.hosts, beats.now)) {
         report.unplaceable.push(rec.id);
         deps.log.warn({ processId: rec.id, host: rec.requestedHost }, 'pinned to a host that is not alive: start failed');
         continue;

@@ -190,7 +190,7 @@ function renderHosts(hosts: HostInfo[]): void {
         cell(h.hostId),
         cell(state, 'hstate h-' + state),
         cell(h.load + ' / ' + (h.capacity === null ? 'unlimited' : h.capacity)),
-        cell(humanMs(Date.now() - h.at) + ' ago'),
+        cell(humanMs(Math.max(0, h.ageMs)) + ' ago'),
         cell(h.version),
       );
       tr.title = 'heartbeat state ' + h.state + ', pid ' + h.pid;
