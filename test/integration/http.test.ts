@@ -436,6 +436,38 @@ describe('http api: logs, hosts, reconcile, health, metrics', () => {
     await client.stop('m-1');
   });
 
+  it('exports each host state and the restart counters its heartbeat carries', async () => {
+    const { client, app } = setup();
+    const { connection: redis, keys } = internalsOf(client);
+    const now = Date.now();
+    const beat = (hostId: string, state: string, at: number, counters: Record<string, number> = {}) =>
+      redis.hset(
+        keys.hosts,
+        hostId,
+        JSON.stringify({ hostId, pid: 1, version: 't', state, load: 0, capacity: null, at, ttlMs: 60_000, counters }),
+      );
+    await beat('h-up', 'up', now, { exits: 7, restarts: 5, gaveUp: 1 });
+    await beat('h-drain', 'draining', now);
+    await beat('h-down', 'down', now - 3_600_000);
+    await beat('h-lost', 'up', now - 3_600_000);
+    await beat('h-lost-draining', 'draining', now - 3_600_000);
+    const body = (await app.inject({ url: '/metrics' })).body;
+    const inState = (host: string) =>
+      [...body.matchAll(new RegExp(`^reapq_host_state\\{host="${host}",state="(\\w+)"\\} 1$`, 'gm'))].map((m) => m[1]);
+    expect(inState('h-up')).toEqual(['up']);
+    expect(inState('h-drain')).toEqual(['draining']);
+    expect(inState('h-down')).toEqual(['down']);
+    expect(inState('h-lost')).toEqual(['lost']);
+    expect(inState('h-lost-draining')).toEqual(['lost']);
+    expect(body).toContain('reapq_host_state{host="h-up",state="lost"} 0');
+    expect(body).toContain('reapq_exits_total{host="h-up"} 7');
+    expect(body).toContain('reapq_restarts_total{host="h-up"} 5');
+    expect(body).toContain('reapq_crash_loop_gave_up_total{host="h-up"} 1');
+    // A worker of an earlier release sends no such counter: 0, not a missing series.
+    expect(body).toContain('reapq_restarts_total{host="h-drain"} 0');
+    expect(body).toContain(`reapq_host_heartbeat_timestamp_seconds{host="h-up"} ${now / 1000}`);
+  });
+
   it('serves the dashboard page and every browser module it loads', async () => {
     const { app } = setup();
     const res = await app.inject({ url: '/' });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { STATES } from '../../shared/record.js';
+import { STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ReapqClient } from '../client.js';
 import type { HostInfo } from '../../shared/hosts.js';
 import type { UsageEntry } from '../../shared/usage.js';
@@ -21,17 +21,16 @@ export function makeMetrics(client: ReapqClient): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  let current: Promise<Snapshot> | null = null;
-  const snapshot = (): Promise<Snapshot> => {
-    if (!current) {
-      current = Promise.all([client.admin.counts(), client.hosts()]).then(([counts, hosts]) => ({ counts, hosts }));
-      const clear = () => {
-        current = null;
-      };
-      current.then(clear, clear);
-    }
-    return current;
-  };
+  const snapshot = oncePerScrape(async (): Promise<Snapshot> => {
+    const [counts, hosts] = await Promise.all([client.admin.counts(), client.hosts()]);
+    return { counts, hosts };
+  });
+  // Each host's live index (not its whole history) is read once per scrape for every gauge
+  // that looks at records: kill pending and usage.
+  const live = oncePerScrape(async (): Promise<Array<{ host: string; records: ProcessRecord[] }>> => {
+    const { hosts } = await snapshot();
+    return Promise.all(hosts.map(async (h) => ({ host: h.hostId, records: await client.admin.live(h.hostId) })));
+  });
 
   new Gauge({
     name: 'reapq_processes',
@@ -55,13 +54,10 @@ export function makeMetrics(client: ReapqClient): Registry {
     labelNames: ['host'] as const,
     registers: [registry],
     async collect() {
-      const { hosts } = await snapshot();
+      const perHost = await live();
       this.reset();
-      // A kill still pending keeps a record in its host's live index: only those are read.
-      for (const h of hosts) {
-        const live = await client.admin.live(h.hostId);
-        this.set({ host: h.hostId }, live.filter((r) => r.killPending.length > 0).length);
-      }
+      // A kill still pending keeps a record in its host's live index.
+      for (const { host, records } of perHost) this.set({ host }, records.filter((r) => r.killPending.length > 0).length);
     },
   });
 
@@ -79,11 +75,34 @@ export function makeMetrics(client: ReapqClient): Registry {
       },
     });
   perHost('reapq_host_up', '1 while a host heartbeats, 0 once its heartbeat is stale or it shut down.', (h) => (h.alive ? 1 : 0));
+  perHost('reapq_host_heartbeat_timestamp_seconds', 'When the host last heartbeated (unix seconds).', (h) => h.at / 1000);
+
+  new Gauge({
+    name: 'reapq_host_state',
+    help: 'One sample per host and state, 1 for the state it is in: up, draining, down (shut down cleanly) or lost (heartbeat expired).',
+    labelNames: ['host', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      const { hosts } = await snapshot();
+      this.reset();
+      for (const h of hosts) {
+        const now = hostState(h);
+        for (const state of HOST_STATES) this.set({ host: h.hostId, state }, state === now ? 1 : 0);
+      }
+    },
+  });
 
   // Worker counters travel in each host's heartbeat; they reset when a worker restarts,
   // which Prometheus' rate() handles as a counter reset.
   const counter = (name: string, help: string, pick: (c: Record<string, number>) => number) => perHost(name, help, (h) => pick(h.counters));
   counter('reapq_starts_total', 'Processes spawned by the host since its worker started.', (c) => c.starts ?? 0);
+  counter('reapq_exits_total', 'Runs that ended on their own (not stopped by reapq).', (c) => c.exits ?? 0);
+  counter('reapq_restarts_total', 'Restarts scheduled by restart policies after a run ended on its own.', (c) => c.restarts ?? 0);
+  counter(
+    'reapq_crash_loop_gave_up_total',
+    'Processes failed instead of restarted: too many short runs in a row (end reason crash-loop).',
+    (c) => c.gaveUp ?? 0,
+  );
   counter('reapq_spawn_failures_total', 'Spawns that failed (missing binary, bad cwd).', (c) => c.spawnFailures ?? 0);
   counter('reapq_stops_total', 'Trees stopped and verified gone.', (c) => c.stops ?? 0);
   counter('reapq_stop_escalations_total', 'Stops that needed SIGKILL after the grace period.', (c) => c.escalations ?? 0);
@@ -115,26 +134,14 @@ export function makeMetrics(client: ReapqClient): Registry {
   // Per-process cgroup usage, bounded: the PER_PROCESS_TOP live processes using the most
   // memory get their own id label; the rest are summed per host under id="_other", so a
   // host with 10,000 processes still exports at most PER_PROCESS_TOP + hosts series each.
-  let usageCurrent: Promise<UsageRow[]> | null = null;
-  const usageRows = (): Promise<UsageRow[]> => {
-    if (!usageCurrent) {
-      usageCurrent = (async () => {
-        const { hosts } = await snapshot();
-        const rows: UsageRow[] = [];
-        for (const h of hosts) {
-          const live = (await client.admin.live(h.hostId)).filter((r) => r.containment === 'cgroup');
-          const usage = await client.usage(live);
-          for (const [id, u] of usage) rows.push({ ...u, id, host: h.hostId });
-        }
-        return topUsage(rows, PER_PROCESS_TOP);
-      })();
-      const clear = () => {
-        usageCurrent = null;
-      };
-      usageCurrent.then(clear, clear);
+  const usageRows = oncePerScrape(async (): Promise<UsageRow[]> => {
+    const rows: UsageRow[] = [];
+    for (const { host, records } of await live()) {
+      const usage = await client.usage(records.filter((r) => r.containment === 'cgroup'));
+      for (const [id, u] of usage) rows.push({ ...u, id, host });
     }
-    return usageCurrent;
-  };
+    return topUsage(rows, PER_PROCESS_TOP);
+  });
   const perProcess = (name: string, help: string, value: (u: UsageRow) => number | null) =>
     new Gauge({
       name,
@@ -172,6 +179,32 @@ export function makeMetrics(client: ReapqClient): Registry {
   });
 
   return registry;
+}
+
+/**
+ * One read shared by every gauge of a scrape: the first collect starts it, the others of
+ * the same scrape await it, and it is forgotten once settled so the next scrape reads anew.
+ */
+function oncePerScrape<T>(read: () => Promise<T>): () => Promise<T> {
+  let current: Promise<T> | null = null;
+  return () => {
+    if (!current) {
+      current = read();
+      const clear = () => {
+        current = null;
+      };
+      current.then(clear, clear);
+    }
+    return current;
+  };
+}
+
+export const HOST_STATES = ['up', 'draining', 'down', 'lost'] as const;
+
+/** A host's state for reapq_host_state: its heartbeat's word while it beats (or said down), else lost. */
+export function hostState(h: HostInfo): (typeof HOST_STATES)[number] {
+  if (h.state === 'down') return 'down';
+  return h.alive ? h.state : 'lost';
 }
 
 /** Most processes with an id label of their own in the per-process usage metrics. */

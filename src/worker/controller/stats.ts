@@ -10,6 +10,8 @@ export function newStats() {
     stops: 0,
     escalations: 0,
     exits: 0,
+    restarts: 0,
+    gaveUp: 0,
     stopMsTotal: 0,
     killPending: 0,
     staleRuns: 0,
@@ -65,7 +67,11 @@ export function noteAppended(
         if (ev.kind === 'stale-run') stats.staleRuns++;
         log.warn({ drift: ev.kind, detail: ev.detail }, 'drift');
         break;
+      case 'restart_scheduled':
+        stats.restarts++;
+        break;
       case 'gave_up':
+        stats.gaveUp++;
         log.error({ reason: rec.error }, 'gave up restarting');
         break;
       case 'ready':
