@@ -69,6 +69,8 @@ export interface CgroupManager {
   members(leaf: string): number[];
   /** Whether anything lives in it; null when the leaf does not exist. */
   populated(leaf: string): boolean | null;
+  /** The v2 cgroup a process is in (as /proc/PID/cgroup names it); null when it is gone. */
+  cgroupOf(pid: number): string | null;
   /** Kills every member: cgroup.kill, or freeze + SIGKILL each + thaw. */
   kill(leaf: string): void;
   /** Calls back when cgroup.events changes (populated 1 -> 0); returns the unwatch. */
@@ -279,6 +281,10 @@ export class FsCgroupManager implements CgroupManager {
 
   members(leaf: string): number[] {
     return parsePids(read(join(this.sub, leaf, 'cgroup.procs')) ?? '');
+  }
+
+  cgroupOf(pid: number): string | null {
+    return parseProcCgroup(read(`/proc/${pid}/cgroup`) ?? '').find((c) => c.hierarchy === 0)?.path ?? null;
   }
 
   populated(leaf: string): boolean | null {

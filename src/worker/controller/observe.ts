@@ -74,7 +74,7 @@ export class Observer {
     const { os, ownChildren } = this.deps;
     const leader = leaderState(ident, os.table.stat(ident.pid));
     const populated = cg.populated(leaf) === true;
-    const members = populated ? cg.members(leaf).filter((p) => p !== os.selfPid && !ownChildren.has(p)) : [];
+    const members = populated ? cg.members(leaf).filter((p) => p !== os.selfPid && !ownChildren.has(p)) : this.beyondLeaf(cg, ident, held);
     if (held && !held.leaf) held.leaf = leaf;
     // A stop (or leftovers) waits for `populated 0`: watched, so the wait needs no fast polls.
     const stopping = !!held && (held.kill.deadline !== null || held.phase === 'orphans' || rec?.desired === 'stopped');
@@ -87,7 +87,46 @@ export class Observer {
       // It may have emptied between the read above and the watch: that change was not seen.
       emptied();
     }
-    return { members, groupAlive: populated, leader, watched: held?.unwatch != null, oomKills: cg.oomKills(leaf) };
+    // Members outside the leaf are not what its watch reports on: looked at again at the usual pace.
+    const watched = populated && held?.unwatch != null;
+    return { members, groupAlive: populated, leader, watched, oomKills: cg.oomKills(leaf) };
+  }
+
+  /**
+   * An empty leaf is the end of the tree only where nothing could leave it: a tenant
+   * allowed to write cgroup.procs (root) can move out. So before an empty leaf counts as
+   * gone, what the kernel cannot show there is looked for: the recorded leader (pid and
+   * start time), its group and session, carriers of its cookie, members seen earlier, and
+   * children the worker inherited since the run began that are in no leaf of this worker
+   * (a double fork re-parents them to it). The /proc walk is paid only when one of the
+   * cheap signs says something may be left.
+   */
+  private beyondLeaf(cg: CgroupManager, ident: Identity, held: Held | null): number[] {
+    const { os, owner, ownChildren } = this.deps;
+    const found = new Set<number>(held ? this.aliveSeen(held) : []);
+    const others = this.deps.held.leaders(held ?? undefined);
+    const inherited: number[] = [];
+    for (const c of os.table.children(os.selfPid)) {
+      if (ownChildren.has(c) || others.has(c)) continue;
+      const s = os.table.stat(c);
+      if (!s || s.state === 'Z' || s.startTime < ident.startTime || cg.leafOf(cg.cgroupOf(c)) !== null) continue;
+      inherited.push(c);
+    }
+    // A leader that is gone left its orphans to the worker (its subreaper): they are among the inherited.
+    if (leaderState(ident, os.table.stat(ident.pid)) === 'alive' || inherited.length > 0 || found.size > 0) {
+      for (const p of findTree(os, ident, owner)) found.add(p);
+      const queue = [...inherited];
+      while (queue.length > 0) {
+        const p = queue.pop()!;
+        const s = os.table.stat(p);
+        if (found.has(p) || !s || s.state === 'Z' || s.startTime < ident.startTime) continue;
+        found.add(p);
+        queue.push(...os.table.children(p));
+      }
+    }
+    for (const p of found) if (p === os.selfPid || ownChildren.has(p) || others.has(p)) found.delete(p);
+    if (held) this.remember(held, found);
+    return [...found].sort((a, b) => a - b);
   }
 
   private find(ident: Identity, held: Held | null): number[] {
