@@ -98,8 +98,15 @@ function exited(c: ChildProcess): Promise<number | null> {
  * and resolves once it logs that it is ready. `wrap` runs it under another program,
  * e.g. unshare for a PID namespace of its own.
  */
-export async function startWorker(env: NodeJS.ProcessEnv, hostId: string, args: string[] = [], wrap: string[] = []): Promise<TestWorker> {
-  const argv = [...wrap, process.execPath, BIN, 'worker', '--host-id', hostId, ...args];
+export async function startWorker(
+  env: NodeJS.ProcessEnv,
+  hostId: string,
+  args: string[] = [],
+  wrap: string[] = [],
+  /** The CLI to run: this checkout's, or another release's (test/faults/two-releases.test.ts). */
+  bin = BIN,
+): Promise<TestWorker> {
+  const argv = [...wrap, process.execPath, bin, 'worker', '--host-id', hostId, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   ownedByTest(child);
   const prefix = env.REAPQ_PREFIX ?? '';
