@@ -105,6 +105,11 @@ export function recordText(r: ProcessRecord, now: number, color: boolean, usage?
   ];
   if (r.killPending.length) lines.push(['kill pending', r.killPending.join(' ')]);
   if (r.oom) lines.push(['oom kills', `${r.oom.kills}${r.oom.limit !== null ? ` at ${bytes(r.oom.limit)}` : ''}`]);
+  if (r.logLoss)
+    lines.push([
+      'warning',
+      `log write failed (${r.logLoss.error}) ${r.logLoss.times === 1 ? 'once' : `${r.logLoss.times} times`}, last at ${r.logLoss.at}: output lost, ${bytes(r.logLoss.lostBytes)} not shipped dropped (reapq logs shows where)`,
+    ]);
   if (usage)
     lines.push([
       'usage',

@@ -109,6 +109,19 @@ export const EventSchema = z.discriminatedUnion('type', [
   z.object({ ...base, ...run, type: z.literal('lost'), reason: z.string() }),
   /** The kernel's OOM killer killed processes of the run's cgroup (kills: the total so far). */
   z.object({ ...base, ...run, type: z.literal('oom'), kills: z.number().int().positive(), limit: z.number().int().nullable() }),
+  /**
+   * Writing the run's log file failed (a full disk: ENOSPC; EIO): output the process wrote
+   * meanwhile is lost, and the worker truncated the file to free the disk, dropping
+   * `lostBytes` it had not shipped yet. Changes no state.
+   */
+  z.object({
+    ...base,
+    ...run,
+    type: z.literal('log_lost'),
+    error: z.string().min(1).max(32),
+    lostBytes: z.number().int().nonnegative(),
+    detail: z.string().max(1000),
+  }),
   z.object({
     ...base,
     type: z.literal('restart_scheduled'),

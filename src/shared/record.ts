@@ -250,6 +250,8 @@ export const ProcessRecordSchema = z.object({
   restartOf: z.string().nullable().default(null),
   /** OOM kills in the current run's cgroup, with the memory limit they hit. */
   oom: z.object({ kills: z.number().int(), limit: z.number().int().nullable() }).nullable().default(null),
+  /** Log write failures of the current run (log_lost): the last error and when, how often, unshipped bytes dropped. */
+  logLoss: z.object({ error: z.string(), at: z.string(), times: z.number().int(), lostBytes: z.number().int() }).nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

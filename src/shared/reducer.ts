@@ -56,6 +56,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       limits: s.limits ?? null,
       restartOf: s.restartOf ?? null,
       oom: null,
+      logLoss: null,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that
@@ -110,6 +111,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
         endedAt: null,
         killPending: [],
         oom: null,
+        logLoss: null,
         containment: event.cgroup ? 'cgroup' : 'process',
         cgroup: event.cgroup ?? null,
         limits: event.limits ?? prev.limits,
@@ -180,6 +182,12 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
     case 'drift':
     case 'repaired':
       return ok(r);
+    case 'log_lost': {
+      if (from === 'pending') return fail('log_lost is not allowed in state pending');
+      const times = (prev.logLoss?.times ?? 0) + 1;
+      r.logLoss = { error: event.error, at, times, lostBytes: (prev.logLoss?.lostBytes ?? 0) + event.lostBytes };
+      return ok(r);
+    }
     case 'oom': {
       if (from === 'pending') return fail('oom is not allowed in state pending');
       r.oom = { kills: event.kills, limit: event.limit };

@@ -6,11 +6,13 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  statfsSync,
   statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { dirname } from 'node:path';
 import { constants, gzipSync } from 'node:zlib';
 import { StringDecoder } from 'node:string_decoder';
 import type { Redis } from 'ioredis';
@@ -54,7 +56,19 @@ export interface LogFiles {
   rename(from: string, to: string): void;
   /** Replaces `file` with `file.gz`. */
   gzip(file: string): void;
+  /** Whether the filesystem holding `dir` has no block left for an unprivileged writer. */
+  full(dir: string): boolean;
 }
+
+/** A failed write on a process's log, for its record (a log_lost event). */
+export interface LogLoss {
+  error: string;
+  lostBytes: number;
+  detail: string;
+}
+
+const DISK_FULL =
+  'the disk holding this log was full (ENOSPC): output the process wrote meanwhile is lost; the log was truncated to free the disk';
 
 export const realLogFiles: LogFiles = {
   copyTail(from, to, bytes, buf) {
@@ -108,6 +122,13 @@ export const realLogFiles: LogFiles = {
     }
     this.remove(file);
   },
+  full(dir) {
+    try {
+      return statfsSync(dir).bavail === 0;
+    } catch {
+      return false;
+    }
+  },
 };
 
 /**
@@ -139,7 +160,16 @@ export class LogShipper {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly log: Logger,
-    private readonly opts: { maxLines: number; maxFileBytes: number; intervalMs: number; clock?: Clock; keep?: number; gzip?: boolean },
+    private readonly opts: {
+      maxLines: number;
+      maxFileBytes: number;
+      intervalMs: number;
+      clock?: Clock;
+      keep?: number;
+      gzip?: boolean;
+      /** A write on a tracked log failed: the caller puts it on the process's record. */
+      onLoss?: (id: string, loss: LogLoss) => void;
+    },
     private readonly files: LogFiles = realLogFiles,
   ) {}
 
@@ -167,6 +197,8 @@ export class LogShipper {
     this.busy = true;
     try {
       for (const [id, t] of this.tails) await this.ship(id, t, false);
+      const first = this.tails.values().next().value;
+      if (first && this.files.full(dirname(first.file))) await this.freeDisk();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'log shipping failed; retrying');
     } finally {
@@ -204,8 +236,34 @@ export class LogShipper {
     // Rotating drops what is not shipped yet: wait until shipping caught up, unless it is so
     // far behind that it would jump anyway. A file written faster than it ships stays
     // bounded by maxFileBytes + MAX_LAG.
-    if (size >= this.opts.maxFileBytes && (t.pos >= size || size - t.pos > MAX_LAG)) this.rotate(t, size);
-    if (t.gap > 0) await this.send(id, t, [], true);
+    if (size >= this.opts.maxFileBytes && (t.pos >= size || size - t.pos > MAX_LAG)) this.rotate(id, t, size);
+    if (t.gap > 0 || t.gapWhy) await this.send(id, t, [], true);
+  }
+
+  /**
+   * The disk is full: every write of the processes fails (their output is lost) and, with
+   * a log under REAPQ_LOG_MAX_BYTES, nothing would ever free it. Each tracked log with
+   * something in it is truncated, its unshipped bytes counted as lost, and each loss goes
+   * to the process's record and, as a marker line, to its log stream.
+   */
+  private async freeDisk(): Promise<void> {
+    for (const [id, t] of this.tails) {
+      const size = sizeOf(t.file);
+      if (!size) continue;
+      const lost = Math.max(0, size - t.pos) + Buffer.byteLength(t.partial);
+      try {
+        this.files.truncate(t.file);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, file: t.file }, 'could not truncate a log on a full disk');
+        continue;
+      }
+      this.log.warn({ processId: id, file: t.file, lostBytes: lost }, 'disk full: log truncated, output lost');
+      this.addGap(t, lost, DISK_FULL);
+      t.gapWhy = DISK_FULL;
+      this.restart(t, 0);
+      this.opts.onLoss?.(id, { error: 'ENOSPC', lostBytes: lost, detail: DISK_FULL });
+      await this.send(id, t, [], true);
+    }
   }
 
   private restart(t: Tail, pos: number): void {
@@ -220,11 +278,11 @@ export class LogShipper {
     const n = this.read(t.file, to, Math.min(MAX_LINE, KEEP_ON_JUMP));
     const nl = this.buf.subarray(0, n).indexOf(10);
     if (nl >= 0) to += nl + 1;
-    this.addGap(t, to - t.pos + Buffer.byteLength(t.partial), 'shipping fell behind');
+    this.addGap(t, to - t.pos + Buffer.byteLength(t.partial), 'shipping fell behind; the file on the host has what is left of them');
     this.restart(t, to);
   }
 
-  private rotate(t: Tail, size: number): void {
+  private rotate(id: string, t: Tail, size: number): void {
     // What was not shipped yet goes to .1 only: Redis gets a marker saying so.
     const unshipped = size - t.pos;
     const keep = this.opts.keep ?? 1;
@@ -235,6 +293,12 @@ export class LogShipper {
       this.files.remove(`${t.file}.1.gz`);
       this.log.warn({ err: (err as Error).message, file: t.file }, 'log copy failed (disk full?): truncating without a copy');
       t.gapWhy = 'log file truncated without a copy (disk full?)';
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+      this.opts.onLoss?.(id, {
+        error: code,
+        lostBytes: 0,
+        detail: `the rotated copy of this log could not be written (${code}): it is lost`,
+      });
     }
     try {
       this.files.truncate(t.file);
@@ -242,7 +306,12 @@ export class LogShipper {
       this.log.warn({ err: (err as Error).message, file: t.file }, 'log rotation failed');
       return;
     }
-    if (unshipped > 0) this.addGap(t, unshipped + Buffer.byteLength(t.partial), 'rotated before it was shipped');
+    if (unshipped > 0)
+      this.addGap(
+        t,
+        unshipped + Buffer.byteLength(t.partial),
+        'rotated before it was shipped; the file on the host has what is left of them',
+      );
     this.restart(t, 0);
   }
 
@@ -289,10 +358,8 @@ export class LogShipper {
    */
   private async send(id: string, t: Tail, lines: string[], withPos: boolean): Promise<void> {
     const key = this.keys.logs(id);
-    const all =
-      t.gap > 0
-        ? [`[reapq: ${t.gap} bytes of output not shipped: ${t.gapWhy}; the file on the host has what is left of them]`, ...lines]
-        : lines;
+    const marker = t.gap > 0 ? `[reapq: ${t.gap} bytes of output not shipped: ${t.gapWhy}]` : t.gapWhy ? `[reapq: ${t.gapWhy}]` : null;
+    const all = marker ? [marker, ...lines] : lines;
     if (all.length === 0) return;
     const pipe = this.redis.pipeline();
     const max = String(this.opts.maxLines);

@@ -256,6 +256,8 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     clock,
     keep: config.logKeep,
     gzip: config.logGzip,
+    // Called from a pump, long after the controller below exists.
+    onLoss: (id, loss) => controller.logLost(id, loss),
   });
   const ownChildren = new Set<number>();
   let subreaper = false;

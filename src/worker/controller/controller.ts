@@ -183,6 +183,14 @@ export class Controller {
     return this.queue.add(id, t);
   }
 
+  /** Writing a run's log failed (the log shipper saw the disk full, or an I/O error): recorded by the next decision. */
+  logLost(id: string, loss: { error: string; lostBytes: number; detail: string }): void {
+    const h = this.held.get(id);
+    if (!h || h.phase !== 'up') return;
+    h.logLoss = h.logLoss ? { ...loss, lostBytes: h.logLoss.lostBytes + loss.lostBytes } : loss;
+    void this.trigger(id, { kind: 'event' });
+  }
+
   /** An exit the forker saw. */
   forkedExit(id: string, pid: number, code: number | null, signal: NodeJS.Signals | null): void {
     this.exits.reported(id, pid, code, signal);

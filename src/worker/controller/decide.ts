@@ -54,6 +54,8 @@ export function decide(i: DecideInput): Action[] {
   if (tree?.oomKills && tree.oomKills > (rec.oom?.kills ?? 0)) {
     return [{ kind: 'append', events: [{ type: 'oom', kills: tree.oomKills, limit: rec.limits?.memory ?? null, run }] }];
   }
+  // A failed write on its log: on the record before anything else, like the OOM killer's.
+  if (local?.logLoss && local.runId === rec.runId) return [{ kind: 'append', events: [{ type: 'log_lost', ...local.logLoss, run }] }];
   if (!FINAL_STATES.has(rec.state)) return live(i, rec, local, tree);
 
   // Final states: nothing of the tree may stay, then the port and the restart policy.

@@ -34,6 +34,8 @@ export interface Local {
   driftRecorded: boolean;
   /** Cgroup mode: the run's leaf. */
   leaf?: string | null;
+  /** A write failure on the run's log file, not on the record yet (log_lost). */
+  logLoss?: { error: string; lostBytes: number; detail: string } | null;
 }
 
 export type Trigger =

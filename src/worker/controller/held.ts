@@ -40,6 +40,7 @@ export function newHeld(runId: string | null, phase: Local['phase']): Held {
     stopStartedAt: null,
     leaf: null,
     unwatch: null,
+    logLoss: null,
   };
 }
 

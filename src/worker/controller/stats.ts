@@ -51,6 +51,10 @@ export function noteAppended(
         stats.exits++;
         if (held) held.exitRecorded = true;
         break;
+      case 'log_lost':
+        if (held) held.logLoss = null;
+        log.warn({ error: rec.logLoss?.error, lostBytes: rec.logLoss?.lostBytes }, 'log write failed: output lost, log truncated');
+        break;
       case 'stopped': {
         if (rec.endReason === 'killed') stats.escalations++;
         stats.stops++;
