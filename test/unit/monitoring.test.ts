@@ -162,7 +162,7 @@ describe.skipIf(!promtool)(
       expect(out).toContain(`SUCCESS: ${rules.length} rules found`);
     });
 
-    it('runs the rules unit tests (host lost, host down, queue backlog, queue not consumed, crash loops, kill pending)', () => {
+    it('runs the rules unit tests (host lost, host down, queue backlog, queue not consumed, crash loops, kill pending, drift)', () => {
       const r = spawnSync('promtool', ['test', 'rules', RULES_TESTS], { encoding: 'utf8' });
       expect(r.stdout + r.stderr).toContain('SUCCESS');
       expect(r.status, r.stdout + r.stderr).toBe(0);
