@@ -7,6 +7,7 @@ import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { cgroupHomes, cgroupLeaves, cgroupSupport, subtreeDirs, v2Dir } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { stopEverything } from '../helpers/client.js';
 import { alive, cli, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 const support = cgroupSupport();
@@ -32,15 +33,6 @@ const cmdline = (pid: number) => {
   }
 };
 
-/** Stops what a suite's worker still runs, waits until it is gone, then stops the worker cleanly. */
-async function stopAll(c: ReapqClient, worker: TestWorker): Promise<void> {
-  for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping') await c.stop(r.id, { graceMs: 200 });
-  for (const r of await c.list())
-    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
-  await c.close();
-  expect(await worker.stop()).toBe(0);
-}
-
 describe.skipIf(!support.ok)('cgroup mode', () => {
   const prefix = randomPrefix();
   const env = testEnv(testRedisUrl(), prefix);
@@ -50,7 +42,7 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     worker = await startWorker(env, 'h-cg', ['--containment', 'cgroup', '--forkers', '2']);
     c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
   });
-  afterAll(() => stopAll(c, worker));
+  afterAll(() => stopEverything(c, worker));
 
   it('runs each process in its own leaf cgroup, entered before the program ran, and says so', async () => {
     const rec = await c.start({ command: ['sh', '-c', 'sleep 300 & exec sleep 301'] });
@@ -202,7 +194,7 @@ describe.skipIf(!support.ok)('cgroup limits', () => {
     worker = await startWorker(env, 'h-lim', ['--containment', 'cgroup']);
     c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
   });
-  afterAll(() => stopAll(c, worker));
+  afterAll(() => stopEverything(c, worker));
 
   it('ends a process past --memory 64M with reason oom, the limit on the record, and restarts it by policy', async () => {
     // tail keeps the one endless "line" of /dev/zero in memory: it grows until the OOM killer.

@@ -7,6 +7,7 @@ import { makeKeys } from '../../src/shared/keys.js';
 import { startLocalCluster, type LocalCluster } from '../helpers/local-cluster.js';
 import { connect } from '../../src/shared/redis.js';
 import { randomPrefix } from '../helpers/redis.js';
+import { stopEverything } from '../helpers/client.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
@@ -31,14 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    if (c) {
-      for (const r of await c.list())
-        if (r.state === 'running' || r.state === 'stopping' || r.state === 'starting') await c.stop(r.id, { graceMs: 200 });
-      for (const r of await c.list())
-        await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
-      await c.close();
-    }
-    if (worker) expect(await worker.stop()).toBe(0);
+    await stopEverything(c, worker);
   } finally {
     await cluster?.stop();
     if (env?.REAPQ_DATA_DIR) await rm(env.REAPQ_DATA_DIR, { recursive: true, force: true });

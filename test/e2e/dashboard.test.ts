@@ -6,6 +6,7 @@ import { listenApi, type RunningApi } from '../../src/producer/http/server.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { cgroupSupport } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { stopEverything } from '../helpers/client.js';
 import { hostThatNeverTakes, startWorker, testEnv, type TestWorker } from '../helpers/workers.js';
 
 // The dashboard in a real headless Chromium (Debian's, driven by playwright-core) against
@@ -44,15 +45,7 @@ afterAll(async () => {
   await browser?.close();
   await api?.close();
   await tokenApi?.close();
-  if (c) {
-    for (const r of await c.list())
-      if (r.state === 'running' || r.state === 'stopping' || r.state === 'pending' || r.state === 'starting')
-        await c.stop(r.id, { graceMs: 200 });
-    for (const r of await c.list())
-      await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
-    await c.close();
-  }
-  if (worker) expect(await worker.stop()).toBe(0);
+  await stopEverything(c, worker);
 }, 60_000);
 
 async function newPage(): Promise<Page> {

@@ -1,19 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, FIXTURES, startWorker, testEnv, until } from '../helpers/workers.js';
+import { describe, expect, it } from 'vitest';
+import { useClient } from '../helpers/client.js';
+import { carriersOf, FIXTURES, startWorker, until } from '../helpers/workers.js';
 
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
-let c: ReapqClient;
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-});
-afterAll(async () => {
-  await c.close();
-});
+const { env, c } = useClient();
 
 const types = async (id: string) => (await c.events(id)).map((e) => e.event.type);
 

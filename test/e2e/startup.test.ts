@@ -1,21 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { useClient } from '../helpers/client.js';
 import { tempDir } from '../helpers/cleanup.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { BIN, carriersOf, cli, FIXTURES, startWorker, testEnv, until } from '../helpers/workers.js';
+import { BIN, carriersOf, cli, FIXTURES, startWorker, until } from '../helpers/workers.js';
 
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
-let c: ReapqClient;
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-});
-afterAll(async () => {
-  await c.close();
-});
+const { env, c } = useClient();
 
 const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
+import { stopEverything } from '../helpers/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
@@ -14,14 +15,8 @@ beforeAll(async () => {
   worker = await startWorker(testEnv(testRedisUrl(), prefix), 'h-trees');
   c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
 });
-afterAll(async () => {
-  // Nothing this file started may outlive it: stop every live record before the worker goes.
-  for (const r of await c.list()) if (r.state === 'running' || r.state === 'stopping') await c.stop(r.id, { graceMs: 200 });
-  for (const r of await c.list())
-    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
-  await c.close();
-  expect(await worker.stop()).toBe(0);
-});
+// Nothing this file started may outlive it: every live record is stopped before the worker goes.
+afterAll(() => stopEverything(c, worker));
 
 describe('stopping whole trees', () => {
   it('stops npm run start -> sh -> node -> grandchild whole', async () => {
