@@ -278,15 +278,7 @@ export function reduceDeploy(prev: DeployRecord | null, e: DeployEvent, id: stri
     case 'rolled_back':
       if ((bad = need('rolling_back'))) return fail(bad);
       end('rolled_back');
-      // What of the previous revision was never stopped, and the replicas the rollback
-      // started again in place of those that were (all of them under stop-first).
-      r.active =
-        prev.previous === null
-          ? null
-          : {
-              ...prev.previous,
-              processes: [...prev.previous.processes.filter((p) => !prev.previousStopped.includes(p)), ...prev.restored],
-            };
+      r.active = prev.previous === null ? null : { ...prev.previous, processes: rolledBackReplicas(prev, prev.previous) };
       return ok(r);
   }
 }
@@ -300,6 +292,21 @@ function succeededActive(d: DeployRecord): Active | null {
   }
   if (d.kind === 'stop' || d.spec === null) return null;
   return { revision: d.revision, deploy: d.id, spec: d.spec, processes: d.processes };
+}
+
+/**
+ * The previous revision's replicas once a rollback is over: each one the rollback started
+ * again in its place (all of them under stop-first; any whose stop was asked for), else
+ * the one that was never stopped. A stopped one with nothing in its place is left out.
+ */
+function rolledBackReplicas(d: DeployRecord, previous: Active): string[] {
+  const out: string[] = [];
+  previous.processes.forEach((p, i) => {
+    const again = replicaId(d.service, previous.revision, i, d.revision);
+    if (d.restored.includes(again)) out.push(again);
+    else if (!d.previousStopped.includes(p)) out.push(p);
+  });
+  return out;
 }
 
 export function foldDeploy(events: Iterable<DeployEvent>, id: string): DeployRecord | null {

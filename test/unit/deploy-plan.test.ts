@@ -167,8 +167,29 @@ describe('deploy planner', () => {
       'stop web-r2-0',
       'rolled_back',
     ]);
-    expect(d.active?.processes).toEqual(['web-r1-1', 'web-r1-0-re2']);
+    expect(d.active?.processes).toEqual(['web-r1-0-re2', 'web-r1-1']);
     expect(world.get('web-r2-0')!.state).toBe('stopped');
+  });
+
+  it('a rollback starts again a previous replica whose stop was asked for but never seen through (its host died)', () => {
+    // r2-0 was ready and the stop of r1-0 asked for; then the host died with r1-0 and r2-0.
+    const d0 = apply(
+      apply(
+        apply(began([requested(2, { replicas: 2 })], v1(2)), { type: 'revision_started', process: 'web-r2-0', replica: 0 }, T0 + 200),
+        { type: 'replica_ready', process: 'web-r2-0', replica: 0 },
+        T0 + 300,
+      ),
+      { type: 'rollback_begun', reason: 'web-r2-0 lost' },
+      T0 + 400,
+    );
+    const world = new Map([
+      ['web-r1-0', proc('web-r1-0', 'lost', 'stopped')],
+      ['web-r1-1', proc('web-r1-1', 'running')],
+      ['web-r2-0', proc('web-r2-0', 'lost')],
+    ]);
+    const { d, log } = run(d0, world);
+    expect(log).toEqual(['start web-r1-0-re2', 'rolled_back']); // r2-0 is gone with its host: nothing to stop
+    expect(d.active?.processes).toEqual(['web-r1-0-re2', 'web-r1-1']);
   });
 
   it('stop-first: previous gone first, then the new one; a failure starts the previous revision again', () => {

@@ -186,13 +186,17 @@ export function planDeploy(d: DeployRecord, seen: Observed, now: number): Deploy
  */
 function planRollback(d: DeployRecord, seen: Observed): DeployAction[] {
   const prev = d.previous;
-  const toRestore = prev ? prev.processes.filter((p) => d.previousStopped.includes(p)) : [];
+  // Stopped, or asked to stop (its host may have died before the stop was seen through):
+  // either way it will not serve again, so a replica takes its place.
+  const toRestore = prev ? prev.processes.filter((p) => d.previousStopped.includes(p) || seen.get(p)?.desired === 'stopped') : [];
   const restoreIds = toRestore.map((p) => restoredId(d, p));
   const restore = (): { actions: DeployAction[]; done: boolean } => {
     const actions: DeployAction[] = [];
     toRestore.forEach((p, j) => {
       const process = restoreIds[j]!;
       const replica = prev!.processes.indexOf(p);
+      // Under stop-first the one it replaces goes first: it may hold a fixed port.
+      if (d.strategy === 'stop-first' && !d.previousStopped.includes(p) && !gone(seen.get(p))) return;
       if (!d.restored.includes(process))
         actions.push({
           kind: 'start',
@@ -238,6 +242,6 @@ export function pickNext(deploys: readonly DeployRecord[]): { run: DeployRecord 
 /** Every process id the planner may look at for a deploy: the runner reads these records. */
 export function namedProcesses(d: DeployRecord): string[] {
   const prev = d.previous;
-  const restore = prev ? prev.processes.filter((p) => d.previousStopped.includes(p)).map((p) => restoredId(d, p)) : [];
+  const restore = prev ? prev.processes.map((p) => restoredId(d, p)) : [];
   return [...new Set([...d.processes, ...(prev?.processes ?? []), ...d.restored, ...restore])];
 }

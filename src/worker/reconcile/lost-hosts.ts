@@ -9,6 +9,7 @@ import { compactFinished, prune } from '../../shared/prune.js';
 import { reason as why } from '../controller/reasons.js';
 import { decideRestart } from '../restart.js';
 import { settlePinned } from './pinned-pending.js';
+import { keepServices } from './keep-services.js';
 import { luaScript } from '../../shared/lua.js';
 
 const RELEASE_LUA = luaScript('release-lock.lua');
@@ -23,6 +24,8 @@ export interface ClusterReport {
   requeued: string[];
   /** Pending records pinned to a host that is unknown or dead: failed with the reason. */
   unplaceable: string[];
+  /** Replicas of an active revision lost with their host, started again for their service. */
+  revived: string[];
 }
 
 export interface ClusterDeps {
@@ -61,7 +64,16 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
   // square. A pass asked for by an operator releases it when done.
   const lockMs = opts.holdMs ?? 10_000;
   if ((await deps.redis.set(deps.keys.clusterLock, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
-  const report: ClusterReport = { lostHosts: [], lost: [], rescheduled: [], pruned: 0, compacted: 0, requeued: [], unplaceable: [] };
+  const report: ClusterReport = {
+    lostHosts: [],
+    lost: [],
+    rescheduled: [],
+    pruned: 0,
+    compacted: 0,
+    requeued: [],
+    unplaceable: [],
+    revived: [],
+  };
   try {
     const now = deps.now();
     // Liveness on Redis' clock: this worker's own may be hours off the host it judges.
@@ -97,6 +109,9 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
       }
       deps.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
     }
+    // Services keep their replica count: before the pending pass, so a revived replica
+    // pinned to a dead host ends in this pass with the reason.
+    report.revived = await keepServices(deps);
     // Level-triggered starts: a pending record with no live start job gets it back. Only
     // records pending for a while: a fresh one's job may still be on its way.
     for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
