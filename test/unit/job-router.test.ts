@@ -1,0 +1,85 @@
+import { DelayedError, type Job } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/shared/clock.js';
+import { makeLogger } from '../../src/shared/logger.js';
+import type { StartOutcome } from '../../src/worker/controller/controller.js';
+import { JobRouter, type RouterDeps } from '../../src/worker/job-router.js';
+
+/** A BullMQ job as the router sees it: what it was moved to and the data it was given. */
+function job(name: string, data: Record<string, unknown>) {
+  const j = {
+    id: 'j1',
+    name,
+    data,
+    delayedTo: null as number | null,
+    moveToDelayed: async (ts: number) => void (j.delayedTo = ts),
+    updateData: async (d: Record<string, unknown>) => void (j.data = d),
+  };
+  return j;
+}
+
+function router(over: Partial<RouterDeps> & { outcome?: StartOutcome; load?: number } = {}) {
+  const clock = manualClock();
+  const started: string[] = [];
+  const deps: RouterDeps = {
+    controller: {
+      load: over.load ?? 0,
+      start: async (id) => (started.push(id), over.outcome ?? { kind: 'spawned' }),
+      stop: async () => undefined,
+    },
+    deploys: { runService: async () => 'done' },
+    passes: { run: async () => ({}) as never },
+    clusterPass: async () => null,
+    maxProcesses: 2,
+    draining: () => false,
+    stopBoundMs: 1000,
+    reconcileMs: 1000,
+    log: makeLogger('silent'),
+    clock,
+    ...over,
+  };
+  return { r: new JobRouter(deps), clock, started };
+}
+
+const run = (r: JobRouter, j: ReturnType<typeof job>) => r.handle(j as unknown as Job, 'token');
+
+describe('job router', () => {
+  it('hands a start back, 250 ms later on the wall clock BullMQ scores by, when the host is full or drained', async () => {
+    for (const over of [{ load: 2 }, { draining: () => true }]) {
+      const { r, clock, started } = router(over);
+      const j = job('start', { id: 'p-abc' });
+      await expect(run(r, j)).rejects.toBeInstanceOf(DelayedError);
+      expect(j.delayedTo).toBe(clock.now() + 250);
+      expect(started).toEqual([]);
+    }
+  });
+
+  it('counts the starts it took before the first await: two at once on a host with room for one', async () => {
+    const { r, started } = router({ load: 1 });
+    const [a, b] = [job('start', { id: 'p-a' }), job('start', { id: 'p-b' })];
+    const out = await Promise.allSettled([run(r, a), run(r, b)]);
+    expect(out.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    expect(started).toEqual(['p-a']);
+    expect(b.delayedTo).not.toBeNull();
+  });
+
+  it('a deferred start comes back with a growing backoff, capped at 30 s', async () => {
+    const { r, clock } = router({ outcome: { kind: 'deferred', reason: 'no free port' } });
+    const j = job('start', { id: 'p-abc' });
+    const waits: number[] = [];
+    for (let n = 0; n < 8; n++) {
+      await expect(run(r, j)).rejects.toBeInstanceOf(DelayedError);
+      waits.push(j.delayedTo! - clock.now());
+    }
+    expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    expect(j.data).toEqual({ id: 'p-abc', deferrals: 8 });
+  });
+
+  it('a deploy whose service another runner holds comes back; a malformed job is refused', async () => {
+    const { r } = router({ deploys: { runService: async () => 'busy' } });
+    const j = job('deploy', { service: 'web' });
+    await expect(run(r, j)).rejects.toBeInstanceOf(DelayedError);
+    await expect(run(r, job('start', { id: 42 }))).rejects.toThrow(/malformed start job/);
+    await expect(run(r, job('constructor', {}))).rejects.toThrow(/unknown job name/);
+  });
+});
