@@ -58,6 +58,11 @@ export interface Keys {
   /** Hash host id -> heartbeat JSON. */
   readonly hosts: string;
   /**
+   * A host id's lease (lua/claim-host.lua): who serves it (token, pid, machine, since),
+   * expiring unless renewed every beat. One live worker per host id.
+   */
+  hostLease(hostId: string): string;
+  /**
    * String with a ttl: per event type above version 1, the version every live worker reads
    * (JSON), written by the fleet pass and read by every writer once per heartbeat period.
    */
@@ -115,6 +120,7 @@ export function makeKeys(prefix: string): Keys {
     counts: `${tag}:counts`,
     countsBuilt: `${tag}:counts-built`,
     hosts: `${tag}:hosts`,
+    hostLease: (hostId: string) => `${tag}:lock:host:${hostId}`,
     fleetVersions: `${tag}:fleet-versions`,
     usage: `${tag}:usage`,
     replicaMark: `${tag}:replica-mark`,

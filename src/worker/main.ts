@@ -19,6 +19,7 @@ import { DeploySweep } from './deploy-sweep.js';
 import { Drain } from './drain.js';
 import { Forker } from './forker.js';
 import { HostHeartbeat } from './heartbeat.js';
+import { claimHostId, type HostLease } from './host-lease.js';
 import { linuxOs, type HostOs } from './host-os.js';
 import { JobRouter } from './job-router.js';
 import { LogShipper } from './log-shipper.js';
@@ -68,12 +69,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const policy = loadPolicy(process.env);
   const { hostId } = config;
   const hlog = log.child({ hostId });
-  const { cgroups, containment } = chooseContainment(opts.containment ?? 'auto', policy, `${config.prefix}@${hostId}`, hlog);
   const keys = makeKeys(config.prefix);
   const redis = connect(config.redisUrl, 'command');
   const redisHealth = watchRedis(redis, hlog);
-  const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
   const [os, clock] = [opts.os ?? linuxOs, opts.clock ?? systemClock];
+  // Before anything of the host is touched (its cgroup subtree, its processes).
+  const lease = await holdHostId(config, hlog, { redis, keys, os, clock });
+  const { cgroups, containment } = chooseContainment(opts.containment ?? 'auto', policy, `${config.prefix}@${hostId}`, hlog);
+  const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
   const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock });
   const { controller, deploys } = core;
   const { passes, cluster, schedule } = reconcilePasses(config, hlog, core);
@@ -121,8 +124,27 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     controller,
     reconcile: () => passes.run(true),
     clusterPass: () => clusterPass(cluster),
-    close: () => (closing ??= shutdown(core, { heartbeat, consumers, log: hlog })),
+    close: () => (closing ??= shutdown(core, { heartbeat, consumers, lease, log: hlog })),
   };
+}
+
+/**
+ * One live worker per host id (src/worker/host-lease.ts): claimed at boot (or refused with
+ * who holds it), renewed every beat. One that finds its lease taken (it was away longer
+ * than the ttl, and another worker took the host over) exits at once: the processes are
+ * the new worker's now, and two workers adopting them would fight.
+ */
+async function holdHostId(config: Config, log: Logger, d: { redis: Redis; keys: Keys; os: HostOs; clock: Clock }): Promise<HostLease> {
+  const deps = { ...d, key: d.keys.hostLease(config.hostId), hostId: config.hostId, ttlMs: config.heartbeatMs * 3, log };
+  const lease = await claimHostId(deps).catch((err: unknown) => {
+    d.redis.disconnect();
+    throw err;
+  });
+  lease.keep(config.heartbeatMs, (found) => {
+    log.error({ holder: found }, `host id ${config.hostId} was taken over by another worker while this one was away: exiting`);
+    process.exit(1);
+  });
+  return lease;
 }
 
 /**
@@ -308,7 +330,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
  */
 async function shutdown(
   core: ReturnType<typeof startCore>,
-  p: { heartbeat: HostHeartbeat; consumers: Consumers; log: Logger },
+  p: { heartbeat: HostHeartbeat; consumers: Consumers; lease: HostLease; log: Logger },
 ): Promise<void> {
   const { controller } = core;
   const { heartbeat } = p;
@@ -324,6 +346,7 @@ async function shutdown(
   core.zombies.stop();
   core.cgroups?.close();
   await heartbeat.beat('down').catch(() => undefined);
+  await p.lease.release().catch(() => undefined);
   process.off('unhandledRejection', core.onUnhandled);
   await core.jobs.close();
   await core.store.close();

@@ -30,6 +30,7 @@ function allKeys(k: Keys, id = 'job-1', host = 'host-a'): string[] {
     k.liveIndex(host),
     k.endedIndex(host),
     k.hosts,
+    k.hostLease(host),
     k.fleetVersions,
     k.ports(host),
   ];

@@ -1,0 +1,142 @@
+import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { makeKeys } from '../../src/shared/keys.js';
+import { FINAL_STATES } from '../../src/shared/record.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+
+/**
+ * One live worker per host id on one Redis: a second one refuses with one line naming the
+ * first, and takes over only once the first's lease is gone (at once when this machine can
+ * show the first is dead, else when its lease lapses).
+ */
+
+const HOST = 'h-lease';
+const TTL_MS = 1500; // 3 beats of 500 ms (testEnv)
+const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
+const redis = new Redis(testRedisUrl());
+let prefix = '';
+let env: NodeJS.ProcessEnv = {};
+let c: ReapqClient;
+const workers: TestWorker[] = [];
+
+async function worker(wrap: string[] = []): Promise<TestWorker> {
+  const w = await startWorker(env, HOST, [], wrap);
+  workers.push(w);
+  return w;
+}
+
+async function fresh(extra: Record<string, string> = {}): Promise<void> {
+  prefix = randomPrefix();
+  env = testEnv(testRedisUrl(), prefix, extra);
+  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+}
+
+afterEach(async () => {
+  // Processes stopped through a live worker of the host, then the workers.
+  let live = workers.find((w) => w.child.exitCode === null && w.child.signalCode === null);
+  if ((await c.list()).some((r) => !FINAL_STATES.has(r.state))) live ??= await worker();
+  for (const r of await c.list()) if (!FINAL_STATES.has(r.state)) await c.stop(r.id, { graceMs: 300 });
+  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 });
+  for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) await stop(w);
+  await c.close();
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+/** unshare does not forward signals: a worker in a namespace of its own is signalled itself. */
+async function stop(w: TestWorker): Promise<number | null> {
+  const comm = readFileSync(`/proc/${w.child.pid}/comm`, 'utf8').trim();
+  if (comm === 'unshare')
+    process.kill(Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]), 'SIGTERM');
+  return w.stop();
+}
+
+const lines = (out: string) => out.split('\n').filter(Boolean);
+
+describe('one live worker per host id', () => {
+  it('a second worker refuses with one line naming the first (pid, since when) and touches nothing of it', async () => {
+    await fresh();
+    const first = await worker();
+    const p = await c.start({ command: ['sleep', '1000'], host: HOST });
+    await c.waitFor(p.id, 'running');
+    const [pids, events] = [carriersOf(p.id), (await c.events(p.id)).length];
+
+    const t0 = performance.now();
+    const second = await cli(env, ['worker', '--host-id', HOST]);
+    const refusedAfterMs = performance.now() - t0;
+    console.log(`second worker refused after ${Math.round(refusedAfterMs)} ms (lease ttl ${TTL_MS} ms)`);
+    expect(second.code).not.toBe(0);
+    const said = lines(second.stderr).filter((l) => !l.startsWith('{'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(
+      new RegExp(`^reapq: host id ${HOST} is served by another live worker: pid ${first.child.pid} on \\S+ since \\d{4}-\\d\\d-\\d\\dT`),
+    );
+    // It waited the lease out once (a worker killed moments ago would have let it lapse), no more.
+    expect(refusedAfterMs).toBeLessThan(TTL_MS + 5000);
+    expect(second.stderr).not.toContain('worker ready');
+
+    expect((await c.get(p.id)).state).toBe('running');
+    expect(carriersOf(p.id)).toEqual(pids);
+    expect((await c.events(p.id)).length).toBe(events);
+    expect(first.child.exitCode).toBeNull();
+  }, 30_000);
+
+  it('takes over at once from a worker of this machine that is gone, and adopts its processes', async () => {
+    await fresh();
+    const first = await worker();
+    const p = await c.start({ command: ['sleep', '1000'], host: HOST });
+    await c.waitFor(p.id, 'running');
+    const pids = carriersOf(p.id);
+    await first.kill();
+    const t0 = performance.now();
+    const next = await worker();
+    console.log(`same machine: next worker ready ${Math.round(performance.now() - t0)} ms after the first was killed`);
+    expect(next.output()).toContain('taking it over');
+    expect(next.output()).not.toContain('waiting for its lease to lapse');
+    await c.admin.reconcile({ host: HOST });
+    expect((await c.get(p.id)).state).toBe('running');
+    expect(carriersOf(p.id)).toEqual(pids);
+  }, 30_000);
+
+  it('from another PID namespace, where the first cannot be shown dead, takes over once its lease lapses', async () => {
+    // Beats of 2 s: the lease (6 s) outlasts the next worker's boot, so the wait is seen.
+    await fresh({ REAPQ_HEARTBEAT_MS: '2000' });
+    const first = await worker();
+    await first.kill();
+    const t0 = performance.now();
+    const next = await worker(NS);
+    const readyAfterMs = performance.now() - t0;
+    console.log(`other namespace: next worker ready ${Math.round(readyAfterMs)} ms after the first was killed (ttl 6000 ms)`);
+    expect(next.output()).toContain('waiting for its lease to lapse');
+    expect(next.output()).not.toContain('taking it over');
+    expect(readyAfterMs).toBeLessThan(6000 + 5000);
+  }, 30_000);
+
+  it('a clean stop gives the host id up: the next worker takes it without waiting', async () => {
+    await fresh();
+    const first = await worker();
+    expect(await first.stop()).toBe(0);
+    expect(await redis.exists(makeKeys(prefix).hostLease(HOST))).toBe(0);
+    const next = await worker();
+    expect(next.output()).not.toContain('waiting for its lease to lapse');
+  }, 30_000);
+
+  it('a worker whose host id was taken over meanwhile exits at once and leaves its processes for the new holder', async () => {
+    await fresh();
+    const first = await worker();
+    const p = await c.start({ command: ['sleep', '1000'], host: HOST });
+    await c.waitFor(p.id, 'running');
+    const pids = carriersOf(p.id);
+    // What another worker's claim looks like after this one was away past the ttl.
+    const other = { token: 'other', pid: 1, machine: 'elsewhere', bootId: null, pidNs: null, startTime: null, since: Date.now() };
+    await redis.set(makeKeys(prefix).hostLease(HOST), JSON.stringify(other), 'PX', TTL_MS);
+    await until(() => first.child.exitCode !== null, 5000, 'the first worker to exit');
+    expect(first.child.exitCode).toBe(1);
+    expect(first.output()).toContain(`host id ${HOST} was taken over by another worker`);
+    expect(carriersOf(p.id)).toEqual(pids);
+  }, 30_000);
+});
