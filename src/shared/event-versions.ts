@@ -54,6 +54,15 @@ export const VERSION_STEPS: Readonly<Record<string, readonly VersionStep[]>> = {
       down: (e) => e,
     },
   ],
+  drift: [
+    {
+      why:
+        "v2: kind may be escaped (a member found outside the run's cgroup leaf). A v1 reader knows the kinds before it " +
+        'and would refuse the record as corrupt; it reads such a drift as leftovers, with the same detail and pids.',
+      up: (e) => e,
+      down: (e) => (e.kind === 'escaped' ? { ...e, kind: 'leftovers' } : e),
+    },
+  ],
   'deploy.requested': [
     {
       why:

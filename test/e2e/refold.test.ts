@@ -10,8 +10,8 @@ describe('a record that disagrees with its events', () => {
     const w = await startWorker(env, HOST);
     // The worker announces the event versions it reads; hosts shows them and what the fleet reads.
     const hosts = await cli(env, ['hosts']);
-    expect(hosts.stdout).toMatch(/EVENTS\n.*v1, deploy.requested v2, start_requested v2\n/);
-    expect(hosts.stdout).toMatch(/\nevents every live worker reads: v1, deploy.requested v2, start_requested v2\n$/);
+    expect(hosts.stdout).toMatch(/EVENTS\n.*v1, deploy.requested v2, drift v2, start_requested v2\n/);
+    expect(hosts.stdout).toMatch(/\nevents every live worker reads: v1, deploy.requested v2, drift v2, start_requested v2\n$/);
     expect(JSON.parse((await cli(env, ['hosts', '--json'])).stdout)[0].events).toMatchObject({ start_requested: 2, repaired: 1 });
     const rec = await c.start({ command: ['sleep', '300'] });
     const { pid } = await c.waitFor(rec.id, 'running');

@@ -64,8 +64,15 @@ describe.skipIf(!support.ok)('a root tenant that leaves its cgroup leaf', () => 
     // The record said final: nothing of the tree may be alive at that moment.
     expect(alive([leader, escapee]), `${ended.state}: ${JSON.stringify(ended)}`).toEqual([]);
     expect(ended.state).toBe('stopped');
-    // Both were found outside the leaf and signalled by their identity.
-    const signalled = (await c.events(rec.id)).flatMap((e) => (e.event.type === 'signal_sent' ? e.event.pids : []));
+    // Both were found outside the leaf, named on the record, and signalled by their identity.
+    const events = (await c.events(rec.id)).map((e) => e.event);
+    const signalled = events.flatMap((e) => (e.type === 'signal_sent' ? e.pids : []));
     expect(signalled).toEqual(expect.arrayContaining([leader, escapee]));
+    const named = events.filter((e) => e.type === 'drift' && e.kind === 'escaped');
+    expect(named).toHaveLength(1);
+    expect(named[0]).toMatchObject({
+      pids: [leader, escapee].sort((a, b) => a - b),
+      detail: `2 outside its cgroup ${running.cgroup}: pid ${Math.min(leader, escapee)} (sleep) in /, pid ${Math.max(leader, escapee)} (sleep) in /`,
+    });
   });
 });

@@ -96,6 +96,7 @@ const local = (over: Partial<Local> = {}): Local => ({
   ready: null,
   kill: NO_KILL,
   driftRecorded: false,
+  escapeRecorded: false,
   ...over,
 });
 
@@ -284,8 +285,34 @@ describe('decide: every drift kind and its reason, from plain data', () => {
       input({ local: null, trigger: { kind: 'leaf', leaf: 'p@r0', run: 'r0' }, leaf: { path: '/sys/fs/cgroup/x/p@r0', members: [40] } }),
       'cgroup /sys/fs/cgroup/x/p@r0 of run r0 held 1 processes no live run claims: killed, removed',
     ],
+    [
+      'escaped',
+      input({
+        rec: rec({ cgroup: '/reapq@h/p@r1' }),
+        tree: {
+          members: [10, 12],
+          groupAlive: false,
+          leader: 'alive',
+          escaped: [
+            { pid: 10, comm: 'sleep', cgroup: '/' },
+            { pid: 12, comm: 'sh', cgroup: null },
+          ],
+        },
+      }),
+      '2 outside its cgroup /reapq@h/p@r1: pid 10 (sleep) in /, pid 12 (sh) in an unknown cgroup',
+    ],
   ])('%s', (name, i, detail) => {
     expect(drift(i)).toEqual([name.split(' ')[0], detail]);
+  });
+
+  it('names members outside the leaf once, then stops them as any member', () => {
+    const escaped = [{ pid: 10, comm: 'sleep', cgroup: '/' }];
+    const tree = { members: [10], groupAlive: false, leader: 'alive' as const, escaped };
+    const stopping = rec({ desired: 'stopped', state: 'stopping', stopSignal: 'SIGTERM' });
+    expect(kinds(input({ rec: stopping, tree }))).toEqual(['append']);
+    expect(kinds(input({ rec: stopping, tree, local: local({ escapeRecorded: true }) }))).toEqual(['signal', 'append', 'requeue']);
+    // Held by no worker yet (adopted first): named once it is.
+    expect(kinds(input({ tree, local: null }))).toEqual(['adopt']);
   });
 
   it('a leftover leaf is cleared; the leaf of the run held here, or of the current run, is left alone', () => {

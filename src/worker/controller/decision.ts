@@ -32,6 +32,8 @@ export interface Local {
   kill: KillState;
   /** A drift event was recorded for the current kill (leftovers, stale run). */
   driftRecorded: boolean;
+  /** The run's members outside its cgroup leaf were named on the record (drift `escaped`). */
+  escapeRecorded: boolean;
   /** Cgroup mode: the run's leaf. */
   leaf?: string | null;
   /** A write failure on the run's log file, not on the record yet (log_lost). */
@@ -56,6 +58,8 @@ export interface Tree {
   watched?: boolean;
   /** OOM kills the kernel counted in the run's cgroup. */
   oomKills?: number;
+  /** Cgroup mode: members found outside the run's leaf, with their command and the cgroup they are in. */
+  escaped?: Array<{ pid: number; comm: string; cgroup: string | null }>;
 }
 
 export interface DecideInput {

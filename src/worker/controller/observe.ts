@@ -89,7 +89,8 @@ export class Observer {
     }
     // Members outside the leaf are not what its watch reports on: looked at again at the usual pace.
     const watched = populated && held?.unwatch != null;
-    return { members, groupAlive: populated, leader, watched, oomKills: cg.oomKills(leaf) };
+    const escaped = populated ? [] : members.map((pid) => ({ pid, comm: os.table.stat(pid)?.comm ?? '?', cgroup: cg.cgroupOf(pid) }));
+    return { members, groupAlive: populated, leader, watched, oomKills: cg.oomKills(leaf), ...(escaped.length ? { escaped } : {}) };
   }
 
   /**

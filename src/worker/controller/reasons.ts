@@ -18,6 +18,8 @@ export const reason = {
   leftoverLeaf: (path: string, run: string, n: number) =>
     `cgroup ${path} of run ${run} held ${n} processes no live run claims: killed, removed`,
   hostLost: (host: string, agoS: number) => `host ${host} stopped sending heartbeats ${agoS}s ago`,
+  escaped: (leaf: string | null, out: ReadonlyArray<{ pid: number; comm: string; cgroup: string | null }>) =>
+    `${out.length} outside its cgroup ${leaf ?? '(none)'}: ${out.map((e) => `pid ${e.pid} (${e.comm}) in ${e.cgroup ?? 'an unknown cgroup'}`).join(', ')}`,
 } as const;
 
 /** One line of a reconcile report: what the controller found and did for one id. */

@@ -67,7 +67,8 @@ export function noteAppended(
         stats.killPending++;
         break;
       case 'drift':
-        if (held) held.driftRecorded = true;
+        if (held && ev.kind === 'escaped') held.escapeRecorded = true;
+        else if (held) held.driftRecorded = true;
         if (ev.kind === 'stale-run') stats.staleRuns++;
         log.warn({ drift: ev.kind, detail: ev.detail }, 'drift');
         break;
