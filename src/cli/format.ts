@@ -105,6 +105,17 @@ export function recordText(r: ProcessRecord, now: number, color: boolean, usage?
   ];
   if (r.killPending.length) lines.push(['kill pending', r.killPending.join(' ')]);
   if (r.oom) lines.push(['oom kills', `${r.oom.kills}${r.oom.limit !== null ? ` at ${bytes(r.oom.limit)}` : ''}`]);
+  if (r.logs)
+    lines.push([
+      'logs',
+      [
+        r.logs.maxBytes !== null ? `rotated at ${bytes(r.logs.maxBytes)}` : null,
+        r.logs.keep !== null ? `${r.logs.keep} kept` : null,
+        r.logs.gzip ? 'gzipped' : null,
+      ]
+        .filter(Boolean)
+        .join(', ') + ' (the rest as its host says)',
+    ]);
   if (r.logLoss)
     lines.push([
       'warning',

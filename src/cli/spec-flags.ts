@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
-import { MemorySchema, type StartSpec } from '../shared/record.js';
+import { LogMaxBytesSchema, MemorySchema, type StartSpec } from '../shared/record.js';
 import { collect, CpusFlag, EnvPair, flag, IntFlag, PortFlag, PortNumber } from './options.js';
 
 /** The flags of a start spec, shared by `start` and `deploy`. */
@@ -20,7 +20,10 @@ export function specFlags(cmd: Command): Command {
     .option('--ready-timeout-ms <ms>', 'a start not ready by then fails and its tree is stopped', '30000')
     .option('--memory <size>', 'memory limit (512M, 1G; cgroup mode): past it the OOM killer ends the run with reason oom')
     .option('--cpus <n>', 'CPU limit in CPUs (0.5 = half of one; cgroup mode)')
-    .option('--pids-max <n>', 'most processes and threads the tree may hold (cgroup mode)');
+    .option('--pids-max <n>', 'most processes and threads the tree may hold (cgroup mode)')
+    .option('--log-max-bytes <size>', 'rotate its log file at this size (16M, 512K; default REAPQ_LOG_MAX_BYTES)')
+    .option('--log-keep <n>', 'rotated copies of its log kept (default REAPQ_LOG_KEEP; 0: none)')
+    .option('--log-gzip', 'gzip the rotated copies (default REAPQ_LOG_GZIP)');
 }
 
 /** The start spec those flags give (without id). */
@@ -38,6 +41,9 @@ export function specFrom(o: Record<string, unknown>, command: string[]): Omit<St
     memory: o.memory === undefined ? undefined : flag('--memory', MemorySchema, o.memory),
     cpus: o.cpus === undefined ? undefined : flag('--cpus', CpusFlag, o.cpus),
     pidsMax: o.pidsMax === undefined ? undefined : flag('--pids-max', IntFlag(1), o.pidsMax),
+    logMaxBytes: o.logMaxBytes === undefined ? undefined : flag('--log-max-bytes', LogMaxBytesSchema, o.logMaxBytes),
+    logKeep: o.logKeep === undefined ? undefined : flag('--log-keep', IntFlag(0, 1000), o.logKeep),
+    logGzip: o.logGzip ? true : undefined,
   };
 }
 

@@ -147,6 +147,9 @@ export function specOf(rec: ProcessRecord): Omit<z.output<typeof StartSpecSchema
     ...(rec.limits?.memory == null ? {} : { memory: rec.limits.memory }),
     ...(rec.limits?.cpus == null ? {} : { cpus: rec.limits.cpus }),
     ...(rec.limits?.pidsMax == null ? {} : { pidsMax: rec.limits.pidsMax }),
+    ...(rec.logs?.maxBytes == null ? {} : { logMaxBytes: rec.logs.maxBytes }),
+    ...(rec.logs?.keep == null ? {} : { logKeep: rec.logs.keep }),
+    ...(rec.logs?.gzip == null ? {} : { logGzip: rec.logs.gzip }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { currentVersion, downcast, upcast, type RawEvent } from './event-versions.js';
 import { mustDecodeStored } from './stored.js';
-import { HostIdSchema, LimitsSchema, ReadySchema, RESTART_POLICIES } from './record.js';
+import { HostIdSchema, LimitsSchema, LogSettingsSchema, ReadySchema, RESTART_POLICIES } from './record.js';
 
 /**
  * Every change of a managed process is one of these events, in the current shape of its
@@ -37,6 +37,8 @@ const SpecInEvent = z.object({
    * replaces. Optional, not versioned: absent reads as none, and an older reader drops it.
    */
   restartOf: z.string().optional(),
+  /** The start's own log rotation. Optional, not versioned, as restartOf: an older reader drops it and rotates as its host says. */
+  logs: LogSettingsSchema.optional(),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [

@@ -124,19 +124,33 @@ const BYTE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 10
 /** Below this a process cannot even start; above it the number is a typo. */
 export const MEMORY_MIN = 4 * 1024 ** 2;
 export const MEMORY_MAX = 2 ** 50;
-/** A memory size: bytes as a number, or `512M`, `1.5G`, `65536K` (binary units; `Mi`, `MB` and `MiB` mean the same). */
-export const MemorySchema = z
-  .union([
-    z.number(),
-    z
-      .string()
-      .regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|B)?$/i, 'must be a number of bytes or look like 512M, 1.5G')
-      .transform((s) => {
-        const [, n, u] = /^(\d+(?:\.\d+)?)\s*([KMGT])?/i.exec(s)!;
-        return Math.floor(Number(n) * BYTE_UNITS[(u ?? '').toUpperCase()]!);
-      }),
-  ])
-  .pipe(z.number().int('must be a whole number of bytes').min(MEMORY_MIN, 'must be at least 4M').max(MEMORY_MAX, 'must be at most 1024T'));
+/** A size: bytes as a number, or `512M`, `1.5G`, `65536K` (binary units; `Mi`, `MB` and `MiB` mean the same). */
+const byteSize = (min: number, minWords: string) =>
+  z
+    .union([
+      z.number(),
+      z
+        .string()
+        .regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|B)?$/i, 'must be a number of bytes or look like 512M, 1.5G')
+        .transform((s) => {
+          const [, n, u] = /^(\d+(?:\.\d+)?)\s*([KMGT])?/i.exec(s)!;
+          return Math.floor(Number(n) * BYTE_UNITS[(u ?? '').toUpperCase()]!);
+        }),
+    ])
+    .pipe(
+      z.number().int('must be a whole number of bytes').min(min, `must be at least ${minWords}`).max(MEMORY_MAX, 'must be at most 1024T'),
+    );
+export const MemorySchema = byteSize(MEMORY_MIN, '4M');
+/** The size at which a process's log file is rotated (REAPQ_LOG_MAX_BYTES's floor). */
+export const LogMaxBytesSchema = byteSize(4096, '4K');
+export const LogKeepSchema = z.number().int('must be a whole number').min(0, 'must be at least 0').max(1000, 'must be at most 1000');
+/** A process's own log rotation; each null takes the worker's REAPQ_LOG_* setting. */
+export const LogSettingsSchema = z.object({
+  maxBytes: z.number().int().nullable(),
+  keep: z.number().int().nullable(),
+  gzip: z.boolean().nullable(),
+});
+export type LogSettings = z.infer<typeof LogSettingsSchema>;
 export const CpusSchema = z.number().min(0.01, 'must be at least 0.01').max(1024, 'must be at most 1024');
 export const PidsMaxSchema = z
   .number()
@@ -175,6 +189,12 @@ export const StartSpecSchema = z.object({
   cpus: CpusSchema.optional(),
   /** Most processes (and threads) the tree may hold at once. */
   pidsMax: PidsMaxSchema.optional(),
+  /** Its log file is rotated at this size (default REAPQ_LOG_MAX_BYTES). */
+  logMaxBytes: LogMaxBytesSchema.optional(),
+  /** Rotated copies kept (default REAPQ_LOG_KEEP). */
+  logKeep: LogKeepSchema.optional(),
+  /** Rotated copies gzipped (default REAPQ_LOG_GZIP). */
+  logGzip: z.boolean().optional(),
 });
 export type StartSpec = z.input<typeof StartSpecSchema>;
 
@@ -250,6 +270,8 @@ export const ProcessRecordSchema = z.object({
   restartOf: z.string().nullable().default(null),
   /** OOM kills in the current run's cgroup, with the memory limit they hit. */
   oom: z.object({ kills: z.number().int(), limit: z.number().int().nullable() }).nullable().default(null),
+  /** Its own log rotation (logMaxBytes, logKeep, logGzip of the start); null: the worker's settings. */
+  logs: LogSettingsSchema.nullable().default(null),
   /** Log write failures of the current run (log_lost): the last error and when, how often, unshipped bytes dropped. */
   logLoss: z.object({ error: z.string(), at: z.string(), times: z.number().int(), lostBytes: z.number().int() }).nullable().default(null),
 });

@@ -56,6 +56,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       limits: s.limits ?? null,
       restartOf: s.restartOf ?? null,
       oom: null,
+      logs: s.logs ?? null,
       logLoss: null,
     });
   }

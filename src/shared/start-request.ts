@@ -27,6 +27,9 @@ export function startRequested(
           ? null
           : { memory: s.memory ?? null, cpus: s.cpus ?? null, pidsMax: s.pidsMax ?? null },
       ...(restartOf ? { restartOf } : {}),
+      ...(s.logMaxBytes === undefined && s.logKeep === undefined && s.logGzip === undefined
+        ? {}
+        : { logs: { maxBytes: s.logMaxBytes ?? null, keep: s.logKeep ?? null, gzip: s.logGzip ?? null } }),
     },
   };
 }

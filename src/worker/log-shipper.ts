@@ -19,6 +19,7 @@ import type { Redis } from 'ioredis';
 import { every, systemClock, type Clock } from '../shared/clock.js';
 import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import type { LogSettings } from '../shared/record.js';
 import { streamField } from '../shared/stream-fields.js';
 
 interface Tail {
@@ -30,6 +31,8 @@ interface Tail {
   /** Bytes never shipped (skipped or rotated away) since the last marker line. */
   gap: number;
   gapWhy: string;
+  /** The process's own rotation (its start's logMaxBytes, logKeep, logGzip); null fields: the worker's. */
+  rotation: LogSettings | null;
 }
 
 /** One read of a log file; the buffer is the shipper's own and reused for every read. */
@@ -174,13 +177,13 @@ export class LogShipper {
   ) {}
 
   /** Starts shipping a file from an offset, or from where the stream says shipping stopped. */
-  async track(id: string, file: string, fromPos?: number): Promise<void> {
+  async track(id: string, file: string, fromPos?: number, rotation: LogSettings | null = null): Promise<void> {
     let pos = fromPos;
     if (pos === undefined) {
       const last = await this.redis.xrevrange(this.keys.logs(id), '+', '-', 'COUNT', 1);
       pos = Number(streamField(last[0]?.[1] ?? [], 'pos') ?? 0);
     }
-    this.tails.set(id, { file, pos, partial: '', decoder: new StringDecoder('utf8'), gap: 0, gapWhy: '' });
+    this.tails.set(id, { file, pos, partial: '', decoder: new StringDecoder('utf8'), gap: 0, gapWhy: '', rotation });
     this.timer ??= every(this.opts.clock ?? systemClock, this.opts.intervalMs, () => void this.pump(), { unref: true });
   }
 
@@ -236,7 +239,7 @@ export class LogShipper {
     // Rotating drops what is not shipped yet: wait until shipping caught up, unless it is so
     // far behind that it would jump anyway. A file written faster than it ships stays
     // bounded by maxFileBytes + MAX_LAG.
-    if (size >= this.opts.maxFileBytes && (t.pos >= size || size - t.pos > MAX_LAG)) this.rotate(id, t, size);
+    if (size >= this.maxBytes(t) && (t.pos >= size || size - t.pos > MAX_LAG)) this.rotate(id, t, size);
     if (t.gap > 0 || t.gapWhy) await this.send(id, t, [], true);
   }
 
@@ -285,9 +288,9 @@ export class LogShipper {
   private rotate(id: string, t: Tail, size: number): void {
     // What was not shipped yet goes to .1 only: Redis gets a marker saying so.
     const unshipped = size - t.pos;
-    const keep = this.opts.keep ?? 1;
+    const keep = t.rotation?.keep ?? this.opts.keep ?? 1;
     try {
-      if (keep > 0) this.keepCopy(t.file, keep);
+      if (keep > 0) this.keepCopy(t, keep);
     } catch (err) {
       this.files.remove(`${t.file}.1`);
       this.files.remove(`${t.file}.1.gz`);
@@ -320,11 +323,16 @@ export class LogShipper {
    * change of REAPQ_LOG_GZIP keeps the older ones): the oldest goes, the others move up one,
    * and the last REAPQ_LOG_MAX_BYTES of the file become `.1`.
    */
-  private keepCopy(file: string, keep: number): void {
+  private keepCopy(t: Tail, keep: number): void {
+    const file = t.file;
     for (const ext of ['', '.gz']) this.files.remove(`${file}.${keep}${ext}`);
     for (let i = keep - 1; i >= 1; i--) for (const ext of ['', '.gz']) this.files.rename(`${file}.${i}${ext}`, `${file}.${i + 1}${ext}`);
-    this.files.copyTail(file, `${file}.1`, this.opts.maxFileBytes, this.buf);
-    if (this.opts.gzip) this.files.gzip(`${file}.1`);
+    this.files.copyTail(file, `${file}.1`, this.maxBytes(t), this.buf);
+    if (t.rotation?.gzip ?? this.opts.gzip) this.files.gzip(`${file}.1`);
+  }
+
+  private maxBytes(t: Tail): number {
+    return t.rotation?.maxBytes ?? this.opts.maxFileBytes;
   }
 
   private addGap(t: Tail, bytes: number, why: string): void {

@@ -223,7 +223,7 @@ export class Executor {
     );
     if (appended.length === 0) return false;
     run.base = record;
-    this.deps.logs.track(run.id);
+    this.deps.logs.track(run.id, run.base?.logs ?? null);
     this.deps.exits.ensurePoll();
     run.log().info({ childPid: record!.pid }, 'adopted');
     return true;

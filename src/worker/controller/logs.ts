@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { LogSettings } from '../../shared/record.js';
 import type { LogShipper } from '../log-shipper.js';
 
 type Background = (what: string, ctx: Record<string, unknown>, p: Promise<unknown>) => void;
@@ -28,9 +29,9 @@ export class RunLogs {
     this.dirMade = true;
   }
 
-  /** Ships the run's log from `fromPos`, or without one from where the stream says shipping stopped. */
-  track(id: string, fromPos?: number): void {
-    this.background('log shipping', { processId: id }, this.shipper.track(id, this.file(id), fromPos));
+  /** Ships the run's log from `fromPos`, or without one from where the stream says shipping stopped; rotated as the record says. */
+  track(id: string, settings: LogSettings | null, fromPos?: number): void {
+    this.background('log shipping', { processId: id }, this.shipper.track(id, this.file(id), fromPos, settings));
   }
 
   untrack(id: string): void {

@@ -162,7 +162,7 @@ export class Spawner {
     h.logOffset = res.logOffset;
     h.exit = deps.exits.takeEarly(res.pid);
     this.outcomes.set(id, { kind: 'spawned' });
-    deps.logs.track(id, res.logOffset);
+    deps.logs.track(id, rec.logs, res.logOffset);
     return begun;
   }
 
