@@ -12,6 +12,7 @@ import { connect } from '../shared/redis.js';
 import { writeUsage } from '../shared/usage.js';
 import type { CgroupManager, ContainmentInfo, ContainmentWish } from './cgroup/manager.js';
 import { Consumers } from './consumers.js';
+import { backgroundWork } from './background.js';
 import { chooseContainment } from './containment.js';
 import { Controller } from './controller/controller.js';
 import { DeployRunner } from './deploy/runner.js';
@@ -243,23 +244,8 @@ interface CoreParts {
  */
 function startCore(config: Config, log: Logger, p: CoreParts) {
   const { redis, keys, os, cgroups, clock } = p;
-  // Counted (reapq_corrupt_seen_total), so a record nobody reads the log for still shows.
-  let corrupt = 0;
-  const onCorrupt = (processId: string, problem: string) => {
-    corrupt++;
-    log.error({ processId, problem }, 'corrupt data: skipped');
-  };
-  const wait = { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs };
-  // Each event type at the version every live worker reads, as the fleet pass last stored it.
-  const versions = fleetView(redis, keys, config.heartbeatMs, (err) => log.warn({ err: err.message }, 'fleet versions not read'), clock);
-  const store = new EventStore(redis, keys, config.globalEventsMax, clock.now, onCorrupt, wait).writeFor(versions);
-  // Background work never ends the worker: a rejection is logged with what it was for.
-  const background = (what: string, ctx: Record<string, unknown>, pr: Promise<unknown>) => {
-    pr.catch((err: unknown) => log.error({ ...ctx, err: (err as Error)?.message ?? String(err) }, `${what} failed`));
-  };
-  const onUnhandled = (err: unknown) =>
-    log.error({ err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection (a bug): the worker carries on');
-  process.on('unhandledRejection', onUnhandled);
+  const { store, versions, corruptSeen } = openStore(config, log, p);
+  const background = backgroundWork(log);
   const owner = `${config.prefix}/${config.hostId}`;
   const jobs = new JobQueues(redis, keys);
   const deploys = new DeployRunner({
@@ -305,7 +291,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     isSubreaper: () => subreaper,
     forker,
     ownChildren,
-    background,
+    background: background.run,
     cgroups,
     containment: p.containment,
     saveUsage: (entries) => writeUsage(redis, keys.usage, entries),
@@ -319,9 +305,27 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   else log.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
   const zombies = startZombieSweep(reaper, log, clock);
   return {
-    ...{ redis, keys, clock, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, owner, onUnhandled },
-    corruptSeen: () => corrupt,
+    ...{ redis, keys, clock, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, owner, background },
+    corruptSeen,
   };
+}
+
+/**
+ * The record store, writing each event type at the version every live worker reads (as the
+ * fleet pass last stored it), and a count of the corrupt data it skipped.
+ */
+function openStore(config: Config, log: Logger, p: Pick<CoreParts, 'redis' | 'keys' | 'clock'>) {
+  // Counted (reapq_corrupt_seen_total), so a record nobody reads the log for still shows.
+  let corrupt = 0;
+  const onCorrupt = (processId: string, problem: string) => {
+    corrupt++;
+    log.error({ processId, problem }, 'corrupt data: skipped');
+  };
+  const wait = { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs };
+  const onVersionsError = (err: Error) => log.warn({ err: err.message }, 'fleet versions not read');
+  const versions = fleetView(p.redis, p.keys, config.heartbeatMs, onVersionsError, p.clock);
+  const store = new EventStore(p.redis, p.keys, config.globalEventsMax, p.clock.now, onCorrupt, wait).writeFor(versions);
+  return { store, versions, corruptSeen: () => corrupt };
 }
 
 /**
@@ -347,7 +351,7 @@ async function shutdown(
   core.cgroups?.close();
   await heartbeat.beat('down').catch(() => undefined);
   await p.lease.release().catch(() => undefined);
-  process.off('unhandledRejection', core.onUnhandled);
+  core.background.stop();
   await core.jobs.close();
   await core.store.close();
   await core.redis.quit().catch(() => core.redis.disconnect());
