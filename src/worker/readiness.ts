@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import type { Clock } from '../shared/clock.js';
 import type { Ready } from '../shared/record.js';
+import type { PortOwner } from './proc/port-owner.js';
 
 // RE2 matches in time linear in the input: a producer's pattern such as ^(a+)+$ cannot
 // freeze the worker's event loop, whatever the process prints.
@@ -21,7 +22,16 @@ export type ProbeResult = { ok: true; how: string } | { ok: false; reason: strin
  */
 export async function awaitReady(
   ready: Ready,
-  ctx: { port: number | null; logFile: string; logOffset: number; deadline: number; gone: () => boolean; clock: Clock },
+  ctx: {
+    port: number | null;
+    logFile: string;
+    logOffset: number;
+    deadline: number;
+    gone: () => boolean;
+    clock: Clock;
+    /** Whether a process of this run listens on the port: an answer counts only unless it says `no` (another process holds the port). */
+    owner?: (port: number) => PortOwner;
+  },
 ): Promise<ProbeResult> {
   const port = ready.kind === 'log' ? null : (ready.port ?? ctx.port);
   if (ready.kind !== 'log' && port === null)
@@ -39,13 +49,22 @@ export async function awaitReady(
   }
   let logPos = ctx.logOffset;
   let carry = '';
+  let foreign = false;
   for (;;) {
-    if (ready.kind === 'tcp' && (await tcpOpen(port!))) return { ok: true, how: `tcp port ${port} accepting` };
+    let how: string | null = null;
+    if (ready.kind === 'tcp' && (await tcpOpen(port!))) how = `tcp port ${port} accepting`;
     if (ready.kind === 'http') {
       const status = await httpStatus(port!, ready.path);
       // A request Node refuses to send (a path written before the spec refused it) never will be sent: the verdict is now.
       if (typeof status === 'string') return { ok: false, reason: `GET ${JSON.stringify(ready.path)} cannot be sent: ${status}` };
-      if (status !== null && status >= 200 && status < 300) return { ok: true, how: `GET ${ready.path} answered ${status}` };
+      if (status !== null && status >= 200 && status < 300) how = `GET ${ready.path} answered ${status}`;
+    }
+    if (how !== null) {
+      // The answer may come from another process on the port (the replica this one replaces):
+      // it counts once a process of this run is seen listening, or when that cannot be told.
+      const owner = ctx.owner?.(port!) ?? 'unknown';
+      if (owner !== 'no') return { ok: true, how: owner === 'yes' ? `${how}, its listening socket this run's` : how };
+      foreign = true;
     }
     if (re) {
       const chunk = await readFrom(ctx.logFile, logPos);
@@ -57,7 +76,10 @@ export async function awaitReady(
       if (hit !== undefined) return { ok: true, how: `log line matched: ${hit.slice(0, 200)}` };
     }
     if (ctx.gone()) return { ok: false, reason: 'exited before it became ready' };
-    if (ctx.clock.mono() >= ctx.deadline) return { ok: false, reason: `not ready within ${ready.timeoutMs} ms (${describe(ready, port)})` };
+    if (ctx.clock.mono() >= ctx.deadline) {
+      const what = foreign ? `port ${port} answered, but no process of this run listens on it` : describe(ready, port);
+      return { ok: false, reason: `not ready within ${ready.timeoutMs} ms (${what})` };
+    }
     await ctx.clock.sleep(100);
   }
 }

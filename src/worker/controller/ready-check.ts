@@ -1,6 +1,9 @@
 import type { Clock } from '../../shared/clock.js';
 import type { ProcessRecord } from '../../shared/record.js';
 import { awaitReady } from '../readiness.js';
+import { portOwner, treePids, type PortOwner } from '../proc/port-owner.js';
+import { linuxProcessTable as table } from '../proc/table.js';
+import { COOKIE } from '../tree.js';
 import type { Held, HeldRuns } from './held.js';
 
 export interface ReadyDeps {
@@ -31,6 +34,7 @@ export function checkReady(deps: ReadyDeps, h: Held, rec: ProcessRecord): void {
     deadline,
     clock,
     gone: () => deps.held.get(rec.id) !== h || h.exit !== null || h.spawn?.pid !== pid,
+    owner: (port) => (pid === null ? 'unknown' : runOwnsPort(rec.id, pid, port)),
   })
     // A check that throws still ends with a verdict: left 'checking', the record would wait in starting forever.
     .catch((err: unknown) => ({ ok: false as const, reason: `readiness check failed: ${(err as Error).message}` }))
@@ -39,4 +43,19 @@ export function checkReady(deps: ReadyDeps, h: Held, rec: ProcessRecord): void {
       deps.onVerdict(rec.id);
     });
   deps.background('readiness check', { processId: rec.id }, p);
+}
+
+/**
+ * Whether a process of the run listens on the port: its leader's descendants first; then,
+ * only when they do not, every process carrying its cookie (one that daemonized left the
+ * tree, and the worker reaped it as subreaper).
+ */
+function runOwnsPort(id: string, leader: number, port: number): PortOwner {
+  const byTree = portOwner(port, treePids(table, leader));
+  if (byTree !== 'no') return byTree;
+  const carriers = table
+    .list()
+    .map((p) => p.pid)
+    .filter((p) => table.cookie(p, COOKIE) === id);
+  return portOwner(port, carriers);
 }
