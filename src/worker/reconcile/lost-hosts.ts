@@ -75,9 +75,11 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
     revived: [],
   };
   try {
-    const now = deps.now();
-    // Liveness on Redis' clock: this worker's own may be hours off the host it judges.
+    // Liveness on Redis' clock: this worker's own may be hours off the host it judges. The
+    // ages of records (stray starts, retention) are judged on it too: they were stamped by
+    // many hosts' clocks, and the one taking this lock may be the furthest off.
     const beats = await readHostsAt(deps.redis, deps.keys.hosts);
+    const now = beats.now;
     // Once per interval for the fleet, so writers read a few bytes instead of every heartbeat.
     await publishFleetVersions(deps.redis, deps.keys, beats.hosts, lockMs);
     for (const h of beats.hosts) {
