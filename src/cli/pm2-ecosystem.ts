@@ -42,7 +42,8 @@ const BY_EXTENSION: Record<string, string> = {
 };
 
 const SECONDS = `${CRASH_LOOP_WINDOW_MS / 1000} s`;
-const LOGS = "reapq keeps each process's output itself (reapq logs ID, GET /v1/processes/ID/logs)";
+const LOGS =
+  "reapq keeps each process's output itself (reapq logs ID, GET /v1/processes/ID/logs; its rotation: --log-max-bytes, --log-keep, --log-gzip)";
 const MONITORING = 'PM2 monitoring, not part of reapq (its metrics are at GET /metrics)';
 
 /**
@@ -65,7 +66,7 @@ const UNHONOURED: Record<string, { why: string; harmless?: readonly unknown[] }>
   combine_logs: { why: LOGS, harmless: [false] },
   disable_logs: { why: LOGS, harmless: [false] },
   log_type: { why: LOGS },
-  log_date_format: { why: 'reapq stamps every line it keeps with its time' },
+  log_date_format: { why: 'reapq stamps every line it keeps with its time: reapq logs ID --timestamps (ISO 8601, UTC)' },
   time: { why: 'reapq stamps every line it keeps with its time', harmless: [false] },
   pid_file: { why: 'reapq records the pid (reapq show ID)' },
   pid: { why: 'reapq records the pid (reapq show ID)' },

@@ -354,6 +354,12 @@ describe('http api: logs, hosts, reconcile, health, metrics', () => {
     expect(tail.body).toBe('two\nthree\n');
     expect((await app.inject({ url: '/v1/processes/logged/logs' })).body).toBe('one\ntwo\nthree\n');
     expect((await app.inject({ url: '/v1/processes/logged/logs?lines=x' })).statusCode).toBe(400);
+    // ?timestamps=true: the time each line was shipped, from its stream entry's id.
+    const [first] = await internalsOf(client).connection.xrange(internalsOf(client).keys.logs('logged'), '-', '+', 'COUNT', 1);
+    const stamped = (await app.inject({ url: '/v1/processes/logged/logs?lines=3&timestamps=true' })).body.split('\n');
+    expect(stamped[0]).toBe(`${new Date(Number(first![0].split('-')[0])).toISOString()} one`);
+    expect(stamped.slice(1, 3).map((l) => l.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''))).toEqual(['two', 'three']);
+    expect((await app.inject({ url: '/v1/processes/logged/logs?timestamps=maybe' })).statusCode).toBe(400);
     expect((await app.inject({ url: '/v1/processes/silent/logs' })).body).toBe('');
     expect((await app.inject({ url: '/v1/processes/nobody/logs' })).statusCode).toBe(404);
     await client.stop('logged');

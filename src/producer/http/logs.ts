@@ -17,8 +17,9 @@ export function registerLogRoutes(app: FastifyInstance, { client }: ApiContext):
       { schema: { summary: 'last output lines (text/plain)', params: IdParams, querystring: LogsQuery } },
       async (request, reply) => {
         const { id } = request.params;
-        const { lines = DEFAULT_LINES } = request.query;
-        const text = await client.logs(id, lines);
+        const { lines = DEFAULT_LINES, timestamps } = request.query;
+        // ?timestamps=true: each line after the time its worker shipped it, as `reapq logs --timestamps`.
+        const text = (await client.logEntries(id, lines)).map((e) => (timestamps ? `${new Date(e.at).toISOString()} ${e.line}` : e.line));
         return reply.type('text/plain; charset=utf-8').send(text.length ? `${text.join('\n')}\n` : '');
       },
     );

@@ -42,7 +42,7 @@ export const EventsQuery = z.object({ after: WholeNumber(0, Number.MAX_SAFE_INTE
 export const EventVersion = WholeNumber(0, Number.MAX_SAFE_INTEGER);
 export const GlobalEventsQuery = z.object({ after: StreamId.optional(), limit: WholeNumber(1, 1000).optional() });
 export const GlobalEventId = StreamId;
-export const LogsQuery = z.object({ lines: WholeNumber(0, 100_000).optional() });
+export const LogsQuery = z.object({ lines: WholeNumber(0, 100_000).optional(), timestamps: Flag.optional() });
 export const ReconcileQuery = z.object({ host: HostIdSchema.optional(), timeoutMs: WholeNumber(1, MAX_WAIT_MS).optional() });
 export const FsckQuery = z.object({ repair: Flag.optional() }).strict();
 
