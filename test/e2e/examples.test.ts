@@ -2,25 +2,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { onCleanup } from '../helpers/cleanup.js';
-import { carriersOf, ROOT, until, useWorker } from '../helpers/workers.js';
+import { carriersOf, ROOT, runNode, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-example');
 
-function example(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    // The README's route: REDIS_URL and REAPQ_PREFIX in the environment, `import ... from 'reapq'`.
-    const c = spawn(process.execPath, [join(ROOT, 'examples', file), ...args], {
-      cwd: ROOT,
-      env: t.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.once('exit', (code) => res({ code, stdout, stderr }));
-  });
-}
+// The README's route: REDIS_URL and REAPQ_PREFIX in the environment, `import ... from 'reapq'`.
+const example = (file: string, args: string[]) => runNode(join(ROOT, 'examples', file), args, t.env);
 
 describe('examples/', () => {
   it('client-deploy.mjs deploys a first version, then replaces it, and ends', async () => {

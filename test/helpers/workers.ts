@@ -147,8 +147,18 @@ export async function startWorker(
 
 /** Runs the CLI; resolves with its exit code and output. */
 export function cli(env: NodeJS.ProcessEnv, args: string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNode(BIN, args, env, cwd);
+}
+
+/** Runs a Node script (killed at the end of the test if still running); resolves with its exit code and output. */
+export function runNode(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd = ROOT,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const c = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [script, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     ownedByTest(c);
     let stdout = '';
     let stderr = '';
