@@ -218,7 +218,8 @@ async function applyRepair(c: ClientInternals, r: RecordRepair, at: number): Pro
     const res = reduce(r.record, e, r.id);
     if (!res.ok) throw new Error(`repaired event refused for ${r.id}: ${res.error}`);
     record = res.record;
-    event = JSON.stringify(e);
+    // 'repaired' is newer than some releases: refused (NotInOlderVersionError) while a live worker cannot read it.
+    event = await c.store.encode(e);
   }
   const opKeys = r.ops.map((o) => keyOf(keys, o.ref));
   const opArgs = r.ops.flatMap((o) =>

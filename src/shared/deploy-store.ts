@@ -10,7 +10,7 @@ import {
   type DeployEventDraft,
   type DeployRecord,
 } from './deploy.js';
-import { BASELINE_VERSION, NotInOlderVersionError } from './event-versions.js';
+import { BASELINE_VERSION } from './event-versions.js';
 import type { WriteVersionSource } from './fleet-view.js';
 import type { Keys } from './keys.js';
 import { decodeStored } from './stored.js';
@@ -96,14 +96,8 @@ export class DeployStore {
       const events = drafts.map((e) => withDeployVersion(e, this.now()));
       const asked = this.versions.current();
       const versions = asked instanceof Promise ? await asked : asked;
-      let encoded: string[];
-      try {
-        encoded = events.map((e) => encodeDeployEvent(e, (key) => versions[key] ?? BASELINE_VERSION));
-      } catch (err) {
-        // What the fleet cannot read yet is refused before anything is stored.
-        if (err instanceof NotInOlderVersionError) throw new ConflictError(err.message);
-        throw err;
-      }
+      // What the fleet cannot read yet is refused here (NotInOlderVersionError), before anything is stored.
+      const encoded = events.map((e) => encodeDeployEvent(e, (key) => versions[key] ?? BASELINE_VERSION));
       let rec = cur;
       for (const e of events) {
         const res = reduceDeploy(rec, e, id);

@@ -95,6 +95,12 @@ export class EventStore {
     return this;
   }
 
+  /** An event's JSON at the version the fleet reads (for a write outside transact); NotInOlderVersionError when it cannot read it. */
+  async encode(e: ReapqEvent): Promise<string> {
+    const versions = await this.versions.current();
+    return encodeEvent(e, (type) => versions[type] ?? BASELINE_VERSION);
+  }
+
   /** Closes the append connection, if the store has one of its own (the shared one is the caller's). */
   async close(): Promise<void> {
     if (this.writer !== this.redis) await this.writer.quit().catch(() => this.writer.disconnect());
@@ -122,11 +128,13 @@ export class EventStore {
         return { record: current, appended: [] };
       }
       const events = fresh.map((e) => withVersion(e, this.now()));
-      // Cached by the source: a promise (one read of the hosts) only for a process's first
-      // write or after an idle spell, so the hot path waits on nothing here.
+      // Cached by the source: a promise (one read) only for a process's first write or after
+      // an idle spell, so the hot path waits on nothing here.
       const asked = this.versions.current();
       const versions = asked instanceof Promise ? await asked : asked;
       const writeVersion = (type: EventType) => versions[type] ?? BASELINE_VERSION;
+      // Throws NotInOlderVersionError, before anything is stored, for what a live worker cannot read.
+      const encoded = events.map((e) => encodeEvent(e, writeVersion));
       let rec = current;
       for (const e of events) {
         const res = reduce(rec, e, id);
@@ -167,7 +175,7 @@ export class EventStore {
         current ? countsField(current) : '',
         countsField(next),
         String(this.now()),
-        ...events.map((e) => encodeEvent(e, writeVersion)),
+        ...encoded,
       ]);
       if (ok === 1) {
         if (quarantined === 1) this.onCorrupt?.(id, `event stream of ${id} is corrupt: moved aside to ${this.keys.corruptStream(id)}`);

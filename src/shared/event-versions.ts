@@ -15,6 +15,8 @@
  * the two never share a name.
  */
 
+import { ConflictError } from './errors.js';
+
 /** An event as parsed from JSON, before its schema check. */
 export type RawEvent = Record<string, unknown>;
 
@@ -34,8 +36,29 @@ export type EventFamily = 'process' | 'deploy';
 /** The name of a type of a family in the table, announcements and the fleet's versions. */
 export const versionKey = (type: string, family: EventFamily = 'process'): string => (family === 'deploy' ? `deploy.${type}` : type);
 
-/** A change of shape that an older version cannot say: the write is refused with this message (nothing is stored). */
-export class NotInOlderVersionError extends Error {}
+/**
+ * What a live worker of the fleet cannot read (a shape its version cannot say, a type it
+ * does not know): the write is refused with this message and nothing is stored. A conflict
+ * with the fleet (HTTP 409), over once the older workers are upgraded.
+ */
+export class NotInOlderVersionError extends ConflictError {}
+
+/** What a reader reads of a type it does not know at all: nothing, so no version of it may be written for it. */
+export const NOT_READ = 0;
+
+/**
+ * The types every release of a fleet reads, announced or not: those of the release before
+ * workers announced what they read (a5e6169). A type added since (repaired, start_failed,
+ * ...) is read only by a worker that lists it.
+ */
+export const FIRST_TYPES: ReadonlySet<string> = new Set([
+  ...['start_requested', 'spawn_begun', 'start_deferred', 'spawned', 'spawn_failed', 'stop_requested', 'signal_sent'],
+  ...['exited', 'stopped', 'kill_pending', 'adopted', 'drift', 'lost', 'oom', 'restart_scheduled', 'gave_up', 'ready', 'not_ready'],
+  ...['requested', 'began', 'superseded', 'revision_started', 'replica_ready', 'previous_stopped', 'rollback_begun'].map((t) =>
+    versionKey(t, 'deploy'),
+  ),
+  ...['previous_restarted', 'succeeded', 'rolled_back'].map((t) => versionKey(t, 'deploy')),
+]);
 
 const specOf = (e: RawEvent): RawEvent => (typeof e.spec === 'object' && e.spec !== null ? (e.spec as RawEvent) : {});
 
@@ -119,7 +142,11 @@ export function upcast(raw: RawEvent, family: EventFamily = 'process'): RawEvent
 export function downcast(e: RawEvent, to: number, family: EventFamily = 'process'): RawEvent {
   const type = versionKey(String(e.type), family);
   const current = currentVersion(type);
-  const target = Math.max(BASELINE_VERSION, Math.min(to, current));
+  if (to < BASELINE_VERSION)
+    throw new NotInOlderVersionError(
+      `${e.type} is an event type that a live worker of an earlier release cannot read (reapq hosts, EVENTS): not written until it is upgraded`,
+    );
+  const target = Math.min(to, current);
   if (target === current) return e;
   const steps = VERSION_STEPS[type] ?? [];
   let out = e;
@@ -129,15 +156,17 @@ export function downcast(e: RawEvent, to: number, family: EventFamily = 'process
 
 /**
  * Per type, the newest version every reader of a fleet reads: what a writer may use while
- * they all run. A reader that announced nothing (a release before per-type versions) reads
- * the baseline; a type a reader does not list, it cannot read at all, so it counts as the
- * baseline too (a type new to the fleet must not be written until every reader lists it).
+ * they all run. A type a reader does not list (or a reader that announced nothing: a
+ * release before announcements) it reads at the baseline if it is one of FIRST_TYPES, and
+ * not at all (NOT_READ) otherwise: a type new to the fleet is not written until every
+ * reader lists it.
  */
 export function fleetVersions(
   types: readonly string[],
   announced: ReadonlyArray<Readonly<Record<string, number>> | undefined>,
 ): Record<string, number> {
-  return Object.fromEntries(types.map((t) => [t, Math.min(currentVersion(t), ...announced.map((a) => a?.[t] ?? BASELINE_VERSION))]));
+  const unlisted = (t: string) => (FIRST_TYPES.has(t) ? BASELINE_VERSION : NOT_READ);
+  return Object.fromEntries(types.map((t) => [t, Math.min(currentVersion(t), ...announced.map((a) => a?.[t] ?? unlisted(t)))]));
 }
 
 /**

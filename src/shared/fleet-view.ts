@@ -19,16 +19,16 @@ export interface WriteVersionSource {
 /** Every event type a worker announces and a writer chooses a version for: process events, then deploy events (`deploy.<type>`). */
 export const VERSIONED_TYPES: readonly string[] = [...EVENT_TYPES, ...DEPLOY_EVENT_TYPES.map((t) => versionKey(t, 'deploy'))];
 
-const StoredFleetVersions = z.record(z.string(), z.number().int().positive());
+const StoredFleetVersions = z.record(z.string(), z.number().int().nonnegative());
 
 /**
  * What the fleet pass stores for every writer: per type, the version every live worker
- * reads (writeVersions), only the types above the baseline, so it stays a few bytes however
+ * reads (writeVersions), only the types not at the baseline, so it stays a few bytes however
  * many hosts there are and a writer's read of it costs the same in a fleet of 2 or 200.
  */
 export function encodeFleetVersions(hosts: ReadonlyArray<Pick<HostInfo, 'alive' | 'events'>>): string {
   const all = writeVersions(VERSIONED_TYPES, hosts);
-  return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([, v]) => v > BASELINE_VERSION)));
+  return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([, v]) => v !== BASELINE_VERSION)));
 }
 
 /** The stored fleet versions; none stored (no fleet pass lately: no live worker of this release) or unreadable means the baseline. */

@@ -63,7 +63,7 @@ export interface Keys {
    */
   hostLease(hostId: string): string;
   /**
-   * String with a ttl: per event type above version 1, the version every live worker reads
+   * String with a ttl: per event type not at version 1, the version every live worker reads (0: not at all)
    * (JSON), written by the fleet pass and read by every writer once per heartbeat period.
    */
   readonly fleetVersions: string;

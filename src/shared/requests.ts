@@ -1,3 +1,4 @@
+import { NotInOlderVersionError } from './event-versions.js';
 import type { EventStore } from './event-store.js';
 import type { JobQueues } from './job-queues.js';
 import { FINAL_STATES, type ProcessRecord, type StartSpecSchema, type StopOptionsSchema } from './record.js';
@@ -31,11 +32,19 @@ export async function requestStart(
 ): Promise<ProcessRecord> {
   const seen = spec.host && deps.hosts ? await deps.hosts.of(spec.host) : null;
   const verdict = spec.host && seen ? pinnedHostVerdict(spec.host, seen.heartbeat, seen.now) : null;
-  const { record } = await deps.store.transact(
-    id,
-    (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null), ...pinnedEvents(spec.host, verdict)]),
-    opts.fresh ? null : undefined,
-  );
+  const append = (pinned: EventDraft[]) =>
+    deps.store.transact(
+      id,
+      (cur) => (cur ? null : [startRequested(spec, opts.of ?? null, opts.restartOf ?? null), ...pinned]),
+      opts.fresh ? null : undefined,
+    );
+  const pinned = pinnedEvents(spec.host, verdict);
+  // A live worker of a release before start_failed cannot read it: the start then waits
+  // pending for its host, as it did in that release.
+  const { record } = await append(pinned).catch((err: unknown) => {
+    if (err instanceof NotInOlderVersionError && pinned.length > 0) return append([]);
+    throw err;
+  });
   const rec = record!;
   // Enqueued even when the record existed: a producer (or deploy runner) that crashed
   // between the append and the add repeats both with the same id and must not strand a

@@ -6,6 +6,9 @@ import {
   describeVersions,
   downcast,
   fleetVersions,
+  FIRST_TYPES,
+  NOT_READ,
+  NotInOlderVersionError,
   readableVersions,
   upcast,
   VERSION_STEPS,
@@ -14,6 +17,7 @@ import {
 } from '../../src/shared/event-versions.js';
 import { decodeEvent, encodeEvent, EVENT_TYPES, withVersion, type ReapqEvent } from '../../src/shared/events.js';
 import { fold } from '../../src/shared/reducer.js';
+import { VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
 
 // Stored samples of every version of every event type, as a release of that version wrote
 // them: test/fixtures/events/<type>.json is { "<version>": [{ "written by", "event", "as current"? }] }.
@@ -124,16 +128,29 @@ describe('event versions', () => {
     expect(mine).toEqual({ start_requested: 2, stopped: 1, repaired: 1 });
     // Every worker on this release: the newest shapes.
     expect(fleetVersions(types, [mine, mine])).toEqual({ start_requested: 2, stopped: 1, repaired: 1 });
-    // A worker that announces nothing (before versioned events) reads the baseline of every type.
-    expect(fleetVersions(types, [mine, undefined])).toEqual({ start_requested: 1, stopped: 1, repaired: 1 });
+    // A worker that announces nothing (before versioned events) reads the baseline of every
+    // type it knew, and nothing of a type added since (repaired came with fsck).
+    expect(fleetVersions(types, [mine, undefined])).toEqual({ start_requested: 1, stopped: 1, repaired: NOT_READ });
     // A reader of a newer release does not lift a type past what this one writes.
     expect(fleetVersions(types, [{ start_requested: 3, stopped: 2, repaired: 1 }])).toEqual({
       start_requested: 2,
       stopped: 1,
       repaired: 1,
     });
-    // A reader that does not list a type counts as its baseline.
-    expect(fleetVersions(types, [{ stopped: 1 }])).toEqual({ start_requested: 1, stopped: 1, repaired: 1 });
+    // A reader that does not list a type reads it at the baseline if every release knew it, else not at all.
+    expect(fleetVersions(types, [{ stopped: 1 }])).toEqual({ start_requested: 1, stopped: 1, repaired: NOT_READ });
+    expect(fleetVersions(['deploy.requested', 'start_failed'], [{ start_requested: 2, repaired: 1 }])).toEqual({
+      'deploy.requested': 1,
+      start_failed: NOT_READ,
+    });
+    // The types every release reads are types this one knows, and the newer ones are not among them.
+    for (const t of FIRST_TYPES) expect(VERSIONED_TYPES).toContain(t);
+    expect(EVENT_TYPES.filter((t) => !FIRST_TYPES.has(t)).sort()).toEqual(['repaired', 'start_failed']);
+    // What a live reader cannot read at all is refused, not written.
+    expect(() => downcast({ v: 1, at: 1, type: 'start_failed', reason: 'x' }, NOT_READ)).toThrow(
+      'start_failed is an event type that a live worker of an earlier release cannot read (reapq hosts, EVENTS): not written until it is upgraded',
+    );
+    expect(() => downcast({ v: 1, at: 1, type: 'start_failed', reason: 'x' }, NOT_READ)).toThrow(NotInOlderVersionError);
     expect(describeVersions(mine)).toBe('v1, start_requested v2');
   });
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readableVersions, writeVersions } from '../../src/shared/event-versions.js';
 import { EVENT_TYPES } from '../../src/shared/events.js';
-import { decodeFleetVersions, encodeFleetVersions, FleetView } from '../../src/shared/fleet-view.js';
+import { decodeFleetVersions, encodeFleetVersions, FleetView, VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
 
 type Host = { alive: boolean; events?: Record<string, number> };
-const NEW = readableVersions(EVENT_TYPES);
+const NEW = readableVersions(VERSIONED_TYPES);
 const OLD: Host = { alive: true }; // a worker of the release before versioned events announces nothing
 
 /** A fleet whose hosts the test sets, counting the reads of it, on a clock the test moves. */
@@ -23,11 +23,12 @@ function fleet(hosts: Host[]) {
 }
 
 describe("a writer's view of the fleet", () => {
-  it('is stored by the fleet pass as the types above v1, a few bytes whatever the fleet size', () => {
+  it('is stored by the fleet pass as the types not at v1, a few bytes whatever the fleet size', () => {
     const hosts = Array.from({ length: 200 }, (): Host => ({ alive: true, events: NEW }));
-    expect(encodeFleetVersions(hosts)).toBe('{"start_requested":2}');
-    expect(decodeFleetVersions(encodeFleetVersions(hosts))).toEqual({ start_requested: 2 });
-    expect(encodeFleetVersions([...hosts, OLD])).toBe('{}');
+    expect(encodeFleetVersions(hosts)).toBe('{"start_requested":2,"deploy.requested":2}');
+    expect(decodeFleetVersions(encodeFleetVersions(hosts))).toEqual({ start_requested: 2, 'deploy.requested': 2 });
+    // One worker from before announcements: v1 of what it knew, nothing of the types added since.
+    expect(encodeFleetVersions([...hosts, OLD])).toBe('{"start_failed":0,"repaired":0}');
     // Nothing stored (no fleet pass lately) or unreadable: the baseline for every type.
     expect(decodeFleetVersions(null)).toEqual({});
     expect(decodeFleetVersions('{"start_requested":"2"}')).toEqual({});

@@ -1,4 +1,5 @@
 import type { EventStore } from '../../shared/event-store.js';
+import { NotInOlderVersionError } from '../../shared/event-versions.js';
 import type { HostInfo } from '../../shared/hosts.js';
 import { pinnedHostVerdict } from '../../shared/pinned-host.js';
 import type { ProcessRecord } from '../../shared/record.js';
@@ -13,10 +14,15 @@ export async function settlePinned(store: EventStore, rec: ProcessRecord, hosts:
   if (!host) return false;
   const v = pinnedHostVerdict(host, hosts.find((h) => h.hostId === host) ?? null, now);
   if (!v || (v.kind === 'wait' && rec.error === v.reason)) return false;
-  const { appended } = await store.transact(rec.id, (cur) =>
+  const settle = store.transact(rec.id, (cur) =>
     cur?.state === 'pending' && cur.desired === 'running' && cur.requestedHost === host
       ? [v.kind === 'fail' ? { type: 'start_failed', reason: v.reason } : { type: 'start_deferred', host, reason: v.reason, retryInMs: 0 }]
       : null,
   );
+  // A live worker of a release before start_failed cannot read it: the start waits, as it did there.
+  const { appended } = await settle.catch((err: unknown) => {
+    if (err instanceof NotInOlderVersionError) return { appended: [] };
+    throw err;
+  });
   return v.kind === 'fail' && appended.length > 0;
 }
