@@ -170,21 +170,41 @@ export function fleetVersions(
 }
 
 /**
- * Per type, the version a writer stores now: the newest every live worker of the fleet
- * reads (fleetVersions over their announcements; a live worker that announces nothing
- * reads the baseline). With no live worker there is nobody to ask, and the one who comes
- * next may be of any release, so the baseline, which every release reads. A downed or
- * expired worker does not hold the fleet back: it is gone until it heartbeats again.
+ * How long a worker that stopped heartbeating without shutting down (a crash, a kill, a
+ * reboot) still counts as a reader: it is expected back, as the release it was, and its
+ * records are read again when it comes. A worker that shut down cleanly (`down`, as in a
+ * rolling upgrade) is gone at once.
  */
-export function writeVersions(
-  types: readonly string[],
-  hosts: ReadonlyArray<{ readonly alive: boolean; readonly events?: Readonly<Record<string, number>> | undefined }>,
-): Record<string, number> {
-  const live = hosts.filter((h) => h.alive);
-  if (live.length === 0) return Object.fromEntries(types.map((t) => [t, BASELINE_VERSION]));
+export const REJOIN_WINDOW_MS = 10 * 60_000;
+
+/** A host's heartbeat as far as the choice of versions goes. */
+export interface Reader {
+  readonly alive: boolean;
+  readonly state?: string;
+  readonly at?: number;
+  readonly ttlMs?: number;
+  readonly events?: Readonly<Record<string, number>> | undefined;
+}
+
+/** Whether a host counts among the fleet's readers at `now`: alive, or crashed within REJOIN_WINDOW_MS. */
+export function isReader(h: Reader, now: number): boolean {
+  if (h.alive) return true;
+  if (h.state === 'down' || h.at === undefined || h.ttlMs === undefined) return false;
+  return now - (h.at + h.ttlMs) < REJOIN_WINDOW_MS;
+}
+
+/**
+ * Per type, the version a writer stores now: the newest every reader of the fleet reads
+ * (fleetVersions over their announcements; see isReader: the live workers and those that
+ * crashed lately). With no reader there is nobody to ask, and the one who comes next may
+ * be of any release, so the baseline of every type.
+ */
+export function writeVersions(types: readonly string[], hosts: readonly Reader[], now = 0): Record<string, number> {
+  const readers = hosts.filter((h) => isReader(h, now));
+  if (readers.length === 0) return Object.fromEntries(types.map((t) => [t, BASELINE_VERSION]));
   return fleetVersions(
     types,
-    live.map((h) => h.events),
+    readers.map((h) => h.events),
   );
 }
 

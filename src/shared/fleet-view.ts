@@ -2,9 +2,9 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { systemClock, type Clock } from './clock.js';
 import { DEPLOY_EVENT_TYPES } from './deploy.js';
-import { BASELINE_VERSION, versionKey, writeVersions } from './event-versions.js';
+import { BASELINE_VERSION, versionKey, writeVersions, type Reader } from './event-versions.js';
 import { EVENT_TYPES } from './events.js';
-import type { HostInfo } from './hosts.js';
+import { readHostsAt } from './hosts.js';
 import type { Keys } from './keys.js';
 import { decodeStoredOrNull } from './stored.js';
 
@@ -26,12 +26,12 @@ const StoredFleetVersions = z.record(z.string(), z.number().int().nonnegative())
  * reads (writeVersions), only the types not at the baseline, so it stays a few bytes however
  * many hosts there are and a writer's read of it costs the same in a fleet of 2 or 200.
  */
-export function encodeFleetVersions(hosts: ReadonlyArray<Pick<HostInfo, 'alive' | 'events'>>): string {
-  const all = writeVersions(VERSIONED_TYPES, hosts);
+export function encodeFleetVersions(hosts: readonly Reader[], now: number): string {
+  const all = writeVersions(VERSIONED_TYPES, hosts, now);
   return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([, v]) => v !== BASELINE_VERSION)));
 }
 
-/** The stored fleet versions; none stored (no fleet pass lately: no live worker of this release) or unreadable means the baseline. */
+/** The stored fleet versions; an unreadable value means the baseline of every type. */
 export function decodeFleetVersions(json: string | null): WriteVersionMap {
   return decodeStoredOrNull(StoredFleetVersions, json, 'fleet versions') ?? {};
 }
@@ -40,10 +40,11 @@ export function decodeFleetVersions(json: string | null): WriteVersionMap {
 export async function publishFleetVersions(
   redis: Redis,
   keys: Keys,
-  hosts: ReadonlyArray<Pick<HostInfo, 'alive' | 'events'>>,
+  hosts: readonly Reader[],
+  now: number,
   intervalMs: number,
 ): Promise<void> {
-  await redis.set(keys.fleetVersions, encodeFleetVersions(hosts), 'PX', 3 * intervalMs);
+  await redis.set(keys.fleetVersions, encodeFleetVersions(hosts, now), 'PX', 3 * intervalMs);
 }
 
 /**
@@ -104,7 +105,14 @@ export function fleetView(
   clock: Clock = systemClock,
 ): FleetView {
   return new FleetView(
-    async () => decodeFleetVersions(await redis.get(keys.fleetVersions)),
+    async () => {
+      const stored = await redis.get(keys.fleetVersions);
+      if (stored !== null) return decodeFleetVersions(stored);
+      // No fleet pass of this release lately (none live, the fleet just started, or workers of
+      // an earlier release held the pass): the heartbeats themselves, until the key is back.
+      const { now, hosts } = await readHostsAt(redis, keys.hosts);
+      return writeVersions(VERSIONED_TYPES, hosts, now);
+    },
     periodMs,
     () => clock.mono(),
     onError,

@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { onCleanup, tempDir } from './cleanup.js';
 import { ReapqClient } from '../../src/index.js';
+import { readableVersions } from '../../src/shared/event-versions.js';
+import { VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
 import { internalsOf } from '../../src/producer/client.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { removeSubtree } from '../../src/worker/cgroup/subtree.js';
@@ -257,6 +259,9 @@ export async function handled(job: Job, timeoutMs = 10_000): Promise<void> {
  */
 export async function hostThatNeverTakes(client: ReapqClient, hostId: string): Promise<void> {
   const { connection, keys } = internalsOf(client);
-  const hb = { hostId, pid: 1, version: 'test', state: 'up', load: 0, capacity: null, at: Date.now(), ttlMs: 3_600_000 };
+  // A worker of this release: it announces what this release reads (one that announces
+  // nothing is of a release before announcements, for which newer event types are held back).
+  const events = readableVersions(VERSIONED_TYPES);
+  const hb = { hostId, pid: 1, version: 'test', state: 'up', load: 0, capacity: null, at: Date.now(), ttlMs: 3_600_000, events };
   await connection.hset(keys.hosts, hostId, JSON.stringify(hb));
 }

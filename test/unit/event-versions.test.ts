@@ -9,6 +9,7 @@ import {
   FIRST_TYPES,
   NOT_READ,
   NotInOlderVersionError,
+  REJOIN_WINDOW_MS,
   readableVersions,
   upcast,
   VERSION_STEPS,
@@ -145,7 +146,7 @@ describe('event versions', () => {
     });
     // The types every release reads are types this one knows, and the newer ones are not among them.
     for (const t of FIRST_TYPES) expect(VERSIONED_TYPES).toContain(t);
-    expect(EVENT_TYPES.filter((t) => !FIRST_TYPES.has(t)).sort()).toEqual(['repaired', 'start_failed']);
+    expect(EVENT_TYPES.filter((t) => !FIRST_TYPES.has(t)).sort()).toEqual(['log_lost', 'repaired', 'start_failed']);
     // What a live reader cannot read at all is refused, not written.
     expect(() => downcast({ v: 1, at: 1, type: 'start_failed', reason: 'x' }, NOT_READ)).toThrow(
       'start_failed is an event type that a live worker of an earlier release cannot read (reapq hosts, EVENTS): not written until it is upgraded',
@@ -167,6 +168,12 @@ describe('event versions', () => {
     expect(writeVersions(types, [up({ start_requested: 1, stopped: 1 }), up(mine)])).toEqual({ start_requested: 1, stopped: 1 });
     // Once it is gone (shut down or expired), it holds nobody back.
     expect(writeVersions(types, [up(mine), gone(undefined), gone({ start_requested: 1 })])).toEqual({ start_requested: 2, stopped: 1 });
+    // A worker that crashed (no clean shutdown) is expected back as the release it was: it
+    // still counts for REJOIN_WINDOW_MS after its heartbeat expired.
+    const crashed = (expiredAgoMs: number) => ({ alive: false, state: 'up', at: 1_000_000 - expiredAgoMs - 6000, ttlMs: 6000 });
+    expect(writeVersions(types, [up(mine), crashed(60_000)], 1_000_000)).toEqual({ start_requested: 1, stopped: 1 });
+    expect(writeVersions(types, [up(mine), crashed(REJOIN_WINDOW_MS)], 1_000_000)).toEqual({ start_requested: 2, stopped: 1 });
+    expect(writeVersions(types, [up(mine), { ...crashed(1000), state: 'down' }], 1_000_000)).toEqual({ start_requested: 2, stopped: 1 });
     // Nobody live to ask: the baseline, which any release that comes next reads.
     expect(writeVersions(types, [])).toEqual({ start_requested: 1, stopped: 1 });
     expect(writeVersions(types, [gone(mine)])).toEqual({ start_requested: 1, stopped: 1 });

@@ -1,3 +1,4 @@
+import { NotInOlderVersionError } from '../../shared/event-versions.js';
 import type { Clock } from '../../shared/clock.js';
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
@@ -137,7 +138,22 @@ export class Executor {
   /** Appends on the version the decision saw; false if the record moved meanwhile. */
   private async append(run: Run, events: Extract<Action, { kind: 'append' }>['events']): Promise<boolean> {
     const v = run.base?.version ?? 0;
-    const { appended, record } = await this.deps.store.transact(run.id, (cur) => ((cur?.version ?? 0) === v ? events : null), run.base);
+    const { appended, record } = await this.deps.store
+      .transact(run.id, (cur) => ((cur?.version ?? 0) === v ? events : null), run.base)
+      .catch((err: unknown) => {
+        // A live worker of a release before log_lost cannot read it: the loss is logged
+        // here instead of recorded, and the record's other steps go on.
+        const loss = run.held?.logLoss;
+        if (!(err instanceof NotInOlderVersionError) || !loss || !events.every((e) => e.type === 'log_lost')) throw err;
+        run
+          .log()
+          .warn(
+            { error: loss.error, lostBytes: loss.lostBytes },
+            'log write failed: output lost, log truncated (not on the record: ' + err.message + ')',
+          );
+        run.held!.logLoss = null;
+        return { appended: [], record: null };
+      });
     if (appended.length === 0) return false;
     run.base = record;
     noteAppended(this.deps.stats, run.held, appended, record!, run.log(), this.deps.clock.mono());

@@ -81,7 +81,7 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
     const beats = await readHostsAt(deps.redis, deps.keys.hosts);
     const now = beats.now;
     // Once per interval for the fleet, so writers read a few bytes instead of every heartbeat.
-    await publishFleetVersions(deps.redis, deps.keys, beats.hosts, lockMs);
+    await publishFleetVersions(deps.redis, deps.keys, beats.hosts, beats.now, lockMs);
     for (const h of beats.hosts) {
       if (h.hostId === deps.hostId || liveness(h, beats.now) !== 'expired') continue;
       const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
