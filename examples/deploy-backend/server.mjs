@@ -2,6 +2,8 @@
 //
 //   POST /apps/:name/deploy  {"version": "v2", "broken": false, "replicas": 1}
 //        queues a deploy of app.mjs and streams its steps as server-sent events
+//   POST /apps/:name/scale   {"replicas": 3}
+//        the same revision with another count, its steps streamed likewise
 //   ANY  /apps/:name/*       proxied to the app's active revision (round robin over its replicas)
 //
 // The proxy switches a replica in only once reapq says it is ready (its /health answered),
@@ -57,14 +59,9 @@ fastify.post('/apps/:name/deploy', async (request, reply) => {
     timeoutMs: 10_000,
     replicas,
   });
-  if (!pools.has(name)) await sync(name);
-  reply.hijack();
-  reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  const send = (data) => reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
   let previous = [];
   const newReplicas = [];
-  for await (const { event } of client.followDeploy(deploy.id)) {
-    const p = pool(name);
+  await follow(reply, name, deploy.id, async (event, p) => {
     if (event.type === 'began') previous = event.previous?.processes ?? [];
     if (event.type === 'revision_started') newReplicas.push(event.process);
     if (event.type === 'replica_ready') {
@@ -80,13 +77,39 @@ fastify.post('/apps/:name/deploy', async (request, reply) => {
       const rest = [...p.keys()].filter((id) => !newReplicas.includes(id));
       if (rest.length > 0) for (const id of newReplicas) p.delete(id);
     }
-    send({ deploy: deploy.id, ...event });
+  });
+});
+
+fastify.post('/apps/:name/scale', async (request, reply) => {
+  const { name } = request.params;
+  const replicas = request.body?.replicas;
+  const scale = await client.scale(name, replicas);
+  await follow(reply, name, scale.id, async (event, p) => {
+    // Down: the replicas beyond the count leave the proxy before reapq stops them. Up: a
+    // new one enters once ready; the ones serving are left alone.
+    if (event.type === 'began') for (const old of event.previous?.processes.slice(replicas) ?? []) p.delete(old);
+    if (event.type === 'replica_ready') {
+      const url = await endpointOf(event.process);
+      if (url) p.set(event.process, url);
+    }
+  });
+});
+
+/** Streams a deploy's steps as server-sent events, letting `onStep` move the proxy's pool first; ends with `done`. */
+async function follow(reply, name, deployId, onStep) {
+  if (!pools.has(name)) await sync(name);
+  reply.hijack();
+  reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (data) => reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
+  for await (const { event } of client.followDeploy(deployId)) {
+    await onStep(event, pool(name));
+    send({ deploy: deployId, ...event });
   }
   await sync(name);
-  const fin = await client.getDeploy(deploy.id);
-  send({ deploy: deploy.id, type: 'done', state: fin.state, reason: fin.reason });
+  const fin = await client.getDeploy(deployId);
+  send({ deploy: deployId, type: 'done', state: fin.state, reason: fin.reason });
   reply.raw.end();
-});
+}
 
 fastify.get('/apps', async () => client.services());
 

@@ -29,7 +29,7 @@ describe('examples/', () => {
     await t.client.waitFor('web-v2', 'stopped');
   }, 60_000);
 
-  it('deploy-backend: v1, then v2 under continuous requests through the proxy, then a broken v3 rolled back: no request fails', async () => {
+  it('deploy-backend: v1, then v2 under continuous requests through the proxy, then a broken v3 rolled back, then scaled 1 -> 3 -> 1: no request fails', async () => {
     const backend = spawn(process.execPath, [join(ROOT, 'examples', 'deploy-backend', 'server.mjs')], {
       cwd: ROOT,
       env: { ...t.env, LISTEN: '127.0.0.1:0', LOG_LEVEL: 'info' },
@@ -43,8 +43,8 @@ describe('examples/', () => {
     backend.stderr.on('data', (d) => (log += d));
     backend.stdout.on('data', (d) => (log += d));
     const base = await until(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1], 15_000, 'the backend listening');
-    const deploy = async (body: object) => {
-      const res = await fetch(`${base}/apps/demo/deploy`, {
+    const deploy = async (body: object, what = 'deploy') => {
+      const res = await fetch(`${base}/apps/demo/${what}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -82,6 +82,14 @@ describe('examples/', () => {
       expect(v3).toMatchObject({ state: 'rolled_back' });
       const after = seen.v2!;
       await until(() => seen.v2! >= after + 20, 10_000, 'requests answered by v2 after the rollback');
+      // Scale up and down under the same load: the serving replica is left alone.
+      expect(await deploy({ replicas: 3 }, 'scale')).toMatchObject({ state: 'succeeded' });
+      expect((await t.client.service('demo')).active!.processes.map((p) => p.id)).toEqual(['demo-r2-0', 'demo-r2-1-s4', 'demo-r2-2-s4']);
+      const up = seen.v2!;
+      await until(() => seen.v2! >= up + 20, 10_000, 'requests answered by 3 replicas');
+      expect(await deploy({ replicas: 1 }, 'scale')).toMatchObject({ state: 'succeeded' });
+      const down = seen.v2!;
+      await until(() => seen.v2! >= down + 20, 10_000, 'requests answered by 1 replica');
     } finally {
       running = false;
       await Promise.all(loops);
@@ -90,7 +98,7 @@ describe('examples/', () => {
     expect(failures).toEqual([]);
     expect(seen.v1).toBeGreaterThan(0);
     expect(seen.v3).toBeUndefined();
-    expect(carriersOf('demo-r1-0')).toEqual([]);
+    for (const id of ['demo-r1-0', 'demo-r2-1-s4', 'demo-r2-2-s4']) expect(carriersOf(id)).toEqual([]);
 
     const stop = await t.client.stopService('demo');
     expect((await t.client.waitForDeploy(stop.id)).state).toBe('succeeded');
