@@ -189,15 +189,19 @@ describe('npm start and its terminal', () => {
     await expectNothingLeft(dev, seen);
   }, 60_000);
 
-  it('SIGINT to its whole process group while its Redis starts: the Redis stopped, nothing left', async () => {
-    const dev = spawnDev('group', 'h-devterm-redis');
-    const redisPid = await whenSeen(dev, 'its redis-server', () => descendants(dev.child.pid!).find((p) => comm(p) === 'redis-server'));
-    const seen = [...descendants(dev.child.pid!), redisPid];
-    expect(devFile(dev.dataDir)?.apiUrl, 'still starting: no api yet').toBeUndefined();
-    process.kill(-dev.child.pid!, 'SIGINT');
-    await expectNothingLeft(dev, seen);
-    expect(dev.output()).toContain('reapq dev shutting down');
-  }, 60_000);
+  it.each(['SIGINT', 'SIGHUP'] as const)(
+    '%s to its whole process group while its Redis starts: the Redis stopped, nothing left',
+    async (signal) => {
+      const dev = spawnDev('group', `h-devterm-redis-${signal.toLowerCase()}`);
+      const redisPid = await whenSeen(dev, 'its redis-server', () => descendants(dev.child.pid!).find((p) => comm(p) === 'redis-server'));
+      const seen = [...descendants(dev.child.pid!), redisPid];
+      expect(devFile(dev.dataDir)?.apiUrl, 'still starting: no api yet').toBeUndefined();
+      process.kill(-dev.child.pid!, signal);
+      await expectNothingLeft(dev, seen);
+      expect(dev.output()).toContain('reapq dev shutting down');
+    },
+    60_000,
+  );
 
   it('SIGINT to its whole process group (Ctrl-C): every tree stopped first, then Redis; nothing left, every record final', async () => {
     const dev = await startDev('group', 'h-devterm-int');
