@@ -68,11 +68,12 @@ describe.skipIf(!support.ok)('a root tenant that leaves its cgroup leaf', () => 
     const events = (await c.events(rec.id)).map((e) => e.event);
     const signalled = events.flatMap((e) => (e.type === 'signal_sent' ? e.pids : []));
     expect(signalled).toEqual(expect.arrayContaining([leader, escapee]));
-    const named = events.filter((e) => e.type === 'drift' && e.kind === 'escaped');
-    expect(named).toHaveLength(1);
-    expect(named[0]).toMatchObject({
-      pids: [leader, escapee].sort((a, b) => a - b),
-      detail: `2 outside its cgroup ${running.cgroup}: pid ${Math.min(leader, escapee)} (sleep) in /, pid ${Math.max(leader, escapee)} (sleep) in /`,
-    });
+    // Each named once (at one sighting, or the leader first when the escapee was not forked yet).
+    const named = events.flatMap((e) => (e.type === 'drift' && e.kind === 'escaped' ? [e] : []));
+    // (The double fork's middle process may be seen outside too, before it exits.)
+    const namedPids = named.flatMap((e) => e.pids);
+    expect(namedPids).toEqual(expect.arrayContaining([leader, escapee]));
+    expect(new Set(namedPids).size).toBe(namedPids.length);
+    for (const e of named) expect(e.detail).toMatch(new RegExp(`^\\d outside its cgroup ${running.cgroup}: pid \\d+ \\([^)]+\\) in /`));
   });
 });

@@ -96,7 +96,7 @@ const local = (over: Partial<Local> = {}): Local => ({
   ready: null,
   kill: NO_KILL,
   driftRecorded: false,
-  escapeRecorded: false,
+  escapedNamed: [],
   ...over,
 });
 
@@ -310,7 +310,12 @@ describe('decide: every drift kind and its reason, from plain data', () => {
     const tree = { members: [10], groupAlive: false, leader: 'alive' as const, escaped };
     const stopping = rec({ desired: 'stopped', state: 'stopping', stopSignal: 'SIGTERM' });
     expect(kinds(input({ rec: stopping, tree }))).toEqual(['append']);
-    expect(kinds(input({ rec: stopping, tree, local: local({ escapeRecorded: true }) }))).toEqual(['signal', 'append', 'requeue']);
+    expect(kinds(input({ rec: stopping, tree, local: local({ escapedNamed: [10] }) }))).toEqual(['signal', 'append', 'requeue']);
+    // One that left later is named too, alone.
+    const later = { ...tree, members: [10, 14], escaped: [...escaped, { pid: 14, comm: 'sh', cgroup: '/' }] };
+    expect(decide(input({ rec: stopping, tree: later, local: local({ escapedNamed: [10] }) }))).toMatchObject([
+      { kind: 'append', events: [{ type: 'drift', kind: 'escaped', pids: [14], detail: '1 outside its cgroup (none): pid 14 (sh) in /' }] },
+    ]);
     // Held by no worker yet (adopted first): named once it is.
     expect(kinds(input({ tree, local: null }))).toEqual(['adopt']);
   });

@@ -56,10 +56,11 @@ export function decide(i: DecideInput): Action[] {
   }
   // A failed write on its log: on the record before anything else, like the OOM killer's.
   if (local?.logLoss && local.runId === rec.runId) return [{ kind: 'append', events: [{ type: 'log_lost', ...local.logLoss, run }] }];
-  // Members outside the run's leaf (a tenant moved them): named on the record once, then treated as any member.
-  if (tree?.escaped?.length && local && !local.escapeRecorded) {
-    const pids = tree.escaped.map((e) => e.pid);
-    return [{ kind: 'append', events: [{ type: 'drift', kind: 'escaped', detail: reason.escaped(rec.cgroup, tree.escaped), pids, run }] }];
+  // Members outside the run's leaf (a tenant moved them): each named on the record once, then treated as any member.
+  const unnamed = local ? (tree?.escaped ?? []).filter((e) => !local.escapedNamed.includes(e.pid)) : [];
+  if (unnamed.length > 0) {
+    const pids = unnamed.map((e) => e.pid);
+    return [{ kind: 'append', events: [{ type: 'drift', kind: 'escaped', detail: reason.escaped(rec.cgroup, unnamed), pids, run }] }];
   }
   if (!FINAL_STATES.has(rec.state)) return live(i, rec, local, tree);
 

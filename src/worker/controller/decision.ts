@@ -32,8 +32,8 @@ export interface Local {
   kill: KillState;
   /** A drift event was recorded for the current kill (leftovers, stale run). */
   driftRecorded: boolean;
-  /** The run's members outside its cgroup leaf were named on the record (drift `escaped`). */
-  escapeRecorded: boolean;
+  /** Members outside the run's cgroup leaf already named on the record (drift `escaped`). */
+  escapedNamed: number[];
   /** Cgroup mode: the run's leaf. */
   leaf?: string | null;
   /** A write failure on the run's log file, not on the record yet (log_lost). */

@@ -34,7 +34,7 @@ export function newHeld(runId: string | null, phase: Local['phase']): Held {
     ready: null,
     kill: NO_KILL,
     driftRecorded: false,
-    escapeRecorded: false,
+    escapedNamed: [],
     ident: null,
     seen: new Map(),
     logOffset: 0,

@@ -67,7 +67,7 @@ export function noteAppended(
         stats.killPending++;
         break;
       case 'drift':
-        if (held && ev.kind === 'escaped') held.escapeRecorded = true;
+        if (held && ev.kind === 'escaped') held.escapedNamed.push(...((e as { pids?: number[] }).pids ?? []));
         else if (held) held.driftRecorded = true;
         if (ev.kind === 'stale-run') stats.staleRuns++;
         log.warn({ drift: ev.kind, detail: ev.detail }, 'drift');
