@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/cleanup.js';
 import { carriersOf, cli, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-keep');
@@ -52,7 +52,7 @@ describe('services keep serving', () => {
   });
 
   it('an explicit --restart never is kept; a crash loop marks the service degraded with the reason', async () => {
-    const flag = join(mkdtempSync(join(tmpdir(), 'reapq-keep-')), 'crash');
+    const flag = join(tempDir('keep'), 'crash');
     const d = await t.client.waitForDeploy(
       (await t.client.deploy({ service: 'loop', command: app('l', flag), port: 'auto', ready, replicas: 2 })).id,
     );
