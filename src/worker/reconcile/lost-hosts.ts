@@ -79,65 +79,77 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
     // ages of records (stray starts, retention) are judged on it too: they were stamped by
     // many hosts' clocks, and the one taking this lock may be the furthest off.
     const beats = await readHostsAt(deps.redis, deps.keys.hosts);
-    const now = beats.now;
     // Once per interval for the fleet, so writers read a few bytes instead of every heartbeat.
     await publishFleetVersions(deps.redis, deps.keys, beats.hosts, beats.now, lockMs);
-    for (const h of beats.hosts) {
-      if (h.hostId === deps.hostId || liveness(h, beats.now) !== 'expired') continue;
-      const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
-      if (live.length === 0) continue;
-      report.lostHosts.push(h.hostId);
-      const reason = why.hostLost(h.hostId, Math.round(h.ageMs / 1000));
-      for (const rec of live) {
-        const { appended } = await deps.store.transact(rec.id, (cur) =>
-          cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
-            ? [
-                { type: 'drift', kind: 'host-lost', detail: reason, pids: [] },
-                { type: 'lost', reason },
-              ]
-            : null,
-        );
-        if (appended.length === 0) continue;
-        report.lost.push(rec.id);
-        const { record, appended: next } = await deps.store.transact(rec.id, (cur) => {
-          const e = cur ? decideRestart(cur) : null;
-          return e ? [e] : null;
-        });
-        const ev = next[0];
-        if (record && ev?.type === 'restart_scheduled') {
-          await deps.enqueueStart(record, ev.delayMs);
-          report.rescheduled.push(rec.id);
-        }
-      }
-      deps.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
-    }
+    await markLostHosts(deps, beats, report);
     // Services keep their replica count: before the pending pass, so a revived replica
     // pinned to a dead host ends in this pass with the reason.
     report.revived = await keepServices(deps);
-    // Level-triggered starts: a pending record with no live start job gets it back. Only
-    // records pending for a while: a fresh one's job may still be on its way.
-    for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
-      if (rec.state !== 'pending' || rec.desired !== 'running') continue;
-      // Pinned to a host no worker will serve: it ends here (a restart just scheduled above included).
-      if (await settlePinned(deps.store, rec, beats.hosts, beats.now)) {
-        report.unplaceable.push(rec.id);
-        deps.log.warn({ processId: rec.id, host: rec.requestedHost }, 'pinned to a host that is not alive: start failed');
-        continue;
-      }
-      if (now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
-      if (await deps.ensureStartJob(rec)) {
-        report.requeued.push(rec.id);
-        deps.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');
-      }
-    }
+    await settlePending(deps, beats, report);
     // Retention runs here, once a minute across the fleet, so no worker repeats the others' work.
     if ((await deps.redis.set(deps.keys.pruneLock, token, 'PX', PRUNE_EVERY_MS, 'NX')) === 'OK') {
-      if (deps.retentionMs > 0) report.pruned = (await prune(deps.store, now - deps.retentionMs)).length;
-      report.compacted = await compactFinished(deps.store, now - COMPACT_AFTER_MS);
+      if (deps.retentionMs > 0) report.pruned = (await prune(deps.store, beats.now - deps.retentionMs)).length;
+      report.compacted = await compactFinished(deps.store, beats.now - COMPACT_AFTER_MS);
       if (report.pruned > 0) deps.log.info({ pruned: report.pruned }, 'pruned finished records past retention');
     }
   } finally {
     if (opts.holdMs === undefined) await deps.redis.eval(RELEASE_LUA, 1, deps.keys.clusterLock, token);
   }
   return report;
+}
+
+type Beats = Awaited<ReturnType<typeof readHostsAt>>;
+
+/** Every live record of a host whose lease ran out is `lost`, then restarted where its policy says. */
+async function markLostHosts(deps: ClusterDeps, beats: Beats, report: ClusterReport): Promise<void> {
+  for (const h of beats.hosts) {
+    if (h.hostId === deps.hostId || liveness(h, beats.now) !== 'expired') continue;
+    const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
+    if (live.length === 0) continue;
+    report.lostHosts.push(h.hostId);
+    const reason = why.hostLost(h.hostId, Math.round(h.ageMs / 1000));
+    for (const rec of live) {
+      const { appended } = await deps.store.transact(rec.id, (cur) =>
+        cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
+          ? [
+              { type: 'drift', kind: 'host-lost', detail: reason, pids: [] },
+              { type: 'lost', reason },
+            ]
+          : null,
+      );
+      if (appended.length === 0) continue;
+      report.lost.push(rec.id);
+      const { record, appended: next } = await deps.store.transact(rec.id, (cur) => {
+        const e = cur ? decideRestart(cur) : null;
+        return e ? [e] : null;
+      });
+      const ev = next[0];
+      if (record && ev?.type === 'restart_scheduled') {
+        await deps.enqueueStart(record, ev.delayMs);
+        report.rescheduled.push(rec.id);
+      }
+    }
+    deps.log.warn({ lostHost: h.hostId, lost: report.lost.length, rescheduled: report.rescheduled.length }, 'host lost');
+  }
+}
+
+/**
+ * Level-triggered starts: a pending record with no live start job gets it back. Only records
+ * pending for a while: a fresh one's job may still be on its way.
+ */
+async function settlePending(deps: ClusterDeps, beats: Beats, report: ClusterReport): Promise<void> {
+  for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
+    if (rec.state !== 'pending' || rec.desired !== 'running') continue;
+    // Pinned to a host no worker will serve: it ends here (a restart just scheduled above included).
+    if (await settlePinned(deps.store, rec, beats.hosts, beats.now)) {
+      report.unplaceable.push(rec.id);
+      deps.log.warn({ processId: rec.id, host: rec.requestedHost }, 'pinned to a host that is not alive: start failed');
+      continue;
+    }
+    if (beats.now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
+    if (await deps.ensureStartJob(rec)) {
+      report.requeued.push(rec.id);
+      deps.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');
+    }
+  }
 }
