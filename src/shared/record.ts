@@ -168,7 +168,20 @@ export type Limits = z.infer<typeof LimitsSchema>;
 /** What a producer asks for. The same schema validates the client call, the HTTP body and the job. */
 export const StartSpecSchema = z.object({
   id: ProcessIdSchema.optional(),
-  name: z.string().max(200).refine(noNul, 'must not contain NUL').optional(),
+  // A name is a handle typed on a command line and printed in one table cell: a line break
+  // or an escape sequence in it would forge lines of `ls` or move an operator's terminal.
+  name: z
+    .string()
+    .max(200)
+    .superRefine((n, ctx) => {
+      const i = n.search(/[\x00-\x1f\x7f]/);
+      if (i >= 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `contains a control character (U+${n.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}) at ${i}`,
+        });
+    })
+    .optional(),
   command: z
     .array(z.string().max(65_536).refine(noNul, 'must not contain NUL'))
     .min(1, 'must name a program')

@@ -107,6 +107,30 @@ describe('input edges', () => {
     }
   });
 
+  it('refuses a name with a control character: client, HTTP 400, CLI exit 2, nothing written', async () => {
+    const names: Array<[string, RegExp]> = [
+      ['web\nfake-row running', /name: contains a control character \(U\+000A\) at 3/],
+      ['\u001b[2Jweb', /name: contains a control character \(U\+001B\) at 0/],
+    ];
+    const app = buildServer(t.client);
+    try {
+      for (const [i, [name, reason]] of names.entries()) {
+        const id = `bad-name-${i}`;
+        await expect(t.client.start({ id, name, command: ['sleep', '1000'] })).rejects.toThrow(reason);
+        const res = await app.inject({ method: 'POST', url: '/v1/processes', payload: { id, name, command: ['sleep', '1000'] } });
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json().error).toMatch(reason);
+        const r = await cli(t.env, ['start', '--id', id, '--name', name, '--', 'sleep', '1000']);
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(reason);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        await expect(t.client.get(id)).rejects.toBeInstanceOf(NotFoundError);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it('ends a readiness check Node cannot send (a record written before the check) with a verdict at once', async () => {
     // Written past the schema, as a record from before the edge refused such paths.
     const c = internalsOf(t.client);
