@@ -25,8 +25,8 @@ function fleet(hosts: Host[]) {
 describe("a writer's view of the fleet", () => {
   it('is stored by the fleet pass as the types not at v1, a few bytes whatever the fleet size', () => {
     const hosts = Array.from({ length: 200 }, (): Host => ({ alive: true, events: NEW }));
-    expect(encodeFleetVersions(hosts, 0)).toBe('{"start_requested":2,"deploy.requested":2}');
-    expect(decodeFleetVersions(encodeFleetVersions(hosts, 0))).toEqual({ start_requested: 2, 'deploy.requested': 2 });
+    expect(encodeFleetVersions(hosts, 0)).toBe('{"start_requested":2,"drift":2,"deploy.requested":2}');
+    expect(decodeFleetVersions(encodeFleetVersions(hosts, 0))).toEqual({ start_requested: 2, drift: 2, 'deploy.requested': 2 });
     // One worker from before announcements: v1 of what it knew, nothing of the types added since.
     expect(encodeFleetVersions([...hosts, OLD], 0)).toBe('{"start_failed":0,"log_lost":0,"repaired":0}');
     // Unreadable: the baseline for every type (nothing stored: fleetView reads the heartbeats instead).
