@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, FIXTURES, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 const prefix = randomPrefix();
 let c: ReapqClient;
@@ -18,31 +18,26 @@ function zombiesOf(ppid: number): number[] {
     .map((s) => s.pid);
 }
 
-/** The worker: PID 1 of its namespace, the only child of unshare. */
-function workerPid(unsharePid: number): number {
-  return proc.children(unsharePid)[0]!;
-}
-
 beforeAll(async () => {
   c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-pid1', [], ['unshare', '--pid', '--fork', '--mount-proc']);
+  w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-pid1', [], PID_NAMESPACE);
 });
 afterAll(async () => {
   await c.close();
   if (w.child.exitCode === null) {
-    process.kill(workerPid(w.child.pid!), 'SIGKILL'); // PID 1 gone: the kernel empties its namespace
+    process.kill(innerPid(w), 'SIGKILL'); // PID 1 gone: the kernel empties its namespace
     await w.stop();
   }
 });
 
 describe('worker as PID 1 of a PID namespace', () => {
   it('runs as PID 1', async () => {
-    const inner = readFileSync(`/proc/${workerPid(w.child.pid!)}/status`, 'utf8');
+    const inner = readFileSync(`/proc/${innerPid(w)}/status`, 'utf8');
     expect(inner).toMatch(/NSpid:\s+\d+\s+1\n/);
   });
 
   it('reaps dozens of short-lived orphans: zero zombies remain', async () => {
-    const pid1 = workerPid(w.child.pid!);
+    const pid1 = innerPid(w);
     const rec = await c.start({ command: [join(FIXTURES, 'orphan-spawner.sh'), '60'] });
     await c.waitFor(rec.id, 'running');
     // The spawner makes 60 orphans that die within 50 ms; each becomes a zombie child of PID 1.
@@ -65,7 +60,7 @@ describe('worker as PID 1 of a PID namespace', () => {
 
   it('shuts down on SIGTERM as PID 1', async () => {
     // unshare does not forward signals: the worker itself gets it, as from a container engine.
-    process.kill(workerPid(w.child.pid!), 'SIGTERM');
+    process.kill(innerPid(w), 'SIGTERM');
     const code = await w.stop();
     expect(code).toBe(0);
   });

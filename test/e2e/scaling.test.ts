@@ -1,21 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, cli, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
-// Each worker gets a PID namespace of its own: a faithful stand-in for a separate host.
-const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
 const prefix = randomPrefix();
 const env = testEnv(testRedisUrl(), prefix);
 let c: ReapqClient;
 const workers: TestWorker[] = [];
 
-const innerPid = (w: TestWorker) =>
-  Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
 async function host(id: string, args: string[] = []): Promise<TestWorker> {
-  const w = await startWorker(env, id, args, NS);
+  const w = await startWorker(env, id, args, PID_NAMESPACE);
   workers.push(w);
   return w;
 }

@@ -5,7 +5,7 @@ import { ReapqClient } from '../../src/index.js';
 import { makeKeys } from '../../src/shared/keys.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, cli, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 /**
  * One live worker per host id on one Redis: a second one refuses with one line naming the
@@ -15,7 +15,6 @@ import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '.
 
 const HOST = 'h-lease';
 const TTL_MS = 1500; // 3 beats of 500 ms (testEnv)
-const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
 const redis = new Redis(testRedisUrl());
 let prefix = '';
 let env: NodeJS.ProcessEnv = {};
@@ -50,8 +49,7 @@ afterAll(async () => {
 /** unshare does not forward signals: a worker in a namespace of its own is signalled itself. */
 async function stop(w: TestWorker): Promise<number | null> {
   const comm = readFileSync(`/proc/${w.child.pid}/comm`, 'utf8').trim();
-  if (comm === 'unshare')
-    process.kill(Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]), 'SIGTERM');
+  if (comm === 'unshare') process.kill(innerPid(w), 'SIGTERM');
   return w.stop();
 }
 
@@ -108,7 +106,7 @@ describe('one live worker per host id', () => {
     const first = await worker();
     await first.kill();
     const t0 = performance.now();
-    const next = await worker(NS);
+    const next = await worker(PID_NAMESPACE);
     const readyAfterMs = performance.now() - t0;
     console.log(`other namespace: next worker ready ${Math.round(readyAfterMs)} ms after the first was killed (ttl 6000 ms)`);
     expect(next.output()).toContain('waiting for its lease to lapse');

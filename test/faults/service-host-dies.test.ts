@@ -1,25 +1,21 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import type { RestartPolicy } from '../../src/shared/record.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 /**
  * A service keeps its replica count when a host dies with its processes: each worker is
  * PID 1 of a PID namespace of its own (a stand-in for a separate host), and killing it
  * takes every process of the namespace with it.
  */
-const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
 const prefix = randomPrefix();
 const env = testEnv(testRedisUrl(), prefix);
 let c: ReapqClient;
 const workers: TestWorker[] = [];
 
-const innerPid = (w: TestWorker) =>
-  Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
 async function host(id: string): Promise<TestWorker> {
-  const w = await startWorker(env, id, [], NS);
+  const w = await startWorker(env, id, [], PID_NAMESPACE);
   workers.push(w);
   return w;
 }

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { onCleanup, tempDir } from './cleanup.js';
@@ -100,6 +101,13 @@ function exited(c: ChildProcess): Promise<number | null> {
  * and resolves once it logs that it is ready. `wrap` runs it under another program,
  * e.g. unshare for a PID namespace of its own.
  */
+/** A worker's command prefix that makes it PID 1 of a PID namespace: a stand-in for a separate host. */
+export const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc'];
+
+/** The worker inside a PID namespace, as this machine numbers it (unshare does not forward signals to it). */
+export const innerPid = (w: TestWorker): number =>
+  Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+
 export async function startWorker(
   env: NodeJS.ProcessEnv,
   hostId: string,
