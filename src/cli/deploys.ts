@@ -48,6 +48,14 @@ function tellNote(rec: DeployRecord): void {
   if (rec.note) process.stderr.write(`note: ${rec.service} ${rec.id}: ${rec.note}\n`);
 }
 
+/** What every deploy-making command prints: its note, then the deploy followed (--wait), as JSON, or its id. */
+async function answerDeploy(c: ReapqClient, rec: DeployRecord, o: { wait?: boolean; json?: boolean }, timeoutMs: number): Promise<void> {
+  tellNote(rec);
+  if (o.wait) return followDeploy(c, rec, !!o.json, timeoutMs);
+  if (o.json) json(rec);
+  else out(rec.id);
+}
+
 /** Follows a deploy to its end, one step a line on stderr; exit 1 unless it succeeded. */
 export async function followDeploy(c: ReapqClient, rec: DeployRecord, asJson: boolean, timeoutMs: number): Promise<void> {
   const tty = process.stderr.isTTY && !asJson;
@@ -146,10 +154,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
           replicas,
           timeoutMs,
         });
-        tellNote(rec);
-        if (o.wait) return followDeploy(c, rec, !!o.json, (replicas + 1) * timeoutMs + 60_000);
-        if (o.json) json(rec);
-        else out(rec.id);
+        return answerDeploy(c, rec, o, (replicas + 1) * timeoutMs + 60_000);
       }),
     );
 
@@ -190,10 +195,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
     waitFlags(program.command(name).description(what).argument('<service>')).action(async (service: string, o) =>
       withClient(async (c) => {
         const rec = await call(c, service);
-        tellNote(rec);
-        if (o.wait) return followDeploy(c, rec, !!o.json, 30 * 60_000);
-        if (o.json) json(rec);
-        else out(rec.id);
+        return answerDeploy(c, rec, o, 30 * 60_000);
       }),
     );
   again('rollback', "deploy the previous revision's spec again", (c, s) => c.rollback(s));
@@ -208,10 +210,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
   ).action(async (service: string, n: string, o) => {
     const replicas = flag('replicas', IntFlag(1), n);
     return withClient(async (c) => {
-      const rec = await c.scale(service, replicas);
-      if (o.wait) return followDeploy(c, rec, !!o.json, 30 * 60_000);
-      if (o.json) json(rec);
-      else out(rec.id);
+      return answerDeploy(c, await c.scale(service, replicas), o, 30 * 60_000);
     });
   });
   waitFlags(
@@ -225,9 +224,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
     withClient(async (c) => {
       const r = await restartTarget(c, target);
       if ('deploy' in r) {
-        tellNote(r.deploy);
-        if (o.wait) return followDeploy(c, r.deploy, !!o.json, 30 * 60_000);
-        return o.json ? json(r.deploy) : out(r.deploy.id);
+        return answerDeploy(c, r.deploy, o, 30 * 60_000);
       }
       const rec = o.wait ? await c.waitFor(r.process.id, 'running', { timeoutMs: 60_000 }) : r.process;
       if (o.json) json(rec);
