@@ -42,14 +42,13 @@ interface Started {
  * A foreground tool: it refuses a data dir another dev holds (its Redis data is not to be
  * opened twice), and everything it started ends with it, on Ctrl-C, SIGTERM or when its
  * parent goes (npm killed by pid): the processes it ran (unless --keep), the worker, the
- * api and the local Redis. Its handlers are in place from the moment it holds the data
+ * api and the local Redis. Its handlers are in place before it holds the data
  * dir: a Ctrl-C during start-up (the terminal's whole group gets it) would otherwise end
  * the dev by the default action and leave its Redis, in a session of its own, running.
  */
 async function runDev(listen: string, keep: boolean): Promise<void> {
   const dataDir = resolve(loadConfig().dataDir);
   const env = { ...process.env, REAPQ_HOST_ID: process.env.REAPQ_HOST_ID ?? devHostId(loadConfig().hostId, dataDir) };
-  const me = claimDevInstance(dataDir);
   // A terminal that hung up fails every write with EIO: that must not end the shutdown it began.
   process.stderr.on('error', () => undefined);
   const started: Started = { config: loadConfig(env) };
@@ -67,6 +66,9 @@ async function runDev(listen: string, keep: boolean): Promise<void> {
     setTimeout(() => force(`shutdown did not finish within ${SHUTDOWN_BOUND_MS / 1000} s: exiting`), SHUTDOWN_BOUND_MS).unref();
     return w;
   });
+  // Claimed only once the handlers are in: a SIGINT between the two would take the default
+  // action (the kernel's, at once) and leave dev.json naming a dead dev.
+  const me = claimDevInstance(dataDir);
   log = await devLogger(started.config.logLevel);
   try {
     await startAll(started, env, listen, log, () => why !== null);
