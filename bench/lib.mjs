@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, release, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -638,6 +638,8 @@ export function innerPid(unsharePid) {
 export async function runBench(name, title, fn) {
   const ctx = new BenchContext(name);
   const started = new Date();
+  // The machine may be shared: what else ran is part of every figure, so it is written down.
+  const loadBefore = loadavg()[0];
   console.log(`\n== ${name}: ${title}`);
   let interrupted = false;
   const onSignal = (sig) => {
@@ -679,6 +681,7 @@ export async function runBench(name, title, fn) {
     date: started.toISOString(),
     seconds: Math.round((Date.now() - started.getTime()) / 100) / 10,
     machine: machine(),
+    load: { before: Math.round(loadBefore * 100) / 100, after: Math.round(loadavg()[0] * 100) / 100 },
     command: `${envPart ? `${envPart} ` : ''}node bench/${name}.mjs`,
     params: result?.params ?? {},
     smoke: result?.smoke ?? false,
@@ -714,4 +717,31 @@ export async function bareSpawnMany(ctx, n) {
   }
   const times = await Promise.all(spawned);
   return { kids, t0, t1: Math.max(...times) };
+}
+
+// ---------------------------------------------------------------- Redis commands
+
+/**
+ * Calls per command since the last CONFIG RESETSTAT (INFO commandstats: what scripts run
+ * inside counts too, each under its own name), without the meter's own INFO and RESETSTAT.
+ * `conn` must be on the bench's own redis-server: RESETSTAT clears every client's counters.
+ */
+export async function commandStats(conn) {
+  const out = {};
+  for (const line of (await conn.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
+    if (m && m[1] !== 'info' && !m[1].startsWith('config')) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Zeroes the counters commandStats reads (on the bench's own redis-server only). */
+export async function resetStats(conn) {
+  await conn.call('CONFIG', 'RESETSTAT');
+}
+
+/** The sum of per-command counts (commandStats) divided by n, by command and in total. */
+export function perUnit(stats, n) {
+  const by = Object.fromEntries(Object.entries(stats).map(([c, k]) => [c, k / n]));
+  return { total: Object.values(stats).reduce((a, b) => a + b, 0) / n, by };
 }
