@@ -57,6 +57,33 @@ describe('stopping whole trees', () => {
     expect(carriersOf(rec.id)).toEqual([]);
   });
 
+  it('a leader that exits on its own leaving a member alive is not exited until the member is gone', async () => {
+    const rec = await c.start({ command: [join(FIXTURES, 'leader-exits-member-ignores.sh')], graceMs: 300 });
+    const running = await c.waitFor(rec.id, 'running');
+    await until(() => carriersOf(rec.id).length >= 4, 5000, 'tree up, member trapping TERM');
+    const member = carriersOf(rec.id).find((p) => p !== running.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sh\0-c'));
+    expect(member).toBeDefined();
+    const started = readFileSync(`/proc/${member}/stat`, 'utf8');
+    // Only the leader gets SIGTERM (from outside, not a stop): it exits 0, the member ignores it.
+    process.kill(running.pid!, 'SIGTERM');
+    const ended = await c.waitFor(rec.id, 'exited', { timeoutMs: 10_000 });
+    // By the time the record says exited the member is dead (a pid reused since has another start).
+    const now = (() => {
+      try {
+        return readFileSync(`/proc/${member}/stat`, 'utf8');
+      } catch {
+        return null;
+      }
+    })();
+    expect(now === null || now.split(' ')[21] !== started.split(' ')[21] || now.split(' ')[2] === 'Z').toBe(true);
+    expect(ended.exitCode).toBe(0);
+    expect(carriersOf(rec.id)).toEqual([]);
+    const evs = (await c.events(rec.id)).map((e) => e.event);
+    const named = evs.find((e) => e.type === 'drift' && e.kind === 'leftovers');
+    expect(named && 'pids' in named ? named.pids : []).toContain(member);
+    expect(evs.findIndex((e) => e.type === 'exited')).toBeGreaterThan(evs.indexOf(named!));
+  });
+
   it('finds descendants that left the group with setsid', async () => {
     const rec = await c.start({ command: [join(FIXTURES, 'escapes-group.sh')] });
     await c.waitFor(rec.id, 'running');

@@ -118,6 +118,7 @@ const input = (over: Partial<DecideInput> = {}): DecideInput => ({
 });
 
 const kinds = (i: DecideInput) => decide(i).map((a) => a.kind);
+const gone = { members: [], groupAlive: false, leader: 'gone' as const };
 
 describe('decide', () => {
   it('a healthy running process needs nothing', () => {
@@ -148,7 +149,6 @@ describe('decide', () => {
     expect(out).toMatchObject([{ kind: 'append', events: [{ type: 'exited', code: 3, run: 'r1' }] }]);
   });
   it('waits a little for the exit report before calling an exit unseen', () => {
-    const gone = { members: [], groupAlive: false, leader: 'gone' as const };
     expect(kinds(input({ tree: gone }))).toEqual(['note-gone', 'requeue']);
     expect(kinds(input({ tree: gone, local: local({ goneSince: 500 }) }))).toEqual(['requeue']);
     expect(decide(input({ tree: gone, local: local({ goneSince: -5000 }) }))).toMatchObject([
@@ -159,6 +159,45 @@ describe('decide', () => {
         ],
       },
     ]);
+  });
+  it('a leader that exits leaving a member alive does not end the record until the member is gone', () => {
+    const exit = { code: 3, signal: null, how: 'exited' as const };
+    const left = { members: [11], groupAlive: true, leader: 'gone' as const };
+    // Named once and signalled; nothing on the record says it ended, and no signal_sent moves it to stopping.
+    const first = decide(input({ local: local({ exit }), tree: left }));
+    expect(first.map((a) => a.kind)).toEqual(['append', 'signal', 'requeue']);
+    expect(first[0]).toMatchObject({
+      events: [{ type: 'drift', kind: 'leftovers', pids: [11], detail: 'leader 10 gone, 1 left in its tree' }],
+    });
+    expect((first[0] as { events: unknown[] }).events).toHaveLength(1);
+    // The grace period, then SIGKILL, still without an end.
+    const signalled = local({ exit, driftRecorded: true, kill: { deadline: 1500, killSentAt: null, polls: 0 } });
+    expect(kinds(input({ local: signalled, tree: left }))).toEqual(['wait', 'requeue']);
+    expect(decide(input({ local: signalled, tree: left, now: 1500 }))).toMatchObject([
+      { kind: 'signal', signal: 'SIGKILL' },
+      { kind: 'requeue' },
+    ]);
+    // A member that survives SIGKILL is kill_pending on the record, which stays unfinished.
+    const killed = local({ exit, driftRecorded: true, kill: { deadline: 1500, killSentAt: 1500, polls: 0 } });
+    const pendingOut = decide(input({ local: killed, tree: left, now: 4000 }));
+    expect(pendingOut.map((a) => a.kind)).toEqual(['signal', 'append', 'requeue']);
+    expect(pendingOut[1]).toMatchObject({ events: [{ type: 'kill_pending', pids: [11] }] });
+    // Gone: only now the leader's own exit status, with no second drift.
+    expect(decide(input({ local: killed, tree: gone }))).toEqual([
+      { kind: 'append', events: [{ type: 'exited', code: 3, signal: null, how: 'exited', run: 'r1' }] },
+    ]);
+  });
+  it('leftovers of a leader nobody saw end: named, killed, then exited with its status unknown and no missed-exit', () => {
+    const left = { members: [11, 12], groupAlive: false, leader: 'gone' as const };
+    expect(kinds(input({ local: null, tree: left }))).toEqual(['append', 'signal', 'requeue']);
+    const done = local({ spawnedHere: false, driftRecorded: true, kill: { deadline: 1500, killSentAt: null, polls: 2 } });
+    expect(decide(input({ local: done, tree: gone }))).toEqual([
+      { kind: 'append', events: [{ type: 'exited', code: null, signal: null, how: 'unknown', run: 'r1' }] },
+    ]);
+  });
+  it('a final record whose leftovers were killed before its end adds no stopped event', () => {
+    const ended = rec({ state: 'exited', exitCode: 0, endedAt: '2026-01-01T00:01:00.000Z' });
+    expect(kinds(input({ rec: ended, local: local({ exitRecorded: true, driftRecorded: true }), tree: gone }))).toEqual(['forget']);
   });
   it('a pid reused by another process is lost, never signalled', () => {
     const out = decide(input({ local: null, tree: { members: [], groupAlive: false, leader: 'reused' } }));
@@ -249,8 +288,6 @@ const drift = (i: DecideInput) => {
   for (const a of decide(i)) if (a.kind === 'append') for (const e of a.events) if (e.type === 'drift') return [e.kind, e.detail];
   return null;
 };
-const gone = { members: [], groupAlive: false, leader: 'gone' as const };
-
 describe('decide: every drift kind and its reason, from plain data', () => {
   it.each([
     ['missed-exit', input({ local: null, tree: gone }), 'leader 10 ended unseen'],

@@ -1,7 +1,7 @@
 import type { EventDraft } from '../../shared/events.js';
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import { decideRestart, retryAbandoned } from '../restart.js';
-import { killStep, type KillState, type KillStep } from './kill-plan.js';
+import { killStep, NO_KILL, type KillState, type KillStep } from './kill-plan.js';
 import type { Action, DecideInput, Local, Tree, Trigger } from './decision.js';
 import { reason } from './reasons.js';
 
@@ -18,7 +18,9 @@ import { reason } from './reasons.js';
  *                                spawn_failed; no spawn of ours (the worker died) -> abandoned:
  *                                stop what it left, spawn_failed (+ retry)
  *   starting/running, leader up  not watched -> adopt; readiness pending -> check; result -> record
- *   starting/running, leader gone exit seen -> record it; pid reused -> lost; else exited (unknown)
+ *   starting/running, leader gone members left -> name them (drift leftovers), kill plan; the end
+ *                                waits until they are gone (kill_pending while one survives SIGKILL)
+ *                                tree gone: exit seen -> record it; pid reused -> lost; else exited (unknown)
  *   desired stopped, tree alive  kill plan: signal, wait, SIGKILL, kill pending
  *   desired stopped, tree gone   leader's exit first (if seen), then stopped; free the port
  *   exited/failed/lost/stopped   tree alive -> kill plan (leftovers); gone -> free the port,
@@ -124,11 +126,13 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
   if (rec.bootId !== null && rec.bootId !== i.bootId) {
     return lost(reason.rebooted(rec.bootId, i.bootId), run);
   }
-  // The leader's own exit status goes on the record before anything that follows it.
-  if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
-    return [{ kind: 'append', events: [{ type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run }] }];
+  if (rec.desired === 'stopped') {
+    // A stop keeps the record stopping until the tree is gone: the leader's own exit status goes on it first.
+    if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
+      return [{ kind: 'append', events: [{ type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run }] }];
+    }
+    return stopping(i, rec, local, tree);
   }
-  if (rec.desired === 'stopped') return stopping(i, rec, local, tree);
   if (!tree) return [];
   if (tree.leader === 'alive') {
     if (!local) return [{ kind: 'adopt' }];
@@ -147,22 +151,38 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
   if (tree.leader === 'reused') {
     return lost(reason.pidReused(rec.pid), run);
   }
+  // The leader ended: an end is recorded only once the whole tree is verified gone, so what
+  // it left alive is named on the record and killed by identity first.
+  if (tree.members.length > 0) return leftoversOfExit(i, rec, local, tree);
+  const seen = local?.exit && !local.exitRecorded ? local.exit : null;
+  if (seen) return [{ kind: 'append', events: [{ type: 'exited', code: seen.code, signal: seen.signal, how: seen.how, run }] }];
   // Our forker reports the exit status soon after the leader dies: wait for it a little.
   if (local?.spawnedHere && !local.exit) {
     if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 20 }];
     if (i.mono - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
   }
-  const left = tree.members.length > 0;
-  const detail = left ? reason.leftovers(rec.pid, tree.members.length) : reason.missedExit(rec.pid);
-  return [
-    {
-      kind: 'append',
-      events: [
-        { type: 'drift', kind: left ? 'leftovers' : 'missed-exit', detail, pids: tree.members, run },
-        { type: 'exited', code: null, signal: null, how: 'unknown', run },
-      ],
-    },
-  ];
+  const unknown: EventDraft = { type: 'exited', code: null, signal: null, how: 'unknown', run };
+  // Leftovers this worker killed were named already; otherwise nobody saw the end.
+  if (local?.driftRecorded) return [{ kind: 'append', events: [unknown] }];
+  const missed: EventDraft = { type: 'drift', kind: 'missed-exit', detail: reason.missedExit(rec.pid), pids: [], run };
+  return [{ kind: 'append', events: [missed, unknown] }];
+}
+
+/**
+ * The leader is gone but members of its tree live on (a child that ignores SIGTERM, a
+ * daemon's helper): they are named once (drift `leftovers`, with their pids) and stopped
+ * by the kill plan; the record stays as it was until they are gone, and one that survives
+ * SIGKILL is `kill_pending` on it, never a clean end.
+ */
+function leftoversOfExit(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tree): Action[] {
+  const state = local?.kill ?? NO_KILL;
+  const step = stepOf(i, state, tree, rec.graceMs ?? i.defaultGraceMs);
+  const out: Action[] = [];
+  if (!local?.driftRecorded && step.kind === 'signal') {
+    const detail = reason.leftovers(rec.pid, tree.members.length);
+    out.push({ kind: 'append', events: [{ type: 'drift', kind: 'leftovers', detail, pids: tree.members, run: rec.runId ?? undefined }] });
+  }
+  return [...out, ...killSteps(i, step, state, tree, 'SIGTERM', rec, 'kill-pending')];
 }
 
 /** The recorded pid means nothing any more (reused, or the host rebooted): lost, never touched. */
@@ -316,15 +336,25 @@ function stepOf(i: DecideInput, state: KillState, t: Tree, graceMs: number): Kil
  * go on the record, so a worker that dies mid-stop leaves the next one enough to escalate
  * on time; for leftovers and stale runs the plan lives in this worker only.
  */
-function killSteps(i: DecideInput, step: KillStep, state: KillState, t: Tree, signal: string, rec: ProcessRecord | null): Action[] {
+function killSteps(
+  i: DecideInput,
+  step: KillStep,
+  state: KillState,
+  t: Tree,
+  signal: string,
+  rec: ProcessRecord | null,
+  /** What of the plan goes on the record: everything (a requested stop), or only what survives SIGKILL. */
+  onRecord: 'all' | 'kill-pending' = 'all',
+): Action[] {
   const run = rec?.runId ?? undefined;
+  const signals = onRecord === 'all' ? rec : null;
   switch (step.kind) {
     case 'signal': {
       const out: Action[] = [{ kind: 'signal', signal, step }];
-      if (rec)
+      if (signals)
         out.push({
           kind: 'append',
-          events: [{ type: 'signal_sent', signal, pgid: rec.pgid, pids: t.members, killDeadline: wallOf(i, step.deadline), run }],
+          events: [{ type: 'signal_sent', signal, pgid: signals.pgid, pids: t.members, killDeadline: wallOf(i, step.deadline), run }],
         });
       return [...out, { kind: 'requeue', ms: 10 }];
     }
@@ -335,10 +365,10 @@ function killSteps(i: DecideInput, step: KillStep, state: KillState, t: Tree, si
       ];
     case 'kill': {
       const out: Action[] = [{ kind: 'signal', signal: 'SIGKILL', step }];
-      if (rec && state.killSentAt === null)
+      if (signals && state.killSentAt === null)
         out.push({
           kind: 'append',
-          events: [{ type: 'signal_sent', signal: 'SIGKILL', pgid: rec.pgid, pids: t.members, killDeadline: null, run }],
+          events: [{ type: 'signal_sent', signal: 'SIGKILL', pgid: signals.pgid, pids: t.members, killDeadline: null, run }],
         });
       return [...out, { kind: 'requeue', ms: 20 }];
     }

@@ -1,6 +1,7 @@
 import type { Logger } from '../../shared/logger.js';
-import type { ProcessRecord } from '../../shared/record.js';
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { Held } from './held.js';
+import { NO_KILL } from './kill-plan.js';
 
 /** The controller's counters, reported with every heartbeat. */
 export function newStats() {
@@ -50,6 +51,8 @@ export function noteAppended(
       case 'exited':
         stats.exits++;
         if (held) held.exitRecorded = true;
+        // Recorded as an end only once the tree was verified gone: the kill plan of its leftovers is over.
+        if (held && FINAL_STATES.has(rec.state)) held.kill = NO_KILL;
         break;
       case 'log_lost':
         if (held) held.logLoss = null;
