@@ -140,6 +140,10 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
     specFlags(deploy)
       .option('--strategy <s>', 'start-first (new ready, then old stopped) | stop-first (old gone, then new)', 'start-first')
       .option('--replicas <n>', 'processes of the revision, replaced one at a time', '1')
+      .option(
+        '--at-most-one',
+        'never two copies, partitions included: a host cut from Redis stops its replica after the lease time, and no other host starts one before that (one replica, stop-first; serves nothing while cut)',
+      )
       .option('--timeout-ms <ms>', 'how long each replica has to become ready before the deploy rolls back', '60000'),
   )
     .argument('<command...>', 'program and arguments, after --')
@@ -153,6 +157,7 @@ export function registerDeployCommands(program: Command, withClient: WithClient)
           strategy: flag('--strategy', StrategyFlag, o.strategy),
           replicas,
           timeoutMs,
+          ...(o.atMostOne ? { atMostOne: true } : {}),
         });
         return answerDeploy(c, rec, o, (replicas + 1) * timeoutMs + 60_000);
       }),

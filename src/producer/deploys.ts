@@ -2,6 +2,7 @@ import { systemClock } from '../shared/clock.js';
 import { z } from 'zod';
 import {
   activeOf,
+  atMostOneRefusal,
   DEFAULT_DEPLOY_TIMEOUT_MS,
   DeployRequestSchema,
   FINAL_DEPLOY_STATES,
@@ -89,7 +90,7 @@ export class Deploys {
     const { service, strategy, replicas, timeoutMs, ...spec } = r;
     if (replicas !== undefined && replicas > this.p.limits.maxReplicas)
       throw new InputError(`invalid deploy: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
-    const tooBig = oversize(this.p.limits, spec.command, spec.env ?? {});
+    const tooBig = oversize(this.p.limits, spec.command, spec.env ?? {}) ?? atMostOneRefusal(spec, replicas ?? 1);
     if (tooBig) throw new InputError(`invalid deploy: ${tooBig}`);
     return this.request(service, 'deploy', spec, strategy ?? 'start-first', replicas ?? 1, timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS, cause);
   }
@@ -105,13 +106,18 @@ export class Deploys {
   ): Promise<DeployRecord> {
     const revision = await this.p.deploys.nextRevision(service);
     const id = newId('d');
-    const run = strategyFor(spec, asked);
+    const run = strategyFor(spec, asked, spec ? await this.activeSpec(service) : null);
     const note = run.note === null ? {} : { note: run.note };
     const rec = await this.p.deploys.transact(id, (cur) =>
       cur ? null : [{ type: 'requested', service, revision, kind, spec, strategy: run.strategy, replicas, timeoutMs, cause, ...note }],
     );
     await this.p.jobs.enqueueDeploy(service, id);
     return rec!;
+  }
+
+  /** The spec of the revision serving a service now (null: none). */
+  private async activeSpec(service: string): Promise<Record<string, unknown> | null> {
+    return activeOf([...(await this.p.deploys.ofService(service))].reverse())?.spec ?? null;
   }
 
   async get(id: string): Promise<DeployRecord> {
@@ -250,8 +256,11 @@ export class Deploys {
       throw new InputError(`invalid scale: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
     const all = await this.deploysOf(name);
     const active = activeOf([...all].reverse());
-    const queuedChange = all.some((d) => !FINAL_DEPLOY_STATES.has(d.state) && d.kind !== 'scale');
-    if (!queuedChange && !active) throw new Error(`${name} has no active revision to scale`);
+    const queued = all.filter((d) => !FINAL_DEPLOY_STATES.has(d.state) && d.kind !== 'scale');
+    if (queued.length === 0 && !active) throw new Error(`${name} has no active revision to scale`);
+    // The revision it scales is the active one or one a deploy queued before it brings in.
+    const refused = [active?.spec, ...queued.map((d) => d.spec)].map((s) => atMostOneRefusal(s, n)).find((r) => r !== null);
+    if (refused) throw new InputError(`invalid scale: ${refused}`);
     // New replicas have as long to become ready as the revision's deploy gave its own.
     const timeoutMs = all.find((d) => d.id === active?.deploy)?.timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
     return this.request(name, 'scale', null, 'start-first', n, timeoutMs, `scale to ${n}`);
@@ -283,6 +292,8 @@ export class Deploys {
       const r = parseInput(StrictDeploy, e, label);
       if (r.replicas !== undefined && r.replicas > this.p.limits.maxReplicas)
         throw new InputError(`${label}: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
+      const refused = atMostOneRefusal(r, r.replicas ?? 1);
+      if (refused) throw new InputError(`${label}: ${refused}`);
       return r;
     });
     const dup = reqs.find((r, i) => reqs.findIndex((x) => x.service === r.service) !== i);
@@ -297,7 +308,7 @@ export class Deploys {
         active &&
         made &&
         stable(active.spec) === stable(spec) &&
-        made.strategy === strategyFor(spec, strategy ?? 'start-first').strategy &&
+        made.strategy === strategyFor(spec, strategy ?? 'start-first', made.previous?.spec ?? null).strategy &&
         active.processes.length === (replicas ?? 1);
       if (same) out.push({ service, action: 'unchanged', deploy: null });
       else

@@ -41,7 +41,16 @@ export type DeployKind = (typeof DEPLOY_KINDS)[number];
 export const ServiceNameSchema = ProcessIdSchema.refine((s) => s.length <= 96, 'at most 96 characters');
 
 /** What a revision runs: a start spec without id (replicas get theirs from the deploy). */
-export const RevisionSpecSchema = StartSpecSchema.omit({ id: true });
+export const RevisionSpecSchema = StartSpecSchema.omit({ id: true }).extend({
+  /**
+   * At most one copy runs at any moment, partitions included (as Nomad's
+   * stop_after_client_disconnect): a host cut from Redis stops the replica itself once its
+   * lease may have lapsed, and no other host starts it before that stop is over
+   * (src/worker/at-most-one.ts). One replica only, deployed stop-first. Without it a cut
+   * host keeps serving, and another host starts a second copy once the lease lapsed.
+   */
+  atMostOne: z.boolean().optional(),
+});
 export type RevisionSpec = z.output<typeof RevisionSpecSchema>;
 
 /**
@@ -71,10 +80,29 @@ export function fixedPort(spec: Record<string, unknown>): number | null {
  * since the new replica cannot bind it while the old one holds it (and a readiness check
  * on it would be answered by the old one); the note says so on the record.
  */
-export function strategyFor(spec: Record<string, unknown> | null, asked: Strategy): { strategy: Strategy; note: string | null } {
+export function strategyFor(
+  spec: Record<string, unknown> | null,
+  asked: Strategy,
+  previous: Record<string, unknown> | null = null,
+): { strategy: Strategy; note: string | null } {
+  // The revision going out counts too: start-first would run its one copy beside the new one.
+  if (asked !== 'stop-first' && (spec?.atMostOne === true || previous?.atMostOne === true))
+    return {
+      strategy: 'stop-first',
+      note: `at most one copy: deployed stop-first, not ${asked} (start-first runs two copies for a while)`,
+    };
   const port = spec ? fixedPort(spec) : null;
   if (port === null || asked === 'stop-first') return { strategy: asked, note: null };
   return { strategy: 'stop-first', note: `port ${port} is fixed: deployed stop-first, not ${asked} (a fixed port cannot be held twice)` };
+}
+
+/**
+ * Why a count of replicas cannot serve a spec that asks for at most one copy (null: it
+ * can): one copy at most is one replica.
+ */
+export function atMostOneRefusal(spec: Record<string, unknown> | null | undefined, replicas: number): string | null {
+  if (spec?.atMostOne !== true || replicas <= 1) return null;
+  return `replicas: ${replicas} with atMostOne: a service that runs at most one copy has one replica`;
 }
 
 /** What a producer asks for: `client.deploy(...)`, the HTTP body (with the name in the path), an apply entry. */

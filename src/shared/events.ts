@@ -39,6 +39,8 @@ const SpecInEvent = z.object({
   restartOf: z.string().optional(),
   /** The start's own log rotation. Optional, not versioned, as restartOf: an older reader drops it and rotates as its host says. */
   logs: LogSettingsSchema.optional(),
+  /** A replica that runs at most one copy (a deploy's atMostOne). Optional, not versioned, as restartOf: an older reader drops it. */
+  atMostOne: z.boolean().optional(),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [

@@ -287,6 +287,8 @@ export const ProcessRecordSchema = z.object({
   logs: LogSettingsSchema.nullable().default(null),
   /** Log write failures of the current run (log_lost): the last error and when, how often, unshipped bytes dropped. */
   logLoss: z.object({ error: z.string(), at: z.string(), times: z.number().int(), lostBytes: z.number().int() }).nullable().default(null),
+  /** At most one copy runs, partitions included: its host stops it when cut from Redis, others wait for that (src/worker/at-most-one.ts). */
+  atMostOne: z.boolean().default(false),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

@@ -58,6 +58,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       oom: null,
       logs: s.logs ?? null,
       logLoss: null,
+      atMostOne: s.atMostOne ?? false,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that

@@ -27,7 +27,7 @@ export interface RequestDeps {
 export async function requestStart(
   deps: RequestDeps,
   id: string,
-  spec: Omit<z.output<typeof StartSpecSchema>, 'id'>,
+  spec: Omit<z.output<typeof StartSpecSchema>, 'id'> & { atMostOne?: boolean },
   opts: { of?: { service: string; revision: number }; fresh?: boolean; restartOf?: string } = {},
 ): Promise<ProcessRecord> {
   const seen = spec.host && deps.hosts ? await deps.hosts.of(spec.host) : null;

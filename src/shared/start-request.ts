@@ -4,7 +4,7 @@ import type { z } from 'zod';
 
 /** The `start_requested` event of a parsed start spec: the client's starts and a deploy's replicas write the same one. */
 export function startRequested(
-  s: Omit<z.output<typeof StartSpecSchema>, 'id'>,
+  s: Omit<z.output<typeof StartSpecSchema>, 'id'> & { atMostOne?: boolean },
   of: { service: string; revision: number } | null = null,
   restartOf: string | null = null,
 ): EventDraft {
@@ -30,6 +30,7 @@ export function startRequested(
       ...(s.logMaxBytes === undefined && s.logKeep === undefined && s.logGzip === undefined
         ? {}
         : { logs: { maxBytes: s.logMaxBytes ?? null, keep: s.logKeep ?? null, gzip: s.logGzip ?? null } }),
+      ...(s.atMostOne ? { atMostOne: true } : {}),
     },
   };
 }

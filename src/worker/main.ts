@@ -165,6 +165,7 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     enqueueStart: (rec, delayMs) => jobs.enqueueStart(rec, delayMs),
     ensureStartJob: (rec) => jobs.ensureStart(rec),
     retentionMs: config.retentionMs,
+    defaultGraceMs: config.defaultGraceMs,
   };
   const host = { controller, store, os: core.os, reaper: core.reaper, log, hostId, owner: core.owner, clock: core.clock };
   const schedule = () =>

@@ -71,4 +71,40 @@ describe('reapq scale', () => {
     expect(stop.code, stop.stderr).toBe(0);
     for (const id of ['sc-r1-0', 'sc-r1-1', 'sc-r1-2-s2', 'sc-r1-3-s2', 'sc-r4-0']) expect(carriersOf(id)).toEqual([]);
   });
+
+  it('--at-most-one: one replica, deployed stop-first; two replicas, a scale to two or an apply entry asking for two are refused (exit 2 / 400), nothing written', async () => {
+    const deployed = await cli(t.env, ['deploy', 'one', '--at-most-one', '--port', 'auto', '--ready-http', '/', '--wait', '--', ...server]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    expect(deployed.stderr).toContain('note: one');
+    const d = await t.client.getDeploy(deployed.stdout.trim());
+    expect(d).toMatchObject({ state: 'succeeded', strategy: 'stop-first', replicas: 1, spec: { atMostOne: true } });
+    expect(d.note).toMatch(/^at most one copy: deployed stop-first, not start-first/);
+    expect(await t.client.get('one-r1-0')).toMatchObject({ atMostOne: true, state: 'running' });
+
+    const two = await cli(t.env, ['deploy', 'one2', '--at-most-one', '--replicas', '2', '--', ...server]);
+    expect(two).toMatchObject({ code: 2, stderr: expect.stringMatching(/^reapq: invalid deploy: replicas: 2 with atMostOne: .+\n$/) });
+    const scaled = await cli(t.env, ['scale', 'one', '2']);
+    expect(scaled).toMatchObject({ code: 2, stderr: expect.stringMatching(/^reapq: invalid scale: replicas: 2 with atMostOne: .+\n$/) });
+    await expect(t.client.apply([{ service: 'one3', command: server, atMostOne: true, replicas: 3 }])).rejects.toThrow(
+      /invalid apply entry "one3": replicas: 3 with atMostOne/,
+    );
+    const api = buildServer(t.client, {});
+    try {
+      const res = await api.inject({
+        method: 'POST',
+        url: '/v1/services/one4/deploys',
+        payload: { command: server, atMostOne: true, replicas: 2 },
+      });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error).toMatch(/replicas: 2 with atMostOne/);
+    } finally {
+      await api.close();
+    }
+    expect((await t.client.services()).map((s) => s.name).filter((n) => n.startsWith('one'))).toEqual(['one']);
+    expect((await t.client.service('one')).deploys).toHaveLength(1);
+
+    const stop = await cli(t.env, ['stop', '--service', 'one', '--wait']);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(carriersOf('one-r1-0')).toEqual([]);
+  });
 });

@@ -6,6 +6,7 @@ import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import { LIVE_STATES, type ProcessRecord } from '../../shared/record.js';
 import { compactFinished, prune } from '../../shared/prune.js';
+import { mayTakeOver } from '../at-most-one.js';
 import { reason as why } from '../controller/reasons.js';
 import { decideRestart } from '../restart.js';
 import { settlePinned } from './pinned-pending.js';
@@ -40,6 +41,8 @@ export interface ClusterDeps {
   ensureStartJob: (rec: ProcessRecord) => Promise<boolean>;
   /** Finished records older than this are pruned (0: never). */
   retentionMs: number;
+  /** The grace period of a record that has none: how long a cut host's self-stop of it may take. */
+  defaultGraceMs: number;
 }
 
 const PRUNE_EVERY_MS = 60_000;
@@ -100,17 +103,29 @@ export async function clusterPass(deps: ClusterDeps, opts: { holdMs?: number } =
 
 type Beats = Awaited<ReturnType<typeof readHostsAt>>;
 
-/** Every live record of a host whose lease ran out is `lost`, then restarted where its policy says. */
+/**
+ * Every live record of a host whose lease ran out is `lost`, then restarted where its policy
+ * says; an at-most-one record only once its host has had the time to stop it itself.
+ */
 async function markLostHosts(deps: ClusterDeps, beats: Beats, report: ClusterReport): Promise<void> {
   for (const h of beats.hosts) {
     if (h.hostId === deps.hostId || liveness(h, beats.now) !== 'expired') continue;
-    const live = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
+    const due = (r: ProcessRecord) =>
+      mayTakeOver({ atMostOne: r.atMostOne, ageMs: h.ageMs, ttlMs: h.ttlMs, graceMs: r.graceMs ?? deps.defaultGraceMs });
+    const all = (await deps.store.liveOfHost(h.hostId)).filter((r) => LIVE_STATES.has(r.state));
+    const live = all.filter(due);
+    // Level-triggered: a later pass, once the margin passed, marks them.
+    if (live.length < all.length)
+      deps.log.info(
+        { lostHost: h.hostId, waiting: all.length - live.length },
+        'at-most-one copies: waiting for their host to stop them itself',
+      );
     if (live.length === 0) continue;
     report.lostHosts.push(h.hostId);
     const reason = why.hostLost(h.hostId, Math.round(h.ageMs / 1000));
     for (const rec of live) {
       const { appended } = await deps.store.transact(rec.id, (cur) =>
-        cur && cur.host === h.hostId && LIVE_STATES.has(cur.state)
+        cur && cur.host === h.hostId && LIVE_STATES.has(cur.state) && due(cur)
           ? [
               { type: 'drift', kind: 'host-lost', detail: reason, pids: [] },
               { type: 'lost', reason },
