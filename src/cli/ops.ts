@@ -15,6 +15,7 @@ import { registerFsckCommand } from './fsck.js';
 import { describeVersions, fleetVersions } from '../shared/event-versions.js';
 import { VERSIONED_TYPES } from '../shared/fleet-view.js';
 import { clockNote, CLOCK_SKEW_WARN_MS } from '../shared/hosts.js';
+import type { Self } from '../worker/tree.js';
 // Each command loads what only it needs: the api (fastify, prom-client), the worker, pino
 // and BullMQ's Job cost hundreds of ms to import, which a read-only command (ls, show,
 // hosts) must not pay. A worker that also held the api's modules would be a bigger process
@@ -219,6 +220,8 @@ async function serveWorker(
   });
   const handle = await runWorker(config, log, opts);
   const signal = await signalled;
+  // Before the drain forgets them: the runs it held are what a host stop stops.
+  const heldIds = new Set(handle.controller.heldIds());
   // A drain must not hang on an unreachable Redis: managed processes are left running
   // either way, so after a bound the worker simply exits and the next one adopts them.
   const bound = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 15_000).unref());
@@ -227,22 +230,17 @@ async function serveWorker(
     process.exit(1);
   }
   if (after) await after();
-  if (signal === 'SIGUSR2') process.exit(await stopHost(config, log));
+  if (signal === 'SIGUSR2') process.exit(await stopHost(config, log, { me: handle.me, heldIds }));
   process.exit(0);
 }
 
-async function stopHost(config: Config, log: Logger): Promise<number> {
+async function stopHost(config: Config, log: Logger, who: { me: Self; heldIds: ReadonlySet<string> }): Promise<number> {
   const { stopHostTrees, subtreeDir } = await import('../worker/host-stop.js');
+  const { subtreeName } = await import('../worker/cgroup/subtree.js');
   const { linuxOs } = await import('../worker/host-os.js');
-  const owner = `${config.prefix}/${config.hostId}`;
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-  const { signalled, left } = await stopHostTrees(
-    linuxOs,
-    owner,
-    subtreeDir(`${config.prefix}@${config.hostId}`),
-    config.defaultGraceMs,
-    sleep,
-  );
+  const scope = { ...who, subtree: subtreeDir(subtreeName(config.prefix, config.hostId, who.me.fleet)) };
+  const { signalled, left } = await stopHostTrees(linuxOs, scope, config.defaultGraceMs, sleep);
   if (left.length > 0) {
     log.error({ left }, 'host stop: processes still alive after SIGKILL');
     return 1;

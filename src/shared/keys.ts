@@ -67,6 +67,13 @@ export interface Keys {
    * (JSON), written by the fleet pass and read by every writer once per heartbeat period.
    */
   readonly fleetVersions: string;
+  /**
+   * String: the fleet's identity, a random id made once (SET NX) by the first worker that
+   * finds none. Each worker writes it into its cgroup subtree's name and every process's
+   * cookie, so two installations on one machine (two Redis servers) with the same prefix
+   * and host id never take each other's processes for their own.
+   */
+  readonly fleetId: string;
   /** Hash process id -> the cgroup usage of its current (or last) run (src/shared/usage.ts). */
   readonly usage: string;
   /**
@@ -122,6 +129,7 @@ export function makeKeys(prefix: string): Keys {
     hosts: `${tag}:hosts`,
     hostLease: (hostId: string) => `${tag}:lock:host:${hostId}`,
     fleetVersions: `${tag}:fleet-versions`,
+    fleetId: `${tag}:fleet-id`,
     usage: `${tag}:usage`,
     replicaMark: `${tag}:replica-mark`,
     ports: (hostId: string) => `${tag}:ports:${hostId}`,

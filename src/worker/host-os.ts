@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { parseProcCgroup } from './cgroup/mountinfo.js';
 import { linuxProcessTable, type ProcessTable } from './proc/table.js';
-import { cookieCandidates, COOKIE, leaderAlive, OWNER, RUN, treeMembers, type Cookie, type Identity } from './tree.js';
+import { cookieCandidates, COOKIE, FLEET, leaderAlive, OWNER, RUN, treeMembers, type Cookie, type Identity, type Self } from './tree.js';
 
 /** Signals and the process table: the only side effects the killer and reconciler have. */
 export interface HostOs {
@@ -38,16 +40,17 @@ export function readCookies(os: HostOs, pids: Iterable<number>): Map<number, Coo
   const out = new Map<number, Cookie>();
   for (const pid of pids) {
     const id = os.table.cookie(pid, COOKIE);
-    if (id !== null) out.set(pid, { id, owner: os.table.cookie(pid, OWNER), run: os.table.cookie(pid, RUN) });
+    if (id !== null)
+      out.set(pid, { id, owner: os.table.cookie(pid, OWNER), run: os.table.cookie(pid, RUN), fleet: os.table.cookie(pid, FLEET) });
   }
   return out;
 }
 
 /** The live members of one managed tree, found from its group, session, ancestry and cookie. */
-export function findTree(os: HostOs, ident: Identity, owner: string): number[] {
+export function findTree(os: HostOs, ident: Identity, me: Self): number[] {
   const procs = os.table.list();
   const cookies = readCookies(os, cookieCandidates(procs, [ident], os.selfPid));
-  return treeMembers(ident, procs, cookies, os.selfPid, owner);
+  return treeMembers(ident, procs, cookies, os.selfPid, me);
 }
 
 /**
@@ -72,4 +75,21 @@ export function findTreeFast(os: HostOs, ident: Identity, otherLeaders: Readonly
   for (const c of os.table.children(os.selfPid)) if (!otherLeaders.has(c)) consider(c, true);
   while (queue.length > 0) for (const c of os.table.children(queue.pop()!)) consider(c, false);
   return [...found.keys()].sort((a, b) => a - b);
+}
+
+/** Pids as a report names them: command and v2 cgroup (as /proc/PID/cgroup names it); gone ones are left out. */
+export function describeProcs(os: HostOs, pids: readonly number[]): Array<{ pid: number; comm: string; cgroup: string | null }> {
+  const out: Array<{ pid: number; comm: string; cgroup: string | null }> = [];
+  for (const pid of pids) {
+    const s = os.table.stat(pid);
+    if (!s || s.state === 'Z') continue;
+    let cgroup: string | null = null;
+    try {
+      cgroup = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).find((c) => c.hierarchy === 0)?.path ?? null;
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+    out.push({ pid, comm: s.comm, cgroup });
+  }
+  return out;
 }

@@ -3,8 +3,8 @@ import { basename, dirname, join } from 'node:path';
 import { chooseLayout } from './cgroup/layout.js';
 import { parseMountinfo, parseProcCgroup } from './cgroup/mountinfo.js';
 import { leafNames } from './cgroup/subtree.js';
-import type { HostOs } from './host-os.js';
-import { OWNER } from './tree.js';
+import { readCookies, type HostOs } from './host-os.js';
+import { belonging, type Self } from './tree.js';
 
 const read = (file: string): string | null => {
   try {
@@ -30,13 +30,30 @@ export function subtreeDir(
   return basename(home) === 'worker' && basename(dirname(home)) === subtreeName ? dirname(home) : join(home, subtreeName);
 }
 
-/** Every live process of this host's trees: in a leaf of its subtree, or carrying its owner cookie. */
-export function hostMembers(os: HostOs, owner: string, subtree: string | null): number[] {
+/** What a host stop may stop: this host of this fleet, and the ids its worker held (an older release's runs it adopted carry no fleet). */
+export interface HostStopScope {
+  me: Self;
+  /** The v2 directory of this fleet's subtree of the host. */
+  subtree: string | null;
+  heldIds: ReadonlySet<string>;
+}
+
+/**
+ * Every live process of this host's trees: in a leaf of its subtree, or carrying its
+ * cookie (this fleet's, or no fleet's with an id the worker held). Another fleet's
+ * processes with the same prefix and host id are not this host's to stop.
+ */
+export function hostMembers(os: HostOs, scope: HostStopScope): number[] {
+  const { subtree, me } = scope;
   const found = new Set<number>();
   if (subtree)
     for (const leaf of leafNames([subtree]))
       for (const pid of (read(join(subtree, leaf, 'cgroup.procs')) ?? '').split('\n')) if (/^\d+$/.test(pid)) found.add(Number(pid));
-  for (const p of os.table.list()) if (p.pid !== os.selfPid && os.table.cookie(p.pid, OWNER) === owner) found.add(p.pid);
+  const all = os.table.list().map((p) => p.pid);
+  for (const [pid, c] of readCookies(os, all)) {
+    const whose = belonging(c, me);
+    if (whose === 'ours' || (whose === 'legacy' && scope.heldIds.has(c.id))) found.add(pid);
+  }
   found.delete(os.selfPid);
   // Zombies are dead already: whoever inherits them when this worker exits reaps them.
   return [...found].filter((pid) => os.table.stat(pid)?.state !== 'Z');
@@ -51,8 +68,7 @@ export function hostMembers(os: HostOs, owner: string, subtree: string | null): 
  */
 export async function stopHostTrees(
   os: HostOs,
-  owner: string,
-  subtree: string | null,
+  scope: HostStopScope,
   graceMs: number,
   sleep: (ms: number) => Promise<void>,
 ): Promise<{ signalled: number; left: number[] }> {
@@ -64,11 +80,11 @@ export async function stopHostTrees(
       await sleep(50);
     }
   };
-  const first = hostMembers(os, owner, subtree);
+  const first = hostMembers(os, scope);
   for (const pid of first) os.kill(pid, 'SIGTERM');
   await settle(first, graceMs);
-  const rest = hostMembers(os, owner, subtree);
+  const rest = hostMembers(os, scope);
   for (const pid of rest) os.kill(pid, 'SIGKILL');
   await settle(rest, 5_000);
-  return { signalled: new Set([...first, ...rest]).size, left: hostMembers(os, owner, subtree) };
+  return { signalled: new Set([...first, ...rest]).size, left: hostMembers(os, scope) };
 }

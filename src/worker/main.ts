@@ -20,8 +20,11 @@ import { DeploySweep } from './deploy-sweep.js';
 import { Drain } from './drain.js';
 import { Forker } from './forker.js';
 import { HostHeartbeat } from './heartbeat.js';
+import { subtreeName } from './cgroup/subtree.js';
+import { fleetIdentity } from './fleet-id.js';
 import { claimHostId, type HostLease } from './host-lease.js';
 import { linuxOs, type HostOs } from './host-os.js';
+import type { Self } from './tree.js';
 import { JobRouter } from './job-router.js';
 import { LogShipper } from './log-shipper.js';
 import { ReconcilePasses } from './passes.js';
@@ -50,6 +53,8 @@ export interface WorkerOptions {
 
 export interface WorkerHandle {
   readonly hostId: string;
+  /** This host of this fleet, as its processes' cookies name it. */
+  readonly me: Self;
   readonly controller: Controller;
   reconcile(): Promise<ReconcileReport>;
   clusterPass(): Promise<ClusterReport | null>;
@@ -76,9 +81,13 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const [os, clock] = [opts.os ?? linuxOs, opts.clock ?? systemClock];
   // Before anything of the host is touched (its cgroup subtree, its processes).
   const lease = await holdHostId(config, hlog, { redis, keys, os, clock });
-  const { cgroups, containment } = chooseContainment(opts.containment ?? 'auto', policy, `${config.prefix}@${hostId}`, hlog);
+  // Before the cgroup subtree and the processes too: it names which of them are this fleet's.
+  const fleet = await fleetIdentity(redis, keys);
+  hlog.info({ fleet }, 'fleet id read');
+  const subtree = subtreeName(config.prefix, hostId, fleet);
+  const { cgroups, containment } = chooseContainment(opts.containment ?? 'auto', policy, subtree, hlog);
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
-  const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock });
+  const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock, fleet });
   const { controller, deploys } = core;
   const { passes, cluster, schedule } = reconcilePasses(config, hlog, core);
   await recoverBeforeWork(passes, hlog);
@@ -122,6 +131,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   let closing: Promise<void> | null = null;
   return {
     hostId,
+    me: core.me,
     controller,
     reconcile: () => passes.run(true),
     clusterPass: () => clusterPass(cluster),
@@ -167,7 +177,17 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     retentionMs: config.retentionMs,
     defaultGraceMs: config.defaultGraceMs,
   };
-  const host = { controller, store, os: core.os, reaper: core.reaper, log, hostId, owner: core.owner, clock: core.clock };
+  const host = {
+    controller,
+    store,
+    os: core.os,
+    reaper: core.reaper,
+    log,
+    hostId,
+    me: core.me,
+    clock: core.clock,
+    foreignLogged: new Set<string>(),
+  };
   const schedule = () =>
     jobs
       .queue(keys.hostQueue(hostId))
@@ -237,6 +257,8 @@ interface CoreParts {
   os: HostOs;
   forkers: number | undefined;
   clock: Clock;
+  /** The fleet's id (keys.fleetId), written into every process's cookie. */
+  fleet: string;
 }
 
 /**
@@ -248,6 +270,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   const { store, versions, corruptSeen } = openStore(config, log, p);
   const background = backgroundWork(log);
   const owner = `${config.prefix}/${config.hostId}`;
+  const me = { owner, fleet: p.fleet };
   const jobs = new JobQueues(redis, keys);
   const deploys = new DeployRunner({
     deploys: new DeployStore(redis, keys).writeFor(versions),
@@ -279,7 +302,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   );
   const controller: Controller = new Controller({
     config,
-    owner,
+    me,
     store,
     os,
     log,
@@ -306,7 +329,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   else log.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
   const zombies = startZombieSweep(reaper, log, clock);
   return {
-    ...{ redis, keys, clock, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, owner, background },
+    ...{ redis, keys, clock, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, me, background },
     corruptSeen,
   };
 }

@@ -1,15 +1,17 @@
-import { COOKIE, OWNER, RUN } from './tree.js';
+import { COOKIE, FLEET, OWNER, RUN, type Self } from './tree.js';
 
 /**
  * The environment of a managed process: the runner's own without its REAPQ_* and REDIS_*
  * variables (credentials and settings meant for the runner), then the user's pairs, then
- * the cookie, which the user cannot override because containment depends on it.
+ * the cookie, which the user cannot override because containment depends on it. REAPQ_OWNER
+ * stays `<prefix>/<host>` as older releases wrote it (they read it back after a downgrade);
+ * REAPQ_FLEET beside it tells two installations with the same owner apart.
  */
 export function buildEnv(
   runnerEnv: NodeJS.ProcessEnv,
   userEnv: Record<string, string>,
   id: string,
-  owner: string,
+  me: Self,
   port: number | null,
   run: string | null = null,
 ): Record<string, string> {
@@ -21,7 +23,8 @@ export function buildEnv(
   Object.assign(env, userEnv);
   if (port !== null) env.PORT = String(port);
   env[COOKIE] = id;
-  env[OWNER] = owner;
+  env[OWNER] = me.owner;
+  env[FLEET] = me.fleet;
   if (run !== null) env[RUN] = run;
   return env;
 }

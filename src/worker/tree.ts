@@ -8,6 +8,43 @@ export const COOKIE = 'REAPQ_PROCESS_ID';
 export const OWNER = 'REAPQ_OWNER';
 /** The run a process belongs to: leftovers of an earlier run are never mistaken for the current one. */
 export const RUN = 'REAPQ_RUN_ID';
+/**
+ * The fleet that started it (keys.fleetId): two installations on one machine with the same
+ * prefix and host id (two Redis servers) share REAPQ_OWNER, never this.
+ */
+export const FLEET = 'REAPQ_FLEET';
+
+/** Who a worker is, as a process's cookie names it. */
+export interface Self {
+  /** `<prefix>/<host id>` */
+  owner: string;
+  fleet: string;
+}
+
+/**
+ * Whose a cookie says a process is, to a worker: `ours` (this host of this fleet);
+ * `legacy`, this host's, from a release before fleet ids (no REAPQ_FLEET), so it may be
+ * another installation's as well: ours only where this fleet's Redis holds a record of its
+ * id (ids are random: another Redis does not hold the same one); `foreign`, this host id
+ * of another fleet, never touched; `other`, another host or prefix, none of this worker's
+ * business. Pure.
+ */
+export function belonging(c: Cookie, me: Self): 'ours' | 'legacy' | 'foreign' | 'other' {
+  if (c.owner !== null && c.owner !== me.owner) return 'other';
+  if (c.fleet === undefined || c.fleet === null) return 'legacy';
+  return c.fleet === me.fleet ? 'ours' : 'foreign';
+}
+
+/**
+ * A carrier of a record's cookie counts as the record's: the id is this fleet's (it names
+ * a record of this fleet's Redis), so without a fleet marker it is this fleet's run of an
+ * older release; with another fleet's marker it is not, whatever id it carries.
+ */
+export function carries(c: Cookie, id: string, me: Self): boolean {
+  if (c.id !== id) return false;
+  const b = belonging(c, me);
+  return b === 'ours' || b === 'legacy';
+}
 
 export interface Identity {
   id: string;
@@ -22,6 +59,8 @@ export interface Cookie {
   id: string;
   owner: string | null;
   run?: string | null;
+  /** REAPQ_FLEET; null or absent: started by a release before fleet ids. */
+  fleet?: string | null;
 }
 
 /**
@@ -62,7 +101,7 @@ export function treeMembers(
   procs: readonly ProcStat[],
   cookies: ReadonlyMap<number, Cookie>,
   selfPid: number,
-  owner: string,
+  me: Self,
 ): number[] {
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   const groupTrusted = leaderState(ident, byPid.get(ident.pid)) !== 'reused';
@@ -71,7 +110,7 @@ export function treeMembers(
     if (p.pid === selfPid || p.state === 'Z') continue;
     const inGroup = groupTrusted && (p.pgid === ident.pgid || p.sid === ident.sid) && p.startTime >= ident.startTime;
     const c = cookies.get(p.pid);
-    const carrier = c !== undefined && c.id === ident.id && (c.owner === null || c.owner === owner);
+    const carrier = c !== undefined && carries(c, ident.id, me);
     if (inGroup || carrier) found.add(p.pid);
   }
   for (const d of descendants(procs, found)) {

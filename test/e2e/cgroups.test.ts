@@ -48,7 +48,7 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
     const rec = await c.start({ command: ['sh', '-c', 'sleep 300 & exec sleep 301'] });
     const running = await c.waitFor(rec.id, 'running');
     expect(running.containment).toBe('cgroup');
-    expect(running.cgroup).toMatch(new RegExp(`/${prefix}@h-cg/${rec.id}@${running.runId}$`));
+    expect(running.cgroup).toMatch(new RegExp(`/${prefix}@h-cg@[0-9a-z]{12}/${rec.id}@${running.runId}$`));
     expect(readFileSync(`/proc/${running.pid}/cgroup`, 'utf8')).toContain(`0::${running.cgroup}\n`);
     await until(() => pidsIn(running.cgroup!).length === 2, 5000, 'both sleeps in the leaf');
     const shown = JSON.parse((await cli(env, ['show', rec.id, '--json'])).stdout);

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { chooseLayout } from '../../src/worker/cgroup/layout.js';
 import { parseFlatKeyed, parseMountinfo, parsePids, parseProcCgroup } from '../../src/worker/cgroup/mountinfo.js';
 
@@ -92,16 +92,24 @@ export function killCgroupLeaves(marker: string): void {
   for (const l of cgroupLeaves(marker)) killLeaf(l);
 }
 
-/** One worker's subtree (`<prefix>@<host>`) in each hierarchy test workers use, where it exists. */
+/** Whether a subtree's name is a worker's of this prefix and host: `<prefix>@<host>@<fleet>` (or an older release's `<prefix>@<host>`). */
+const subtreeOf = (name: string, prefix: string, hostId: string) =>
+  name === `${prefix}@${hostId}` || name.startsWith(`${prefix}@${hostId}@`);
+
+/** One worker's subtree (`<prefix>@<host>@<fleet>`) in each hierarchy test workers use, where it exists. */
 export function subtreeDirs(prefix: string, hostId: string): string[] {
-  return cgroupHomes()
-    .map((h) => join(h, `${prefix}@${hostId}`))
-    .filter((d) => existsSync(d));
+  return cgroupHomes().flatMap((h) =>
+    dirs(h)
+      .filter((n) => subtreeOf(n, prefix, hostId))
+      .map((n) => join(h, n)),
+  );
 }
 
 /** Kills what lives in one worker's leaves; returns how many leaves still had processes. */
 export function killSubtree(prefix: string, hostId: string): number {
-  const leaves = cgroupLeaves(`${prefix}@${hostId}`).filter((l) => l.leaf.includes(`/${prefix}@${hostId}/`) && l.pids.length > 0);
+  const leaves = cgroupLeaves(`${prefix}@${hostId}`).filter(
+    (l) => subtreeOf(basename(dirname(l.leaf)), prefix, hostId) && l.pids.length > 0,
+  );
   for (const l of leaves) killLeaf(l);
   return leaves.length;
 }

@@ -274,6 +274,19 @@ describe('decide', () => {
       { kind: 'kill-pids', pids: [20] },
     ]);
   });
+  it("carriers or a leaf of no fleet (an older release's) are this fleet's only by a record of their id: else foreign, left alone", () => {
+    const legacy = { kind: 'orphans' as const, pids: [20], run: null, legacy: true as const };
+    expect(decide(input({ rec: null, local: null, tree: null, trigger: legacy }))).toEqual([{ kind: 'foreign', pids: [20] }]);
+    // A record of the id in this fleet's Redis: an orphan of ours, as before fleets.
+    const ofRun = { ...legacy, run: 'r-old' };
+    expect(kinds(input({ rec: rec({ runId: 'r2' }), local: null, tree: null, trigger: ofRun }))).toEqual(['kill-pids', 'append']);
+    const leaf = { kind: 'leaf' as const, leaf: 'p@r0', run: 'r0', legacy: true as const };
+    const seen = { path: '/sys/fs/cgroup/reapq@h/p@r0', members: [40] };
+    expect(decide(input({ rec: null, local: null, trigger: leaf, leaf: seen }))).toEqual([
+      { kind: 'foreign', pids: [40], leaf: '/sys/fs/cgroup/reapq@h/p@r0' },
+    ]);
+    expect(kinds(input({ local: null, trigger: leaf, leaf: seen }))).toEqual(['clear-leaf', 'append']);
+  });
   it('an abandoned spawn (no spawn of ours) fails and is retried after a grace period', () => {
     const out = decide(
       input({ rec: rec({ state: 'starting', pid: null }), local: null, tree: null, trigger: { kind: 'abandoned', pids: [30] } }),

@@ -7,6 +7,7 @@ import type { ProcStat } from '../../src/shared/proc-stat.js';
 import type { Cookie } from '../../src/worker/tree.js';
 
 const HOST = 'h1';
+const FLEET = 'f1';
 const OWNER = 'reapq/h1';
 const SELF = 50;
 const BOOT = 'boot-a';
@@ -76,7 +77,7 @@ const worker = proc(SELF, { ppid: 1, startTime: 10 });
 function input(o: Partial<PlanInput>): PlanInput {
   return {
     hostId: HOST,
-    owner: OWNER,
+    me: { owner: OWNER, fleet: FLEET },
     selfPid: SELF,
     bootId: BOOT,
     records: [],
@@ -112,7 +113,7 @@ describe('plan: ended records and orphans', () => {
     expect(plan(input({ records: [rec('a', 'stopped')], procs: [worker, member] }))).toEqual([{ kind: 'look', id: 'a' }]);
 
     const carrier = proc(300, { ppid: 1, startTime: 2000 });
-    const cookies = new Map<number, Cookie>([[300, { id: 'b', owner: OWNER }]]);
+    const cookies = new Map<number, Cookie>([[300, { id: 'b', owner: OWNER, fleet: FLEET }]]);
     expect(plan(input({ records: [rec('b', 'exited', { pid: 200 })], procs: [worker, carrier], cookies }))).toEqual([
       { kind: 'look', id: 'b' },
     ]);
@@ -126,8 +127,8 @@ describe('plan: ended records and orphans', () => {
 
   it('stops an orphan carrying this host cookie with no record of this host', () => {
     const cookies = new Map<number, Cookie>([
-      [301, { id: 'ghost', owner: OWNER }],
-      [300, { id: 'ghost', owner: OWNER }],
+      [301, { id: 'ghost', owner: OWNER, fleet: FLEET }],
+      [300, { id: 'ghost', owner: OWNER, fleet: FLEET }],
     ]);
     const procs = [worker, proc(300, { ppid: 1 }), proc(301, { ppid: 300 })];
     expect(plan(input({ procs, cookies }))).toEqual([{ kind: 'orphans', id: 'ghost', run: null, pids: [300, 301] }]);
@@ -139,11 +140,60 @@ describe('plan: ended records and orphans', () => {
   });
 
   it('does not call a carrier an orphan when a record of this host claims its id', () => {
-    const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER }]]);
+    const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER, fleet: FLEET }]]);
     const out = plan(
       input({ records: [rec('a', 'running')], procs: [worker, proc(100), proc(300, { ppid: 1, startTime: 2000 })], cookies }),
     );
     expect(out).toEqual([{ kind: 'look', id: 'a' }]);
+  });
+});
+
+describe('plan: another fleet, and an older release', () => {
+  // Two installations on one machine (two Redis servers) with one prefix and host id: the
+  // same REAPQ_OWNER, another REAPQ_FLEET.
+  it("reports another fleet's carriers with this host id as foreign and hands them to nobody", () => {
+    const cookies = new Map<number, Cookie>([
+      [300, { id: 'p-theirs', owner: OWNER, fleet: 'f2', run: 'r1' }],
+      [301, { id: 'p-theirs', owner: OWNER, fleet: 'f2', run: 'r1' }],
+      [302, { id: 'p-ghost', owner: OWNER, fleet: FLEET }],
+    ]);
+    const procs = [worker, proc(300, { ppid: 1 }), proc(301, { ppid: 300 }), proc(302, { ppid: 1 })];
+    expect(plan(input({ procs, cookies }))).toEqual([
+      { kind: 'foreign', id: 'p-theirs', fleet: 'f2', pids: [300, 301] },
+      { kind: 'orphans', id: 'p-ghost', run: null, pids: [302] },
+    ]);
+  });
+
+  it("never counts another fleet's carrier of the same id as a member of a record's tree", () => {
+    // Ids can meet across fleets only by chance, or by hand: the fleet decides.
+    const cookies = new Map<number, Cookie>([[300, { id: 'b', owner: OWNER, fleet: 'f2' }]]);
+    const carrier = proc(300, { ppid: 1, startTime: 2000 });
+    expect(plan(input({ records: [rec('b', 'exited', { pid: 200 })], procs: [worker, carrier], cookies }))).toEqual([
+      { kind: 'foreign', id: 'b', fleet: 'f2', pids: [300] },
+    ]);
+    expect(plan(input({ records: [rec('a', 'starting')], procs: [worker, carrier], cookies }))).toEqual([
+      { kind: 'abandoned', id: 'a', pids: [] },
+      { kind: 'foreign', id: 'b', fleet: 'f2', pids: [300] },
+    ]);
+  });
+
+  it("takes a carrier of no fleet (an older release's) for this fleet's only by a record of its id", () => {
+    const cookies = new Map<number, Cookie>([
+      [300, { id: 'a', owner: OWNER, run: 'r-old' }],
+      [301, { id: 'p-unknown', owner: OWNER }],
+      [302, { id: 'b', owner: null }],
+    ]);
+    const procs = [worker, proc(100), proc(300, { ppid: 1 }), proc(301, { ppid: 1 }), proc(302, { ppid: 1, startTime: 2000 })];
+    const records = [{ ...rec('a', 'running'), runId: 'r-new' }, rec('b', 'exited', { pid: 200 })];
+    expect(plan(input({ records, procs, cookies }))).toEqual([
+      { kind: 'look', id: 'a' },
+      // A record of b read by this pass: its carrier is b's, as before fleets.
+      { kind: 'look', id: 'b' },
+      // A's record names another run: an orphan of a's, this fleet's by a's record.
+      { kind: 'orphans', id: 'a', run: 'r-old', pids: [300] },
+      // No record read: decide() reads the id's record, and without one leaves it alone.
+      { kind: 'orphans', id: 'p-unknown', run: null, pids: [301], legacy: true },
+    ]);
   });
 });
 
@@ -163,7 +213,7 @@ describe('plan: interrupted work', () => {
 
   it('reports an abandoned spawn for a starting record nobody is spawning, with its carriers', () => {
     const cookies = new Map<number, Cookie>([
-      [300, { id: 'a', owner: OWNER }],
+      [300, { id: 'a', owner: OWNER, fleet: FLEET }],
       [301, { id: 'a', owner: 'reapq/h2' }],
     ]);
     const procs = [worker, proc(300), proc(301)];
@@ -172,7 +222,7 @@ describe('plan: interrupted work', () => {
   });
 
   it('skips busy records, and does not call their carriers orphans', () => {
-    const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER }]]);
+    const cookies = new Map<number, Cookie>([[300, { id: 'a', owner: OWNER, fleet: FLEET }]]);
     const records = [rec('a', 'running'), rec('b', 'starting'), rec('c', 'stopping', { pid: 200, killDeadline: NOW - 1 })];
     const out = plan(input({ records, procs: [worker, proc(300)], cookies, busy: new Set(['a', 'b', 'c']) }));
     expect(out).toEqual([]);

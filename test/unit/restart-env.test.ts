@@ -110,6 +110,7 @@ describe('decideRestart', () => {
 });
 
 describe('buildEnv', () => {
+  const ME = { owner: 'reapq/h1', fleet: 'f1' };
   const runner = {
     PATH: '/usr/bin',
     HOME: '/root',
@@ -121,38 +122,40 @@ describe('buildEnv', () => {
   };
 
   it('drops REAPQ_* and REDIS_* from the runner, keeps the rest', () => {
-    expect(buildEnv(runner, {}, 'web', 'reapq/h1', null)).toEqual({
+    expect(buildEnv(runner, {}, 'web', ME, null)).toEqual({
       PATH: '/usr/bin',
       HOME: '/root',
       REAPQ_PROCESS_ID: 'web',
       REAPQ_OWNER: 'reapq/h1',
+      REAPQ_FLEET: 'f1',
     });
   });
 
   it('lets user env override runner env', () => {
-    const env = buildEnv(runner, { PATH: '/opt/bin', FOO: 'bar' }, 'web', 'reapq/h1', null);
+    const env = buildEnv(runner, { PATH: '/opt/bin', FOO: 'bar' }, 'web', ME, null);
     expect(env.PATH).toBe('/opt/bin');
     expect(env.FOO).toBe('bar');
     expect(env.HOME).toBe('/root');
   });
 
   it('sets PORT only when a port is given', () => {
-    expect(buildEnv({}, {}, 'web', 'o', 20001).PORT).toBe('20001');
-    expect('PORT' in buildEnv({}, {}, 'web', 'o', null)).toBe(false);
+    expect(buildEnv({}, {}, 'web', ME, 20001).PORT).toBe('20001');
+    expect('PORT' in buildEnv({}, {}, 'web', ME, null)).toBe(false);
     // A user PORT survives when no port was assigned, and loses to an assigned one.
-    expect(buildEnv({}, { PORT: '8080' }, 'web', 'o', null).PORT).toBe('8080');
-    expect(buildEnv({}, { PORT: '8080' }, 'web', 'o', 20001).PORT).toBe('20001');
+    expect(buildEnv({}, { PORT: '8080' }, 'web', ME, null).PORT).toBe('8080');
+    expect(buildEnv({}, { PORT: '8080' }, 'web', ME, 20001).PORT).toBe('20001');
   });
 
   it('sets the cookie, which user env cannot override', () => {
     const env = buildEnv(
-      { REAPQ_PROCESS_ID: 'runner', REAPQ_OWNER: 'runner' },
-      { REAPQ_PROCESS_ID: 'evil', REAPQ_OWNER: 'evil' },
+      { REAPQ_PROCESS_ID: 'runner', REAPQ_OWNER: 'runner', REAPQ_FLEET: 'runner' },
+      { REAPQ_PROCESS_ID: 'evil', REAPQ_OWNER: 'evil', REAPQ_FLEET: 'evil' },
       'web',
-      'reapq/h1',
+      ME,
       null,
     );
     expect(env.REAPQ_PROCESS_ID).toBe('web');
     expect(env.REAPQ_OWNER).toBe('reapq/h1');
+    expect(env.REAPQ_FLEET).toBe('f1');
   });
 });

@@ -4,6 +4,7 @@ import type { ProcStat } from '../../src/shared/proc-stat.js';
 
 const SELF = 50; // the worker
 const OWNER = 'reapq/h1';
+const ME = { owner: OWNER, fleet: 'f1' };
 const ident: Identity = { id: 'web', pid: 100, pgid: 100, sid: 100, startTime: 1000 };
 
 const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
@@ -28,17 +29,17 @@ const unrelated = proc(300, { ppid: 1, pgid: 300, sid: 300, startTime: 900 });
 describe('treeMembers', () => {
   it('finds the leader and its group members', () => {
     const procs = [worker, leader, child, grandchild, unrelated];
-    expect(treeMembers(ident, procs, noCookies, SELF, OWNER)).toEqual([100, 101, 102]);
+    expect(treeMembers(ident, procs, noCookies, SELF, ME)).toEqual([100, 101, 102]);
   });
 
   it('excludes zombies', () => {
     const procs = [worker, leader, { ...child, state: 'Z' }, grandchild];
-    expect(treeMembers(ident, procs, noCookies, SELF, OWNER)).toEqual([100, 102]);
+    expect(treeMembers(ident, procs, noCookies, SELF, ME)).toEqual([100, 102]);
   });
 
   it('excludes the worker itself even when it shares the group', () => {
     const procs = [{ ...worker, pgid: 100, sid: 100, startTime: 2000 }, leader, child];
-    expect(treeMembers(ident, procs, noCookies, SELF, OWNER)).toEqual([100, 101]);
+    expect(treeMembers(ident, procs, noCookies, SELF, ME)).toEqual([100, 101]);
   });
 
   it('distrusts the group when the leader pid was reused; only cookie carriers count', () => {
@@ -46,21 +47,21 @@ describe('treeMembers', () => {
     const sameGroup = proc(110, { ppid: 1, startTime: 8000 });
     const carrier = proc(120, { ppid: 1, pgid: 120, sid: 120, startTime: 1500 });
     const cookies = new Map<number, Cookie>([[120, { id: 'web', owner: OWNER }]]);
-    expect(treeMembers(ident, [worker, reused, sameGroup, carrier], cookies, SELF, OWNER)).toEqual([120]);
-    expect(treeMembers(ident, [worker, reused, sameGroup], noCookies, SELF, OWNER)).toEqual([]);
+    expect(treeMembers(ident, [worker, reused, sameGroup, carrier], cookies, SELF, ME)).toEqual([120]);
+    expect(treeMembers(ident, [worker, reused, sameGroup], noCookies, SELF, ME)).toEqual([]);
   });
 
   it('trusts the group when the leader is gone, but not members older than the leader', () => {
     const older = proc(103, { ppid: 1, startTime: 999 });
-    expect(treeMembers(ident, [worker, child, older], noCookies, SELF, OWNER)).toEqual([101]);
+    expect(treeMembers(ident, [worker, child, older], noCookies, SELF, ME)).toEqual([101]);
   });
 
   it('finds an escaped process (own session, re-parented to the worker) by its cookie', () => {
     const escaped = proc(200, { ppid: SELF, pgid: 200, sid: 200, startTime: 1100 });
     const cookies = new Map<number, Cookie>([[200, { id: 'web', owner: OWNER }]]);
-    expect(treeMembers(ident, [worker, leader, escaped], cookies, SELF, OWNER)).toEqual([100, 200]);
+    expect(treeMembers(ident, [worker, leader, escaped], cookies, SELF, ME)).toEqual([100, 200]);
     // Without the cookie it is not recognised.
-    expect(treeMembers(ident, [worker, leader, escaped], noCookies, SELF, OWNER)).toEqual([100]);
+    expect(treeMembers(ident, [worker, leader, escaped], noCookies, SELF, ME)).toEqual([100]);
   });
 
   it('accepts a cookie with no owner, ignores one of another owner or id', () => {
@@ -72,7 +73,17 @@ describe('treeMembers', () => {
       [202, { id: 'web', owner: 'reapq/h2' }],
       [203, { id: 'db', owner: OWNER }],
     ]);
-    expect(treeMembers(ident, [worker, a, b, c], cookies, SELF, OWNER)).toEqual([201]);
+    expect(treeMembers(ident, [worker, a, b, c], cookies, SELF, ME)).toEqual([201]);
+  });
+
+  it("takes a carrier of this fleet or of none (an older release's run of this record), never another fleet's", () => {
+    const [a, b, c] = [201, 202, 203].map((pid) => proc(pid, { ppid: 1, pgid: pid, sid: pid, startTime: 1100 }));
+    const cookies = new Map<number, Cookie>([
+      [201, { id: 'web', owner: OWNER, fleet: 'f1' }],
+      [202, { id: 'web', owner: OWNER }],
+      [203, { id: 'web', owner: OWNER, fleet: 'f2' }],
+    ]);
+    expect(treeMembers(ident, [worker, a!, b!, c!], cookies, SELF, ME)).toEqual([201, 202]);
   });
 
   it('includes descendants of members, even in another group', () => {
@@ -81,7 +92,7 @@ describe('treeMembers', () => {
     const grandkid = proc(211, { ppid: 210, pgid: 211, sid: 211, startTime: 1300 });
     const deadKid = proc(212, { ppid: 210, pgid: 212, sid: 212, startTime: 1300, state: 'Z' });
     const cookies = new Map<number, Cookie>([[200, { id: 'web', owner: OWNER }]]);
-    expect(treeMembers(ident, [worker, leader, escaped, kid, grandkid, deadKid], cookies, SELF, OWNER)).toEqual([100, 200, 210, 211]);
+    expect(treeMembers(ident, [worker, leader, escaped, kid, grandkid, deadKid], cookies, SELF, ME)).toEqual([100, 200, 210, 211]);
   });
 });
 

@@ -2,9 +2,20 @@ import { readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * A worker's subtree is `<prefix>@<host>` in the v2 hierarchy and in each v1 hierarchy it
- * uses; its leaves are `<id>@<run>` below each (the worker's own leaf, `worker`, has no `@`).
+ * A worker's subtree is `<prefix>@<host>@<fleet>` in the v2 hierarchy and in each v1
+ * hierarchy it uses; its leaves are `<id>@<run>` below each (the worker's own leaf,
+ * `worker`, has no `@`). The fleet id (keys.fleetId) keeps two installations with the same
+ * prefix and host id on one machine out of each other's subtree: each lists, kills and
+ * removes leaves of its own only.
  */
+export function subtreeName(prefix: string, hostId: string, fleet: string): string {
+  return `${prefix}@${hostId}@${fleet}`;
+}
+
+/** The subtree of a release before fleet ids: its leaves are this fleet's only where its Redis holds their record. */
+export function legacySubtreeName(prefix: string, hostId: string): string {
+  return `${prefix}@${hostId}`;
+}
 
 /** Leaf names found under any of the subtree's directories, sorted; none when they are gone. */
 export function leafNames(dirs: readonly string[]): string[] {

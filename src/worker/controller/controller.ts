@@ -11,6 +11,7 @@ import type { HostOs } from '../host-os.js';
 import type { LogShipper } from '../log-shipper.js';
 import type { Policy } from '../policy.js';
 import type { PortAllocator } from '../ports.js';
+import type { Self } from '../tree.js';
 import { decide } from './decide.js';
 import type { Trigger } from './decision.js';
 import { ExitWatch } from './exits.js';
@@ -29,7 +30,8 @@ export type { StartOutcome };
 
 export interface ControllerDeps {
   config: Config;
-  owner: string;
+  /** This host of this fleet, as its processes' cookies name it. */
+  me: Self;
   store: EventStore;
   os: HostOs;
   log: Logger;

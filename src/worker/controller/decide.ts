@@ -35,6 +35,8 @@ import { reason } from './reasons.js';
  *
  *   orphans (this id's cookie, no current run of this host claims them) -> kill them, drift `orphan`
  *   a leaf cgroup of this id no live run claims -> clear it, drift `orphan` if it held anything
+ *   either, of no fleet (an older release's) with no record of the id in this fleet's Redis
+ *                                -> not ours to show: drift `foreign`, left alone
  *   abandoned spawn (starting, no pid, nobody spawning) -> stop its carriers, spawn_failed (+ retry)
  */
 export function decide(i: DecideInput): Action[] {
@@ -42,7 +44,11 @@ export function decide(i: DecideInput): Action[] {
   if (local?.phase === 'orphans') return killOnly(i, local, null);
   if (i.trigger.kind === 'leaf') return leftoverLeaf(i, i.trigger);
   if (local && isStale(i)) return stale(i, local);
-  if (i.trigger.kind === 'orphans' && !claims(i, i.trigger.run)) return orphans(i, i.trigger.pids);
+  if (i.trigger.kind === 'orphans' && !claims(i, i.trigger.run)) {
+    // A record of the id is what makes a carrier of no fleet this fleet's: ids are random.
+    if (i.trigger.legacy && !rec) return [{ kind: 'foreign', pids: i.trigger.pids }];
+    return orphans(i, i.trigger.pids);
+  }
   if (!rec) return local ? [{ kind: 'forget' }] : [];
   if (rec.state === 'pending') return pending(i, rec);
   if (rec.host !== hostId) return [];
@@ -253,6 +259,8 @@ function orphans(i: DecideInput, pids: number[]): Action[] {
 function leftoverLeaf(i: DecideInput, t: Extract<Trigger, { kind: 'leaf' }>): Action[] {
   const { rec, local } = i;
   if (local && (local.leaf === t.leaf || local.runId === t.run)) return [];
+  // A leaf of the subtree an older release named without a fleet: this fleet's only by its record.
+  if (t.legacy && !rec) return [{ kind: 'foreign', pids: i.leaf?.members ?? [], leaf: i.leaf?.path ?? t.leaf }];
   if (rec && rec.host === i.hostId && rec.runId === t.run && rec.state !== 'pending' && !FINAL_STATES.has(rec.state)) return [];
   const members = i.leaf?.members ?? [];
   const out: Action[] = [{ kind: 'clear-leaf', leaf: t.leaf }];

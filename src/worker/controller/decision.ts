@@ -45,10 +45,11 @@ export type Trigger =
   | { kind: 'stop' }
   | { kind: 'event' }
   | { kind: 'tick' }
-  | { kind: 'orphans'; pids: number[]; run: string | null }
+  /** legacy: carriers of no fleet (an older release's) whose id the pass saw no record of. */
+  | { kind: 'orphans'; pids: number[]; run: string | null; legacy?: true }
   | { kind: 'abandoned'; pids: number[] }
   /** A leaf cgroup of this id that no live run claimed when the pass listed them. */
-  | { kind: 'leaf'; leaf: string; run: string };
+  | { kind: 'leaf'; leaf: string; run: string; legacy?: true };
 
 export interface Tree {
   members: number[];
@@ -90,6 +91,8 @@ export type Action =
   | { kind: 'signal'; signal: string; step: KillStep }
   | { kind: 'wait'; step: KillStep }
   | { kind: 'kill-pids'; pids: number[] }
+  /** Not this fleet's (drift `foreign`): reported, never signalled. */
+  | { kind: 'foreign'; pids: number[]; leaf?: string }
   | { kind: 'clear-leaf'; leaf: string }
   | { kind: 'release-port'; port: number }
   | { kind: 'enqueue-start'; delayMs: number }

@@ -4,7 +4,7 @@ import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ProcessRecord } from '../../shared/record.js';
 import type { CgroupManager } from '../cgroup/manager.js';
-import type { HostOs } from '../host-os.js';
+import { describeProcs, type HostOs } from '../host-os.js';
 import type { PortAllocator } from '../ports.js';
 import { identityOf } from '../tree.js';
 import { monoOf } from './decide.js';
@@ -95,6 +95,9 @@ export class Executor {
         }
         case 'kill-pids':
           this.killPids(run, a.pids);
+          break;
+        case 'foreign':
+          this.deps.note(id, did.foreign(id, null, describeProcs(this.deps.os, a.pids), a.leaf));
           break;
         case 'clear-leaf':
           await this.clearLeaf(run, a.leaf);

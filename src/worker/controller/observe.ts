@@ -1,13 +1,13 @@
 import type { ProcessRecord } from '../../shared/record.js';
 import type { CgroupManager } from '../cgroup/manager.js';
 import { findTree, findTreeFast, type HostOs } from '../host-os.js';
-import { identityOf, leaderState, type Identity } from '../tree.js';
+import { identityOf, leaderState, type Identity, type Self } from '../tree.js';
 import type { Tree } from './decision.js';
 import type { Held, HeldRuns } from './held.js';
 
 export interface ObserveDeps {
   hostId: string;
-  owner: string;
+  me: Self;
   os: HostOs;
   cgroups: CgroupManager | null;
   /** Whether orphans of this worker's trees re-parent to it (prctl succeeded). */
@@ -103,7 +103,7 @@ export class Observer {
    * cheap signs says something may be left.
    */
   private beyondLeaf(cg: CgroupManager, ident: Identity, held: Held | null): number[] {
-    const { os, owner, ownChildren } = this.deps;
+    const { os, me, ownChildren } = this.deps;
     const found = new Set<number>(held ? this.aliveSeen(held) : []);
     const others = this.deps.held.leaders(held ?? undefined);
     const inherited: number[] = [];
@@ -115,7 +115,7 @@ export class Observer {
     }
     // A leader that is gone left its orphans to the worker (its subreaper): they are among the inherited.
     if (leaderState(ident, os.table.stat(ident.pid)) === 'alive' || inherited.length > 0 || found.size > 0) {
-      for (const p of findTree(os, ident, owner)) found.add(p);
+      for (const p of findTree(os, ident, me)) found.add(p);
       const queue = [...inherited];
       while (queue.length > 0) {
         const p = queue.pop()!;
@@ -131,8 +131,8 @@ export class Observer {
   }
 
   private find(ident: Identity, held: Held | null): number[] {
-    const { os, owner } = this.deps;
-    if (!held?.spawnedHere || !this.deps.isSubreaper()) return findTree(os, ident, owner);
+    const { os, me } = this.deps;
+    if (!held?.spawnedHere || !this.deps.isSubreaper()) return findTree(os, ident, me);
     return findTreeFast(os, ident, this.deps.held.leaders(held));
   }
 

@@ -1,5 +1,14 @@
 import type { EventDraft } from '../../shared/events.js';
 
+/** A process as a report names it: its pid, command and (v2) cgroup. */
+export interface Seen {
+  pid: number;
+  comm: string;
+  cgroup: string | null;
+}
+
+const named = (ps: readonly Seen[]) => ps.map((e) => `pid ${e.pid} (${e.comm}) in ${e.cgroup ?? 'an unknown cgroup'}`).join(', ');
+
 /**
  * The words of every reason the worker writes on a record, and of every line of a
  * reconcile report: one place, so a drift kind reads the same wherever it is found.
@@ -18,8 +27,7 @@ export const reason = {
   leftoverLeaf: (path: string, run: string, n: number) =>
     `cgroup ${path} of run ${run} held ${n} processes no live run claims: killed, removed`,
   hostLost: (host: string, agoS: number) => `host ${host} stopped sending heartbeats ${agoS}s ago`,
-  escaped: (leaf: string | null, out: ReadonlyArray<{ pid: number; comm: string; cgroup: string | null }>) =>
-    `${out.length} outside its cgroup ${leaf ?? '(none)'}: ${out.map((e) => `pid ${e.pid} (${e.comm}) in ${e.cgroup ?? 'an unknown cgroup'}`).join(', ')}`,
+  escaped: (leaf: string | null, out: readonly Seen[]) => `${out.length} outside its cgroup ${leaf ?? '(none)'}: ${named(out)}`,
 } as const;
 
 /** One line of a reconcile report: what the controller found and did for one id. */
@@ -64,4 +72,16 @@ export const did = {
     detail: pids.length > 0 ? `killed ${pids.length} in cgroup ${leaf} no live run claims, removed it` : `removed empty cgroup ${leaf}`,
   }),
   reaped: (n: number): Note => ({ kind: 'reap', detail: `reaped ${n} zombies` }),
+  /**
+   * Drift `foreign`: processes this worker cannot show are its fleet's, left alone. `fleet`
+   * is the one their cookie names; null: none (an older release's), and this fleet's Redis
+   * holds no record of the id they carry. Only reported: they have no record here to go on.
+   */
+  foreign: (id: string, fleet: string | null, procs: readonly Seen[], leaf?: string): Note => ({
+    kind: 'foreign',
+    pids: procs.map((p) => p.pid),
+    detail:
+      `${procs.length} of ${fleet !== null ? `fleet ${fleet}` : `no fleet (an older release's), no record of ${id} in this fleet's Redis`}` +
+      `${leaf ? `, in cgroup ${leaf}` : ''}, left alone${procs.length > 0 ? `: ${named(procs)}` : ''}`,
+  }),
 };

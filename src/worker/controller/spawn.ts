@@ -10,6 +10,7 @@ import type { ForkerRequest } from '../forker-protocol.js';
 import { checkStart, effectiveLimits, type Policy } from '../policy.js';
 import type { PortAllocator } from '../ports.js';
 import { buildEnv } from '../spawn-env.js';
+import type { Self } from '../tree.js';
 import type { ExitWatch } from './exits.js';
 import { newHeld, type Held, type HeldRuns } from './held.js';
 import type { RunLogs } from './logs.js';
@@ -20,7 +21,7 @@ export type StartOutcome =
 
 export interface SpawnDeps {
   hostId: string;
-  owner: string;
+  me: Self;
   store: EventStore;
   log: Logger;
   ports: PortAllocator;
@@ -142,7 +143,7 @@ export class Spawner {
       args,
       cwd: o.cwd,
       logFile: deps.logs.file(id),
-      env: buildEnv(deps.runnerEnv, rec.env, id, deps.owner, o.port, h.runId!),
+      env: buildEnv(deps.runnerEnv, rec.env, id, deps.me, o.port, h.runId!),
       uid: deps.policy.runAs?.uid ?? null,
       gid: deps.policy.runAs?.gid ?? null,
     });

@@ -5,10 +5,10 @@ import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ReconcileReport } from '../../shared/reconcile-report.js';
 import type { Controller } from '../controller/controller.js';
 import type { Trigger } from '../controller/decision.js';
-import { readCookies, type HostOs } from '../host-os.js';
+import { describeProcs, readCookies, type HostOs } from '../host-os.js';
 import type { ProcStat } from '../../shared/proc-stat.js';
 import type { Reaper } from '../reaper.js';
-import { cookieCandidates, identityOf, leaderAlive } from '../tree.js';
+import { cookieCandidates, identityOf, leaderAlive, type Self } from '../tree.js';
 import { did } from '../controller/reasons.js';
 import { cgroupLeftovers, plan } from './plan.js';
 
@@ -21,8 +21,10 @@ export interface ReconcileDeps {
   reaper: Reaper;
   log: Logger;
   hostId: string;
-  owner: string;
+  me: Self;
   clock: Clock;
+  /** Foreign processes (pid:start time) already logged: each is logged once, reported every pass. */
+  foreignLogged: Set<string>;
 }
 
 /**
@@ -62,7 +64,9 @@ export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean;
   for (const s of sightings) {
     if (s.kind === 'reap') report.actions.push(did.reaped(deps.reaper.sweep().length));
     else if (s.kind === 'look') hand(s.id, { kind: 'tick' }, s.kind);
-    else if (s.kind === 'orphans') hand(s.id, { kind: 'orphans', pids: s.pids, run: s.run }, s.kind);
+    else if (s.kind === 'orphans')
+      hand(s.id, { kind: 'orphans', pids: s.pids, run: s.run, ...(s.legacy ? { legacy: s.legacy } : {}) }, s.kind);
+    else if (s.kind === 'foreign') report.actions.push({ ...did.foreign(s.id, s.fleet, describeProcs(deps.os, s.pids)), id: s.id });
     else hand(s.id, { kind: 'abandoned', pids: s.pids }, s.kind);
   }
   // Cgroup mode: a leaf no live run claims is drift, whatever its members' environment says.
@@ -75,12 +79,27 @@ export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean;
       hand(l.id, { kind: 'leaf', leaf: l.leaf, run: l.run }, `cgroup-leftover ${l.leaf}`);
   }
   // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
-  const handed = new Set(sightings.map((s) => ('id' in s ? s.id : '')));
+  const handed = new Set(sightings.map((s) => (s.kind !== 'reap' && s.kind !== 'foreign' ? s.id : '')));
   for (const id of controller.heldIds()) if (!handed.has(id)) hand(id, { kind: 'tick' }, 'tick');
   await Promise.all(work);
   report.durationMs = Math.round(deps.clock.mono() - t0);
-  if (report.actions.length > 0 || report.errors.length > 0) deps.log.info({ report }, 'reconcile pass');
+  logForeign(deps, report, procs);
+  if (report.errors.length > 0 || report.actions.some((a) => a.kind !== 'foreign')) deps.log.info({ report }, 'reconcile pass');
   return report;
+}
+
+/**
+ * Foreign processes stay where they are, pass after pass: every report names them, the
+ * log only the first pass that finds each (by pid and start time, so a reused pid is news).
+ */
+function logForeign(deps: ReconcileDeps, report: ReconcileReport, procs: readonly ProcStat[]): void {
+  const start = new Map(procs.map((p) => [p.pid, p.startTime]));
+  const now = new Set<string>();
+  for (const a of report.actions) if (a.kind === 'foreign') for (const pid of a.pids ?? []) now.add(`${pid}:${start.get(pid) ?? '?'}`);
+  const news = [...now].some((k) => !deps.foreignLogged.has(k));
+  deps.foreignLogged.clear();
+  for (const k of now) deps.foreignLogged.add(k);
+  if (news) deps.log.warn({ foreign: report.actions.filter((a) => a.kind === 'foreign') }, 'processes not of this fleet: left alone');
 }
 
 /** The records of this host, the process table, and the ids whose world may differ from their record. */
@@ -111,7 +130,7 @@ async function look(deps: ReconcileDeps, opts: { full?: boolean; finishedSince?:
   const busy = new Set<string>(records.map((r) => r.id).filter((id) => controller.holds(id)));
   const sightings = plan({
     hostId: deps.hostId,
-    owner: deps.owner,
+    me: deps.me,
     selfPid: os.selfPid,
     bootId: os.table.bootId(),
     records,

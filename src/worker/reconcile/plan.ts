@@ -1,6 +1,6 @@
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { ProcStat } from '../../shared/proc-stat.js';
-import { identityOf, treeMembers, type Cookie } from '../tree.js';
+import { belonging, carries, identityOf, treeMembers, type Cookie, type Self } from '../tree.js';
 
 /**
  * What the pass saw of one id that the controller must look at. Only what the look needs
@@ -10,8 +10,14 @@ import { identityOf, treeMembers, type Cookie } from '../tree.js';
 export type Sighting =
   /** A record whose world may differ from it: a live run nobody here holds, or something alive after its end. */
   | { kind: 'look'; id: string }
-  /** Carriers of this host's cookie for this id that no record of this host claims (by run). */
-  | { kind: 'orphans'; id: string; run: string | null; pids: number[] }
+  /**
+   * Carriers of this host's cookie for this id that no record of this host claims (by run).
+   * `legacy`: they carry no fleet (an older release started them) and this pass read no
+   * record of the id: theirs only if this fleet's Redis holds one (decide() reads it).
+   */
+  | { kind: 'orphans'; id: string; run: string | null; pids: number[]; legacy?: true }
+  /** Carriers of this host id's cookie of another fleet (another installation, another Redis): reported, never touched. */
+  | { kind: 'foreign'; id: string; fleet: string; pids: number[] }
   /** A spawn that began in a worker that died before recording it, with its cookie-carriers. */
   | { kind: 'abandoned'; id: string; pids: number[] }
   /** Zombies whose parent is this worker and that libuv will not reap. */
@@ -19,7 +25,7 @@ export type Sighting =
 
 export interface PlanInput {
   hostId: string;
-  owner: string;
+  me: Self;
   selfPid: number;
   bootId: string;
   /** Records whose host is this host. */
@@ -38,7 +44,7 @@ export interface PlanInput {
  * data. It decides nothing: a record it names is read again and judged by decide().
  */
 export function plan(input: PlanInput): Sighting[] {
-  const { records, procs, cookies, busy, selfPid, owner } = input;
+  const { records, procs, cookies, busy, selfPid, me } = input;
   const out: Sighting[] = [];
   const claimed = new Set<string>();
   // Finished records are many and almost always fully gone: only those whose group,
@@ -59,7 +65,7 @@ export function plan(input: PlanInput): Sighting[] {
     if (busy.has(rec.id)) continue;
     // Before the spawn was recorded it is abandoned: nobody here is spawning it.
     if (rec.state === 'starting' && rec.pid === null) {
-      out.push({ kind: 'abandoned', id: rec.id, pids: carriersOf(rec.id, cookies, owner) });
+      out.push({ kind: 'abandoned', id: rec.id, pids: carriersOf(rec.id, cookies, me) });
       continue;
     }
     const ident = identityOf(rec);
@@ -68,7 +74,7 @@ export function plan(input: PlanInput): Sighting[] {
       if (!pgids.has(ident.pgid) && !sids.has(ident.sid) && !cookieIds.has(rec.id)) continue;
       // After a reboot the recorded group ids mean nothing: only the cookie still identifies.
       const rebooted = rec.bootId !== null && rec.bootId !== input.bootId;
-      const alive = rebooted ? carriersOf(rec.id, cookies, owner) : treeMembers(ident, procs, cookies, selfPid, owner);
+      const alive = rebooted ? carriersOf(rec.id, cookies, me) : treeMembers(ident, procs, cookies, selfPid, me);
       if (alive.length > 0) out.push({ kind: 'look', id: rec.id });
       continue;
     }
@@ -77,33 +83,54 @@ export function plan(input: PlanInput): Sighting[] {
     out.push({ kind: 'look', id: rec.id });
   }
 
-  // Grouped by run: leftovers of an earlier run are orphans even while a later one lives.
-  // The controller reads the record again before it acts, so a run spawned after this
-  // snapshot was taken is never mistaken for an orphan.
-  const current = new Map(records.map((r) => [r.id, r]));
-  const orphans = new Map<string, { id: string; run: string | null; pids: number[] }>();
-  for (const [pid, c] of cookies) {
-    if (c.owner !== owner || busy.has(c.id)) continue;
-    const rec = current.get(c.id);
-    const run = c.run ?? null;
-    if (claimed.has(c.id) && (run === null || rec?.runId === null || rec?.runId === run)) continue;
-    const p = byPid.get(pid);
-    if (!p || p.state === 'Z' || pid === selfPid) continue;
-    const k = `${c.id} ${run ?? ''}`;
-    const o = orphans.get(k) ?? { id: c.id, run, pids: [] };
-    o.pids.push(pid);
-    orphans.set(k, o);
-  }
-  for (const o of orphans.values()) out.push({ kind: 'orphans', id: o.id, run: o.run, pids: o.pids.sort((a, b) => a - b) });
+  out.push(...strays(input, claimed, byPid));
 
   const zombies = procs.filter((p) => p.ppid === selfPid && p.state === 'Z' && !input.ownChildren.has(p.pid)).map((p) => p.pid);
   if (zombies.length > 0) out.push({ kind: 'reap', pids: zombies });
   return out;
 }
 
-function carriersOf(id: string, cookies: ReadonlyMap<number, Cookie>, owner: string): number[] {
+/**
+ * Carriers of this host id's cookie that no record of this host claims, grouped by id and
+ * run (leftovers of an earlier run are orphans even while a later one lives) or, for
+ * another fleet's, by id and fleet. The controller reads the record again before it acts,
+ * so a run spawned after this snapshot was taken is never mistaken for an orphan.
+ */
+function strays(input: PlanInput, claimed: ReadonlySet<string>, byPid: ReadonlyMap<number, ProcStat>): Sighting[] {
+  const { records, cookies, busy, selfPid, me } = input;
+  const current = new Map(records.map((r) => [r.id, r]));
+  type Stray = Extract<Sighting, { kind: 'orphans' | 'foreign' }>;
+  const groups = new Map<string, Stray>();
+  for (const [pid, c] of cookies) {
+    const whose = belonging(c, me);
+    if (whose === 'other' || busy.has(c.id)) continue;
+    const p = byPid.get(pid);
+    if (!p || p.state === 'Z' || pid === selfPid) continue;
+    const rec = current.get(c.id);
+    const run = c.run ?? null;
+    let k: string;
+    let s: Stray;
+    if (whose === 'foreign') {
+      k = `foreign ${c.id} ${c.fleet!}`;
+      s = { kind: 'foreign', id: c.id, fleet: c.fleet!, pids: [] };
+    } else {
+      if (claimed.has(c.id) && (run === null || rec?.runId === null || rec?.runId === run)) continue;
+      // Without a fleet, a record of the id read by this pass is what makes it this fleet's.
+      const legacy = whose === 'legacy' && !rec;
+      k = `${legacy ? 'legacy' : 'orphans'} ${c.id} ${run ?? ''}`;
+      s = { kind: 'orphans', id: c.id, run, pids: [], ...(legacy ? { legacy: true as const } : {}) };
+    }
+    const g = groups.get(k) ?? s;
+    g.pids.push(pid);
+    groups.set(k, g);
+  }
+  for (const g of groups.values()) g.pids.sort((a, b) => a - b);
+  return [...groups.values()];
+}
+
+function carriersOf(id: string, cookies: ReadonlyMap<number, Cookie>, me: Self): number[] {
   const out: number[] = [];
-  for (const [pid, c] of cookies) if (c.id === id && (c.owner === null || c.owner === owner)) out.push(pid);
+  for (const [pid, c] of cookies) if (carries(c, id, me)) out.push(pid);
   return out.sort((a, b) => a - b);
 }
 
