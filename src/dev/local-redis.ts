@@ -195,25 +195,21 @@ function describeExit(exit: ChildExit): string {
   return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }
 
-async function startOnce(
-  bin: string,
-  port: number,
-  dataDir: string | undefined,
-  extraArgs: readonly string[] = [],
-  ownSession = false,
-): Promise<LocalRedis> {
-  let dir: string;
-  let tempDir: string | undefined;
+/** Where the server keeps its files: the data dir, or a temp dir that `removeTemp` deletes. */
+async function serverDir(dataDir: string | undefined): Promise<{ dir: string; removeTemp: () => Promise<void> }> {
   if (dataDir !== undefined) {
-    dir = resolve(dataDir);
+    const dir = resolve(dataDir);
     await mkdir(dir, { recursive: true });
-  } else {
-    // redis-server still needs a writable --dir; nothing is written there with persistence off.
-    tempDir = await mkdtemp(join(tmpdir(), 'reapq-redis-'));
-    dir = tempDir;
+    return { dir, removeTemp: async () => undefined };
   }
+  // redis-server still needs a writable --dir; nothing is written there with persistence off.
+  const dir = await mkdtemp(join(tmpdir(), 'reapq-redis-'));
+  return { dir, removeTemp: () => rm(dir, { recursive: true, force: true }).catch(() => undefined) };
+}
 
-  const args = [
+/** Loopback only, in the foreground, no log file; the append-only file only when it persists. */
+function serverArgs(port: number, dir: string, persist: boolean, extraArgs: readonly string[]): string[] {
+  return [
     '--port',
     String(port),
     '--bind',
@@ -225,15 +221,25 @@ async function startOnce(
     '--save',
     '',
     '--appendonly',
-    dataDir !== undefined ? 'yes' : 'no',
+    persist ? 'yes' : 'no',
     '--dir',
     dir,
     '--logfile',
     '',
     ...extraArgs,
   ];
+}
 
-  const child: ChildProcess = spawn(bin, args, { stdio: 'ignore', detached: ownSession });
+/** A spawned redis-server as its starter sees it: how it ended, and how to end it. */
+interface Watched {
+  readonly exited: Promise<ChildExit>;
+  readonly spawnError: Promise<Error>;
+  /** SIGTERM, SIGKILL after STOP_GRACE_MS, reaped; then its temp dir goes. Also for a child that never spawned. */
+  killAndReap(): Promise<void>;
+}
+
+/** Listens for the child's exit and spawn error at once (an unheard 'error' would throw), and takes it along if this process exits first. */
+function watch(child: ChildProcess, ownSession: boolean, removeTemp: () => Promise<void>): Watched {
   let exitInfo: ChildExit | undefined;
   const exited = new Promise<ChildExit>((resolvePromise) => {
     child.once('exit', (code, signal) => {
@@ -243,17 +249,12 @@ async function startOnce(
   });
   const spawnError = new Promise<Error>((resolvePromise) => child.once('error', resolvePromise));
 
-  const cleanupTemp = async (): Promise<void> => {
-    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true }).catch(() => undefined);
-  };
-
   // Last-resort safety net: if the parent exits without calling stop(), take the child along.
   // One in its own session holds data someone means to keep: SIGTERM, and it flushes its
   // append-only file on its way out, after us.
-  const onParentExit = (): void => {
+  const forgetParentExit = onProcessExit(() => {
     if (exitInfo === undefined) child.kill(ownSession ? 'SIGTERM' : 'SIGKILL');
-  };
-  const forgetParentExit = onProcessExit(onParentExit);
+  });
 
   const killAndReap = async (): Promise<void> => {
     if (exitInfo === undefined && child.pid !== undefined) {
@@ -268,36 +269,46 @@ async function startOnce(
       }
     }
     forgetParentExit();
-    await cleanupTemp();
+    await removeTemp();
   };
+  return { exited, spawnError, killAndReap };
+}
 
-  // Wait for readiness: our own process answers PONG, or it dies / fails to spawn, or timeout.
+/**
+ * Waits until our own child answers PING (another process on the port does not count).
+ * Resolves with why not when it dies, fails to spawn, or does not answer in time.
+ */
+async function untilAnswering(child: ChildProcess, watched: Watched, bin: string, port: number): Promise<Error | undefined> {
   let failure: Error | undefined;
-  void exited.then((e) => {
+  void watched.exited.then((e) => {
     failure ??= new EarlyExitError(`redis-server on port ${port} exited before becoming ready (${describeExit(e)})`);
   });
-  void spawnError.then((e) => {
+  void watched.spawnError.then((e) => {
     failure ??= new Error(`could not start redis-server (${bin}): ${e.message}`);
   });
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  let ready = false;
   while (failure === undefined && Date.now() < deadline) {
     const pid = await probe(port, 500);
-    if (pid !== undefined && pid === child.pid) {
-      ready = true;
-      break;
-    }
+    if (pid !== undefined && pid === child.pid) return failure;
     await sleep(50);
   }
+  return failure ?? new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS / 1000}s`);
+}
 
-  if (!ready || failure !== undefined || child.pid === undefined) {
-    if (child.pid !== undefined) {
-      await killAndReap();
-    } else {
-      forgetParentExit();
-      await cleanupTemp();
-    }
-    throw failure ?? new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS / 1000}s`);
+async function startOnce(
+  bin: string,
+  port: number,
+  dataDir: string | undefined,
+  extraArgs: readonly string[] = [],
+  ownSession = false,
+): Promise<LocalRedis> {
+  const { dir, removeTemp } = await serverDir(dataDir);
+  const child = spawn(bin, serverArgs(port, dir, dataDir !== undefined, extraArgs), { stdio: 'ignore', detached: ownSession });
+  const watched = watch(child, ownSession, removeTemp);
+  const failure = await untilAnswering(child, watched, bin, port);
+  if (failure !== undefined || child.pid === undefined) {
+    await watched.killAndReap();
+    throw failure ?? new Error(`could not start redis-server (${bin})`);
   }
 
   let stopping: Promise<void> | undefined;
@@ -306,7 +317,7 @@ async function startOnce(
     port,
     pid: child.pid,
     stop(): Promise<void> {
-      stopping ??= killAndReap();
+      stopping ??= watched.killAndReap();
       return stopping;
     },
   };
