@@ -1,15 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { httpReady, versionApp } from '../helpers/services.js';
 import { carriersOf, startWorker, testEnv, until } from '../helpers/workers.js';
 
 /** Deploys across workers: replicas on two hosts, and a worker SIGKILLed in the middle of a deploy. */
-const app = (version: string, delayMs = 0) => [
-  process.execPath,
-  '-e',
-  `setTimeout(() => require('node:http').createServer((q, s) => s.end('${version}')).listen(process.env.PORT), ${delayMs})`,
-];
-const ready = { kind: 'http' as const, path: '/', timeoutMs: 30_000 };
+const ready = httpReady(30_000);
 
 let client: ReapqClient;
 const prefixes: string[] = [];
@@ -33,10 +29,10 @@ describe('deploys across workers', () => {
     const a = await startWorker(env, 'h-a', ['--max-processes', '1']);
     const b = await startWorker(env, 'h-b', ['--max-processes', '1']);
     const spec = { service: 'web', port: 'auto' as const, ready, replicas: 2, strategy: 'stop-first' as const };
-    const r1 = await client.waitForDeploy((await client.deploy({ ...spec, command: app('v1') })).id);
+    const r1 = await client.waitForDeploy((await client.deploy({ ...spec, command: versionApp('v1') })).id);
     expect(r1.state).toBe('succeeded');
     expect((await hostsOf(client, r1.processes)).sort()).toEqual(['h-a', 'h-b']);
-    const r2 = await client.waitForDeploy((await client.deploy({ ...spec, command: app('v2') })).id);
+    const r2 = await client.waitForDeploy((await client.deploy({ ...spec, command: versionApp('v2') })).id);
     expect(r2.state).toBe('succeeded');
     expect((await hostsOf(client, r2.processes)).sort()).toEqual(['h-a', 'h-b']);
     for (const id of r1.processes) {
@@ -56,10 +52,10 @@ describe('deploys across workers', () => {
     try {
       const env = testEnv(testRedisUrl(), prefix);
       const first = await startWorker(env, 'h-crash');
-      const r1 = await c.waitForDeploy((await c.deploy({ service: 'api', command: app('v1'), port: 'auto', ready })).id);
+      const r1 = await c.waitForDeploy((await c.deploy({ service: 'api', command: versionApp('v1'), port: 'auto', ready })).id);
       expect(r1.state).toBe('succeeded');
       // v2 takes 3 s to listen: the worker dies while the deploy waits for it.
-      const d2 = await c.deploy({ service: 'api', command: app('v2', 3000), port: 'auto', ready });
+      const d2 = await c.deploy({ service: 'api', command: versionApp('v2', 3000), port: 'auto', ready });
       await until(async () => (await c.getDeploy(d2.id)).processes.length === 1, 10_000, 'the new replica started');
       await first.kill();
       const second = await startWorker(env, 'h-crash');

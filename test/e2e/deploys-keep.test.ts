@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/cleanup.js';
+import { answer, httpReady, stopService } from '../helpers/services.js';
 import { carriersOf, cli, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-keep');
@@ -13,17 +14,7 @@ const app = (version: string, crashFlag = '/nonexistent') => [
   `if (require('node:fs').existsSync(${JSON.stringify(crashFlag)})) process.exit(3);
    require('node:http').createServer((q, s) => s.end('${version}')).listen(process.env.PORT)`,
 ];
-const ready = { kind: 'http' as const, path: '/', timeoutMs: 20_000 };
-
-async function answer(port: number | null): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/`);
-  return res.text();
-}
-
-async function stopService(name: string): Promise<void> {
-  const d = await t.client.stopService(name);
-  expect((await t.client.waitForDeploy(d.id, { timeoutMs: 30_000 })).state).toBe('succeeded');
-}
+const ready = httpReady(20_000);
 
 describe('services keep serving', () => {
   it('a replica kill -9ed after its deploy succeeded comes back (on-failure by default)', async () => {
@@ -47,7 +38,7 @@ describe('services keep serving', () => {
     const svc = await t.client.service('kept');
     expect(svc).toMatchObject({ health: 'serving', reason: null });
     expect(svc.revisions).toEqual([expect.objectContaining({ revision: 1, role: 'active', desired: 2, ready: 2, failing: 0 })]);
-    await stopService('kept');
+    await stopService(t.client, 'kept');
     expect(carriersOf('kept-r1-0')).toEqual([]);
   });
 
@@ -80,7 +71,7 @@ describe('services keep serving', () => {
     expect(table.stdout).toMatch(/^loop degraded: loop-r1-1 failed: crash loop/m);
     const one = await cli(t.env, ['service', 'loop']);
     expect(one.stdout).toMatch(/^r1 active: 2 desired, 1 ready, 0 starting, 1 failing \(loop-r1-1 failed: crash loop/m);
-    await stopService('loop');
+    await stopService(t.client, 'loop');
 
     const n = await t.client.waitForDeploy(
       (await t.client.deploy({ service: 'never', command: app('n'), port: 'auto', ready, restart: 'never' })).id,
@@ -94,6 +85,6 @@ describe('services keep serving', () => {
       health: 'degraded',
       reason: expect.stringMatching(/^never-r1-0 exited: signal SIGKILL/),
     });
-    await stopService('never');
+    await stopService(t.client, 'never');
   });
 });

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { DeployRecord } from '../../src/index.js';
 import { writeFileSync } from 'node:fs';
@@ -11,43 +10,19 @@ import { connect } from '../../src/shared/redis.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, hostThatNeverTakes, until, useWorker } from '../helpers/workers.js';
 import { tempDir } from '../helpers/cleanup.js';
+import { answer, freePort, httpReady, stopService, versionApp } from '../helpers/services.js';
 
 const t = useWorker('h-deploy');
 
-/** A web app answering its version on PORT; `delayMs` before it listens. */
-const app = (version: string, delayMs = 0) => [
-  process.execPath,
-  '-e',
-  `setTimeout(() => require('node:http').createServer((q, s) => s.end('${version}')).listen(process.env.PORT), ${delayMs})`,
-];
 /** Runs, never listens: never ready. */
 const broken = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
-const ready = { kind: 'http' as const, path: '/', timeoutMs: 20_000 };
-
-async function answer(port: number | null): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/`);
-  return res.text();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function stopService(name: string): Promise<void> {
-  const d = await t.client.stopService(name);
-  expect((await t.client.waitForDeploy(d.id, { timeoutMs: 30_000 })).state).toBe('succeeded');
-}
+const ready = httpReady(20_000);
 
 const types = async (id: string) => (await t.client.deployEvents(id)).map((e) => e.event.type);
 
 describe('deploys', () => {
   it('replaces a revision once the new one is ready, and stops the old tree', async () => {
-    const d1 = await t.client.deploy({ service: 'web', command: app('v1'), port: 'auto', ready });
+    const d1 = await t.client.deploy({ service: 'web', command: versionApp('v1'), port: 'auto', ready });
     expect(d1.state).toBe('queued');
     const r1 = await t.client.waitForDeploy(d1.id, { timeoutMs: 30_000 });
     expect(r1.state).toBe('succeeded');
@@ -56,7 +31,7 @@ describe('deploys', () => {
     expect(p1).toMatchObject({ state: 'running', service: 'web', revision: 1 });
     expect(await answer(p1.port)).toBe('v1');
 
-    const d2 = await t.client.deploy({ service: 'web', command: app('v2'), port: 'auto', ready });
+    const d2 = await t.client.deploy({ service: 'web', command: versionApp('v2'), port: 'auto', ready });
     const r2 = await t.client.waitForDeploy(d2.id, { timeoutMs: 30_000 });
     expect(r2.state).toBe('succeeded');
     expect(await types(d2.id)).toEqual(['requested', 'began', 'revision_started', 'replica_ready', 'previous_stopped', 'succeeded']);
@@ -85,16 +60,16 @@ describe('deploys', () => {
     expect(p2.state).toBe('running');
     expect(await answer(p2.port)).toBe('v2');
     expect((await t.client.service('web')).active?.revision).toBe(2);
-    await stopService('web');
+    await stopService(t.client, 'web');
     expect((await t.client.services())[0]!.active).toBeNull();
     expect(carriersOf('web-r2-0')).toEqual([]);
   });
 
   it('serializes deploys of a service: a queued one supersedes older queued ones', async () => {
-    const a = await t.client.deploy({ service: 'api', command: app('a', 800), port: 'auto', ready });
+    const a = await t.client.deploy({ service: 'api', command: versionApp('a', 800), port: 'auto', ready });
     await until(async () => (await t.client.getDeploy(a.id)).state === 'running', 10_000, 'the first deploy under way');
-    const b = await t.client.deploy({ service: 'api', command: app('b'), port: 'auto', ready });
-    const c = await t.client.deploy({ service: 'api', command: app('c'), port: 'auto', ready });
+    const b = await t.client.deploy({ service: 'api', command: versionApp('b'), port: 'auto', ready });
+    const c = await t.client.deploy({ service: 'api', command: versionApp('c'), port: 'auto', ready });
     const [ra, rb, rc] = await Promise.all([a, b, c].map((d) => t.client.waitForDeploy(d.id, { timeoutMs: 30_000 })));
     expect(rb!.state).toBe('superseded');
     expect(rb!.supersededBy).toBe(c.id);
@@ -105,16 +80,16 @@ describe('deploys', () => {
     const began = async (d: DeployRecord) => (await t.client.deployEvents(d.id)).find((e) => e.event.type === 'began')!.event.at;
     for (let i = 1; i < ran.length; i++) expect(await began(ran[i]!)).toBeGreaterThanOrEqual(Date.parse(ran[i - 1]!.endedAt!));
     expect(await answer((await t.client.get(rc!.processes[0]!)).port)).toBe('c');
-    await stopService('api');
+    await stopService(t.client, 'api');
   });
 
   it('stop-first frees a fixed port before the new revision takes it; a failure starts the previous one again', async () => {
     const port = await freePort();
     const spec = { port, ready, strategy: 'stop-first' as const };
-    const r1 = await t.client.waitForDeploy((await t.client.deploy({ service: 'fixed', command: app('f1'), ...spec })).id);
+    const r1 = await t.client.waitForDeploy((await t.client.deploy({ service: 'fixed', command: versionApp('f1'), ...spec })).id);
     expect(r1.state).toBe('succeeded');
     expect(await answer(port)).toBe('f1');
-    const r2 = await t.client.waitForDeploy((await t.client.deploy({ service: 'fixed', command: app('f2'), ...spec })).id);
+    const r2 = await t.client.waitForDeploy((await t.client.deploy({ service: 'fixed', command: versionApp('f2'), ...spec })).id);
     expect(r2.state).toBe('succeeded');
     expect(await types(r2.id)).toEqual(['requested', 'began', 'previous_stopped', 'revision_started', 'replica_ready', 'succeeded']);
     expect(await answer(port)).toBe('f2');
@@ -128,11 +103,11 @@ describe('deploys', () => {
       revision: 2,
       processes: [expect.objectContaining({ id: 'fixed-r2-0-re3', state: 'running' })],
     });
-    await stopService('fixed');
+    await stopService(t.client, 'fixed');
   });
 
   it('CLI: deploy --wait, services, service; bad input is exit 2, an unknown service exit 1', async () => {
-    const ok = await cli(t.env, ['deploy', 'cli-web', '--port', 'auto', '--ready-http', '/', '--wait', '--', ...app('c1')]);
+    const ok = await cli(t.env, ['deploy', 'cli-web', '--port', 'auto', '--ready-http', '/', '--wait', '--', ...versionApp('c1')]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout.trim()).toMatch(/^d-[a-z0-9]+$/);
     expect(ok.stderr).toMatch(/cli-web-r1-0 started \(replica 1\)/);
@@ -172,8 +147,8 @@ describe('deploys', () => {
 
   it('rollback, restart and apply are deploys too; delete removes a finished record only', async () => {
     const base = { port: 'auto' as const, ready };
-    await t.client.waitForDeploy((await t.client.deploy({ service: 'rb', command: app('one'), ...base })).id);
-    await t.client.waitForDeploy((await t.client.deploy({ service: 'rb', command: app('two'), ...base })).id);
+    await t.client.waitForDeploy((await t.client.deploy({ service: 'rb', command: versionApp('one'), ...base })).id);
+    await t.client.waitForDeploy((await t.client.deploy({ service: 'rb', command: versionApp('two'), ...base })).id);
     const back = await t.client.waitForDeploy((await t.client.rollback('rb')).id);
     expect(back).toMatchObject({ state: 'succeeded', revision: 3, cause: 'rollback to r1' });
     expect(await answer((await t.client.get('rb-r3-0')).port)).toBe('one');
@@ -190,15 +165,18 @@ describe('deploys', () => {
     // apply: rb unchanged is left alone, a new service is deployed, --prune stops the rest.
     const dir = tempDir('apply');
     const file = join(dir, 'services.json');
-    const rbSpec = { command: app('one'), ...base, timeoutMs: (await t.client.getDeploy(again.id)).timeoutMs };
-    writeFileSync(file, JSON.stringify({ services: { rb: { ...rbSpec, cwd: process.cwd() }, side: { command: app('side'), ...base } } }));
+    const rbSpec = { command: versionApp('one'), ...base, timeoutMs: (await t.client.getDeploy(again.id)).timeoutMs };
+    writeFileSync(
+      file,
+      JSON.stringify({ services: { rb: { ...rbSpec, cwd: process.cwd() }, side: { command: versionApp('side'), ...base } } }),
+    );
     // The rb spec from the CLI carried the cwd it ran in: the same one makes it unchanged.
     const applied = await cli(t.env, ['apply', file, '--wait']);
     expect(applied.code, applied.stderr).toBe(0);
     expect(applied.stdout).toMatch(/^side deployed d-\w+ succeeded$/m);
     expect(applied.stdout).toMatch(/^rb (unchanged|deployed d-\w+ succeeded)$/m);
 
-    writeFileSync(file, JSON.stringify({ services: { side: { command: app('side'), ...base, replicas: 0 } } }));
+    writeFileSync(file, JSON.stringify({ services: { side: { command: versionApp('side'), ...base, replicas: 0 } } }));
     const badFile = await cli(t.env, ['apply', file]);
     expect(badFile.code).toBe(2);
     expect(badFile.stderr).toMatch(/^reapq: invalid apply entry "side": replicas: .*\n$/);
@@ -206,13 +184,13 @@ describe('deploys', () => {
     const yamlFile = join(dir, 'services.yaml');
     writeFileSync(
       yamlFile,
-      `services:\n  side:\n    command: ${JSON.stringify(app('side'))}\n    port: auto\n    ready: { kind: http, path: /, timeoutMs: 20000 }\n`,
+      `services:\n  side:\n    command: ${JSON.stringify(versionApp('side'))}\n    port: auto\n    ready: { kind: http, path: /, timeoutMs: 20000 }\n`,
     );
     const pruned = await cli(t.env, ['apply', yamlFile, '--prune', '--wait']);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toMatch(/^side unchanged$/m);
     expect(pruned.stdout).toMatch(/^rb stopped d-\w+ succeeded$/m);
-    await stopService('side');
+    await stopService(t.client, 'side');
     expect(carriersOf('rb-r4-0')).toEqual([]);
   });
 
@@ -223,7 +201,11 @@ describe('deploys', () => {
       expect(bad.statusCode).toBe(400);
       expect(bad.json().error).toMatch(/strategy/);
       expect((await api.inject({ url: '/v1/services/nope' })).json()).toMatchObject({ error: 'no service nope' });
-      const res = await api.inject({ method: 'POST', url: '/v1/services/h1/deploys', payload: { command: app('h'), port: 'auto', ready } });
+      const res = await api.inject({
+        method: 'POST',
+        url: '/v1/services/h1/deploys',
+        payload: { command: versionApp('h'), port: 'auto', ready },
+      });
       expect(res.statusCode).toBe(201);
       const id = res.json().id as string;
       const sse = await api.inject({ url: `/v1/deploys/${id}/events`, headers: { accept: 'text/event-stream' } });
@@ -237,7 +219,7 @@ describe('deploys', () => {
     } finally {
       await api.close();
     }
-    await stopService('h1');
+    await stopService(t.client, 'h1');
   });
 
   it('a replica stopped before it ran has its queued start job withdrawn, as a client stop does', async () => {
@@ -262,7 +244,7 @@ describe('deploys', () => {
     try {
       const store = new DeployStore(redis, makeKeys(t.prefix));
       const revision = await store.nextRevision('orphan');
-      const spec = { command: app('o'), port: 'auto', ready };
+      const spec = { command: versionApp('o'), port: 'auto', ready };
       await store.transact('d-orphan', () => [
         {
           type: 'requested',
@@ -280,7 +262,7 @@ describe('deploys', () => {
     } finally {
       redis.disconnect();
     }
-    await stopService('orphan');
+    await stopService(t.client, 'orphan');
   });
 });
 

@@ -5,18 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { onCleanup } from '../helpers/cleanup.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, BIN, carriersOf, cli, ROOT, until } from '../helpers/workers.js';
+import { alive, BIN, carriersOf, cli, ROOT, until, userEnv } from '../helpers/workers.js';
 import { tempDir } from '../helpers/cleanup.js';
-
-/** The environment of a user's shell: nothing of reapq or of the npm running this suite. */
-function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('REAPQ_') || k.startsWith('REDIS_') || k.toLowerCase().startsWith('npm_')) continue;
-    env[k] = v;
-  }
-  return { ...env, REAPQ_RECONCILE_MS: '500', REAPQ_HEARTBEAT_MS: '500', REAPQ_STALLED_MS: '1000', ...extra };
-}
 
 function track(c: ChildProcess): { output: () => string } {
   let out = '';

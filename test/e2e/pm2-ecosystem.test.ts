@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cgroupSupport } from '../helpers/cgroups.js';
 import { tempDir } from '../helpers/cleanup.js';
+import { stopService } from '../helpers/services.js';
 import { carriersOf, cli, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-pm2');
@@ -46,11 +47,6 @@ module.exports = {
 `;
 const SERVER = `require('node:http').createServer((q, s) => s.end(process.env.NODE_ENV + ' ' + process.env.GREETING)).listen(process.env.PORT);\n`;
 const WORKER = `console.log('args ' + process.argv.slice(2).join(' ')); setInterval(() => {}, 1000);\n`;
-
-async function stopService(name: string): Promise<void> {
-  const d = await t.client.stopService(name);
-  expect((await t.client.waitForDeploy(d.id, { timeoutMs: 30_000 })).state).toBe('succeeded');
-}
 
 describe('reapq apply with a PM2 ecosystem file', () => {
   it('runs its apps with env_production, cluster mode as replicas with a PORT each, a warning per key not honoured', async () => {
@@ -104,8 +100,8 @@ describe('reapq apply with a PM2 ecosystem file', () => {
     expect(typo.code).toBe(2);
     expect(typo.stderr).toBe(`reapq: invalid ecosystem file ${file}: --env prod: no app has env_prod\n`);
 
-    await stopService('api');
-    await stopService('mailer');
+    await stopService(t.client, 'api');
+    await stopService(t.client, 'mailer');
     expect([...carriersOf('api-r1-0'), ...carriersOf('api-r1-1'), ...carriersOf('mailer-r1-0')]).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { expectNotReady } from '../helpers/client.js';
 import { carriersOf, FIXTURES, until, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-ready');
@@ -38,11 +39,7 @@ describe('readiness', () => {
 
   it('fails a start that never becomes ready and stops its tree', async () => {
     const rec = await t.client.start({ command: [join(FIXTURES, 'tree.sh')], port: 'auto', ready: { kind: 'tcp', timeoutMs: 500 } });
-    await expect(t.client.waitFor(rec.id, 'running', { timeoutMs: 10_000 })).rejects.toThrow(/not ready within 500 ms/);
-    const failed = await t.client.get(rec.id);
-    expect(failed.state).toBe('failed');
-    expect(failed.endReason).toBe('not-ready');
-    await until(() => carriersOf(rec.id).length === 0, 5000, 'tree stopped');
+    await expectNotReady(t.client, rec.id, /not ready within 500 ms/, 10_000);
     await until(async () => (await t.client.events(rec.id)).at(-1)?.event.type === 'stopped', 5000, 'stopped recorded');
   });
 

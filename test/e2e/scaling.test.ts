@@ -1,7 +1,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
+import { stopRecords } from '../helpers/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, cli, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import {
+  carriersOf,
+  cli,
+  innerPid,
+  PID_NAMESPACE,
+  startWorker,
+  stopGracefully,
+  testEnv,
+  until,
+  type TestWorker,
+} from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
 const prefix = randomPrefix();
@@ -14,11 +25,6 @@ async function host(id: string, args: string[] = []): Promise<TestWorker> {
   workers.push(w);
   return w;
 }
-async function shutdown(w: TestWorker): Promise<number | null> {
-  if (w.child.exitCode !== null || w.child.signalCode !== null) return w.child.exitCode;
-  process.kill(innerPid(w), 'SIGTERM'); // unshare does not forward signals
-  return w.stop();
-}
 
 beforeAll(() => {
   c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
@@ -26,10 +32,8 @@ beforeAll(() => {
 // Each test leaves nothing for the next, even when it fails half way: its processes are
 // stopped while its workers still run, then the workers go.
 afterEach(async () => {
-  for (const r of await c.list()) if (!['stopped', 'exited', 'failed', 'lost'].includes(r.state)) await c.stop(r.id, { graceMs: 500 });
-  for (const r of await c.list())
-    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
-  for (const w of workers.splice(0)) await shutdown(w);
+  await stopRecords(c, 500);
+  for (const w of workers.splice(0)) await stopGracefully(w);
 });
 afterAll(async () => {
   await c.close();
@@ -71,8 +75,8 @@ describe('several hosts', () => {
       expect(done.host).toBe(r.host);
       expect(carriersOf(r.id)).toEqual([]);
     }
-    expect(await shutdown(a)).toBe(0);
-    expect(await shutdown(b)).toBe(0);
+    expect(await stopGracefully(a)).toBe(0);
+    expect(await stopGracefully(b)).toBe(0);
   });
 
   it('marks the processes of a host killed outright lost and brings `always` ones back elsewhere', async () => {
@@ -109,7 +113,7 @@ describe('several hosts', () => {
       await c.stop(id);
       await c.waitFor(id, 'stopped');
     }
-    expect(await shutdown(b)).toBe(0);
+    expect(await stopGracefully(b)).toBe(0);
   });
 
   it('sends no new starts to a drained host, which keeps serving its processes', async () => {
@@ -135,7 +139,7 @@ describe('several hosts', () => {
     for (const id of fresh) await c.stop(id);
     for (const id of fresh) await c.waitFor(id, 'stopped');
     expect((await cli(env, ['drain', 'h-drained', '--off'])).code).toBe(0);
-    expect(await shutdown(a)).toBe(0);
-    expect(await shutdown(b)).toBe(0);
+    expect(await stopGracefully(a)).toBe(0);
+    expect(await stopGracefully(b)).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import type { HostInfo } from '../../src/shared/hosts.js';
-import { FINAL_STATES } from '../../src/shared/record.js';
+import { stopRecords } from '../helpers/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -30,9 +30,7 @@ const workers: TestWorker[] = [];
 afterEach(async () => {
   // Processes stopped while their workers run, then the workers: nothing outlives the test.
   for (const c of clients.splice(0)) {
-    for (const r of await c.list()) if (!FINAL_STATES.has(r.state)) await c.stop(r.id, { graceMs: 300 }).catch(() => undefined);
-    for (const r of await c.list())
-      await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+    await stopRecords(c, 300);
     await c.close();
   }
   for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) expect(await w.stop()).toBe(0);

@@ -7,23 +7,13 @@ import { ReapqClient } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
 import { onCleanup, tempDir } from '../helpers/cleanup.js';
 import { randomPrefix } from '../helpers/redis.js';
-import { alive, carriersOf, cli, FIXTURES, ROOT, until } from '../helpers/workers.js';
+import { alive, carriersOf, cli, FIXTURES, ROOT, until, userEnv } from '../helpers/workers.js';
 
 /**
  * `npm start` as a terminal runs it: its own local Redis, trees running, and then what a
  * terminal does to its foreground process group (Ctrl-C, closing the window). Everything
  * it started must be gone afterwards and every record final, read back from its Redis data.
  */
-
-/** A user's shell: nothing of reapq or of the npm running this suite; no REDIS_URL, so the dev runs its own Redis. */
-function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('REAPQ_') || k.startsWith('REDIS_') || k.toLowerCase().startsWith('npm_')) continue;
-    env[k] = v;
-  }
-  return { ...env, REAPQ_RECONCILE_MS: '500', REAPQ_HEARTBEAT_MS: '500', REAPQ_STALLED_MS: '1000', ...extra };
-}
 
 const devFile = (dir: string): { pid: number; apiUrl?: string } | null => {
   try {

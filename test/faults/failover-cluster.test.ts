@@ -1,9 +1,6 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { ReplicationError } from '../../src/shared/errors.js';
-import { makeKeys } from '../../src/shared/keys.js';
-import { randomPrefix } from '../helpers/redis.js';
 import {
   accepted,
   burstAcrossFailover,
@@ -14,9 +11,9 @@ import {
   spawnCounts,
   startHaCluster,
   stopAllAndWait,
-  type HaCluster,
+  useHaWorker,
 } from '../helpers/redis-ha.js';
-import { startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { until } from '../helpers/workers.js';
 import { tempDir } from '../helpers/cleanup.js';
 
 // 3 masters and 3 replicas of this file's own, one cluster per scenario. Every key of a
@@ -24,27 +21,14 @@ import { tempDir } from '../helpers/cleanup.js';
 const dir = tempDir('failover');
 
 /** A cluster with a worker and a client on it, for one describe block. */
-function useCluster(hostId: string, extraEnv: Record<string, string> = {}) {
-  const prefix = randomPrefix();
-  const s = { tag: makeKeys(prefix).tag } as { tag: string; cluster: HaCluster; w: TestWorker; c: ReapqClient };
-  beforeAll(async () => {
-    s.cluster = await startHaCluster({ nodeTimeoutMs: 1000 });
-    s.w = await startWorker(testEnv(s.cluster.url, prefix, extraEnv), hostId);
-    s.c = new ReapqClient({ redisUrl: s.cluster.url, prefix, env: extraEnv });
-  }, 60_000);
-  afterAll(async () => {
-    await s.c?.close();
-    if (s.w) expect(await s.w.stop()).toBe(0);
-    await s.cluster?.stop();
-  }, 30_000);
-  return s;
-}
+const useCluster = (hostId: string, extraEnv: Record<string, string> = {}) =>
+  useHaWorker(() => startHaCluster({ nodeTimeoutMs: 1000 }), hostId, extraEnv);
 
 describe('Redis Cluster failover', () => {
   const s = useCluster('h-failover');
 
   it("the master of reapq's slot killed in the middle of a burst: its replica takes over, every accepted start runs once, every tree ends stopped", async () => {
-    const { cluster, w, c } = s;
+    const { ha: cluster, w, c } = s;
     const marker = join(dir, 'burst');
     const owner = await cluster.ownerOf(s.tag);
     const replicas = await cluster.replicasOf(owner);
@@ -70,7 +54,7 @@ describe('REAPQ_REDIS_WAIT_REPLICAS=1 on a Cluster', () => {
   const s = useCluster('h-waits', { REAPQ_REDIS_WAIT_REPLICAS: '1', REAPQ_REDIS_WAIT_TIMEOUT_MS: '300' });
 
   it("waits on the master of reapq's slot: with its replica cut off a start is refused (another master would confirm it), accepted again once it is back", async () => {
-    const { cluster, w, c } = s;
+    const { ha: cluster, w, c } = s;
     const marker = join(dir, 'waits');
     const owner = await cluster.ownerOf(s.tag);
     await c.start(markedSleep('kept', marker));

@@ -16,9 +16,10 @@ import {
   spawnCounts,
   startSentinelSet,
   stopAllAndWait,
+  useHaWorker,
   type SentinelSet,
 } from '../helpers/redis-ha.js';
-import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, startWorker, testEnv, until } from '../helpers/workers.js';
 import { tempDir } from '../helpers/cleanup.js';
 
 // Masters, replicas and three Sentinels of this file's own (one set per scenario: a
@@ -26,21 +27,8 @@ import { tempDir } from '../helpers/cleanup.js';
 const dir = tempDir('failover');
 
 /** A Sentinel set with a worker and a client on it, for one describe block. */
-function useSentinelSet(hostId: string, replicas: number, extraEnv: Record<string, string> = {}) {
-  const prefix = randomPrefix();
-  const s = {} as { ha: SentinelSet; w: TestWorker; c: ReapqClient };
-  beforeAll(async () => {
-    s.ha = await startSentinelSet({ sentinels: 3, replicas, downAfterMs: 500, failoverTimeoutMs: 3000 });
-    s.w = await startWorker(testEnv(s.ha.url, prefix, extraEnv), hostId);
-    s.c = new ReapqClient({ redisUrl: s.ha.url, prefix, env: extraEnv });
-  }, 60_000);
-  afterAll(async () => {
-    await s.c?.close();
-    if (s.w) expect(await s.w.stop()).toBe(0);
-    await s.ha?.stop();
-  }, 30_000);
-  return s;
-}
+const useSentinelSet = (hostId: string, replicas: number, extraEnv: Record<string, string> = {}) =>
+  useHaWorker(() => startSentinelSet({ sentinels: 3, replicas, downAfterMs: 500, failoverTimeoutMs: 3000 }), hostId, extraEnv);
 
 const outcome = (p: Promise<unknown>) =>
   p.then(

@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
-import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { makeKeys } from '../../src/shared/keys.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
+import { stopRecords } from '../helpers/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, cli, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, cli, PID_NAMESPACE, startWorker, stopGracefully, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 /**
  * One live worker per host id on one Redis: a second one refuses with one line naming the
@@ -37,31 +37,29 @@ afterEach(async () => {
   // Processes stopped through a live worker of the host, then the workers.
   let live = workers.find((w) => w.child.exitCode === null && w.child.signalCode === null);
   if ((await c.list()).some((r) => !FINAL_STATES.has(r.state))) live ??= await worker();
-  for (const r of await c.list()) if (!FINAL_STATES.has(r.state)) await c.stop(r.id, { graceMs: 300 });
-  for (const r of await c.list()) await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 });
-  for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) await stop(w);
+  await stopRecords(c, 300);
+  for (const w of workers.splice(0)) await stopGracefully(w);
   await c.close();
 });
 afterAll(async () => {
   await redis.quit();
 });
 
-/** unshare does not forward signals: a worker in a namespace of its own is signalled itself. */
-async function stop(w: TestWorker): Promise<number | null> {
-  const comm = readFileSync(`/proc/${w.child.pid}/comm`, 'utf8').trim();
-  if (comm === 'unshare') process.kill(innerPid(w), 'SIGTERM');
-  return w.stop();
+/** A fresh prefix, its first worker, and one process running there. */
+async function firstWithOneRunning() {
+  await fresh();
+  const first = await worker();
+  const p = await c.start({ command: ['sleep', '1000'], host: HOST });
+  await c.waitFor(p.id, 'running');
+  return { first, p, pids: carriersOf(p.id) };
 }
 
 const lines = (out: string) => out.split('\n').filter(Boolean);
 
 describe('one live worker per host id', () => {
   it('a second worker refuses with one line naming the first (pid, since when) and touches nothing of it', async () => {
-    await fresh();
-    const first = await worker();
-    const p = await c.start({ command: ['sleep', '1000'], host: HOST });
-    await c.waitFor(p.id, 'running');
-    const [pids, events] = [carriersOf(p.id), (await c.events(p.id)).length];
+    const { first, p, pids } = await firstWithOneRunning();
+    const events = (await c.events(p.id)).length;
 
     const t0 = performance.now();
     const second = await cli(env, ['worker', '--host-id', HOST]);
@@ -84,11 +82,7 @@ describe('one live worker per host id', () => {
   }, 30_000);
 
   it('takes over at once from a worker of this machine that is gone, and adopts its processes', async () => {
-    await fresh();
-    const first = await worker();
-    const p = await c.start({ command: ['sleep', '1000'], host: HOST });
-    await c.waitFor(p.id, 'running');
-    const pids = carriersOf(p.id);
+    const { first, p, pids } = await firstWithOneRunning();
     await first.kill();
     const t0 = performance.now();
     const next = await worker();
@@ -124,11 +118,7 @@ describe('one live worker per host id', () => {
   }, 30_000);
 
   it('a worker whose host id was taken over meanwhile exits at once and leaves its processes for the new holder', async () => {
-    await fresh();
-    const first = await worker();
-    const p = await c.start({ command: ['sleep', '1000'], host: HOST });
-    await c.waitFor(p.id, 'running');
-    const pids = carriersOf(p.id);
+    const { first, p, pids } = await firstWithOneRunning();
     // What another worker's claim looks like after this one was away past the ttl.
     const other = { token: 'other', pid: 1, machine: 'elsewhere', bootId: null, pidNs: null, startTime: null, since: Date.now() };
     await redis.set(makeKeys(prefix).hostLease(HOST), JSON.stringify(other), 'PX', TTL_MS);

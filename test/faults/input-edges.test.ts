@@ -3,11 +3,31 @@ import { describe, expect, it } from 'vitest';
 import { InputError, NotFoundError } from '../../src/index.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { parseJob } from '../../src/shared/jobs.js';
+import type { StartSpec } from '../../src/shared/record.js';
 import { requestStart } from '../../src/shared/requests.js';
 import { internalsOf } from '../../src/producer/client.js';
-import { carriersOf, cli, FIXTURES, until, useWorker } from '../helpers/workers.js';
+import { expectNotReady } from '../helpers/client.js';
+import { carriersOf, cli, FIXTURES, useWorker } from '../helpers/workers.js';
 
 const t = useWorker('h-edges');
+
+/** A start refused by the client, over HTTP (400) and on the CLI (exit 2, one line), each with `reason`, and no record written. */
+async function refusedAtTheEdges(
+  app: ReturnType<typeof buildServer>,
+  payload: StartSpec & { id: string },
+  cliArgs: string[],
+  reason: RegExp,
+) {
+  await expect(t.client.start(payload)).rejects.toThrow(reason);
+  const res = await app.inject({ method: 'POST', url: '/v1/processes', payload });
+  expect(res.statusCode, res.body).toBe(400);
+  expect(res.json().error).toMatch(reason);
+  const r = await cli(t.env, cliArgs);
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stderr).toMatch(reason);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  await expect(t.client.get(payload.id)).rejects.toBeInstanceOf(NotFoundError);
+}
 
 describe('input edges', () => {
   it('refuses . and .. as ids at the client, over HTTP (400) and on the CLI (exit 2)', async () => {
@@ -75,21 +95,12 @@ describe('input edges', () => {
     try {
       for (const [i, [path, reason]] of paths.entries()) {
         const id = `bad-path-${i}`;
-        await expect(t.client.start({ id, command: ['sleep', '1000'], port: 'auto', ready: { kind: 'http', path } })).rejects.toThrow(
+        await refusedAtTheEdges(
+          app,
+          { id, command: ['sleep', '1000'], port: 'auto', ready: { kind: 'http', path } },
+          ['start', '--id', id, '--port', 'auto', '--ready-http', path, '--', 'sleep', '1000'],
           reason,
         );
-        const res = await app.inject({
-          method: 'POST',
-          url: '/v1/processes',
-          payload: { id, command: ['sleep', '1000'], port: 'auto', ready: { kind: 'http', path } },
-        });
-        expect(res.statusCode, res.body).toBe(400);
-        expect(res.json().error).toMatch(reason);
-        const r = await cli(t.env, ['start', '--id', id, '--port', 'auto', '--ready-http', path, '--', 'sleep', '1000']);
-        expect(r.code, r.stderr).toBe(2);
-        expect(r.stderr).toMatch(reason);
-        expect(r.stderr.trim().split('\n')).toHaveLength(1);
-        await expect(t.client.get(id)).rejects.toBeInstanceOf(NotFoundError);
       }
       // A log pattern with a line break could never match one line of output.
       await expect(t.client.start({ command: ['true'], ready: { kind: 'log', pattern: 'a\nb' } })).rejects.toThrow(
@@ -116,15 +127,12 @@ describe('input edges', () => {
     try {
       for (const [i, [name, reason]] of names.entries()) {
         const id = `bad-name-${i}`;
-        await expect(t.client.start({ id, name, command: ['sleep', '1000'] })).rejects.toThrow(reason);
-        const res = await app.inject({ method: 'POST', url: '/v1/processes', payload: { id, name, command: ['sleep', '1000'] } });
-        expect(res.statusCode, res.body).toBe(400);
-        expect(res.json().error).toMatch(reason);
-        const r = await cli(t.env, ['start', '--id', id, '--name', name, '--', 'sleep', '1000']);
-        expect(r.code, r.stderr).toBe(2);
-        expect(r.stderr).toMatch(reason);
-        expect(r.stderr.trim().split('\n')).toHaveLength(1);
-        await expect(t.client.get(id)).rejects.toBeInstanceOf(NotFoundError);
+        await refusedAtTheEdges(
+          app,
+          { id, name, command: ['sleep', '1000'] },
+          ['start', '--id', id, '--name', name, '--', 'sleep', '1000'],
+          reason,
+        );
       }
     } finally {
       await app.close();
@@ -139,13 +147,7 @@ describe('input edges', () => {
       port: 'auto',
       ready: { kind: 'http', path: '/health\r\n', timeoutMs: 600_000 },
     });
-    await expect(t.client.waitFor(rec.id, 'running', { timeoutMs: 15_000 })).rejects.toThrow(
-      /GET "\/health\\r\\n" cannot be sent: Request path contains unescaped characters/,
-    );
-    const failed = await t.client.get(rec.id);
-    expect(failed.state).toBe('failed');
-    expect(failed.endReason).toBe('not-ready');
-    await until(() => carriersOf(rec.id).length === 0, 5000, 'tree stopped');
+    await expectNotReady(t.client, rec.id, /GET "\/health\\r\\n" cannot be sent: Request path contains unescaped characters/, 15_000);
   });
 
   it('handles Object.prototype names as plain names', async () => {

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import type { RestartPolicy } from '../../src/shared/record.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { httpReady, versionApp } from '../helpers/services.js';
+import { carriersOf, innerPid, PID_NAMESPACE, startWorker, stopGracefully, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
 /**
  * A service keeps its replica count when a host dies with its processes: each worker is
@@ -24,18 +25,8 @@ async function die(w: TestWorker): Promise<void> {
   process.kill(innerPid(w), 'SIGKILL');
   await w.stop();
 }
-async function shutdown(w: TestWorker): Promise<number | null> {
-  if (w.child.exitCode !== null || w.child.signalCode !== null) return w.child.exitCode;
-  process.kill(innerPid(w), 'SIGTERM'); // unshare does not forward signals
-  return w.stop();
-}
 
-const app = (version: string, delayMs = 0) => [
-  process.execPath,
-  '-e',
-  `setTimeout(() => require('node:http').createServer((q, s) => s.end('${version}')).listen(process.env.PORT), ${delayMs})`,
-];
-const ready = { kind: 'http' as const, path: '/', timeoutMs: 30_000 };
+const ready = httpReady(30_000);
 
 /** Resolves once the service's active revision has `n` replicas running, every one on `hostId`. */
 async function servedOn(service: string, n: number, hostId: string) {
@@ -56,7 +47,7 @@ beforeAll(() => {
 });
 afterEach(async () => {
   for (const s of await c.services()) if (s.active) await c.waitForDeploy((await c.stopService(s.name)).id, { timeoutMs: 30_000 });
-  for (const w of workers.splice(0)) await shutdown(w);
+  for (const w of workers.splice(0)) await stopGracefully(w);
 });
 afterAll(async () => {
   await c.close();
@@ -66,7 +57,7 @@ describe('a host dies under a service', () => {
   for (const restart of ['on-failure', 'never'] as RestartPolicy[])
     it(`after a deploy succeeded (restart ${restart}): the service is back to 2 replicas on the other host`, async () => {
       const a = await host('h-a');
-      const d = await c.deploy({ service: `s-${restart}`, command: app('v1'), port: 'auto', ready, replicas: 2, restart });
+      const d = await c.deploy({ service: `s-${restart}`, command: versionApp('v1'), port: 'auto', ready, replicas: 2, restart });
       expect((await c.waitForDeploy(d.id, { timeoutMs: 30_000 })).state).toBe('succeeded');
       const before = await servedOn(`s-${restart}`, 2, 'h-a');
       await host('h-b');
@@ -80,12 +71,12 @@ describe('a host dies under a service', () => {
   for (const restart of ['on-failure', 'never'] as RestartPolicy[])
     it(`in the middle of a start-first deploy (restart ${restart}): it ends with 2 replicas serving on the other host`, async () => {
       const a = await host('h-a');
-      const d1 = await c.deploy({ service: `mid-${restart}`, command: app('v1'), port: 'auto', ready, replicas: 2, restart });
+      const d1 = await c.deploy({ service: `mid-${restart}`, command: versionApp('v1'), port: 'auto', ready, replicas: 2, restart });
       expect((await c.waitForDeploy(d1.id, { timeoutMs: 30_000 })).state).toBe('succeeded');
       // h-b is up but drained while v2 rolls: every replica lands on h-a.
       await host('h-b');
       await c.admin.drain('h-b');
-      const d2 = await c.deploy({ service: `mid-${restart}`, command: app('v2', 500), port: 'auto', ready, replicas: 2, restart });
+      const d2 = await c.deploy({ service: `mid-${restart}`, command: versionApp('v2', 500), port: 'auto', ready, replicas: 2, restart });
       await until(async () => (await c.getDeploy(d2.id)).ready.length === 1, 20_000, 'the first new replica ready');
       await c.admin.undrain('h-b');
       await die(a);

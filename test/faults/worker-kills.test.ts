@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
+import { stopRecords } from '../helpers/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -29,10 +30,7 @@ beforeAll(() => {
 afterAll(async () => {
   // Whatever happened above, nothing may outlive the file: a worker stops every record first.
   w ??= await startWorker(env, 'h-chaos');
-  for (const r of await c.list())
-    if (!FINAL_STATES.has(r.state) || carriersOf(r.id).length > 0) await c.stop(r.id, { graceMs: 200 }).catch(() => undefined);
-  for (const r of await c.list())
-    await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+  await stopRecords(c, 200, (r) => carriersOf(r.id).length > 0);
   await c.close();
   await w.stop();
 });

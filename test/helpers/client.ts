@@ -2,9 +2,9 @@ import { Redis } from 'ioredis';
 import { afterAll, expect } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { makeKeys, type Keys } from '../../src/shared/keys.js';
-import { LIVE_STATES } from '../../src/shared/record.js';
+import { FINAL_STATES, type ProcessRecord } from '../../src/shared/record.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
-import { testEnv, type TestWorker } from './workers.js';
+import { carriersOf, testEnv, until, type TestWorker } from './workers.js';
 
 export interface ClientFixture {
   readonly prefix: string;
@@ -39,10 +39,27 @@ export function useClientAndRedis(): ClientFixture & { readonly redis: Redis } {
  */
 export async function stopEverything(c: ReapqClient | undefined, worker: TestWorker | undefined): Promise<void> {
   if (c) {
-    for (const r of await c.list()) if (LIVE_STATES.has(r.state)) await c.stop(r.id, { graceMs: 200 });
-    for (const r of await c.list())
-      await c.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 10_000 }).catch(() => undefined);
+    await stopRecords(c, 200);
     await c.close();
   }
   if (worker) expect(await worker.stop()).toBe(0);
+}
+
+/**
+ * Stops every record that is not final (and those `also` names), through the workers still
+ * running, and waits up to 10 s for each to be over. A refused stop or a record that does
+ * not end is not thrown here: what it left running is the leak check's to report.
+ */
+export async function stopRecords(c: ReapqClient, graceMs: number, also: (r: ProcessRecord) => boolean = () => false): Promise<void> {
+  for (const r of await c.list()) if (!FINAL_STATES.has(r.state) || also(r)) await c.stop(r.id, { graceMs }).catch(() => undefined);
+  for (const r of await c.list()) await c.waitFor(r.id, [...FINAL_STATES], { timeoutMs: 10_000 }).catch(() => undefined);
+}
+
+/** A start that never gets ready: waiting for it to run fails with `reason`, it ends failed (not-ready), and its tree goes. */
+export async function expectNotReady(c: ReapqClient, id: string, reason: RegExp, timeoutMs: number): Promise<void> {
+  await expect(c.waitFor(id, 'running', { timeoutMs })).rejects.toThrow(reason);
+  const failed = await c.get(id);
+  expect(failed.state).toBe('failed');
+  expect(failed.endReason).toBe('not-ready');
+  await until(() => carriersOf(id).length === 0, 5000, 'tree stopped');
 }

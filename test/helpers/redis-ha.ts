@@ -3,12 +3,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { expect } from 'vitest';
-import type { ReapqClient } from '../../src/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { ReapqClient } from '../../src/index.js';
+import { makeKeys } from '../../src/shared/keys.js';
 import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { startLocalCluster, type LocalCluster } from './local-cluster.js';
 import { onCleanup, tempDir } from './cleanup.js';
-import { carriersOf, until, type TestWorker } from './workers.js';
+import { randomPrefix } from './redis.js';
+import { carriersOf, startWorker, testEnv, until, type TestWorker } from './workers.js';
 
 /**
  * Redis set-ups that can fail over, for the fault suite: a master with a replica watched by
@@ -16,6 +18,31 @@ import { carriersOf, until, type TestWorker } from './workers.js';
  * ports, started and stopped by the test file (the file's cleanup stops them too if the
  * file throws half-way), never the Redis on 6379.
  */
+
+/**
+ * A set-up that can fail over (`start` runs in beforeAll) with a worker and a client on a
+ * fresh prefix, for one describe block; afterwards the client closes, the worker must exit
+ * cleanly, and the set-up stops. `tag` is the prefix's hash tag (its cluster slot).
+ */
+export function useHaWorker<H extends { url: string; stop(): Promise<void> }>(
+  start: () => Promise<H>,
+  hostId: string,
+  extraEnv: Record<string, string> = {},
+) {
+  const prefix = randomPrefix();
+  const s = { tag: makeKeys(prefix).tag } as { tag: string; ha: H; w: TestWorker; c: ReapqClient };
+  beforeAll(async () => {
+    s.ha = await start();
+    s.w = await startWorker(testEnv(s.ha.url, prefix, extraEnv), hostId);
+    s.c = new ReapqClient({ redisUrl: s.ha.url, prefix, env: extraEnv });
+  }, 60_000);
+  afterAll(async () => {
+    await s.c?.close();
+    if (s.w) expect(await s.w.stop()).toBe(0);
+    await s.ha?.stop();
+  }, 30_000);
+  return s;
+}
 
 const freePort = () =>
   new Promise<number>((res, rej) => {

@@ -91,9 +91,41 @@ export function testEnv(redisUrl: string, prefix: string, extra: Record<string, 
   };
 }
 
+/**
+ * The environment of a user's shell: nothing of reapq or of the npm running this suite (no
+ * REDIS_URL unless `extra` gives one: a dev then runs its own Redis), with this suite's quick
+ * worker timings.
+ */
+export function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k.startsWith('REAPQ_') || k.startsWith('REDIS_') || k.toLowerCase().startsWith('npm_')) continue;
+    env[k] = v;
+  }
+  return { ...env, REAPQ_RECONCILE_MS: '500', REAPQ_HEARTBEAT_MS: '500', REAPQ_STALLED_MS: '1000', ...extra };
+}
+
 function exited(c: ChildProcess): Promise<number | null> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode);
   return new Promise((res) => c.once('exit', (code) => res(code)));
+}
+
+/** A worker's command prefix that makes it PID 1 of a PID namespace: a stand-in for a separate host. */
+export const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc'];
+
+/** The worker inside a PID namespace, as this machine numbers it (unshare does not forward signals to it). */
+export function innerPid(w: TestWorker): number {
+  const pid = Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  // 0 (no child left) would signal this test's own process group.
+  if (!(pid > 0)) throw new Error(`worker ${w.hostId}: unshare has no child left`);
+  return pid;
+}
+
+/** Graceful stop of a worker, in a PID namespace or not (unshare does not forward signals): its exit code. */
+export async function stopGracefully(w: TestWorker): Promise<number | null> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return w.child.exitCode;
+  if (readFileSync(`/proc/${w.child.pid}/comm`, 'utf8').trim() === 'unshare') process.kill(innerPid(w), 'SIGTERM');
+  return w.stop();
 }
 
 /**
@@ -101,13 +133,6 @@ function exited(c: ChildProcess): Promise<number | null> {
  * and resolves once it logs that it is ready. `wrap` runs it under another program,
  * e.g. unshare for a PID namespace of its own.
  */
-/** A worker's command prefix that makes it PID 1 of a PID namespace: a stand-in for a separate host. */
-export const PID_NAMESPACE = ['unshare', '--pid', '--fork', '--mount-proc'];
-
-/** The worker inside a PID namespace, as this machine numbers it (unshare does not forward signals to it). */
-export const innerPid = (w: TestWorker): number =>
-  Number(readFileSync(`/proc/${w.child.pid}/task/${w.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
-
 export async function startWorker(
   env: NodeJS.ProcessEnv,
   hostId: string,

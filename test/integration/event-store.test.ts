@@ -1,33 +1,17 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { EventStore } from '../../src/shared/event-store.js';
 import { makeKeys } from '../../src/shared/keys.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { freshStore, SLEEP_SPEC, useRedis } from '../helpers/store.js';
 
-const redis = new Redis(testRedisUrl());
-afterAll(() => redis.quit());
+const redis = useRedis();
 
-const spec = {
-  name: null,
-  command: ['sleep', '1'],
-  cwd: null,
-  env: {},
-  port: null,
-  restart: 'never' as const,
-  graceMs: null,
-  host: null,
-  ready: null,
-  service: null,
-  revision: null,
-  limits: null,
-};
+const spec = SLEEP_SPEC;
 
 describe('event store', () => {
   let store: EventStore;
   let keys: ReturnType<typeof makeKeys>;
   beforeEach(() => {
-    keys = makeKeys(randomPrefix());
-    store = new EventStore(redis, keys, 1000);
+    ({ store, keys } = freshStore(redis));
   });
 
   it('appends, projects and indexes in one step', async () => {

@@ -1,36 +1,20 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CorruptRecordError, StaleRunError } from '../../src/shared/errors.js';
 import { EventStore } from '../../src/shared/event-store.js';
 import { makeKeys } from '../../src/shared/keys.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { freshStore, SLEEP_SPEC, useRedis } from '../helpers/store.js';
 
-const redis = new Redis(testRedisUrl());
-afterAll(() => redis.quit());
+const redis = useRedis();
 
-const spec = {
-  name: null,
-  command: ['sleep', '1'],
-  cwd: null,
-  env: {},
-  port: null,
-  restart: 'never' as const,
-  graceMs: null,
-  host: null,
-  ready: null,
-  service: null,
-  revision: null,
-  limits: null,
-};
+const spec = SLEEP_SPEC;
 
 describe('run fence and poison-proof reads', () => {
   let store: EventStore;
   let keys: ReturnType<typeof makeKeys>;
   let reported: string[];
   beforeEach(() => {
-    keys = makeKeys(randomPrefix());
     reported = [];
-    store = new EventStore(redis, keys, 1000, Date.now, (_id, problem) => reported.push(problem));
+    ({ store, keys } = freshStore(redis, (_id, problem) => reported.push(problem)));
   });
 
   async function spawnedRun(id: string, run: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   decodeDeployEvent,
@@ -17,16 +17,12 @@ import {
   type RawEvent,
 } from '../../src/shared/event-versions.js';
 import { VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
+import { samplesOf } from '../helpers/event-samples.js';
 
 // Stored samples of every version of every deploy event type, as a release of that version
 // wrote them: test/fixtures/deploy-events/<type>.json, the same layout as test/fixtures/events/.
 const DIR = new URL('../fixtures/deploy-events/', import.meta.url);
-interface Sample {
-  'written by'?: string;
-  event: RawEvent;
-  'as current'?: RawEvent;
-}
-const fixtures = (type: string): Record<string, Sample[]> => JSON.parse(readFileSync(new URL(`${type}.json`, DIR), 'utf8'));
+const fixtures = (type: string) => samplesOf(DIR, type);
 const current = (type: string) => currentVersion(versionKey(type, 'deploy'));
 const read = (e: RawEvent) => decodeDeployEvent(JSON.stringify(e));
 

@@ -19,17 +19,13 @@ import {
 import { decodeEvent, encodeEvent, EVENT_TYPES, withVersion, type ReapqEvent } from '../../src/shared/events.js';
 import { fold } from '../../src/shared/reducer.js';
 import { VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
+import { samplesOf } from '../helpers/event-samples.js';
 
 // Stored samples of every version of every event type, as a release of that version wrote
 // them: test/fixtures/events/<type>.json is { "<version>": [{ "written by", "event", "as current"? }] }.
 // A change of shape adds a step in src/shared/event-versions.ts and keeps the old samples here.
 const DIR = new URL('../fixtures/events/', import.meta.url);
-interface Sample {
-  'written by'?: string;
-  event: RawEvent;
-  'as current'?: RawEvent;
-}
-const fixtures = (type: string): Record<string, Sample[]> => JSON.parse(readFileSync(new URL(`${type}.json`, DIR), 'utf8'));
+const fixtures = (type: string) => samplesOf(DIR, type);
 
 describe('event versions', () => {
   it('keeps stored samples of every version of every event type, and no fixture of a type it does not know', () => {
