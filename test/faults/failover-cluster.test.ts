@@ -67,7 +67,7 @@ describe('REAPQ_REDIS_WAIT_REPLICAS=1 on a Cluster', () => {
     }
     await until(() => accepted(c.start(markedSleep('retried', marker))), 20_000, 'the retried start to be accepted');
     await c.waitFor('retried', 'running', { timeoutMs: 20_000 });
-    await stopAllAndWait(c, ['kept', 'retried']);
+    await stopAllAndWait(c, ['kept', 'retried'], marker);
     expect(spawnCounts(marker)).toEqual(
       new Map([
         ['kept', 1],

@@ -46,8 +46,8 @@ afterAll(async () => {
 });
 
 /** A fresh prefix, its first worker, and one process running there. */
-async function firstWithOneRunning() {
-  await fresh();
+async function firstWithOneRunning(extra: Record<string, string> = {}) {
+  await fresh(extra);
   const first = await worker();
   const p = await c.start({ command: ['sleep', '1000'], host: HOST });
   await c.waitFor(p.id, 'running');
@@ -82,7 +82,9 @@ describe('one live worker per host id', () => {
   }, 30_000);
 
   it('takes over at once from a worker of this machine that is gone, and adopts its processes', async () => {
-    const { first, p, pids } = await firstWithOneRunning();
+    // Beats of 10 s: the killed worker's lease (30 s) outlasts the next worker's boot however
+    // loaded the machine, so only a takeover lets it start (a lapsed lease needs none).
+    const { first, p, pids } = await firstWithOneRunning({ REAPQ_HEARTBEAT_MS: '10000' });
     await first.kill();
     const t0 = performance.now();
     const next = await worker();

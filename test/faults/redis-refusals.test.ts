@@ -45,8 +45,10 @@ describe('Redis refusals', () => {
     const app = buildServer(c);
     try {
       await atMaxmemory(async () => {
-        for (const call of [c.start({ id: 'refused', command: ['sleep', '1000'] }), c.stop(before.id)]) {
-          const err = await call.then(
+        // One call at a time: a second one made up front could be refused before anything
+        // awaits it, an unhandled rejection that fails the run.
+        for (const call of [() => c.start({ id: 'refused', command: ['sleep', '1000'] }), () => c.stop(before.id)]) {
+          const err = await call().then(
             () => null,
             (e: unknown) => e,
           );

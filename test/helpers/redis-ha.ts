@@ -409,6 +409,7 @@ export async function burstAcrossFailover(
   const stops = (async () => {
     for (const id of early.slice(0, Math.ceil(early.length / 2))) {
       await until(() => tryCall(() => c.waitFor(id, 'running', { timeoutMs: 5000 })), timeoutMs, `${id} running`);
+      await marked(o.marker, id, timeoutMs);
       await until(() => tryCall(() => c.stop(id)), timeoutMs, `stop ${id} accepted`);
     }
   })();
@@ -417,10 +418,21 @@ export async function burstAcrossFailover(
 }
 
 /**
- * Stops every id (retried until accepted) and waits for each to be stopped. A waitFor that
- * fails is retried too: a connection refused while a failover settles is not an answer.
+ * Waits until the id's line is in the marker file: a record that is running only says its
+ * shell was spawned, which on a loaded machine may not have run its echo yet, and a stop
+ * then would end it before it leaves the line the test counts.
  */
-export async function stopAllAndWait(c: ReapqClient, ids: readonly string[], timeoutMs = 30_000): Promise<void> {
+export async function marked(marker: string, id: string, timeoutMs = 30_000): Promise<void> {
+  await until(() => spawnCounts(marker).has(id), timeoutMs, `${id} to write its marker line`);
+}
+
+/**
+ * Stops every id once it wrote its marker line (retried until accepted) and waits for each
+ * to be stopped. A waitFor that fails is retried too: a connection refused while a failover
+ * settles is not an answer.
+ */
+export async function stopAllAndWait(c: ReapqClient, ids: readonly string[], marker: string, timeoutMs = 30_000): Promise<void> {
+  for (const id of ids) await marked(marker, id, timeoutMs);
   for (const id of ids) await until(() => accepted(c.stop(id)), timeoutMs, `stop ${id} accepted`);
   for (const id of ids)
     await until(
@@ -444,7 +456,7 @@ export async function expectRanOnceAndStopped(
 ): Promise<void> {
   for (const id of ids)
     await until(async () => (await c.get(id).catch(() => null))?.state !== 'pending', 30_000, `${id} taken by the worker`);
-  await stopAllAndWait(c, ids);
+  await stopAllAndWait(c, ids, marker);
   const counts = spawnCounts(marker);
   for (const id of ids) expect(counts.get(id), `${id} spawned`).toBe(1);
   expect(counts.size).toBe(ids.length);
