@@ -25,44 +25,65 @@
 -- ARGV[12] the record's old counts field ('' for a new record)
 -- ARGV[13] its new counts field
 -- ARGV[14] now (ms): the score of an id that stops being live on a host
--- ARGV[15..] one event JSON each
+-- ARGV[15] '1' if the record was pending before these events
+-- ARGV[16] '1' if the record was live on its old host before them
+-- ARGV[17..] one event JSON each
 -- Returns {1, version, quarantined} on success, {0, version} on a version conflict,
 -- {2, version} when ARGV[8] is not the record's current run.
-local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+--
+-- Every start and stop runs this a few times, so it does no command it can skip: one read
+-- (HMGET), the stream's own check of its last id instead of a read of it, one HSET, and an
+-- index written only when the record enters or leaves it (the caller knows both states:
+-- the version check proves the record it decided on is the one stored).
+local head = redis.call('HMGET', KEYS[1], 'v', 'run')
+local cur = tonumber(head[1] or '0')
 if cur ~= tonumber(ARGV[1]) then return {0, cur} end
-if ARGV[8] ~= '' and (redis.call('HGET', KEYS[1], 'run') or '') ~= ARGV[8] then return {2, cur} end
+if ARGV[8] ~= '' and (head[2] or '') ~= ARGV[8] then return {2, cur} end
 local quarantined = 0
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if last[1] then
-  local lv = tonumber(string.match(last[1][1], '^(%d+)-'))
-  if lv == nil or lv > cur then
-    redis.call('RENAME', KEYS[2], KEYS[2] .. ':corrupt')
-    quarantined = 1
-  end
-end
-local n = #ARGV - 14
+local n = #ARGV - 16
 for i = 1, n do
   local v = cur + i
-  redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[14 + i])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[14 + i])
+  if i == 1 then
+    -- XADD refuses an id at or below the stream's last one: that stream is past the record.
+    local ok = redis.pcall('XADD', KEYS[2], v .. '-0', 'e', ARGV[17])
+    if type(ok) == 'table' and ok.err then
+      redis.call('RENAME', KEYS[2], KEYS[2] .. ':corrupt')
+      quarantined = 1
+      redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[17])
+    end
+  else
+    redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[16 + i])
+  end
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[5], 'v', v, 'e', ARGV[16 + i])
 end
-redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[9]) end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2], 'run', ARGV[9])
+else
+  redis.call('HSET', KEYS[1], 'v', cur + n, 'r', ARGV[2])
+end
 if cur == 0 then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5]) end
-if ARGV[6] ~= ARGV[7] then
+local moved = ARGV[6] ~= ARGV[7]
+if moved then
   if ARGV[6] ~= '' then redis.call('SREM', KEYS[5], ARGV[5]) end
   if ARGV[7] ~= '' then redis.call('SADD', KEYS[6], ARGV[5]) end
 end
-if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
+if ARGV[10] ~= ARGV[15] then
+  if ARGV[10] == '1' then redis.call('SADD', KEYS[7], ARGV[5]) else redis.call('SREM', KEYS[7], ARGV[5]) end
+end
 -- Leaving a host's live index enters its ended index, so the sweep finds what ended lately.
-if ARGV[6] ~= '' and ARGV[6] ~= ARGV[7] then
+local wasLive = ARGV[16] == '1'
+if moved and ARGV[6] ~= '' and wasLive then
   if redis.call('SREM', KEYS[8], ARGV[5]) == 1 then redis.call('ZADD', KEYS[11], ARGV[14], ARGV[5]) end
 end
 if ARGV[7] ~= '' then
+  local liveHere = wasLive and not moved
   if ARGV[11] == '1' then
-    redis.call('SADD', KEYS[9], ARGV[5])
-    redis.call('ZREM', KEYS[12], ARGV[5])
-  elseif redis.call('SREM', KEYS[9], ARGV[5]) == 1 then
+    if not liveHere then
+      redis.call('SADD', KEYS[9], ARGV[5])
+      -- At version 1 its one event is the start request: it was never on any host.
+      if cur > 1 then redis.call('ZREM', KEYS[12], ARGV[5]) end
+    end
+  elseif liveHere and redis.call('SREM', KEYS[9], ARGV[5]) == 1 then
     redis.call('ZADD', KEYS[12], ARGV[14], ARGV[5])
   end
 end

@@ -175,6 +175,8 @@ export class EventStore {
         current ? countsField(current) : '',
         countsField(next),
         String(this.now()),
+        current?.state === 'pending' ? '1' : '0',
+        current && isLive(current) ? '1' : '0',
         ...encoded,
       ]);
       if (ok === 1) {
