@@ -97,6 +97,15 @@ export class ReapqClient {
   private readonly jobs: JobQueues;
   private readonly requests: RequestDeps;
   private reader: StreamReader | null = null;
+  /**
+   * Records this client's own start(), stop() and waitFor() just returned, by id, with when
+   * (monotonic ms): a waitFor that follows at once (the backend's start-then-wait)
+   * subscribes from that version instead of reading the record again, and a stop that
+   * follows a wait appends on it (its version check still guards the append). Only for a
+   * moment: the stream a wait subscribes to still holds every later entry then (a finished
+   * record's stream is compacted a minute after it ends, never sooner).
+   */
+  private readonly justWritten = new Map<string, { rec: ProcessRecord; at: number }>();
   private readonly limits: SpecLimits;
   private readonly deploys: Deploys;
 
@@ -243,15 +252,35 @@ export class ReapqClient {
     const tooBig = oversize(this.limits, s.command, s.env ?? {});
     if (tooBig) throw new InputError(`invalid start: ${tooBig}`);
     const { id, ...rest } = s;
-    return requestStart(this.requests, id ?? newId('p'), rest, { fresh: id === undefined });
+    return this.remember(await requestStart(this.requests, id ?? newId('p'), rest, { fresh: id === undefined }));
   }
 
   /** Records the stop; a spawned process gets a stop job on its host's queue, a queued start is withdrawn. */
   async stop(id: string, opts: StopOptions = {}): Promise<ProcessRecord> {
     checkId(id);
-    const rec = await requestStop(this.requests, id, parseInput(StrictStopOptions, opts, 'invalid stop'));
+    const o = parseInput(StrictStopOptions, opts, 'invalid stop');
+    const rec = await requestStop(this.requests, id, o, this.recent(id));
     if (!rec) throw new NotFoundError(id);
+    return this.remember(rec);
+  }
+
+  private remember(rec: ProcessRecord): ProcessRecord {
+    const at = systemClock.mono();
+    this.justWritten.delete(rec.id);
+    this.justWritten.set(rec.id, { rec, at });
+    // Oldest first (insertion order): drop what is too old to be used, and any excess.
+    for (const [id, w] of this.justWritten) {
+      if (at - w.at < JUST_WRITTEN_MS && this.justWritten.size <= JUST_WRITTEN_MAX) break;
+      this.justWritten.delete(id);
+    }
     return rec;
+  }
+
+  /** The record this client wrote or waited for a moment ago, taken (used once); undefined when there is none. */
+  private recent(id: string): ProcessRecord | undefined {
+    const w = this.justWritten.get(id);
+    this.justWritten.delete(id);
+    return w && systemClock.mono() - w.at < JUST_WRITTEN_MS ? w.rec : undefined;
   }
 
   async get(id: string): Promise<ProcessRecord> {
@@ -384,13 +413,13 @@ export class ReapqClient {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     // Monotonic: a wall-clock step must not cut or stretch the wait.
     const deadline = systemClock.mono() + timeoutMs;
-    let rec = await this.store.mustGet(id);
-    if (want.has(rec.state)) return rec;
+    let rec = this.recent(id) ?? (await this.store.mustGet(id));
+    if (want.has(rec.state)) return this.remember(rec);
     // Any new entry of the record's stream means a new version: read the record again.
     const sub = this.streams.subscribe(this.keys.stream(id), `${rec.version}-0`);
     try {
       for (;;) {
-        if (want.has(rec.state)) return rec;
+        if (want.has(rec.state)) return this.remember(rec);
         if (FINAL_STATES.has(rec.state) && !mayRestart(rec)) {
           throw new SettledError(rec, [...want]);
         }
@@ -445,6 +474,10 @@ export class ReapqClient {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
+
+/** How long a record this client wrote stands in for a read by waitFor, and how many are kept. */
+const JUST_WRITTEN_MS = 1000;
+const JUST_WRITTEN_MAX = 10_000;
 
 const internals = new WeakMap<ReapqClient, ClientInternals>();
 

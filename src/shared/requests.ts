@@ -75,17 +75,22 @@ export async function requestStop(
   deps: RequestDeps,
   id: string,
   o: z.output<typeof StopOptionsSchema> = {},
+  /** The record as the caller saw it a moment ago (saves a read; the append's version check still guards it). */
+  known?: ProcessRecord,
 ): Promise<ProcessRecord | null> {
-  const { record: rec } = await deps.store.transact(id, (cur) =>
-    !cur || (cur.desired === 'stopped' && FINAL_STATES.has(cur.state))
-      ? null
-      : [
-          {
-            type: 'stop_requested',
-            signal: o.signal ?? cur.stopSignal ?? 'SIGTERM',
-            graceMs: o.graceMs ?? cur.graceMs ?? deps.defaultGraceMs,
-          },
-        ],
+  const { record: rec } = await deps.store.transact(
+    id,
+    (cur) =>
+      !cur || (cur.desired === 'stopped' && FINAL_STATES.has(cur.state))
+        ? null
+        : [
+            {
+              type: 'stop_requested',
+              signal: o.signal ?? cur.stopSignal ?? 'SIGTERM',
+              graceMs: o.graceMs ?? cur.graceMs ?? deps.defaultGraceMs,
+            },
+          ],
+    known,
   );
   if (!rec) return null;
   if (rec.host && (rec.state === 'stopping' || rec.state === 'running')) await deps.jobs.enqueueStop({ ...rec, host: rec.host });
