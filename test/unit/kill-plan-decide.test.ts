@@ -221,6 +221,26 @@ describe('decide', () => {
     );
     expect(done).toMatchObject([{ kind: 'append', events: [{ type: 'stopped', how: 'escalated' }] }, { kind: 'forget' }]);
   });
+  it("a stop whose leader's exit comes with its tree gone: exited and stopped in one append, exited first", () => {
+    const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
+    const signalled = { deadline: 1500, killSentAt: null, polls: 1 };
+    const exit = { code: null, signal: 'SIGTERM', how: 'signaled' as const };
+    expect(decide(input({ rec: stopping, local: local({ kill: signalled, exit }), tree: gone }))).toMatchObject([
+      {
+        kind: 'append',
+        events: [
+          { type: 'exited', signal: 'SIGTERM', run: 'r1' },
+          { type: 'stopped', how: 'requested', run: 'r1' },
+        ],
+      },
+      { kind: 'forget' },
+    ]);
+    // A member still alive: the exit alone, the kill plan goes on for the rest.
+    const left = { members: [11], groupAlive: true, leader: 'gone' as const };
+    expect(decide(input({ rec: stopping, local: local({ kill: signalled, exit }), tree: left }))).toMatchObject([
+      { kind: 'append', events: [{ type: 'exited' }] },
+    ]);
+  });
   it('waits out the grace period on the monotonic clock; the record carries the deadline in wall time', () => {
     const wall = 1_700_000_000_000;
     const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });

@@ -135,7 +135,13 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
   if (rec.desired === 'stopped') {
     // A stop keeps the record stopping until the tree is gone: the leader's own exit status goes on it first.
     if (local?.exit && !local.exitRecorded && tree?.leader !== 'alive') {
-      return [{ kind: 'append', events: [{ type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run }] }];
+      const exited: EventDraft = { type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run };
+      // The tree seen gone with it: the stop's end follows in the same append (one write, not two).
+      const then = tree ? stopping(i, rec, { ...local, exitRecorded: true }, tree) : [];
+      const first = then[0];
+      if (first?.kind === 'append' && first.events[0]?.type === 'stopped')
+        return [{ kind: 'append', events: [exited, ...first.events] }, ...then.slice(1)];
+      return [{ kind: 'append', events: [exited] }];
     }
     return stopping(i, rec, local, tree);
   }
