@@ -10,6 +10,8 @@ if (process.env.BROKEN === '1') {
 } else {
   const server = createServer((req, res) => {
     res.setHeader('content-type', 'text/plain');
+    // Which replica and which run of it answered (reapq sets REAPQ_PROCESS_ID).
+    res.setHeader('x-served-by', `${process.env.REAPQ_PROCESS_ID ?? '-'} ${process.pid}`);
     res.end(req.url === '/health' ? 'ok\n' : `${version}\n`);
   });
   server.listen(Number(process.env.PORT), () => console.log(`${version} listening on ${process.env.PORT}`));
