@@ -38,6 +38,8 @@ export class HostHeartbeat {
   /** This host's wall clock minus Redis', as the last beat measured it. */
   private offsetMs: number | undefined;
   private skewed = false;
+  /** Monotonic time the newest beat Redis took was sent (null before the first). */
+  private taken: number | null = null;
 
   constructor(private readonly deps: HeartbeatDeps) {}
 
@@ -60,6 +62,8 @@ export class HostHeartbeat {
     const [sent, sentMono] = [deps.clock.now(), deps.clock.mono()];
     const redisMs = Number(await deps.redis.eval(BEAT_LUA, 1, deps.hostsKey, deps.hostId, JSON.stringify(value)));
     const [answered, rtt] = [deps.clock.now(), deps.clock.mono() - sentMono];
+    // Redis stamped it after the send: the lease others judge lasts at least ttl from here.
+    this.taken = Math.max(this.taken ?? sentMono, sentMono);
     // Redis read its clock somewhere between send and answer: the midpoint is the best
     // guess, and a slow answer leaves too wide a window to judge.
     if (rtt < CLOCK_SKEW_WARN_MS) this.noteOffset(Math.round((sent + answered) / 2 - redisMs));
@@ -81,6 +85,11 @@ export class HostHeartbeat {
         `this host's clock is ${Math.round(Math.abs(offsetMs) / 1000)} s ${offsetMs > 0 ? 'ahead of' : 'behind'} Redis': liveness is judged on Redis' clock, so work goes on, but timestamps this host writes are off (fix its time sync)`,
       );
     else this.deps.log.info({ clockOffsetMs: offsetMs }, "this host's clock agrees with Redis' again");
+  }
+
+  /** When (monotonic ms) the newest beat Redis took was sent; null before the first. */
+  get lastBeatSent(): number | null {
+    return this.taken;
   }
 
   /** Runs `tick` (which beats) every heartbeatMs; a tick that fails is logged and the next one comes anyway. */

@@ -34,7 +34,7 @@ import { Reaper } from './reaper.js';
 import { reconcileHost, type ReconcileReport } from './reconcile/execute.js';
 import { clusterPass, type ClusterDeps, type ClusterReport } from './reconcile/lost-hosts.js';
 import { recoverBeforeWork } from './recovery.js';
-import { warnOnFewReplicas, watchRedis } from './redis-health.js';
+import { warnOnFewReplicas, watchLease, watchRedis } from './redis-health.js';
 import { startZombieSweep } from './zombie-sweep.js';
 
 export interface WorkerOptions {
@@ -126,6 +126,14 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   await tick();
   await warnOnFewReplicas(redis, config.waitReplicas, hlog);
   heartbeat.every(tick);
+  const leaseWatch = watchLease({
+    clock,
+    hostId,
+    ttlMs: config.heartbeatMs * 3,
+    lastBeatSent: () => heartbeat.lastBeatSent,
+    stopCopies: (why) => controller.stopAtMostOne(why),
+    log: hlog,
+  });
   hlog.info({ concurrency, forkers: opts.forkers ?? DEFAULT_FORKERS, maxProcesses: opts.maxProcesses ?? null }, 'worker ready');
 
   let closing: Promise<void> | null = null;
@@ -135,7 +143,10 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     controller,
     reconcile: () => passes.run(true),
     clusterPass: () => clusterPass(cluster),
-    close: () => (closing ??= shutdown(core, { heartbeat, consumers, lease, log: hlog })),
+    close: () => {
+      leaseWatch.cancel();
+      return (closing ??= shutdown(core, { heartbeat, consumers, lease, log: hlog }));
+    },
   };
 }
 

@@ -187,6 +187,24 @@ describe('decide', () => {
       { kind: 'append', events: [{ type: 'exited', code: 3, signal: null, how: 'exited', run: 'r1' }] },
     ]);
   });
+  it('a copy this worker stopped itself without Redis (at most one) is lost with the reason once Redis answers, not exited', () => {
+    const why = 'host h had no heartbeat taken by Redis for 6 s';
+    const exit = { code: null, signal: 'SIGTERM', how: 'signaled' as const };
+    const stoppedHere = local({ exit, selfStopped: why });
+    expect(decide(input({ rec: rec({ atMostOne: true }), local: stoppedHere, tree: gone }))).toEqual([
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: 'host-lost', detail: why, pids: [], run: 'r1' },
+          { type: 'lost', reason: why, run: 'r1' },
+        ],
+      },
+    ]);
+    // Still stopping when Redis answers: nothing on the record until the tree is gone.
+    expect(decide(input({ rec: rec({ atMostOne: true }), local: local({ selfStopped: why }) }))).toEqual([]);
+    // The record moved on meanwhile (the fleet started it elsewhere): the run is stale, forgotten untouched.
+    expect(kinds(input({ rec: rec({ host: 'other', runId: 'r2' }), local: stoppedHere, tree: gone }))).toEqual(['forget']);
+  });
   it('leftovers of a leader nobody saw end: named, killed, then exited with its status unknown and no missed-exit', () => {
     const left = { members: [11, 12], groupAlive: false, leader: 'gone' as const };
     expect(kinds(input({ local: null, tree: left }))).toEqual(['append', 'signal', 'requeue']);

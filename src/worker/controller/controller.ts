@@ -3,7 +3,7 @@ import type { Config } from '../../shared/config.js';
 import { CorruptRecordError } from '../../shared/errors.js';
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ProcessRecord } from '../../shared/record.js';
+import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import type { UsageEntry } from '../../shared/usage.js';
 import type { CgroupManager, ContainmentInfo } from '../cgroup/manager.js';
 import type { Forker } from '../forker.js';
@@ -22,6 +22,7 @@ import { RunLogs } from './logs.js';
 import { Observer } from './observe.js';
 import type { Note } from './reasons.js';
 import { checkReady } from './ready-check.js';
+import { stopWithoutRedis } from './self-stop.js';
 import { Spawner, type StartOutcome } from './spawn.js';
 import { newStats } from './stats.js';
 import { WorkQueue } from './work-queue.js';
@@ -80,6 +81,8 @@ export class Controller {
   private readonly executor: Executor;
   /** Report lines being collected for reconcile passes, by id. */
   private readonly listeners = new Map<string, Set<Note[]>>();
+  /** At-most-one records of this host as last read: what a stop without Redis knows of them. */
+  private readonly atMostOne = new Map<string, ProcessRecord>();
 
   constructor(private readonly deps: ControllerDeps) {
     this.ownChildren = deps.ownChildren;
@@ -203,6 +206,29 @@ export class Controller {
     this.exits.forkerLost();
   }
 
+  /**
+   * Stops every at-most-one copy this worker runs, without Redis (its lease may have lapsed,
+   * src/worker/at-most-one.ts); resolves with their ids once their trees are gone. Each is
+   * looked at again, so its record is settled as soon as Redis answers.
+   */
+  async stopAtMostOne(why: string): Promise<string[]> {
+    const todo = [...this.atMostOne].flatMap(([id, rec]) => {
+      const h = this.held.get(id);
+      return h && h.phase === 'up' && !h.selfStopped && h.runId === rec.runId ? [{ id, rec, h }] : [];
+    });
+    const { observer, executor, deps } = this;
+    const d = { observer, signal: executor.signal.bind(executor), clock: deps.clock, log: deps.log, killWaitMs: 2000 };
+    await Promise.all(todo.map(({ rec, h }) => stopWithoutRedis(d, rec, h, rec.graceMs ?? deps.config.defaultGraceMs, why)));
+    for (const { id } of todo) void this.trigger(id, { kind: 'event' });
+    return todo.map((t) => t.id);
+  }
+
+  /** Keeps what a stop without Redis needs of an at-most-one record of this host. */
+  private noteAtMostOne(id: string, rec: ProcessRecord | null): void {
+    if (rec?.atMostOne && rec.host === this.hostId && !FINAL_STATES.has(rec.state)) this.atMostOne.set(id, rec);
+    else this.atMostOne.delete(id);
+  }
+
   async idle(): Promise<void> {
     await this.queue.idle();
   }
@@ -257,6 +283,7 @@ export class Controller {
       const rec = orphanKey ? null : known !== undefined ? known : await this.read(id);
       known = undefined;
       if (!orphanKey && rec === null && this.corruptSeen.has(id)) return null;
+      if (!orphanKey) this.noteAtMostOne(id, rec);
       const held = this.held.get(key) ?? null;
       const tree = this.observer.observe(rec, held);
       const actions = decide({

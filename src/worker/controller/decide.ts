@@ -20,7 +20,9 @@ import { reason } from './reasons.js';
  *   starting/running, leader up  not watched -> adopt; readiness pending -> check; result -> record
  *   starting/running, leader gone members left -> name them (drift leftovers), kill plan; the end
  *                                waits until they are gone (kill_pending while one survives SIGKILL)
- *                                tree gone: exit seen -> record it; pid reused -> lost; else exited (unknown)
+ *                                tree gone: stopped by this worker without Redis (at most one
+ *                                copy) -> lost; exit seen -> record it; pid reused -> lost;
+ *                                else exited (unknown)
  *   desired stopped, tree alive  kill plan: signal, wait, SIGKILL, kill pending
  *   desired stopped, tree gone   leader's exit first (if seen), then stopped; free the port
  *   exited/failed/lost/stopped   tree alive -> kill plan (leftovers); gone -> free the port,
@@ -166,6 +168,19 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
   // The leader ended: an end is recorded only once the whole tree is verified gone, so what
   // it left alive is named on the record and killed by identity first.
   if (tree.members.length > 0) return leftoversOfExit(i, rec, local, tree);
+  // This worker stopped it itself while cut from Redis (at most one copy): lost, not a crash.
+  if (local?.selfStopped) {
+    const why = local.selfStopped;
+    return [
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: 'host-lost', detail: why, pids: [], run },
+          { type: 'lost', reason: why, run },
+        ],
+      },
+    ];
+  }
   const seen = local?.exit && !local.exitRecorded ? local.exit : null;
   if (seen) return [{ kind: 'append', events: [{ type: 'exited', code: seen.code, signal: seen.signal, how: seen.how, run }] }];
   // Our forker reports the exit status soon after the leader dies: wait for it a little.

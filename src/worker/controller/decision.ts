@@ -38,6 +38,8 @@ export interface Local {
   leaf?: string | null;
   /** A write failure on the run's log file, not on the record yet (log_lost). */
   logLoss?: { error: string; lostBytes: number; detail: string } | null;
+  /** Why this worker stopped the run itself without Redis (an at-most-one copy whose lease may have lapsed); null if it did not. */
+  selfStopped?: string | null;
 }
 
 export type Trigger =

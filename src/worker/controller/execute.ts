@@ -193,7 +193,7 @@ export class Executor {
   }
 
   /** Signals the run's group and every member by its identity (a pid reused meanwhile is skipped). */
-  private signal(h: Held, tree: Tree | null, signal: NodeJS.Signals): number[] {
+  signal(h: Held, tree: Tree | null, signal: NodeJS.Signals): number[] {
     const { os, cgroups, ownChildren } = this.deps;
     // The kernel kills the whole leaf at once: nothing can fork away between two kill()s.
     if (signal === 'SIGKILL' && h.leaf && cgroups) cgroups.kill(h.leaf);

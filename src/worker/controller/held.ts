@@ -42,6 +42,7 @@ export function newHeld(runId: string | null, phase: Local['phase']): Held {
     leaf: null,
     unwatch: null,
     logLoss: null,
+    selfStopped: null,
   };
 }
 

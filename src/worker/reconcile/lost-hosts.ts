@@ -122,8 +122,9 @@ async function markLostHosts(deps: ClusterDeps, beats: Beats, report: ClusterRep
       );
     if (live.length === 0) continue;
     report.lostHosts.push(h.hostId);
-    const reason = why.hostLost(h.hostId, Math.round(h.ageMs / 1000));
+    const lostFor = why.hostLost(h.hostId, Math.round(h.ageMs / 1000));
     for (const rec of live) {
+      const reason = rec.atMostOne ? `${lostFor}; at most one copy: started elsewhere only now, its host stopped it itself` : lostFor;
       const { appended } = await deps.store.transact(rec.id, (cur) =>
         cur && cur.host === h.hostId && LIVE_STATES.has(cur.state) && due(cur)
           ? [
