@@ -9,6 +9,8 @@ import { cliRedis, isConnectionError, RedisUnreachableError, type CliRedis } fro
 import { registerContextCommands } from './context-command.js';
 import { registerProcessCommands } from './processes.js';
 import { registerDeployCommands } from './deploys.js';
+// For scripts/bundle-cli.mjs, which evaluates bullmq while it makes the bundle's code cache.
+export { loadBullmq } from '../shared/bullmq-loader.js';
 
 /**
  * The one place errors become exit codes (the public contract): 0 done, 2 bad input (an

@@ -1,16 +1,12 @@
-import { createRequire } from 'node:module';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { loadBullmq } from './bullmq-loader.js';
 import { startJobId } from './jobs.js';
 import type { Keys } from './keys.js';
 import type { ProcessRecord } from './record.js';
 
-// bullmq takes about 200 ms to load: the CLI's read-only commands (ls, show, logs) never
-// enqueue, so it is required on the first queue() instead of imported. Its package is
-// CommonJS only, so this is the same module instance an `import` elsewhere gets.
-const require = createRequire(import.meta.url);
 let QueueClass: typeof Queue | null = null;
-const loadQueue = (): typeof Queue => (QueueClass ??= (require('bullmq') as typeof import('bullmq')).Queue);
+const loadQueue = (): typeof Queue => (QueueClass ??= loadBullmq().Queue);
 
 /** Finished jobs go; failed ones stay a while for `reapq queues` and a human to look at. */
 const KEEP = { removeOnComplete: true, removeOnFail: 1000 } as const;
