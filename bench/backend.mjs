@@ -66,8 +66,8 @@ await runBench(
       const reapq = [];
       const rows = [];
       const prefix = await ctx.newPrefix();
-      const env = PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROF}` } : {};
-      const w = await ctx.worker(prefix, `be-${N}${idTag}`, { args, env });
+      const nodeArgs = PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : [];
+      const w = await ctx.worker(prefix, `be-${N}${idTag}`, { args, nodeArgs });
       const client = await ctx.client(prefix);
       const forkers = childrenOf(w.pid).filter((p) => procStat(p)?.comm === 'node');
       const forkerMs = () => forkers.reduce((sum, p) => sum + cpuMsOf(p), 0);

@@ -461,12 +461,12 @@ export class BenchContext {
    * `node bin/reapq worker --host-id ID` as a child (optionally wrapped, e.g. in unshare),
    * resolved once it logs "worker ready". Output is drained continuously (last 64 kB kept).
    */
-  async worker(prefix, hostId, { args = [], wrap = [], env = {}, readyTimeoutMs = 30_000 } = {}) {
+  async worker(prefix, hostId, { args = [], wrap = [], env = {}, nodeArgs = [], readyTimeoutMs = 30_000 } = {}) {
     const url = await this.redisUrl();
     const dataDir = mkdtempSync(join(tmpdir(), 'reapq-bench-'));
     this.tmpdirs.push(dataDir);
     const wenv = { ...cleanEnv(), REDIS_URL: url, REAPQ_PREFIX: prefix, REAPQ_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env };
-    const argv = [...wrap, process.execPath, BIN, 'worker', '--host-id', hostId, ...args];
+    const argv = [...wrap, process.execPath, ...nodeArgs, BIN, 'worker', '--host-id', hostId, ...args];
     const child = this.spawnTracked(argv[0], argv.slice(1), { env: wenv, stdio: ['ignore', 'pipe', 'pipe'] });
     const w = { child, hostId, prefix, wrapped: wrap.length > 0, pid: child.pid, out: '', ready: false };
     this.workers.push(w);

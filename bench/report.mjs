@@ -91,8 +91,11 @@ export const BENCHES = [
     what:
       'Wall time of one `node bin/reapq ls` (50 records), `show ID`, `hosts`, `start -- sleep 1000` (no `--wait`, no ' +
       "worker) and `stop ID`, measured by hyperfine (`-N`, 3 warm-ups, 20 runs; the figure is hyperfine's median) " +
-      "against the bench's private Redis, beside `node -e 0` in the same hyperfine call.",
-    goal: 'read-only commands < 150 ms',
+      "against the bench's private Redis, beside `node -e 0` in the same hyperfine call. Then one worker is started " +
+      'and, on that idle fleet, `start --wait -- sleep 1000` (until running) and `stop --wait ID` (until the tree is ' +
+      'verified gone) of one process at a time, each process timed from spawn to exit (3 warm-ups, then BENCH_N; ' +
+      'the median per run), beside `node -e 0` timed the same way in the same loop.',
+    goal: 'read-only commands, `start --wait` and `stop --wait` < 150 ms',
   },
   {
     name: 'start-throughput',
@@ -381,6 +384,15 @@ export function generate() {
     if (r.leakCheck)
       out.push(`Leak check: ${r.leakCheck.ok ? 'nothing left behind' : `**left ${r.leakCheck.leaks.length}** (killed)`}.`, '');
   }
+
+  // CPU profiles of a burst (bench/flame.mjs), linked when present.
+  if (existsSync(join(ROOT, 'bench/profiles/README.md')))
+    out.push(
+      '## CPU profiles of a burst',
+      '',
+      'Flame graphs of each process of one backend-shaped burst of 200 (the client, the worker, a forker), before and after the changes of issue 25, with the functions that took the most time: [bench/profiles/README.md](bench/profiles/README.md) (made with `BENCH_CPU_PROF=DIR node --cpu-prof --cpu-prof-dir=DIR bench/backend.mjs` and `node bench/flame.mjs`).',
+      '',
+    );
 
   // Figures measured by a test rather than a bench (the deploy example's run), kept here so
   // a regeneration does not drop them.

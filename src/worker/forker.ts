@@ -46,7 +46,8 @@ export class Forker {
   private startOne(slot: Slot): void {
     const p = fork(fileURLToPath(new URL('./forker-main.js', import.meta.url)), [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: [],
+      // Nothing of the worker's flags but a CPU profile's: a worker run with --cpu-prof profiles its forkers too.
+      execArgv: process.execArgv.filter((a) => a.startsWith('--cpu-prof')),
       serialization: 'json',
     });
     slot.proc = p;
