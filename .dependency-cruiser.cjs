@@ -15,6 +15,7 @@ const PURE_CORE = [
   '^src/worker/cgroup/(mountinfo|layout)[.]ts$',
   '^src/worker/tree[.]ts$',
   '^src/worker/.*(decide|kill-plan|reasons)[.]ts$',
+  '^src/worker/controller/(decide-daemon|kill-steps)[.]ts$',
   '^src/worker/restart[.]ts$',
   '^src/shared/deploy[.]ts$',
   '^src/worker/deploy/plan[.]ts$',

@@ -23,7 +23,9 @@ export function specFlags(cmd: Command): Command {
     .option('--pids-max <n>', 'most processes and threads the tree may hold (cgroup mode)')
     .option('--log-max-bytes <size>', 'rotate its log file at this size (16M, 512K; default REAPQ_LOG_MAX_BYTES)')
     .option('--log-keep <n>', 'rotated copies of its log kept (default REAPQ_LOG_KEEP; 0: none)')
-    .option('--log-gzip', 'gzip the rotated copies (default REAPQ_LOG_GZIP)');
+    .option('--log-gzip', 'gzip the rotated copies (default REAPQ_LOG_GZIP)')
+    .option('--daemon', 'the program daemonizes: it may exit 0 once its service is forked; running while the service lives')
+    .option('--pid-file <path>', "the daemon's pid file (relative to --cwd): its main pid; needed in process mode");
 }
 
 /** The start spec those flags give (without id). */
@@ -44,6 +46,8 @@ export function specFrom(o: Record<string, unknown>, command: string[]): Omit<St
     logMaxBytes: o.logMaxBytes === undefined ? undefined : flag('--log-max-bytes', LogMaxBytesSchema, o.logMaxBytes),
     logKeep: o.logKeep === undefined ? undefined : flag('--log-keep', IntFlag(0, 1000), o.logKeep),
     logGzip: o.logGzip ? true : undefined,
+    daemon: o.daemon ? true : undefined,
+    pidFile: o.pidFile === undefined ? undefined : String(o.pidFile),
   };
 }
 

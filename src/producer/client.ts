@@ -5,6 +5,7 @@ import { loadConfig, type Config } from '../shared/config.js';
 import { ConflictError, InputError, NotFoundError, SettledError, TimeoutError } from '../shared/errors.js';
 import { EventStore, isLive, PAGE_ORDERS, type PageOrder } from '../shared/event-store.js';
 import type { StoredEvent } from '../shared/events.js';
+import { daemonProblem, type DaemonAsk } from '../shared/daemon.js';
 import { readHosts, type HostInfo } from '../shared/hosts.js';
 import { fleetView, type FleetView } from '../shared/fleet-view.js';
 import { newId } from '../shared/ids.js';
@@ -153,6 +154,7 @@ export class ReapqClient {
       deploys: new DeployStore(this.redis, this.keys).writeFor(this.versions),
       jobs: this.jobs,
       streams: () => this.streams,
+      checkDaemon: (spec, what) => this.checkDaemon(spec, what),
     });
   }
 
@@ -251,8 +253,16 @@ export class ReapqClient {
     const s = parseInput(StrictStartSpec, spec, 'invalid start');
     const tooBig = oversize(this.limits, s.command, s.env ?? {});
     if (tooBig) throw new InputError(`invalid start: ${tooBig}`);
+    await this.checkDaemon(s, 'invalid start');
     const { id, ...rest } = s;
     return this.remember(await requestStart(this.requests, id ?? newId('p'), rest, { fresh: id === undefined }));
+  }
+
+  /** A daemon that no host that may take it can follow is refused here, before anything is written. */
+  private async checkDaemon(s: DaemonAsk, what: string): Promise<void> {
+    if (!s.daemon && s.pidFile === undefined) return;
+    const problem = daemonProblem(s, s.daemon && s.pidFile === undefined ? await this.hosts() : []);
+    if (problem) throw new InputError(`${what}: ${problem}`);
   }
 
   /** Records the stop; a spawned process gets a stop job on its host's queue, a queued start is withdrawn. */

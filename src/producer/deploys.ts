@@ -22,6 +22,7 @@ import { InputError, TimeoutError } from '../shared/errors.js';
 import type { EventStore } from '../shared/event-store.js';
 import { newId } from '../shared/ids.js';
 import type { JobQueues } from '../shared/job-queues.js';
+import type { DaemonAsk } from '../shared/daemon.js';
 import { parseInput } from '../shared/input.js';
 import type { Keys } from '../shared/keys.js';
 import { ProcessIdSchema, type ProcessRecord, type State } from '../shared/record.js';
@@ -78,6 +79,8 @@ interface Parts {
   deploys: DeployStore;
   jobs: JobQueues;
   streams: () => StreamReader;
+  /** Refuses (InputError) a daemon no host that may take it can follow. */
+  checkDaemon: (spec: DaemonAsk, what: string) => Promise<void>;
 }
 
 /** The client's deploy calls (ReapqClient delegates to these). */
@@ -92,6 +95,7 @@ export class Deploys {
       throw new InputError(`invalid deploy: replicas: at most ${this.p.limits.maxReplicas} (REAPQ_MAX_REPLICAS)`);
     const tooBig = oversize(this.p.limits, spec.command, spec.env ?? {}) ?? atMostOneRefusal(spec, replicas ?? 1);
     if (tooBig) throw new InputError(`invalid deploy: ${tooBig}`);
+    await this.p.checkDaemon(spec, 'invalid deploy');
     return this.request(service, 'deploy', spec, strategy ?? 'start-first', replicas ?? 1, timeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS, cause);
   }
 
@@ -296,6 +300,7 @@ export class Deploys {
       if (refused) throw new InputError(`${label}: ${refused}`);
       return r;
     });
+    for (const r of reqs) await this.p.checkDaemon(r, `invalid apply entry ${JSON.stringify(r.service)}`);
     const dup = reqs.find((r, i) => reqs.findIndex((x) => x.service === r.service) !== i);
     if (dup) throw new InputError(`invalid apply file: service ${JSON.stringify(dup.service)} appears twice`);
     const out: ApplyResult[] = [];

@@ -150,6 +150,8 @@ export function specOf(rec: ProcessRecord): Omit<z.output<typeof StartSpecSchema
     ...(rec.logs?.maxBytes == null ? {} : { logMaxBytes: rec.logs.maxBytes }),
     ...(rec.logs?.keep == null ? {} : { logKeep: rec.logs.keep }),
     ...(rec.logs?.gzip == null ? {} : { logGzip: rec.logs.gzip }),
+    ...(rec.daemon ? { daemon: true } : {}),
+    ...(rec.pidFile === null ? {} : { pidFile: rec.pidFile }),
   };
 }
 

@@ -41,6 +41,11 @@ const SpecInEvent = z.object({
   logs: LogSettingsSchema.optional(),
   /** A replica that runs at most one copy (a deploy's atMostOne). Optional, not versioned, as restartOf: an older reader drops it. */
   atMostOne: z.boolean().optional(),
+  /**
+   * A daemon (start --daemon): its pid file, if any. Optional, not versioned, as logs: an
+   * older reader drops it and runs the program as a plain process.
+   */
+  daemon: z.object({ pidFile: z.string().nullable() }).optional(),
 });
 
 export const EventSchema = z.discriminatedUnion('type', [
@@ -70,6 +75,11 @@ export const EventSchema = z.discriminatedUnion('type', [
     cgroup: z.string().min(1).max(4096).optional(),
     /** The limits the run got: asked for, or the worker's defaults. */
     limits: LimitsSchema.optional(),
+    /**
+     * A daemon: pid and the rest are its main process, found once its launcher (launcherPid)
+     * exited 0, from its pid file or its tree. Optional, not versioned: an older reader drops it.
+     */
+    daemon: z.object({ from: z.enum(['pid-file', 'tree']), launcherPid: z.number().int().positive() }).optional(),
   }),
   z.object({ ...base, ...run, type: z.literal('spawn_failed'), host: HostIdSchema, error: z.string() }),
   /**

@@ -208,6 +208,18 @@ export const StartSpecSchema = z.object({
   logKeep: LogKeepSchema.optional(),
   /** Rotated copies gzipped (default REAPQ_LOG_GZIP). */
   logGzip: z.boolean().optional(),
+  /**
+   * The program daemonizes: it may exit 0 once it has forked its service, and the record is
+   * running while the service lives. Followed by its cgroup, or (process mode) its pid file.
+   */
+  daemon: z.boolean().optional(),
+  /** Where the daemon writes its main pid (relative to cwd); needs daemon. */
+  pidFile: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((p) => !/[\x00-\x1f\x7f]/.test(p), 'must not contain a control character')
+    .optional(),
 });
 export type StartSpec = z.input<typeof StartSpecSchema>;
 
@@ -289,6 +301,12 @@ export const ProcessRecordSchema = z.object({
   logLoss: z.object({ error: z.string(), at: z.string(), times: z.number().int(), lostBytes: z.number().int() }).nullable().default(null),
   /** At most one copy runs, partitions included: its host stops it when cut from Redis, others wait for that (src/worker/at-most-one.ts). */
   atMostOne: z.boolean().default(false),
+  /** Started as a daemon (start --daemon): running while its service lives, not while its launcher does. */
+  daemon: z.boolean().default(false),
+  /** The daemon's pid file, as given (relative to cwd); null when none. */
+  pidFile: z.string().nullable().default(null),
+  /** A daemon's main process once it is up (from its pid file, or its tree): the run's leader from then on, so also `pid`. */
+  mainPid: z.number().int().nullable().default(null),
 });
 export type ProcessRecord = z.infer<typeof ProcessRecordSchema>;
 

@@ -59,6 +59,9 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
       logs: s.logs ?? null,
       logLoss: null,
       atMostOne: s.atMostOne ?? false,
+      daemon: !!s.daemon,
+      pidFile: s.daemon?.pidFile ?? null,
+      mainPid: null,
     });
   }
   // The fence: an event about a run other than the current one is from a worker that
@@ -117,6 +120,7 @@ export function reduce(prev: ProcessRecord | null, event: ReapqEvent, id: string
         containment: event.cgroup ? 'cgroup' : 'process',
         cgroup: event.cgroup ?? null,
         limits: event.limits ?? prev.limits,
+        mainPid: event.daemon ? event.pid : null,
       });
       return ok(r);
     }

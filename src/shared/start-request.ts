@@ -31,6 +31,7 @@ export function startRequested(
         ? {}
         : { logs: { maxBytes: s.logMaxBytes ?? null, keep: s.logKeep ?? null, gzip: s.logGzip ?? null } }),
       ...(s.atMostOne ? { atMostOne: true } : {}),
+      ...(s.daemon ? { daemon: { pidFile: s.pidFile ?? null } } : {}),
     },
   };
 }

@@ -114,6 +114,7 @@ const input = (over: Partial<DecideInput> = {}): DecideInput => ({
   killWaitMs: 2000,
   exitReportMs: 2000,
   abandonedRetryMs: 7000,
+  daemonWaitMs: 10_000,
   ...over,
 });
 

@@ -59,6 +59,8 @@ export interface ControllerDeps {
 }
 
 const MAX_STEPS = 8;
+/** How long a daemon's main process may take to show after its launcher exited 0 (its pid file is often written late). */
+const DAEMON_WAIT_MS = 10_000;
 
 /**
  * The one control path of a worker: every trigger (start job, stop job, exit report,
@@ -300,6 +302,7 @@ export class Controller {
         killWaitMs: 2000,
         exitReportMs: 5000,
         abandonedRetryMs: this.deps.config.defaultGraceMs + 2000,
+        daemonWaitMs: DAEMON_WAIT_MS,
       });
       // Before a kill, the projection is checked against its own events: one that disagrees
       // (restored from an older snapshot, edited by hand) is replaced by their fold and the

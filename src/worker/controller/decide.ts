@@ -1,8 +1,10 @@
 import type { EventDraft } from '../../shared/events.js';
 import { FINAL_STATES, type ProcessRecord } from '../../shared/record.js';
 import { decideRestart, retryAbandoned } from '../restart.js';
-import { killStep, NO_KILL, type KillState, type KillStep } from './kill-plan.js';
+import { NO_KILL, type KillState } from './kill-plan.js';
+import { killSteps, monoOf, stepOf } from './kill-steps.js';
 import type { Action, DecideInput, Local, Tree, Trigger } from './decision.js';
+import { launching, spawnedOf } from './decide-daemon.js';
 import { reason } from './reasons.js';
 
 /**
@@ -16,7 +18,8 @@ import { reason } from './reasons.js';
  *   pending                      start trigger of its own job -> spawn
  *   starting, no pid             our spawn in flight -> wait; done -> record spawned /
  *                                spawn_failed; no spawn of ours (the worker died) -> abandoned:
- *                                stop what it left, spawn_failed (+ retry)
+ *                                stop what it left, spawn_failed (+ retry); a daemon's launcher
+ *                                runs -> wait, then its main process is recorded (decide-daemon.ts)
  *   starting/running, leader up  not watched -> adopt; readiness pending -> check; result -> record
  *   starting/running, leader gone members left -> name them (drift leftovers), kill plan; the end
  *                                waits until they are gone (kill_pending while one survives SIGKILL)
@@ -105,27 +108,8 @@ function unrecorded(i: DecideInput, rec: ProcessRecord, local: Local | null): Ac
     if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
     return [...out, { kind: 'forget' }];
   }
-  const s = local.spawn!;
-  return [
-    {
-      kind: 'append',
-      events: [
-        {
-          type: 'spawned',
-          host: hostId,
-          pid: s.pid,
-          pgid: s.pgid,
-          sid: s.sid,
-          startTime: s.startTime,
-          bootId: i.bootId,
-          port: s.port,
-          run,
-          ...(s.cgroup ? { cgroup: s.cgroup } : {}),
-          ...(s.limits ? { limits: s.limits } : {}),
-        },
-      ],
-    },
-  ];
+  if (rec.daemon) return launching(i, rec, local);
+  return [{ kind: 'append', events: [spawnedOf(i, rec, local.spawn!, local.spawn!)] }];
 }
 
 /** Starting or running (or stopping) with a recorded leader: what its tree shows decides. */
@@ -347,81 +331,4 @@ function killOnly(i: DecideInput, local: Local | null, rec: ProcessRecord | null
     out.push({ kind: 'append', events: [{ type: 'drift', kind: own ? 'leftovers' : 'alive-after-end', detail, pids: t.members }] });
   }
   return [...out, ...killSteps(i, step, state, t, 'SIGTERM', null)];
-}
-
-function stepOf(i: DecideInput, state: KillState, t: Tree, graceMs: number): KillStep {
-  return killStep(state, {
-    now: i.mono,
-    members: t.members,
-    groupAlive: t.groupAlive,
-    graceMs,
-    killWaitMs: i.killWaitMs,
-    ...(t.watched ? { maxPollMs: 1000 } : {}),
-  });
-}
-
-/**
- * One step of the kill plan. With `rec` (a requested stop), the signals and the deadline
- * go on the record, so a worker that dies mid-stop leaves the next one enough to escalate
- * on time; for leftovers and stale runs the plan lives in this worker only.
- */
-function killSteps(
-  i: DecideInput,
-  step: KillStep,
-  state: KillState,
-  t: Tree,
-  signal: string,
-  rec: ProcessRecord | null,
-  /** What of the plan goes on the record: everything (a requested stop), or only what survives SIGKILL. */
-  onRecord: 'all' | 'kill-pending' = 'all',
-): Action[] {
-  const run = rec?.runId ?? undefined;
-  const signals = onRecord === 'all' ? rec : null;
-  switch (step.kind) {
-    case 'signal': {
-      const out: Action[] = [{ kind: 'signal', signal, step }];
-      if (signals)
-        out.push({
-          kind: 'append',
-          events: [{ type: 'signal_sent', signal, pgid: signals.pgid, pids: t.members, killDeadline: wallOf(i, step.deadline), run }],
-        });
-      return [...out, { kind: 'requeue', ms: 10 }];
-    }
-    case 'wait':
-      return [
-        { kind: 'wait', step },
-        { kind: 'requeue', ms: step.ms },
-      ];
-    case 'kill': {
-      const out: Action[] = [{ kind: 'signal', signal: 'SIGKILL', step }];
-      if (signals && state.killSentAt === null)
-        out.push({
-          kind: 'append',
-          events: [{ type: 'signal_sent', signal: 'SIGKILL', pgid: signals.pgid, pids: t.members, killDeadline: null, run }],
-        });
-      return [...out, { kind: 'requeue', ms: 20 }];
-    }
-    case 'kill-pending': {
-      const out: Action[] = [{ kind: 'signal', signal: 'SIGKILL', step }];
-      const known = rec?.killPending ?? [];
-      if (rec && (known.length !== step.pids.length || known.some((p, k) => p !== step.pids[k]))) {
-        out.push({ kind: 'append', events: [{ type: 'kill_pending', pids: step.pids, run }] });
-      }
-      return [...out, { kind: 'requeue', ms: 1000 }];
-    }
-    case 'done':
-      return [];
-  }
-}
-
-/**
- * The kill deadline on the record is wall time, so the next worker (another process, its
- * own monotonic origin) can go on from it; this worker waits for it on its monotonic clock.
- */
-export function monoOf(i: Pick<DecideInput, 'now' | 'mono'>, wall: number | null): number | null {
-  return wall === null ? null : i.mono + (wall - i.now);
-}
-
-function wallOf(i: Pick<DecideInput, 'now' | 'mono'>, mono: number): number {
-  return Math.round(i.now + (mono - i.mono));
 }

@@ -53,6 +53,10 @@ export type Trigger =
   /** A leaf cgroup of this id that no live run claimed when the pass listed them. */
   | { kind: 'leaf'; leaf: string; run: string; legacy?: true };
 
+/** A daemon's main process as found once its launcher is gone, or why it is not found (yet). */
+export type DaemonSeen =
+  { main: { pid: number; pgid: number; sid: number; startTime: number; from: 'pid-file' | 'tree' } } | { waiting: string };
+
 export interface Tree {
   members: number[];
   groupAlive: boolean;
@@ -63,6 +67,8 @@ export interface Tree {
   oomKills?: number;
   /** Cgroup mode: members found outside the run's leaf, with their command and the cgroup they are in. */
   escaped?: Array<{ pid: number; comm: string; cgroup: string | null }>;
+  /** A daemon whose launcher is gone, not recorded spawned yet: its main process, or why none is found. */
+  daemon?: DaemonSeen;
 }
 
 export interface DecideInput {
@@ -85,6 +91,8 @@ export interface DecideInput {
   exitReportMs: number;
   /** Delay before an abandoned spawn is retried: whatever it left is gone by then. */
   abandonedRetryMs: number;
+  /** How long a daemon's main process may take to show (its pid file) after its launcher exited. */
+  daemonWaitMs: number;
 }
 
 export type Action =
@@ -99,6 +107,8 @@ export type Action =
   | { kind: 'release-port'; port: number }
   | { kind: 'enqueue-start'; delayMs: number }
   | { kind: 'adopt' }
+  /** A daemon's main process was recorded as the run's leader: it is watched from now on instead of its launcher. */
+  | { kind: 'follow-main'; main: Extract<DaemonSeen, { main: unknown }>['main'] }
   | { kind: 'check-ready' }
   | { kind: 'note-gone' }
   | { kind: 'forget' }

@@ -7,7 +7,7 @@ import type { CgroupManager } from '../cgroup/manager.js';
 import { describeProcs, type HostOs } from '../host-os.js';
 import type { PortAllocator } from '../ports.js';
 import { identityOf } from '../tree.js';
-import { monoOf } from './decide.js';
+import { monoOf } from './kill-steps.js';
 import type { Action, Tree, Trigger } from './decision.js';
 import type { ExitWatch } from './exits.js';
 import { newHeld, ORPHANS, type Held, type HeldRuns } from './held.js';
@@ -112,6 +112,9 @@ export class Executor {
         case 'adopt':
           if (!(await this.adopt(run))) return { kind: 'again', record: undefined };
           landed = true;
+          break;
+        case 'follow-main':
+          this.followMain(run, a.main);
           break;
         case 'check-ready':
           this.deps.checkReady(held!, run.base!);
@@ -246,6 +249,22 @@ export class Executor {
     this.deps.exits.ensurePoll();
     run.log().info({ childPid: record!.pid }, 'adopted');
     return true;
+  }
+
+  /**
+   * A daemon's main process is the run's leader now: its launcher's exit was no end. No
+   * forker reports on the main (the worker inherited it, or init did), so it is polled.
+   */
+  private followMain(run: Run, main: Extract<Action, { kind: 'follow-main' }>['main']): void {
+    const h = run.held;
+    if (!h?.spawn) return;
+    h.spawn = { ...h.spawn, pid: main.pid, pgid: main.pgid, sid: main.sid, startTime: main.startTime };
+    h.ident = { id: run.id, pid: main.pid, pgid: main.pgid, sid: main.sid, startTime: main.startTime };
+    h.spawnedHere = false;
+    h.exit = null;
+    h.goneSince = null;
+    this.deps.exits.ensurePoll();
+    run.log().info({ mainPid: main.pid, from: main.from }, 'daemon up');
   }
 
   /** The held entry for a record acted on without one (adopted, resumed, leftovers). */

@@ -2,6 +2,7 @@ import type { ProcessRecord } from '../../shared/record.js';
 import type { CgroupManager } from '../cgroup/manager.js';
 import { findTree, findTreeFast, type HostOs } from '../host-os.js';
 import { identityOf, leaderState, type Identity, type Self } from '../tree.js';
+import { lookForMain } from './daemon-main.js';
 import type { Tree } from './decision.js';
 import type { Held, HeldRuns } from './held.js';
 
@@ -35,8 +36,13 @@ export class Observer {
     let ident: Identity | null = null;
     if (staleHeld) ident = held.ident;
     else if (rec && rec.host === hostId && (rec.bootId === null || rec.bootId === os.table.bootId())) ident = identityOf(rec);
+    // A daemon's launcher is known only to the worker that spawned it: its run is watched by it until the main is recorded.
+    const launcher = !staleHeld && !ident && rec?.daemon && held?.phase === 'up' && held.runId === rec.runId ? held.ident : null;
+    ident ??= launcher;
     if (!ident) return null;
     const leaf = staleHeld ? held.leaf : (held?.leaf ?? cgroups?.leafOf(rec?.cgroup ?? null) ?? null);
+    if (launcher)
+      return this.withMain(rec!, launcher, held, leaf, leaf && cgroups ? this.observeLeaf(cgroups, leaf, launcher, held, rec) : null);
     if (leaf && cgroups) return this.observeLeaf(cgroups, leaf, ident, held, rec);
     const leader = leaderState(ident, os.table.stat(ident.pid));
     // A healthy running process needs no tree walk: its leader says enough.
@@ -56,6 +62,19 @@ export class Observer {
     if (members.length === 0 && !groupAlive) members = scan();
     if (held) this.remember(held, members);
     return { members, groupAlive, leader };
+  }
+
+  /** A daemon's launch: the launcher's tree, and once the launcher is gone, its main process or why none is found. */
+  private withMain(rec: ProcessRecord, launcher: Identity, held: Held | null, leaf: string | null, inLeaf: Tree | null): Tree {
+    const { os } = this.deps;
+    let tree = inLeaf;
+    if (!tree) {
+      const leader = leaderState(launcher, os.table.stat(launcher.pid));
+      const members = leader === 'alive' ? [launcher.pid] : this.find(launcher, held);
+      tree = { members, groupAlive: os.exists(-launcher.pgid), leader };
+    }
+    if (tree.leader === 'alive') return tree;
+    return { ...tree, daemon: lookForMain(this.deps, rec, launcher, leaf, tree.members) };
   }
 
   /** A leaf no live run claimed when the pass listed them: its path and what is in it now. */
@@ -90,7 +109,10 @@ export class Observer {
     // Members outside the leaf are not what its watch reports on: looked at again at the usual pace.
     const watched = populated && held?.unwatch != null;
     const escaped = populated ? [] : members.map((pid) => ({ pid, comm: os.table.stat(pid)?.comm ?? '?', cgroup: cg.cgroupOf(pid) }));
-    return { members, groupAlive: populated, leader, watched, oomKills: cg.oomKills(leaf), ...(escaped.length ? { escaped } : {}) };
+    // A daemon followed by its leaf alone (no pid file) lives while the leaf holds anything, whatever became of its first main.
+    const byLeaf = !!rec?.daemon && rec.pidFile === null && rec.pid !== null;
+    const state = byLeaf ? (populated ? 'alive' : 'gone') : leader;
+    return { members, groupAlive: populated, leader: state, watched, oomKills: cg.oomKills(leaf), ...(escaped.length ? { escaped } : {}) };
   }
 
   /**

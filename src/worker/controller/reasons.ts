@@ -27,6 +27,10 @@ export const reason = {
   leftoverLeaf: (path: string, run: string, n: number) =>
     `cgroup ${path} of run ${run} held ${n} processes no live run claims: killed, removed`,
   hostLost: (host: string, agoS: number) => `host ${host} stopped sending heartbeats ${agoS}s ago`,
+  launcherFailed: (e: { code: number | null; signal: string | null }) =>
+    `its launcher ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`} before the daemon was up`,
+  noDaemon: (why: string, ms: number) => `its launcher exited but no daemon was found within ${ms / 1000} s: ${why}`,
+  launchLeftovers: (why: string, n: number) => `${why}: ${n} left in its tree`,
   escaped: (leaf: string | null, out: readonly Seen[]) => `${out.length} outside its cgroup ${leaf ?? '(none)'}: ${named(out)}`,
 } as const;
 

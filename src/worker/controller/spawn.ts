@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { nanoid } from 'nanoid';
+import { daemonUnfollowable } from '../../shared/daemon.js';
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Limits, ProcessRecord } from '../../shared/record.js';
@@ -80,6 +81,8 @@ export class Spawner {
     if (problem) return this.fail(id, h, begun, problem);
     const limits = this.limitsFor(rec);
     if (typeof limits === 'string') return this.fail(id, h, begun, limits);
+    if (rec.daemon && rec.pidFile === null && !this.deps.cgroups)
+      return this.fail(id, h, begun, daemonUnfollowable(this.deps.hostId, this.deps.containment.reason));
     this.deps.logs.ensureDir();
     let cgroup: ForkerRequest['cgroup'];
     const cg = this.deps.cgroups;
