@@ -183,7 +183,7 @@ export const BENCHES = [
       'Stop: BENCH_STOPS sequential `client.stop()` -> `stopped` of `test/fixtures/tree.sh` (4 processes, after a ' +
       'warm-up) with the N sleeps still running; bare: `kill(-pgid, SIGTERM)` until the 4 are gone. On this machine ' +
       'cgroup mode is hybrid: v2 leaf (membership, cgroup.kill, populated) plus a v1 memory leaf (usage, OOM).',
-    goal: 'cgroup start throughput >= 90% of process mode; cgroup stop p50 < 20 ms',
+    goal: 'cgroup start throughput >= 90% of process mode; stop p50 < 10 ms in both modes',
   },
 ];
 
