@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError, type ProcessRecord } from '../../src/index.js';
+import { InputError, ReapqClient, type ProcessRecord } from '../../src/index.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { cgroupSupport } from '../helpers/cgroups.js';
 import { onCleanup, tempDir } from '../helpers/cleanup.js';
 import { useClient } from '../helpers/client.js';
-import { cli, startWorker, until } from '../helpers/workers.js';
+import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { cli, startWorker, testEnv, until } from '../helpers/workers.js';
 
 // A real daemonizing server: redis-server --daemonize yes forks, calls setsid, exits 0 in
 // the parent and writes its pid file from the child; it also writes its process title
@@ -90,12 +91,15 @@ describe.each([
     const host = `h-daemon-${mode}`;
     let w = await startWorker(env, host, ['--containment', mode]);
     const d = await redisDaemon();
-    const flags = ['--daemon', ...(o.pidFile ? ['--pid-file', d.pidFile] : []), '--ready-tcp', String(d.port)];
+    // Limits hold in cgroup mode: its leaf's.
+    const limits = mode === 'cgroup' ? ['--memory', '256M'] : [];
+    const flags = ['--daemon', ...(o.pidFile ? ['--pid-file', d.pidFile] : []), '--ready-tcp', String(d.port), ...limits];
     const res = await cli(env, ['start', '--wait', '--json', '--timeout-ms', '20000', ...flags, '--', ...d.command]);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const rec = JSON.parse(res.stdout) as ProcessRecord;
     expect(rec).toMatchObject({ state: 'running', daemon: true, pidFile: o.pidFile ? d.pidFile : null, containment: mode });
+    if (mode === 'cgroup') expect(rec.limits?.memory).toBe(256 * 1024 ** 2);
     // The record follows the daemon, not its launcher (which exited 0): main pid = pid = the pid file's.
     const filed = Number(readFileSync(d.pidFile, 'utf8').trim());
     expect(rec.mainPid).toBe(filed);
@@ -118,9 +122,35 @@ describe.each([
   });
 });
 
+describe('a daemon as a service', () => {
+  it('is deployed, serves, and stop --service --wait leaves nothing', async () => {
+    const w = await startWorker(env, 'h-daemon-deploy', ['--containment', 'process']);
+    const d = await redisDaemon();
+    const flags = ['--daemon', '--pid-file', d.pidFile, '--ready-tcp', String(d.port), '--timeout-ms', '20000'];
+    const res = await cli(env, ['deploy', 'rd', ...flags, '--wait', '--', ...d.command]);
+    expect(res.code).toBe(0);
+    const [replica] = (await c.list()).filter((r) => r.service === 'rd');
+    expect(replica).toMatchObject({ state: 'running', daemon: true, pidFile: d.pidFile, mainPid: Number(readFileSync(d.pidFile, 'utf8')) });
+    expect(await ping(d.port)).toBe('+PONG');
+    const main = replica!.mainPid!;
+    const started = startTime(main);
+    const stop = await cli(env, ['stop', '--service', 'rd', '--wait', '--timeout-ms', '20000']);
+    expect(stop.code).toBe(0);
+    expect((await c.get(replica!.id)).state).toBe('stopped');
+    expect(gone(main, started)).toBe(true);
+    expect(await ping(d.port)).toBe('ECONNREFUSED');
+    expect(await w.stop()).toBe(0);
+  });
+});
+
 describe('daemons that cannot be run', () => {
   it('process mode without a pid file is refused at the edge, and by the worker', async () => {
-    // With no live host to ask, the edge lets it through: the process-mode worker that takes it refuses it.
+    // A prefix of its own, where no other host is alive: with none to ask, the edge lets the
+    // first start through and the process-mode worker that takes it refuses it.
+    const prefix = randomPrefix();
+    const env = testEnv(testRedisUrl(), prefix);
+    const c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+    onCleanup(() => c.close());
     const early = await c.start({ command: ['redis-server', '--daemonize', 'yes'], daemon: true });
     const w = await startWorker(env, 'h-daemon-refuse', ['--containment', 'process']);
     const refused = await c.waitFor(early.id, 'failed', { timeoutMs: 10_000 });
