@@ -12,10 +12,10 @@ import type { Policy } from './policy.js';
 export function chooseContainment(
   wish: ContainmentWish,
   policy: Policy,
-  subtree: string,
+  subtree: { name: string; legacyName: string },
   log: Logger,
 ): { cgroups: CgroupManager | null; containment: ContainmentInfo } {
-  const probed = wish === 'process' ? null : probeCgroups(subtree);
+  const probed = wish === 'process' ? null : probeCgroups(subtree.name, { legacyName: subtree.legacyName });
   if (wish === 'cgroup' && !probed?.manager) throw new InputError(`--containment cgroup is not possible here: ${probed?.info.reason}`);
   const cgroups = probed?.manager ?? null;
   const { defaults, max } = policy.limits;

@@ -23,6 +23,11 @@ export interface HeartbeatDeps {
   log: Logger;
   /** now(): this host's wall clock, only compared with Redis' to say how far off it is. */
   clock: Clock;
+  /**
+   * The host id's lease (keys.hostLease) as this worker claimed it: a beat is written only
+   * while no other worker holds it, and `lost` is told when one does.
+   */
+  lease: { key: string; value: string; lost(holder: string): void };
 }
 
 const BEAT_LUA = luaScript('heartbeat.lua');
@@ -60,7 +65,13 @@ export class HostHeartbeat {
       clockOffsetMs: this.offsetMs,
     };
     const [sent, sentMono] = [deps.clock.now(), deps.clock.mono()];
-    const redisMs = Number(await deps.redis.eval(BEAT_LUA, 1, deps.hostsKey, deps.hostId, JSON.stringify(value)));
+    const { lease } = deps;
+    const args = [deps.hostsKey, lease.key, deps.hostId, JSON.stringify(value), lease.value];
+    const [ok, answer] = (await deps.redis.eval(BEAT_LUA, 2, ...args)) as [number, number | string];
+    // A worker frozen past its lease and thawed after another took the host id over: its
+    // beat would hide the new owner's (pid, load, versions) until the next one.
+    if (ok !== 1) return lease.lost(String(answer));
+    const redisMs = Number(answer);
     const [answered, rtt] = [deps.clock.now(), deps.clock.mono() - sentMono];
     // Redis stamped it after the send: the lease others judge lasts at least ttl from here.
     this.taken = Math.max(this.taken ?? sentMono, sentMono);

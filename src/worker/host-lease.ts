@@ -127,6 +127,8 @@ export async function claimHostId(deps: LeaseDeps): Promise<HostLease> {
 export class HostLease {
   private timer: { cancel(): void } | null = null;
   private failing = false;
+  private onLost: ((holder: string) => void) | null = null;
+  private gone = false;
 
   constructor(
     private readonly deps: LeaseDeps,
@@ -140,6 +142,7 @@ export class HostLease {
    */
   keep(everyMs: number, lost: (holder: string) => void): void {
     const { deps } = this;
+    this.onLost = lost;
     this.timer = every(
       deps.clock,
       everyMs,
@@ -148,8 +151,7 @@ export class HostLease {
           ([ok, found]) => {
             this.failing = false;
             if (ok === 1 || !this.timer) return;
-            this.stop();
-            lost(found ?? '');
+            this.lost(found ?? '');
           },
           (err: Error) => {
             // One line per streak: during a Redis outage every beat fails, and the outage has its own line.
@@ -161,6 +163,29 @@ export class HostLease {
       // What keeps a worker running is its queues and its processes, not this timer.
       { unref: true },
     );
+  }
+
+  /**
+   * Another worker holds the host id now, as a renewal, a fenced heartbeat or a check
+   * found: the keeper's `lost` is called once, whichever finds it first.
+   */
+  lost(holder: string): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.stop();
+    this.onLost?.(holder);
+  }
+
+  /**
+   * Before a pass acts on the host's processes: one read of the lease. A worker frozen
+   * past its ttl (SIGSTOP, a VM paused) whose host id another worker took meanwhile learns
+   * it here, before it adopts or stops anything, instead of at its next renewal. A lease
+   * that lapsed with nobody taking it is still this worker's (the renewal puts it back).
+   */
+  async check(): Promise<void> {
+    const cur = await this.deps.redis.get(this.deps.key);
+    if (cur !== null && cur !== this.value) this.lost(cur);
+    if (this.gone) throw new Error(`host id ${this.deps.hostId} is served by another worker now`);
   }
 
   stop(): void {

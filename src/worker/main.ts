@@ -20,7 +20,7 @@ import { DeploySweep } from './deploy-sweep.js';
 import { Drain } from './drain.js';
 import { Forker } from './forker.js';
 import { HostHeartbeat } from './heartbeat.js';
-import { subtreeName } from './cgroup/subtree.js';
+import { legacySubtreeName, subtreeName } from './cgroup/subtree.js';
 import { fleetIdentity } from './fleet-id.js';
 import { claimHostId, type HostLease } from './host-lease.js';
 import { linuxOs, type HostOs } from './host-os.js';
@@ -84,12 +84,12 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   // Before the cgroup subtree and the processes too: it names which of them are this fleet's.
   const fleet = await fleetIdentity(redis, keys);
   hlog.info({ fleet }, 'fleet id read');
-  const subtree = subtreeName(config.prefix, hostId, fleet);
+  const subtree = { name: subtreeName(config.prefix, hostId, fleet), legacyName: legacySubtreeName(config.prefix, hostId) };
   const { cgroups, containment } = chooseContainment(opts.containment ?? 'auto', policy, subtree, hlog);
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
   const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock, fleet });
   const { controller, deploys } = core;
-  const { passes, cluster, schedule } = reconcilePasses(config, hlog, core);
+  const { passes, cluster, schedule } = reconcilePasses(config, hlog, core, lease);
   await recoverBeforeWork(passes, hlog);
 
   const drain: Drain = new Drain({ redis, drainKey: keys.drain, hostId, starts: () => consumers.start, log: hlog });
@@ -109,7 +109,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const consumers = openConsumers(config, keys, { handle: router.handle, concurrency, redisDown: () => redisHealth.down, log: hlog });
   await schedule();
 
-  const heartbeat = hostHeartbeat(config, hlog, { core, passes, containment, maxProcesses });
+  const heartbeat = hostHeartbeat(config, hlog, { core, passes, containment, maxProcesses, lease });
   const deploySweep = new DeploySweep(deploys, hlog);
   const renewConsumers = async () => {
     consumers.renew();
@@ -173,7 +173,7 @@ async function holdHostId(config: Config, log: Logger, d: { redis: Redis; keys: 
  * The host's reconcile passes (on its own queue's job scheduler, every reconcileMs) and the
  * fleet pass, with what each reads and writes.
  */
-function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof startCore>) {
+function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof startCore>, lease: HostLease) {
   const { redis, keys, store, jobs, controller } = core;
   const { hostId } = config;
   const cluster: ClusterDeps = {
@@ -208,7 +208,11 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
         { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
       );
   const passes = new ReconcilePasses({
-    pass: (o) => reconcileHost(host, o),
+    // A pass is where a worker thawed after a takeover would act first (adopt, stop orphans).
+    pass: async (o) => {
+      await lease.check();
+      return reconcileHost(host, o);
+    },
     saveUsage: core.cgroups ? () => writeUsage(redis, keys.usage, controller.usageSnapshot()) : null,
     reconcileMs: config.reconcileMs,
     log,
@@ -221,7 +225,7 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
 function hostHeartbeat(
   config: Config,
   log: Logger,
-  p: { core: ReturnType<typeof startCore>; passes: ReconcilePasses; containment: ContainmentInfo; maxProcesses: number },
+  p: { core: ReturnType<typeof startCore>; passes: ReconcilePasses; containment: ContainmentInfo; maxProcesses: number; lease: HostLease },
 ): HostHeartbeat {
   const { controller, reaper } = p.core;
   return new HostHeartbeat({
@@ -235,6 +239,7 @@ function hostHeartbeat(
     counters: () => ({ ...controller.stats, reaped: reaper.reaped, corrupt: p.core.corruptSeen(), ...p.passes.counters }),
     log,
     clock: p.core.clock,
+    lease: { key: p.core.keys.hostLease(config.hostId), value: p.lease.value, lost: (holder) => p.lease.lost(holder) },
   });
 }
 

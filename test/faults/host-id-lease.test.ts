@@ -56,6 +56,13 @@ async function firstWithOneRunning(extra: Record<string, string> = {}) {
 
 const lines = (out: string) => out.split('\n').filter(Boolean);
 
+/** After a pass of the host's worker, the process runs on with the same pids. */
+async function stillRunning(id: string, pids: number[]): Promise<void> {
+  await c.admin.reconcile({ host: HOST });
+  expect((await c.get(id)).state).toBe('running');
+  expect(carriersOf(id)).toEqual(pids);
+}
+
 describe('one live worker per host id', () => {
   it('a second worker refuses with one line naming the first (pid, since when) and touches nothing of it', async () => {
     const { first, p, pids } = await firstWithOneRunning();
@@ -91,9 +98,7 @@ describe('one live worker per host id', () => {
     console.log(`same machine: next worker ready ${Math.round(performance.now() - t0)} ms after the first was killed`);
     expect(next.output()).toContain('taking it over');
     expect(next.output()).not.toContain('waiting for its lease to lapse');
-    await c.admin.reconcile({ host: HOST });
-    expect((await c.get(p.id)).state).toBe('running');
-    expect(carriersOf(p.id)).toEqual(pids);
+    await stillRunning(p.id, pids);
   }, 30_000);
 
   it('from another PID namespace, where the first cannot be shown dead, takes over once its lease lapses', async () => {
@@ -117,6 +122,37 @@ describe('one live worker per host id', () => {
     expect(await redis.exists(makeKeys(prefix).hostLease(HOST))).toBe(0);
     const next = await worker();
     expect(next.output()).not.toContain('waiting for its lease to lapse');
+  }, 30_000);
+
+  it('a worker frozen past its lease, thawed after another took its host id over, writes no beat and exits; its processes stay with the new holder', async () => {
+    const { first, p, pids } = await firstWithOneRunning();
+    const hosts = makeKeys(prefix).hosts;
+    const beatPid = async () => (JSON.parse((await redis.hget(hosts, HOST)) ?? '{}') as { pid?: number }).pid;
+
+    process.kill(first.child.pid!, 'SIGSTOP');
+    const seen = new Set<number | undefined>();
+    let next: TestWorker;
+    try {
+      // Same machine, but the first worker is alive (stopped): its lease lapses before the next one has it.
+      next = await worker();
+      await until(async () => (await beatPid()) === next.child.pid, 5000, "the new holder's beat");
+    } finally {
+      // Thawed: every timer it had is overdue at once. Each beat it tries is refused by the
+      // lease, so the hosts hash names the new holder the whole time, until the first exits.
+      process.kill(first.child.pid!, 'SIGCONT');
+    }
+    await until(
+      async () => {
+        seen.add(await beatPid());
+        return first.child.exitCode !== null;
+      },
+      10_000,
+      'the thawed worker to exit',
+    );
+    expect(first.child.exitCode).toBe(1);
+    expect(first.output()).toContain(`host id ${HOST} was taken over by another worker`);
+    expect([...seen]).toEqual([next.child.pid]);
+    await stillRunning(p.id, pids);
   }, 30_000);
 
   it('a worker whose host id was taken over meanwhile exits at once and leaves its processes for the new holder', async () => {

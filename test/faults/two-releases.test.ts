@@ -1,5 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { symlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
@@ -7,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
 import { makeKeys } from '../../src/shared/keys.js';
-import { tempDir } from '../helpers/cleanup.js';
+import { buildOlder } from '../helpers/older-release.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, ROOT, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -44,21 +43,6 @@ const env = testEnv(testRedisUrl(), prefix);
 let oldDir = '';
 let redis: Redis;
 const clients: Array<{ close(): Promise<void> }> = [];
-
-/** Exported files of the commit (git archive: nothing is registered in the repository), this checkout's node_modules, tsc. */
-async function buildOlder(commit: string): Promise<string> {
-  const dir = tempDir('older-release');
-  const tar = spawnSync('sh', ['-c', `git -C "${ROOT}" archive --format=tar "${commit}" | tar -x -C "${dir}"`], { encoding: 'utf8' });
-  if (tar.status !== 0) throw new Error(`git archive of ${commit} failed: ${tar.stderr}`);
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  const tsc = spawn(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: 'pipe' });
-  let out = '';
-  tsc.stdout.on('data', (d) => (out += d));
-  tsc.stderr.on('data', (d) => (out += d));
-  const code = await new Promise<number | null>((res) => tsc.once('exit', res));
-  if (code !== 0) throw new Error(`tsc of the older release ${commit} failed:\n${out}`);
-  return dir;
-}
 
 beforeAll(async () => {
   redis = new Redis(testRedisUrl());

@@ -32,6 +32,7 @@ function allKeys(k: Keys, id = 'job-1', host = 'host-a'): string[] {
     k.hosts,
     k.hostLease(host),
     k.fleetVersions,
+    k.fleetId,
     k.ports(host),
   ];
 }

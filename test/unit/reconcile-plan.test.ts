@@ -181,7 +181,7 @@ describe('plan: another fleet, and an older release', () => {
     const cookies = new Map<number, Cookie>([
       [300, { id: 'a', owner: OWNER, run: 'r-old' }],
       [301, { id: 'p-unknown', owner: OWNER }],
-      [302, { id: 'b', owner: null }],
+      [302, { id: 'b', owner: OWNER }],
     ]);
     const procs = [worker, proc(100), proc(300, { ppid: 1 }), proc(301, { ppid: 1 }), proc(302, { ppid: 1, startTime: 2000 })];
     const records = [{ ...rec('a', 'running'), runId: 'r-new' }, rec('b', 'exited', { pid: 200 })];

@@ -13,7 +13,8 @@ import {
   type V1Controller,
 } from './layout.js';
 import { parseFlatKeyed, parseMountinfo, parsePids, parseProcCgroup } from './mountinfo.js';
-import { leafNames, removeSubtree } from './subtree.js';
+import { delegateV2 } from './delegate.js';
+import { leafNames, removeSubtree, removeSubtreeDirs } from './subtree.js';
 
 export type ContainmentMode = 'cgroup' | 'process';
 export type ContainmentWish = ContainmentMode | 'auto';
@@ -79,6 +80,11 @@ export interface CgroupManager {
   remove(leaf: string): Promise<boolean>;
   /** Leaves that exist in the subtree (any hierarchy). */
   leaves(): string[];
+  /**
+   * Leaves in the subtree a release before fleet ids made (`<prefix>@<host>`, no fleet):
+   * this fleet's only where its Redis holds their record, so they are never cleared blind.
+   */
+  legacyLeaves(): string[];
   usage(leaf: string): Usage | null;
   /** OOM kills in the leaf so far (v2 memory.events oom_kill, v1 memory.oom_control oom_kill). */
   oomKills(leaf: string): number;
@@ -103,7 +109,7 @@ export class CgroupError extends Error {}
  */
 export function probeCgroups(
   subtreeName: string,
-  opts: { mountinfo?: string; selfCgroup?: string; selfPid?: number } = {},
+  opts: { mountinfo?: string; selfCgroup?: string; selfPid?: number; legacyName?: string } = {},
 ): { manager: FsCgroupManager | null; info: ContainmentInfo } {
   const none = (reason: string) => ({ manager: null, info: { mode: 'process' as const, reason, limits: [], kill: null } });
   const mi = opts.mountinfo ?? read('/proc/self/mountinfo');
@@ -140,63 +146,24 @@ export function probeCgroups(
   if (missing.length > 0) problems.unshift(`cannot enforce ${missing.join(', ')}`);
   const info: ContainmentInfo = { mode: 'cgroup', reason: problems.length > 0 ? problems.join('; ') : null, limits, kill };
   const subtreePath = posix.join(layout.v2.path, subtreeName);
-  return { manager: new FsCgroupManager(layout, sub, subtreePath, v1, sources, info), info };
+  const legacy = opts.legacyName ? legacySubtree(layout, opts.legacyName, Object.keys(v1) as V1Controller[]) : null;
+  return { manager: new FsCgroupManager(layout, sub, subtreePath, v1, sources, info, legacy), info };
 }
 
 /**
- * Enables memory, pids and cpu for the subtree where the v2 hierarchy offers them. A
- * non-root cgroup may delegate controllers only while it holds no process itself, so a
- * worker alone in its cgroup (a systemd service, a container) first moves itself into
- * the subtree's `worker` leaf. Returns the controllers the subtree's children get.
+ * Where a release before fleet ids kept this host's leaves (`<prefix>@<host>`). Runs it
+ * started are found there from their records' cgroup paths (an upgrade adopts and stops
+ * them by their leaf); a leaf there is this fleet's only where its Redis holds the record.
  */
-function delegateV2(v2: Hierarchy, sub: string, selfPid: number, problems: string[]): string[] {
-  const offered = (read(join(v2.home, 'cgroup.controllers')) ?? '').split(/\s+/);
-  const want = ['memory', 'pids', 'cpu'].filter((c) => offered.includes(c));
-  if (want.length === 0) return [];
-  const enable = (dir: string): string | null => {
-    try {
-      writeFileSync(join(dir, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
-      return null;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    }
-  };
-  const atRoot = v2.path === '/';
-  let err = enable(v2.home);
-  if (err === 'EBUSY' && !atRoot) {
-    // Our own cgroup has processes (this worker; in a container also its init): they move
-    // to a leaf of their own, `worker`, as systemd's delegation asks, and the subtree's
-    // controllers can then be enabled. The worker goes first; the rest are its neighbours.
-    try {
-      const self = join(sub, 'worker');
-      mkdirSync(self, { recursive: true });
-      writeFileSync(join(self, 'cgroup.procs'), String(selfPid));
-      for (let i = 0; i < 3 && err === 'EBUSY'; i++) {
-        for (const pid of parsePids(read(join(v2.home, 'cgroup.procs')) ?? '')) {
-          try {
-            writeFileSync(join(self, 'cgroup.procs'), String(pid));
-          } catch {
-            // exited, or a kernel thread: try the rest
-          }
-        }
-        err = enable(v2.home);
-      }
-    } catch (e) {
-      err = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    }
-  }
-  if (err) {
-    problems.push(`v2 controllers ${want.join(', ')} cannot be enabled below ${v2.home} (${err})`);
-    return [];
-  }
-  // The subtree's own children: the leaves (and the worker's leaf, which needs none).
-  const e2 = enable(sub);
-  if (e2) {
-    problems.push(`v2 controllers not enabled in ${sub} (${e2})`);
-    return [];
-  }
-  const enabled = (read(join(sub, 'cgroup.subtree_control')) ?? '').split(/\s+/);
-  return want.filter((c) => enabled.includes(c));
+interface Legacy {
+  sub: string;
+  path: string;
+  v1: Partial<Record<V1Controller, string>>;
+}
+
+function legacySubtree(layout: Layout, name: string, v1: readonly V1Controller[]): Legacy {
+  const dirs = v1.filter((c) => layout.v1[c]).map((c) => [c, join(layout.v1[c]!.home, name)] as const);
+  return { sub: join(layout.v2!.home, name), path: posix.join(layout.v2!.path, name), v1: Object.fromEntries(dirs) };
 }
 
 export class FsCgroupManager implements CgroupManager {
@@ -208,6 +175,7 @@ export class FsCgroupManager implements CgroupManager {
     private readonly v1: Partial<Record<V1Controller, string>>,
     private readonly sources: Record<LimitName, Source>,
     readonly info: ContainmentInfo,
+    private readonly legacy: Legacy | null = null,
   ) {
     // The forker goes back to where it was started: the worker's own cgroups. v1 moves only
     // the forking thread (tasks), v2 the whole process (cgroup.procs).
@@ -220,18 +188,46 @@ export class FsCgroupManager implements CgroupManager {
     return !!self && self.path === posix.join(this.subtreePath, 'worker');
   }
 
+  /** Leaves of the older release's subtree this worker knows of (from records, or listed). */
+  private readonly old = new Set<string>();
+
+  /** A leaf's directory in v2: this fleet's subtree, or the older release's for a leaf found there. */
+  private dir(leaf: string): string {
+    return join(this.old.has(leaf) ? this.legacy!.sub : this.sub, leaf);
+  }
+
+  /** A leaf's directory in a v1 hierarchy, likewise. */
+  private v1Dir(c: V1Controller, leaf: string): string | null {
+    const base = this.old.has(leaf) ? this.legacy!.v1[c] : this.v1[c];
+    return base ? join(base, leaf) : null;
+  }
+
   leafName(id: string, run: string): string {
     return `${id}@${run}`;
   }
 
   pathOf(leaf: string): string {
-    return posix.join(this.subtreePath, leaf);
+    return posix.join(this.old.has(leaf) ? this.legacy!.path : this.subtreePath, leaf);
   }
 
   leafOf(path: string | null): string | null {
-    if (!path || posix.dirname(path) !== this.subtreePath) return null;
+    if (!path) return null;
     const leaf = basename(path);
-    return leaf.includes('@') ? leaf : null;
+    if (!leaf.includes('@')) return null;
+    if (posix.dirname(path) === this.subtreePath) return leaf;
+    // A record's path in the older release's subtree: the record is what makes it this fleet's.
+    if (this.legacy && posix.dirname(path) === this.legacy.path) {
+      this.old.add(leaf);
+      return leaf;
+    }
+    return null;
+  }
+
+  legacyLeaves(): string[] {
+    if (!this.legacy) return [];
+    const found = leafNames([this.legacy.sub, ...Object.values(this.legacy.v1)]);
+    for (const l of found) this.old.add(l);
+    return found;
   }
 
   /** The hierarchies a run joins: v2 always; v1 memory for usage and OOM, v1 cpu and pids when limited. */
@@ -280,7 +276,7 @@ export class FsCgroupManager implements CgroupManager {
   }
 
   members(leaf: string): number[] {
-    return parsePids(read(join(this.sub, leaf, 'cgroup.procs')) ?? '');
+    return parsePids(read(join(this.dir(leaf), 'cgroup.procs')) ?? '');
   }
 
   cgroupOf(pid: number): string | null {
@@ -288,13 +284,13 @@ export class FsCgroupManager implements CgroupManager {
   }
 
   populated(leaf: string): boolean | null {
-    const t = read(join(this.sub, leaf, 'cgroup.events'));
+    const t = read(join(this.dir(leaf), 'cgroup.events'));
     if (t === null) return null;
     return parseFlatKeyed(t).populated === 1;
   }
 
   kill(leaf: string): void {
-    const dir = join(this.sub, leaf);
+    const dir = this.dir(leaf);
     if (this.info.kill === 'cgroup.kill') {
       try {
         writeFileSync(join(dir, 'cgroup.kill'), '1');
@@ -327,7 +323,7 @@ export class FsCgroupManager implements CgroupManager {
   watch(leaf: string, onChange: () => void): () => void {
     let w: FSWatcher | null = null;
     try {
-      w = watch(join(this.sub, leaf, 'cgroup.events'), { persistent: false }, () => onChange());
+      w = watch(join(this.dir(leaf), 'cgroup.events'), { persistent: false }, () => onChange());
       w.on('error', () => undefined);
     } catch {
       return () => undefined; // gone already: the caller's bounded re-check covers it
@@ -336,9 +332,9 @@ export class FsCgroupManager implements CgroupManager {
   }
 
   async remove(leaf: string): Promise<boolean> {
-    const dirs = [join(this.sub, leaf), ...Object.values(this.v1).map((d) => join(d, leaf))];
+    const v1 = (Object.keys(this.v1) as V1Controller[]).map((c) => this.v1Dir(c, leaf)).filter((d) => d !== null);
     let ok = true;
-    for (const d of dirs) {
+    for (const d of [this.dir(leaf), ...v1]) {
       try {
         await rmdir(d);
       } catch (err) {
@@ -346,6 +342,8 @@ export class FsCgroupManager implements CgroupManager {
         if (code !== 'ENOENT') ok = false;
       }
     }
+    // The older release's subtree goes with its last leaf (rmdir fails while anything is in it).
+    if (ok && this.old.delete(leaf) && this.old.size === 0) removeSubtreeDirs([this.legacy!.sub, ...Object.values(this.legacy!.v1)]);
     return ok;
   }
 
@@ -354,7 +352,7 @@ export class FsCgroupManager implements CgroupManager {
   }
 
   usage(leaf: string): Usage | null {
-    const dir = join(this.sub, leaf);
+    const dir = this.dir(leaf);
     const cpu = read(join(dir, 'cpu.stat'));
     if (cpu === null) return null;
     const cpuMs = Math.round((parseFlatKeyed(cpu).usage_usec ?? 0) / 1000);
@@ -368,16 +366,16 @@ export class FsCgroupManager implements CgroupManager {
       memoryBytes = num(join(dir, 'memory.current'));
       memoryPeakBytes = num(join(dir, 'memory.peak'));
     } else if (this.v1.memory) {
-      memoryBytes = num(join(this.v1.memory, leaf, 'memory.usage_in_bytes'));
-      memoryPeakBytes = num(join(this.v1.memory, leaf, 'memory.max_usage_in_bytes'));
+      memoryBytes = num(join(this.v1Dir('memory', leaf)!, 'memory.usage_in_bytes'));
+      memoryPeakBytes = num(join(this.v1Dir('memory', leaf)!, 'memory.max_usage_in_bytes'));
     }
     const pids = (this.sources.pidsMax === 'v2' ? num(join(dir, 'pids.current')) : null) ?? this.members(leaf).length;
     return { cpuMs, memoryBytes, memoryPeakBytes, pids };
   }
 
   oomKills(leaf: string): number {
-    if (this.sources.memory === 'v2') return parseFlatKeyed(read(join(this.sub, leaf, 'memory.events')) ?? '').oom_kill ?? 0;
-    if (this.v1.memory) return parseFlatKeyed(read(join(this.v1.memory, leaf, 'memory.oom_control')) ?? '').oom_kill ?? 0;
+    if (this.sources.memory === 'v2') return parseFlatKeyed(read(join(this.dir(leaf), 'memory.events')) ?? '').oom_kill ?? 0;
+    if (this.v1.memory) return parseFlatKeyed(read(join(this.v1Dir('memory', leaf)!, 'memory.oom_control')) ?? '').oom_kill ?? 0;
     return 0;
   }
 

@@ -38,6 +38,11 @@ const rmdirQuiet = (d: string): void => {
   }
 };
 
+/** Removes a subtree's own directories where nothing is left in them: no leaf is touched. */
+export function removeSubtreeDirs(dirs: readonly string[]): void {
+  for (const d of dirs) rmdirQuiet(d);
+}
+
 /**
  * Removes the empty leaves, then the subtree itself once no leaf is left; returns the leaves
  * that stay (each holds a process). An empty leaf is one whose removal failed when its run
@@ -47,6 +52,6 @@ const rmdirQuiet = (d: string): void => {
 export function removeSubtree(dirs: readonly string[]): string[] {
   for (const leaf of leafNames(dirs)) for (const d of dirs) rmdirQuiet(join(d, leaf));
   const left = leafNames(dirs);
-  if (left.length === 0) for (const d of dirs) rmdirQuiet(d);
+  if (left.length === 0) removeSubtreeDirs(dirs);
   return left;
 }

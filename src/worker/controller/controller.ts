@@ -155,6 +155,11 @@ export class Controller {
     return this.leaves?.list() ?? [];
   }
 
+  /** Leaves an older release made (no fleet in its subtree's name), for the reconcile pass. */
+  legacyCgroupLeaves(): string[] {
+    return this.leaves?.legacyList() ?? [];
+  }
+
   /**
    * Any trigger, for the reconcile pass: resolves, once a run that saw it has finished,
    * with the report lines of what was found and done for the id meanwhile.

@@ -33,6 +33,11 @@ export class Leaves {
     return this.deps.cgroups.leaves();
   }
 
+  /** Leaf cgroups in the subtree of a release before fleet ids: this fleet's only by their record. */
+  legacyList(): string[] {
+    return this.deps.cgroups.legacyLeaves();
+  }
+
   /**
    * Kills what is in a leaf (cgroup.kill), waits for it to empty (2 s at most), removes it.
    * Returns the pids it held.

@@ -73,10 +73,13 @@ export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean;
   // Held ids are not skipped here: a held id's leaf of another run is a leftover too (the
   // decision leaves the run it holds alone). A record that cannot be read is left alone,
   // leaf and all: what it held is unknown, and a bad record must harm nothing.
-  const leaves = controller.cgroupLeaves();
-  if (leaves.length > 0) {
-    for (const l of cgroupLeftovers(leaves, records, deps.hostId, new Set(corrupt.map((x) => x.id))))
-      hand(l.id, { kind: 'leaf', leaf: l.leaf, run: l.run }, `cgroup-leftover ${l.leaf}`);
+  // A leaf of the subtree a release before fleet ids made is this fleet's only by its
+  // record: decide() reads it, and leaves one with none alone (drift foreign).
+  const skip = new Set(corrupt.map((x) => x.id));
+  for (const legacy of [false, true]) {
+    const leaves = legacy ? controller.legacyCgroupLeaves() : controller.cgroupLeaves();
+    for (const l of leaves.length > 0 ? cgroupLeftovers(leaves, records, deps.hostId, skip) : [])
+      hand(l.id, { kind: 'leaf', leaf: l.leaf, run: l.run, ...(legacy ? { legacy } : {}) }, `cgroup-leftover ${l.leaf}`);
   }
   // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
   const handed = new Set(sightings.map((s) => (s.kind !== 'reap' && s.kind !== 'foreign' ? s.id : '')));

@@ -103,7 +103,8 @@ function strays(input: PlanInput, claimed: ReadonlySet<string>, byPid: ReadonlyM
   const groups = new Map<string, Stray>();
   for (const [pid, c] of cookies) {
     const whose = belonging(c, me);
-    if (whose === 'other' || busy.has(c.id)) continue;
+    // No owner at all: a cookie of no host; only a record's tree takes it (treeMembers).
+    if (whose === 'other' || c.owner === null || busy.has(c.id)) continue;
     const p = byPid.get(pid);
     if (!p || p.state === 'Z' || pid === selfPid) continue;
     const rec = current.get(c.id);
