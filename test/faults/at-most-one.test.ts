@@ -157,11 +157,13 @@ function get(port: number): Promise<string> {
   });
 }
 
-// A tree: the server and a child of its own, both carrying the replica's cookie.
+// A tree: the server and a child of its own, both carrying the replica's cookie. The server
+// ignores SIGTERM, so a stop takes the whole grace period and ends with SIGKILL: another
+// host that started its copy at the lease's end, not waiting for that, would overlap.
 const app = [
   process.execPath,
   '-e',
-  "require('node:child_process').spawn('sleep', ['600'], { stdio: 'ignore' }); require('node:http').createServer((q, s) => s.end('up')).listen(process.env.PORT)",
+  "process.on('SIGTERM', () => {}); require('node:child_process').spawn('sleep', ['600'], { stdio: 'ignore' }); require('node:http').createServer((q, s) => s.end('up')).listen(process.env.PORT)",
 ];
 
 beforeAll(async () => {
