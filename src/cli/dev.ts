@@ -34,6 +34,8 @@ export function registerDevCommand(program: Command): void {
 interface Started {
   config: Config;
   stopRedis?: () => Promise<void>;
+  /** The local Redis this dev started: the worker's own child, not a run's orphan. */
+  redisPid?: number;
   api?: { url: string; close(): Promise<void> };
   worker?: { close(): Promise<void> };
 }
@@ -98,6 +100,7 @@ async function startAll(s: Started, env: NodeJS.ProcessEnv, listen: string, log:
     if (stopAsked()) return;
     const r = await startDevRedis(resolve(s.config.dataDir, 'redis'));
     s.stopRedis = r.stop;
+    s.redisPid = r.pid;
     s.config = loadConfig({ ...env, REDIS_URL: r.url });
   }
   if (stopAsked()) return;
@@ -106,7 +109,7 @@ async function startAll(s: Started, env: NodeJS.ProcessEnv, listen: string, log:
     (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? listenApi(config, '127.0.0.1:0', log) : Promise.reject(err),
   );
   if (stopAsked()) return;
-  s.worker = await runWorker(config, log, {});
+  s.worker = await runWorker(config, log, { ownChildren: s.redisPid === undefined ? [] : [s.redisPid] });
 }
 
 /** The worker, then the api, then Redis last: what is stopped before may still need it. */

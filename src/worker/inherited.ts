@@ -1,5 +1,5 @@
 import type { ProcStat } from '../shared/proc-stat.js';
-import type { Cookie } from './tree.js';
+import { belonging, type Cookie, type Self } from './tree.js';
 
 /**
  * Which run each child the worker inherited (as child subreaper) came from. Pure: plain
@@ -13,7 +13,7 @@ import type { Cookie } from './tree.js';
  *
  *   its cgroup is a run's leaf                       -> that run
  *   its cookie names a run held here                 -> that run
- *   another installation's cookie                    -> foreign: never touched
+ *   another host's, prefix's or fleet's cookie       -> foreign: never touched
  *   its group or session is the run's                -> that run (started after the run's leader)
  *   it, or the leader of its group or session, was seen as the run's member (a double
  *   fork's middle process leads the session of the last)  -> that run
@@ -21,6 +21,8 @@ import type { Cookie } from './tree.js';
  *                                                       several, `of` says among how many
  *   nothing, while a spawn's leader is not known yet -> wait (it may be that spawn's)
  *   nothing                                          -> drift: an orphan of this host, killed
+ *                                                       (one with a cookie is the reconcile plan's
+ *                                                       to judge, a fleet-less one by its record)
  */
 
 /** What the tie needs to know of a run this worker holds. */
@@ -42,7 +44,8 @@ export interface RunFacts {
 
 export interface InheritedInput {
   bootId: string;
-  owner: string;
+  /** This host of this fleet, as cookies name it. */
+  me: Self;
   /** The worker's session: what the worker process spawns without a session of its own stays in it, and no run's process can join it. */
   selfSid: number;
   /** Pids the worker spawned itself (forkers, the dev's Redis, ...): their session is theirs, not a run's. */
@@ -92,7 +95,8 @@ function tieOne(input: InheritedInput, c: ProcStat): Claim {
     return r ? run(r, 'cgroup') : { kind: 'leaf', pid };
   }
   const cookie = input.cookies.get(pid);
-  if (cookie && cookie.owner !== null && cookie.owner !== input.owner) return { kind: 'foreign', pid };
+  const whose = cookie ? belonging(cookie, input.me) : null;
+  if (whose === 'other' || whose === 'foreign') return { kind: 'foreign', pid };
   if (cookie) {
     const r = input.runs.find((x) => x.id === cookie.id && (cookie.run == null || x.runId === null || x.runId === cookie.run));
     if (r) return run(r, 'cookie');

@@ -49,6 +49,11 @@ export interface WorkerOptions {
   containment?: ContainmentWish;
   /** Every timer, timestamp and duration of the worker (default: the system's clocks). */
   clock?: Clock;
+  /**
+   * Children the process running the worker spawned in a session of their own (the dev's
+   * Redis): its own, never a run's orphans, and libuv reaps them.
+   */
+  ownChildren?: readonly number[];
 }
 
 export interface WorkerHandle {
@@ -87,7 +92,10 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   const subtree = { name: subtreeName(config.prefix, hostId, fleet), legacyName: legacySubtreeName(config.prefix, hostId) };
   const { cgroups, containment } = chooseContainment(opts.containment ?? 'auto', policy, subtree, hlog);
   const maxProcesses = opts.maxProcesses ?? policy.maxProcesses ?? Infinity;
-  const core = startCore(config, hlog, { redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock, fleet });
+  const core = startCore(config, hlog, {
+    ...{ redis, keys, policy, cgroups, containment, os, forkers: opts.forkers, clock, fleet },
+    ownChildren: opts.ownChildren ?? [],
+  });
   const { controller, deploys } = core;
   const { passes, cluster, schedule } = reconcilePasses(config, hlog, core, lease);
   await recoverBeforeWork(passes, hlog);
@@ -275,6 +283,7 @@ interface CoreParts {
   clock: Clock;
   /** The fleet's id (keys.fleetId), written into every process's cookie. */
   fleet: string;
+  ownChildren: readonly number[];
 }
 
 /**
@@ -307,7 +316,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     // Called from a pump, long after the controller below exists.
     onLoss: (id, loss) => controller.logLost(id, loss),
   });
-  const ownChildren = new Set<number>();
+  const ownChildren = new Set<number>(p.ownChildren);
   let subreaper = false;
   // The forker's callbacks run only after it has spawned something, by when the controller exists.
   const forker = new Forker(

@@ -5,6 +5,7 @@ import type { Cookie } from '../../src/worker/tree.js';
 
 const SELF = 50; // the worker, leader of session 40 (its parent's)
 const OWNER = 'reapq/h1';
+const FLEET = 'f1';
 const BOOT = '0b6f5a3e-2d1c-4c5b-9a8e-7f6d5c4b3a21';
 
 const child = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
@@ -36,7 +37,7 @@ const api = run('api', 200, 1500);
 
 const input = (o: Partial<InheritedInput>): InheritedInput => ({
   bootId: BOOT,
-  owner: OWNER,
+  me: { owner: OWNER, fleet: FLEET },
   selfSid: 40,
   own: new Set([60]),
   ownSids: new Set([40]),
@@ -100,19 +101,22 @@ describe('tieInherited', () => {
   it("ties by cookie first, and never claims another installation's process", () => {
     const carrier = child(130, { startTime: 1800 });
     const other = child(131, { pgid: 200, sid: 200, startTime: 1800 });
+    const otherFleet = child(132, { pgid: 100, sid: 100, startTime: 1800 }); // same prefix and host id, another installation
     const cookies = new Map<number, Cookie>([
-      [130, { id: 'web', owner: OWNER, run: 'web-r1' }],
+      [130, { id: 'web', owner: OWNER, run: 'web-r1', fleet: FLEET }],
       [131, { id: 'p-x', owner: 'other/h1' }],
+      [132, { id: 'web', owner: OWNER, run: 'web-r1', fleet: 'f2' }],
     ]);
-    expect(tieInherited(input({ children: [carrier, other], cookies }))).toEqual([
+    expect(tieInherited(input({ children: [carrier, other, otherFleet], cookies }))).toEqual([
       { kind: 'run', pid: 130, startTime: 1800, key: 'web', by: 'cookie', of: 1 },
       { kind: 'foreign', pid: 131 },
+      { kind: 'foreign', pid: 132 },
     ]);
   });
 
   it('calls a carrier of a run no longer held an orphan, whatever it shares with a held run', () => {
     const old = child(140, { pgid: 100, sid: 100, startTime: 1800 });
-    const cookies = new Map<number, Cookie>([[140, { id: 'web', owner: OWNER, run: 'web-r0' }]]);
+    const cookies = new Map<number, Cookie>([[140, { id: 'web', owner: OWNER, run: 'web-r0', fleet: FLEET }]]);
     expect(tieInherited(input({ children: [old], cookies }))).toEqual([{ kind: 'drift', pid: 140, startTime: 1800, cookieId: 'web' }]);
   });
 

@@ -17,6 +17,7 @@ import type { Trigger } from './decision.js';
 import { ExitWatch } from './exits.js';
 import { Executor } from './execute.js';
 import { HeldRuns, isOrphanKey, ORPHANS } from './held.js';
+import { inheritedClaims } from './inherit.js';
 import { Leaves } from './leaves.js';
 import { RunLogs } from './logs.js';
 import { Observer } from './observe.js';
@@ -143,6 +144,20 @@ export class Controller {
   /** Leader pids of the runs this worker holds: never orphans, never drift. */
   leaders(): Set<number> {
     return this.held.leaders();
+  }
+
+  /**
+   * Children the worker inherited that no run held here can have started (inherited.ts),
+   * without a cookie that names their record: drift, an orphan of this host, killed. The
+   * pids are returned for the reconcile report. Those carrying this host's cookie are the
+   * pass's own orphan sightings, with drift on their record.
+   */
+  killStrays(): number[] {
+    const { os, me, cgroups } = this.deps;
+    const claims = inheritedClaims({ os, me, cgroups, ownChildren: this.ownChildren, held: this.held });
+    const pids = claims.flatMap((c) => (c.kind === 'drift' && c.cookieId === null ? [c.pid] : []));
+    if (pids.length > 0) this.executor.killStrays(pids);
+    return pids;
   }
 
   /** Cgroup usage of every run this worker holds, read now. */

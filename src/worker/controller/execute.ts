@@ -10,7 +10,7 @@ import { identityOf } from '../tree.js';
 import { monoOf } from './kill-steps.js';
 import type { Action, Tree, Trigger } from './decision.js';
 import type { ExitWatch } from './exits.js';
-import { newHeld, ORPHANS, type Held, type HeldRuns } from './held.js';
+import { newHeld, ORPHANS, STRAYS, type Held, type HeldRuns } from './held.js';
 import { afterStep } from './kill-plan.js';
 import type { Leaves } from './leaves.js';
 import type { RunLogs } from './logs.js';
@@ -225,6 +225,16 @@ export class Executor {
     run.log().warn({ pids }, 'stopping processes no run of this host claims');
     this.deps.note(run.id, did.orphansStopped(pids.length));
     this.deps.background('orphan kill', { processId: run.id }, this.deps.trigger(okey, { kind: 'tick' }));
+  }
+
+  /** Inherited children no run of this host can have started: stopped under one key of their own, as orphans. */
+  killStrays(pids: number[]): void {
+    this.deps.stats.orphansKilled += pids.length;
+    const o = this.deps.held.get(STRAYS) ?? newHeld(null, 'orphans');
+    this.deps.observer.remember(o, pids);
+    this.deps.held.set(STRAYS, o);
+    this.deps.log.warn({ pids }, 'stopping inherited processes no run of this host can have started');
+    this.deps.background('inherited orphan kill', { pids }, this.deps.trigger(STRAYS, { kind: 'tick' }));
   }
 
   /** A leaf no live run claims: what is in it is killed, the leaf removed. */

@@ -17,6 +17,9 @@ export interface Held extends Local {
 /** The queue key of an id's orphans: stopped apart from whatever run the id has now. */
 export const ORPHANS = '#orphans';
 
+/** The queue key of the worker's inherited children no run can have started: no record id begins with '#'. */
+export const STRAYS = `#inherited${ORPHANS}`;
+
 export function isOrphanKey(key: string): boolean {
   return key.endsWith(ORPHANS);
 }

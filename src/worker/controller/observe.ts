@@ -5,6 +5,7 @@ import { identityOf, leaderState, type Identity, type Self } from '../tree.js';
 import { lookForMain } from './daemon-main.js';
 import type { Tree } from './decision.js';
 import type { Held, HeldRuns } from './held.js';
+import { inheritedClaims, inheritedOf } from './inherit.js';
 
 export interface ObserveDeps {
   hostId: string;
@@ -51,7 +52,7 @@ export class Observer {
     }
     const groupOurs = leader !== 'reused';
     const scan = (): number[] => {
-      const found = new Set(this.find(ident, held));
+      const found = new Set(this.find(ident, held, rec));
       if (held) for (const p of this.aliveSeen(held)) found.add(p);
       return [...found].sort((a, b) => a - b);
     };
@@ -70,7 +71,7 @@ export class Observer {
     let tree = inLeaf;
     if (!tree) {
       const leader = leaderState(launcher, os.table.stat(launcher.pid));
-      const members = leader === 'alive' ? [launcher.pid] : this.find(launcher, held);
+      const members = leader === 'alive' ? [launcher.pid] : this.find(launcher, held, rec);
       tree = { members, groupAlive: os.exists(-launcher.pgid), leader };
     }
     if (tree.leader === 'alive') return tree;
@@ -152,10 +153,21 @@ export class Observer {
     return [...found].sort((a, b) => a - b);
   }
 
-  private find(ident: Identity, held: Held | null): number[] {
+  /**
+   * The tree from its group, session, cookie and ancestry, and the children the worker
+   * inherited that are tied to this run (inherited.ts): a daemon that left the session and
+   * wrote over its environment shows none of the other marks.
+   */
+  private find(ident: Identity, held: Held | null, rec: ProcessRecord | null): number[] {
     const { os, me } = this.deps;
-    if (!held?.spawnedHere || !this.deps.isSubreaper()) return findTree(os, ident, me);
-    return findTreeFast(os, ident, this.deps.held.leaders(held));
+    const base =
+      !held?.spawnedHere || !this.deps.isSubreaper() ? findTree(os, ident, me) : findTreeFast(os, ident, this.deps.held.leaders(held));
+    const { pgid, sid, startTime } = ident;
+    const runId = held?.runId ?? rec?.runId ?? null;
+    const self = { key: ident.id, id: ident.id, runId, pgid, sid, startTime, bootId: os.table.bootId(), seen: held?.seen ?? new Map() };
+    const tied = inheritedOf(os, inheritedClaims(this.deps, self), ident.id, startTime);
+    if (tied.size === 0) return base;
+    return [...new Set([...base, ...tied.keys()])].sort((a, b) => a - b);
   }
 
   /** Adds live pids, with their start time, to the members a stop keeps until they are dead. */

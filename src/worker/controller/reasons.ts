@@ -88,4 +88,9 @@ export const did = {
       `${procs.length} of ${fleet !== null ? `fleet ${fleet}` : `no fleet (an older release's), no record of ${id} in this fleet's Redis`}` +
       `${leaf ? `, in cgroup ${leaf}` : ''}, left alone${procs.length > 0 ? `: ${named(procs)}` : ''}`,
   }),
+  straysStopped: (pids: number[]): Note => ({
+    kind: 'inherited-orphan',
+    pids,
+    detail: `stopping ${pids.length} processes the worker inherited that no run of this host can have started`,
+  }),
 };

@@ -81,6 +81,9 @@ export async function reconcileHost(deps: ReconcileDeps, opts: { full?: boolean;
     for (const l of leaves.length > 0 ? cgroupLeftovers(leaves, records, deps.hostId, skip) : [])
       hand(l.id, { kind: 'leaf', leaf: l.leaf, run: l.run, ...(legacy ? { legacy } : {}) }, `cgroup-leftover ${l.leaf}`);
   }
+  // A child the worker inherited belongs to a run it holds (looked at below) or to none: drift.
+  const strays = controller.killStrays();
+  if (strays.length > 0) report.actions.push(did.straysStopped(strays));
   // Level-triggered: every id this worker holds is looked at again, whatever happened to it.
   const handed = new Set(sightings.map((s) => (s.kind !== 'reap' && s.kind !== 'foreign' ? s.id : '')));
   for (const id of controller.heldIds()) if (!handed.has(id)) hand(id, { kind: 'tick' }, 'tick');
