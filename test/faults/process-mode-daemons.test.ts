@@ -51,6 +51,12 @@ const byArgv = (cmd: string) =>
     .list()
     .filter((s) => s.state !== 'Z' && argv(s.pid) === cmd)
     .map((s) => s.pid);
+/** The daemon, or the forked shell that is about to exec it (its argv is still the shell's, ending in the daemon's seconds). */
+const daemonOrShell = (cmd: string) =>
+  proc
+    .list()
+    .filter((s) => s.state !== 'Z' && (argv(s.pid) === cmd || argv(s.pid).endsWith(` sh ${cmd.slice(6)}`)))
+    .map((s) => s.pid);
 /** The pids named by the record's drift events. */
 async function driftPids(c: ReapqClient, rec: ProcessRecord): Promise<number[]> {
   return (await c.events(rec.id)).flatMap((e) => (e.event.type === 'drift' ? e.event.pids : []));
@@ -102,7 +108,7 @@ describe('process mode: programs that daemonize by default', () => {
     { name: 'under env -i (no cookie)', clearEnv: true },
   ])('a double-forked setsid daemon $name: stop --wait leaves nothing of the tree', async ({ clearEnv }) => {
     const cmd = `sleep ${(seconds += 1)}`;
-    killAtEnd(() => byArgv(cmd));
+    killAtEnd(() => daemonOrShell(cmd));
     const rec = await c.start({
       command: [join(FIXTURES, 'daemonizes.sh')],
       env: { DAEMON_SECONDS: cmd.slice(6), ...(clearEnv ? { CLEAR_ENV: '1' } : {}) },
@@ -124,7 +130,7 @@ describe('process mode: programs that daemonize by default', () => {
 
   it('a daemon under env -i whose leader exits 0: named on the record and killed before it says exited', async () => {
     const cmd = `sleep ${(seconds += 1)}`;
-    killAtEnd(() => byArgv(cmd));
+    killAtEnd(() => daemonOrShell(cmd));
     const rec = await c.start({
       command: [join(FIXTURES, 'daemonizes.sh')],
       env: { DAEMON_SECONDS: cmd.slice(6), CLEAR_ENV: '1', LEADER_EXITS: '1' },
@@ -134,6 +140,6 @@ describe('process mode: programs that daemonize by default', () => {
     const named = await driftPids(c, rec);
     expect(named.length, `${ended.state}: no drift names the daemon`).toBeGreaterThan(0);
     expect(alive(named)).toEqual([]);
-    expect(byArgv(cmd)).toEqual([]);
+    expect(daemonOrShell(cmd)).toEqual([]);
   });
 });
