@@ -1,14 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { freePort } from '../../src/dev/local-redis.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { onCleanup, tempDir } from '../helpers/cleanup.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { alive, cli, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { alive, cli, FIXTURES, parentOf, until, useWorker } from '../helpers/workers.js';
 
 /**
  * Programs that daemonize by default (fork, setsid, and a title written over their argv and
@@ -65,18 +64,14 @@ async function driftPids(c: ReapqClient, rec: ProcessRecord): Promise<number[]> 
 let seconds = 200_000 + (process.pid % 50_000) * 4;
 
 describe('process mode: programs that daemonize by default', () => {
-  const prefix = randomPrefix();
-  const env = testEnv(testRedisUrl(), prefix);
-  let w: TestWorker;
-  let c: ReapqClient;
-  beforeAll(async () => {
-    w = await startWorker(env, 'h-daemons', ['--containment', 'process']);
-    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  });
-  afterAll(async () => {
-    await c?.close();
-    if (w) expect(await w.stop()).toBe(0);
-  });
+  const f = useWorker('h-daemons', {}, ['--containment', 'process']);
+  /** The fixture daemon under a command line of its own, killed at the end of the test if it is still alive. */
+  const startDaemon = (extraEnv: Record<string, string>) => {
+    const cmd = `sleep ${(seconds += 1)}`;
+    killAtEnd(() => daemonOrShell(cmd));
+    const started = f.client.start({ command: [join(FIXTURES, 'daemonizes.sh')], env: { DAEMON_SECONDS: cmd.slice(6), ...extraEnv } });
+    return { cmd, started };
+  };
 
   it('redis-server --daemonize yes: the daemon its leader left is named on the record and gone when it ends; its port is free', async () => {
     const port = await freePort();
@@ -89,11 +84,11 @@ describe('process mode: programs that daemonize by default', () => {
     });
     const command = ['redis-server', '--daemonize', 'yes', '--port', String(port), '--bind', '127.0.0.1'];
     command.push('--save', '', '--appendonly', 'no', '--dir', dir, '--pidfile', pidFile);
-    const rec = await c.start({ command });
-    const ended = await c.waitFor(rec.id, [...ENDED], { timeoutMs: 15_000 });
+    const rec = await f.client.start({ command });
+    const ended = await f.client.waitFor(rec.id, [...ENDED], { timeoutMs: 15_000 });
     expect(ended.containment).toBe('process');
     // The daemon was tied to the run: named on the record (it forked before its leader exited, so there is one).
-    const named = await driftPids(c, rec);
+    const named = await driftPids(f.client, rec);
     expect(named.length, `${ended.state}: no drift names the daemon`).toBeGreaterThan(0);
     // The record ended: an end is written only once the tree is verified gone, the daemon with it.
     expect(alive(named)).toEqual([]);
@@ -107,37 +102,29 @@ describe('process mode: programs that daemonize by default', () => {
     { name: 'with its environment', clearEnv: false },
     { name: 'under env -i (no cookie)', clearEnv: true },
   ])('a double-forked setsid daemon $name: stop --wait leaves nothing of the tree', async ({ clearEnv }) => {
-    const cmd = `sleep ${(seconds += 1)}`;
-    killAtEnd(() => daemonOrShell(cmd));
-    const rec = await c.start({
-      command: [join(FIXTURES, 'daemonizes.sh')],
-      env: { DAEMON_SECONDS: cmd.slice(6), ...(clearEnv ? { CLEAR_ENV: '1' } : {}) },
-    });
-    const running = await c.waitFor(rec.id, 'running');
+    const { cmd, started } = startDaemon(clearEnv ? { CLEAR_ENV: '1' } : {});
+    const rec = await started;
+    const running = await f.client.waitFor(rec.id, 'running');
     const leader = running.pid!;
     const daemon = await until(() => byArgv(cmd)[0], 5000, `the daemon (${cmd})`);
     // Preconditions: re-parented to the worker, in a session of no run, cookie as asked.
-    await until(() => parentOf(daemon) === w.child.pid, 5000, 'the daemon re-parented to the worker');
+    await until(() => parentOf(daemon) === f.worker.child.pid, 5000, 'the daemon re-parented to the worker');
     expect(proc.stat(daemon)!.sid).not.toBe(running.sid);
     expect(proc.cookie(daemon, 'REAPQ_PROCESS_ID')).toBe(clearEnv ? null : rec.id);
-    const stop = await cli(env, ['stop', rec.id, '--wait']);
+    const stop = await cli(f.env, ['stop', rec.id, '--wait']);
     expect(stop.code, stop.stderr).toBe(0);
     // stop --wait returned: the record says stopped, so nothing of it may be alive now.
     expect(alive([leader, daemon])).toEqual([]);
-    const stopped = await c.get(rec.id);
+    const stopped = await f.client.get(rec.id);
     expect(stopped?.state).toBe('stopped');
   });
 
   it('a daemon under env -i whose leader exits 0: named on the record and killed before it says exited', async () => {
-    const cmd = `sleep ${(seconds += 1)}`;
-    killAtEnd(() => daemonOrShell(cmd));
-    const rec = await c.start({
-      command: [join(FIXTURES, 'daemonizes.sh')],
-      env: { DAEMON_SECONDS: cmd.slice(6), CLEAR_ENV: '1', LEADER_EXITS: '1' },
-    });
-    const ended = await c.waitFor(rec.id, [...ENDED], { timeoutMs: 15_000 });
+    const { cmd, started } = startDaemon({ CLEAR_ENV: '1', LEADER_EXITS: '1' });
+    const rec = await started;
+    const ended = await f.client.waitFor(rec.id, [...ENDED], { timeoutMs: 15_000 });
     expect(ended.state).toBe('exited');
-    const named = await driftPids(c, rec);
+    const named = await driftPids(f.client, rec);
     expect(named.length, `${ended.state}: no drift names the daemon`).toBeGreaterThan(0);
     expect(alive(named)).toEqual([]);
     expect(daemonOrShell(cmd)).toEqual([]);

@@ -251,13 +251,13 @@ export interface WorkerFixture {
  * One worker and one client on a fresh prefix for the whole file; afterwards the worker
  * must shut down cleanly (exit 0).
  */
-export function useWorker(hostId: string, extraEnv: Record<string, string> = {}): WorkerFixture {
+export function useWorker(hostId: string, extraEnv: Record<string, string> = {}, args: string[] = []): WorkerFixture {
   const prefix = randomPrefix();
   const env = testEnv(testRedisUrl(), prefix, extraEnv);
   let worker: TestWorker | undefined;
   let client: ReapqClient | undefined;
   beforeAll(async () => {
-    worker = await startWorker(env, hostId);
+    worker = await startWorker(env, hostId, args);
     client = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
   });
   afterAll(async () => {
