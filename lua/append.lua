@@ -47,6 +47,9 @@ for i = 1, n do
     -- XADD refuses an id at or below the stream's last one: that stream is past the record.
     local ok = redis.pcall('XADD', KEYS[2], v .. '-0', 'e', ARGV[17])
     if type(ok) == 'table' and ok.err then
+      -- Only that refusal means the stream is past the record: any other (out of memory, a
+      -- read-only replica) goes back to the caller as it is, before anything was written.
+      if not string.find(ok.err, 'equal or smaller', 1, true) then return ok end
       redis.call('RENAME', KEYS[2], KEYS[2] .. ':corrupt')
       quarantined = 1
       redis.call('XADD', KEYS[2], v .. '-0', 'e', ARGV[17])
