@@ -4,6 +4,8 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { every, type Clock } from '../shared/clock.js';
+import type { Config } from '../shared/config.js';
+import type { Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { luaScript } from '../shared/lua.js';
 import { decodeStoredOrNull } from '../shared/stored.js';
@@ -197,4 +199,27 @@ export class HostLease {
     this.stop();
     await this.deps.redis.eval(RELEASE_LUA, 1, this.deps.key, this.value);
   }
+}
+
+/**
+ * One live worker per host id: claimed at boot (or refused with
+ * who holds it), renewed every beat. One that finds its lease taken (it was away longer
+ * than the ttl, and another worker took the host over) exits at once: the processes are
+ * the new worker's now, and two workers adopting them would fight.
+ */
+export async function holdHostId(
+  config: Config,
+  log: Logger,
+  d: { redis: Redis; keys: Keys; os: HostOs; clock: Clock },
+): Promise<HostLease> {
+  const deps = { ...d, key: d.keys.hostLease(config.hostId), hostId: config.hostId, ttlMs: config.heartbeatMs * 3, log };
+  const lease = await claimHostId(deps).catch((err: unknown) => {
+    d.redis.disconnect();
+    throw err;
+  });
+  lease.keep(config.heartbeatMs, (found) => {
+    log.error({ holder: found }, `host id ${config.hostId} was taken over by another worker while this one was away: exiting`);
+    process.exit(1);
+  });
+  return lease;
 }

@@ -22,7 +22,7 @@ import { Forker } from './forker.js';
 import { HostHeartbeat } from './heartbeat.js';
 import { legacySubtreeName, subtreeName } from './cgroup/subtree.js';
 import { fleetIdentity } from './fleet-id.js';
-import { claimHostId, type HostLease } from './host-lease.js';
+import { holdHostId, type HostLease } from './host-lease.js';
 import { linuxOs, type HostOs } from './host-os.js';
 import type { Self } from './tree.js';
 import { JobRouter } from './job-router.js';
@@ -156,25 +156,6 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
       return (closing ??= shutdown(core, { heartbeat, consumers, lease, log: hlog }));
     },
   };
-}
-
-/**
- * One live worker per host id (src/worker/host-lease.ts): claimed at boot (or refused with
- * who holds it), renewed every beat. One that finds its lease taken (it was away longer
- * than the ttl, and another worker took the host over) exits at once: the processes are
- * the new worker's now, and two workers adopting them would fight.
- */
-async function holdHostId(config: Config, log: Logger, d: { redis: Redis; keys: Keys; os: HostOs; clock: Clock }): Promise<HostLease> {
-  const deps = { ...d, key: d.keys.hostLease(config.hostId), hostId: config.hostId, ttlMs: config.heartbeatMs * 3, log };
-  const lease = await claimHostId(deps).catch((err: unknown) => {
-    d.redis.disconnect();
-    throw err;
-  });
-  lease.keep(config.heartbeatMs, (found) => {
-    log.error({ holder: found }, `host id ${config.hostId} was taken over by another worker while this one was away: exiting`);
-    process.exit(1);
-  });
-  return lease;
 }
 
 /**
