@@ -131,8 +131,6 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     }
     return stopping(i, rec, local, tree);
   }
-  if (rec.state === 'starting' && rec.ready && local?.ready && local.ready !== 'checking' && !local.ready.ok)
-    return notReady(i, rec, local, local.ready.reason, tree);
   if (!tree) return [];
   if (tree.leader === 'alive') {
     if (!local) return [{ kind: 'adopt' }];
@@ -196,18 +194,6 @@ function leftoversOfExit(i: DecideInput, rec: ProcessRecord, local: Local | null
     out.push({ kind: 'append', events: [{ type: 'drift', kind: 'leftovers', detail, pids: tree.members, run: rec.runId ?? undefined }] });
   }
   return [...out, ...killSteps(i, step, state, tree, 'SIGTERM', rec, 'kill-pending')];
-}
-
-/**
- * The readiness check failed: `failed` is written only once the tree is verified gone, so
- * it is stopped first by the kill plan (only kill_pending on the record while one survives
- * SIGKILL), whatever becomes of its leader meanwhile.
- */
-function notReady(i: DecideInput, rec: ProcessRecord, local: Local, why: string, tree: Tree | null): Action[] {
-  const t = tree ?? { members: [], groupAlive: false, leader: 'gone' as const };
-  const step = stepOf(i, local.kill, t, rec.graceMs ?? i.defaultGraceMs);
-  if (step.kind !== 'done') return killSteps(i, step, local.kill, t, rec.stopSignal ?? 'SIGTERM', rec, 'kill-pending');
-  return [{ kind: 'append', events: [{ type: 'not_ready', reason: why, run: rec.runId ?? undefined }] }];
 }
 
 /** The recorded pid means nothing any more (reused, or the host rebooted): lost, never touched. */
