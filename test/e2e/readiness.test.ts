@@ -40,7 +40,17 @@ describe('readiness', () => {
   it('fails a start that never becomes ready and stops its tree', async () => {
     const rec = await t.client.start({ command: [join(FIXTURES, 'tree.sh')], port: 'auto', ready: { kind: 'tcp', timeoutMs: 500 } });
     await expectNotReady(t.client, rec.id, /not ready within 500 ms/, 10_000);
-    await until(async () => (await t.client.events(rec.id)).at(-1)?.event.type === 'stopped', 5000, 'stopped recorded');
+    expect((await t.client.events(rec.id)).map((e) => e.event.type)).toContain('not_ready');
+  });
+
+  it('says failed only once a tree that ignores SIGTERM is gone (SIGKILL after its grace period)', async () => {
+    const rec = await t.client.start({
+      command: [join(FIXTURES, 'ignores-term.sh')],
+      port: 'auto',
+      graceMs: 1500,
+      ready: { kind: 'tcp', timeoutMs: 500 },
+    });
+    await expectNotReady(t.client, rec.id, /not ready within 500 ms/, 10_000);
   });
 
   it('stops a process still waiting to be ready', async () => {

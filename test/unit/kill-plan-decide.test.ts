@@ -218,6 +218,32 @@ describe('decide', () => {
     const ended = rec({ state: 'exited', exitCode: 0, endedAt: '2026-01-01T00:01:00.000Z' });
     expect(kinds(input({ rec: ended, local: local({ exitRecorded: true, driftRecorded: true }), tree: gone }))).toEqual(['forget']);
   });
+  it('a failed readiness check stops the tree first; failed (not_ready) only once it is gone', () => {
+    const starting = rec({ state: 'starting', ready: { kind: 'tcp', timeoutMs: 500 } });
+    const verdict = local({ ready: { ok: false, reason: 'not ready within 500 ms' } });
+    expect(kinds(input({ rec: starting, local: verdict }))).toEqual(['note-not-ready', 'signal', 'requeue']);
+    // Its leader gone on SIGTERM, a member left: still no end, no exited.
+    const signalled = local({
+      ...verdict,
+      notReadyStop: true,
+      kill: { deadline: 1500, killSentAt: null, polls: 0 },
+      exit: { code: 143, signal: null, how: 'exited' },
+    });
+    expect(kinds(input({ rec: starting, local: signalled, tree: { members: [11], groupAlive: true, leader: 'gone' } }))).toEqual([
+      'wait',
+      'requeue',
+    ]);
+    expect(decide(input({ rec: starting, local: signalled, tree: gone }))).toEqual([
+      { kind: 'append', events: [{ type: 'not_ready', reason: 'not ready within 500 ms', run: 'r1' }] },
+    ]);
+  });
+  it('a leader that ended before its failed readiness verdict goes the exit path (restart policy), not not_ready', () => {
+    const starting = rec({ state: 'starting', ready: { kind: 'tcp', timeoutMs: 500 } });
+    const crashed = local({ ready: { ok: false, reason: 'connection refused' }, exit: { code: 1, signal: null, how: 'exited' } });
+    expect(decide(input({ rec: starting, local: crashed, tree: gone }))).toEqual([
+      { kind: 'append', events: [{ type: 'exited', code: 1, signal: null, how: 'exited', run: 'r1' }] },
+    ]);
+  });
   it('a pid reused by another process is lost, never signalled', () => {
     const out = decide(input({ local: null, tree: { members: [], groupAlive: false, leader: 'reused' } }));
     expect(out).toMatchObject([{ events: [{ type: 'drift', kind: 'pid-reused' }, { type: 'lost' }] }]);

@@ -132,17 +132,16 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     return stopping(i, rec, local, tree);
   }
   if (!tree) return [];
+  // A failed check while the leader lives: its tree is stopped before the record says failed.
+  // A leader that ended before the verdict goes the exit path instead (restart policy).
+  const verdict = rec.state === 'starting' && local?.ready && local.ready !== 'checking' ? local.ready : null;
+  if (verdict && !verdict.ok && (local!.notReadyStop || tree.leader === 'alive')) return notReady(i, rec, local!, verdict.reason, tree);
   if (tree.leader === 'alive') {
     if (!local) return [{ kind: 'adopt' }];
     if (rec.state === 'starting' && rec.ready) {
       if (local.ready === null) return [{ kind: 'check-ready' }];
-      if (local.ready === 'checking') return [];
-      return [
-        {
-          kind: 'append',
-          events: [local.ready.ok ? { type: 'ready', how: local.ready.how, run } : { type: 'not_ready', reason: local.ready.reason, run }],
-        },
-      ];
+      if (local.ready === 'checking' || !local.ready.ok) return [];
+      return [{ kind: 'append', events: [{ type: 'ready', how: local.ready.how, run }] }];
     }
     return [];
   }
@@ -194,6 +193,18 @@ function leftoversOfExit(i: DecideInput, rec: ProcessRecord, local: Local | null
     out.push({ kind: 'append', events: [{ type: 'drift', kind: 'leftovers', detail, pids: tree.members, run: rec.runId ?? undefined }] });
   }
   return [...out, ...killSteps(i, step, state, tree, 'SIGTERM', rec, 'kill-pending')];
+}
+
+/**
+ * The readiness check failed: `failed` (not_ready) is written only once the tree is verified
+ * gone, so the kill plan runs first (only kill_pending on the record while one survives
+ * SIGKILL), whatever its leader does once signalled.
+ */
+function notReady(i: DecideInput, rec: ProcessRecord, local: Local, why: string, tree: Tree): Action[] {
+  const step = stepOf(i, local.kill, tree, rec.graceMs ?? i.defaultGraceMs);
+  const note: Action[] = local.notReadyStop ? [] : [{ kind: 'note-not-ready' }];
+  if (step.kind !== 'done') return [...note, ...killSteps(i, step, local.kill, tree, rec.stopSignal ?? 'SIGTERM', rec, 'kill-pending')];
+  return [...note, { kind: 'append', events: [{ type: 'not_ready', reason: why, run: rec.runId ?? undefined }] }];
 }
 
 /** The recorded pid means nothing any more (reused, or the host rebooted): lost, never touched. */

@@ -40,6 +40,8 @@ export interface Local {
   logLoss?: { error: string; lostBytes: number; detail: string } | null;
   /** Why this worker stopped the run itself without Redis (an at-most-one copy whose lease may have lapsed); null if it did not. */
   selfStopped?: string | null;
+  /** The readiness check failed while the leader lived: this worker is stopping the tree, then writes not_ready. */
+  notReadyStop?: boolean;
 }
 
 export type Trigger =
@@ -111,5 +113,6 @@ export type Action =
   | { kind: 'follow-main'; main: Extract<DaemonSeen, { main: unknown }>['main'] }
   | { kind: 'check-ready' }
   | { kind: 'note-gone' }
+  | { kind: 'note-not-ready' }
   | { kind: 'forget' }
   | { kind: 'requeue'; ms: number };

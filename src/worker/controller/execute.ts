@@ -122,6 +122,9 @@ export class Executor {
         case 'note-gone':
           if (held) held.goneSince = this.deps.clock.mono();
           break;
+        case 'note-not-ready':
+          if (held) held.notReadyStop = true;
+          break;
         case 'forget':
           this.forget(key, held);
           break;
