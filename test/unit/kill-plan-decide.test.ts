@@ -244,6 +244,31 @@ describe('decide', () => {
       { kind: 'append', events: [{ type: 'exited', code: 1, signal: null, how: 'exited', run: 'r1' }] },
     ]);
   });
+  it('an exit this worker caused by a stop the record lost (failover) is named missed-exit, with the status it saw', () => {
+    const lostStop = local({
+      stopSignalled: true,
+      kill: { deadline: 1500, killSentAt: null, polls: 0 },
+      exit: { code: null, signal: 'SIGTERM', how: 'signaled' },
+    });
+    expect(decide(input({ local: lostStop, tree: gone }))).toMatchObject([
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: 'missed-exit', detail: /no longer holds/ },
+          { type: 'exited', signal: 'SIGTERM' },
+        ],
+      },
+    ]);
+    // Its own exit after leftovers were killed (no stop): the status alone.
+    const own = local({
+      driftRecorded: true,
+      kill: { deadline: 1500, killSentAt: null, polls: 0 },
+      exit: { code: 0, signal: null, how: 'exited' },
+    });
+    expect(decide(input({ local: own, tree: gone }))).toEqual([
+      { kind: 'append', events: [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r1' }] },
+    ]);
+  });
   it('a pid reused by another process is lost, never signalled', () => {
     const out = decide(input({ local: null, tree: { members: [], groupAlive: false, leader: 'reused' } }));
     expect(out).toMatchObject([{ events: [{ type: 'drift', kind: 'pid-reused' }, { type: 'lost' }] }]);

@@ -42,6 +42,8 @@ export interface Local {
   selfStopped?: string | null;
   /** The readiness check failed while the leader lived: this worker is stopping the tree, then writes not_ready. */
   notReadyStop?: boolean;
+  /** This worker signalled the tree for a requested stop (the record said desired stopped then). */
+  stopSignalled?: boolean;
 }
 
 export type Trigger =

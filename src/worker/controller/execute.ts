@@ -181,6 +181,7 @@ export class Executor {
     h.kill = afterStep(h.kill, a.step, now);
     h.stopStartedAt ??= now;
     if (a.step.kind === 'signal') h.driftRecorded = true;
+    if (run.base?.desired === 'stopped') h.stopSignalled = true;
     const sent = this.signal(h, run.tree, a.signal as NodeJS.Signals);
     if (a.signal !== 'SIGKILL' && a.step.kind === 'signal') this.signal(h, run.tree, 'SIGCONT');
     if (a.step.kind === 'signal')

@@ -19,6 +19,8 @@ export const reason = {
   pidReused: (pid: number | null) => `pid ${pid} was reused by another process`,
   leftovers: (leader: number | null, left: number) => `leader ${leader} gone, ${left} left in its tree`,
   missedExit: (leader: number | null) => `leader ${leader} ended unseen`,
+  lostStop: (leader: number | null) =>
+    `leader ${leader} ended on a stop this worker carried out that the record no longer holds (Redis lost it)`,
   aliveAfterEnd: (alive: number, state: string) => `${alive} alive after it ${state}`,
   staleRun: (host: string, run: string | null) => `${host} still ran run ${run}, which is no longer current: stopping its tree`,
   spawnAbandoned: 'the worker died while spawning it',
