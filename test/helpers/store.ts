@@ -4,22 +4,6 @@ import { EventStore } from '../../src/shared/event-store.js';
 import { makeKeys, type Keys } from '../../src/shared/keys.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
 
-/** A start spec as the store keeps it, every optional field unset: `sleep 1`, never restarted. */
-export const SLEEP_SPEC = {
-  name: null,
-  command: ['sleep', '1'],
-  cwd: null,
-  env: {},
-  port: null,
-  restart: 'never' as const,
-  graceMs: null,
-  host: null,
-  ready: null,
-  service: null,
-  revision: null,
-  limits: null,
-};
-
 /** A connection to the test Redis for the whole file, closed after its tests. */
 export function useRedis(): Redis {
   const redis = new Redis(testRedisUrl());

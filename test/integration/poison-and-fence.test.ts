@@ -2,7 +2,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { CorruptRecordError, StaleRunError } from '../../src/shared/errors.js';
 import { EventStore } from '../../src/shared/event-store.js';
 import { makeKeys } from '../../src/shared/keys.js';
-import { freshStore, SLEEP_SPEC, useRedis } from '../helpers/store.js';
+import { SLEEP_SPEC } from '../helpers/fixtures.js';
+import { freshStore, useRedis } from '../helpers/store.js';
 
 const redis = useRedis();
 

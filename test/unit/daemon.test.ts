@@ -7,19 +7,10 @@ import { fold } from '../../src/shared/reducer.js';
 import { judgePidFile, pickFromTree, type PidFileFacts } from '../../src/worker/controller/daemon-main.js';
 import { decide } from '../../src/worker/controller/decide.js';
 import type { DecideInput, Local, Tree } from '../../src/worker/controller/decision.js';
-import { NO_KILL } from '../../src/worker/controller/kill-plan.js';
+import { decideInputOf, localOf, procStat, SLEEP_SPEC } from '../helpers/fixtures.js';
 
 const launcher = { id: 'p', pid: 100, pgid: 100, sid: 100, startTime: 500 };
-const stat = (over: Partial<ProcStat>): ProcStat => ({
-  pid: 200,
-  comm: 'redis-server',
-  state: 'S',
-  ppid: 1,
-  pgid: 200,
-  sid: 200,
-  startTime: 510,
-  ...over,
-});
+const stat = (over: Partial<ProcStat>): ProcStat => procStat(200, { comm: 'redis-server', startTime: 510, ...over });
 const file: PidFileFacts = { path: '/run/r.pid', text: '200\n', stat: stat({}), cookie: null, inLeaf: null };
 
 describe('a daemon main process from its pid file', () => {
@@ -83,21 +74,7 @@ describe('a daemon on its record', () => {
           v: 2,
           at: 1,
           type: 'start_requested',
-          spec: {
-            name: null,
-            command: ['redis-server'],
-            cwd: '/',
-            env: {},
-            port: null,
-            restart: 'never',
-            graceMs: null,
-            host: null,
-            ready: null,
-            service: null,
-            revision: null,
-            limits: null,
-            daemon: { pidFile: 'r.pid' },
-          },
+          spec: { ...SLEEP_SPEC, command: ['redis-server'], cwd: '/', daemon: { pidFile: 'r.pid' } },
         },
         { v: 1, at: 2, type: 'spawn_begun', host: 'h', port: null, run: 'r1' },
         {
@@ -137,38 +114,18 @@ const rec = (over: Partial<ProcessRecord> = {}): ProcessRecord =>
     killPending: [],
     ...over,
   }) as ProcessRecord;
-const local = (over: Partial<Local> = {}): Local => ({
-  runId: 'r1',
-  phase: 'up',
-  spawn: { pid: 100, pgid: 100, sid: 100, startTime: 500, port: null, cgroup: '/reapq@h/p@r1' },
-  failure: null,
-  spawnedHere: true,
-  exit: null,
-  exitRecorded: false,
-  goneSince: null,
-  ready: null,
-  kill: NO_KILL,
-  driftRecorded: false,
-  escapedNamed: [],
-  ...over,
-});
+// Its launcher (pid 100) is the spawn, in the run's leaf.
+const local = (over: Partial<Local> = {}): Local =>
+  localOf({ spawn: { pid: 100, pgid: 100, sid: 100, startTime: 500, port: null, cgroup: '/reapq@h/p@r1' }, ...over });
 const gone: Tree = { members: [], groupAlive: false, leader: 'gone' };
-const input = (over: Partial<DecideInput> = {}): DecideInput => ({
-  hostId: 'h',
-  bootId: 'b',
-  now: 1000,
-  mono: 1000,
-  rec: rec(),
-  local: local(),
-  tree: { members: [100], groupAlive: true, leader: 'alive' },
-  trigger: { kind: 'event' },
-  defaultGraceMs: 5000,
-  killWaitMs: 2000,
-  exitReportMs: 2000,
-  abandonedRetryMs: 7000,
-  daemonWaitMs: 10_000,
-  ...over,
-});
+const input = (over: Partial<DecideInput> = {}): DecideInput =>
+  decideInputOf({
+    rec: rec(),
+    local: local(),
+    tree: { members: [100], groupAlive: true, leader: 'alive' },
+    trigger: { kind: 'event' },
+    ...over,
+  });
 const ok = { code: 0, signal: null, how: 'exited' as const };
 const main = { pid: 200, pgid: 200, sid: 200, startTime: 510, from: 'pid-file' as const };
 

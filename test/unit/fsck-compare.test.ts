@@ -2,22 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { withVersion, type EventDraft, type ReapqEvent } from '../../src/shared/events.js';
 import { compareStore, type HostSnapshot, type RecordSnapshot, type StoreSnapshot } from '../../src/shared/fsck.js';
 import { fold } from '../../src/shared/reducer.js';
+import { SLEEP_SPEC } from '../helpers/fixtures.js';
 
 const T0 = 1_767_000_000_000;
-const spec = {
-  name: null,
-  command: ['sleep', '100'],
-  cwd: null,
-  env: {},
-  port: 'auto' as const,
-  restart: 'never' as const,
-  graceMs: null,
-  host: null,
-  ready: null,
-  service: null,
-  revision: null,
-  limits: null,
-};
+const spec = { ...SLEEP_SPEC, command: ['sleep', '100'], port: 'auto' as const };
 const evs = (ds: EventDraft[]): ReapqEvent[] => ds.map((d, i) => withVersion(d, T0 + i));
 const running = (run: string, port = 41000): ReapqEvent[] =>
   evs([

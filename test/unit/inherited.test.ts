@@ -2,22 +2,14 @@ import { describe, it, expect } from 'vitest';
 import { tieInherited, type InheritedInput, type RunFacts } from '../../src/worker/inherited.js';
 import type { ProcStat } from '../../src/shared/proc-stat.js';
 import type { Cookie } from '../../src/worker/tree.js';
+import { procStat } from '../helpers/fixtures.js';
 
 const SELF = 50; // the worker, leader of session 40 (its parent's)
 const OWNER = 'reapq/h1';
 const FLEET = 'f1';
 const BOOT = '0b6f5a3e-2d1c-4c5b-9a8e-7f6d5c4b3a21';
 
-const child = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
-  pid,
-  comm: `p${pid}`,
-  state: 'S',
-  ppid: SELF,
-  pgid: pid,
-  sid: pid,
-  startTime: 2000,
-  ...o,
-});
+const child = (pid: number, o: Partial<ProcStat> = {}): ProcStat => procStat(pid, { ppid: SELF, startTime: 2000, ...o });
 
 const run = (key: string, leader: number, startTime: number, o: Partial<RunFacts> = {}): RunFacts => ({
   key,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ProcessRecord } from '../../src/shared/record.js';
 import { decide } from '../../src/worker/controller/decide.js';
-import type { DecideInput, Local } from '../../src/worker/controller/decision.js';
+import type { DecideInput } from '../../src/worker/controller/decision.js';
 import { afterStep, killStep, NO_KILL } from '../../src/worker/controller/kill-plan.js';
+import { decideInputOf, localOf } from '../helpers/fixtures.js';
 
 const snap = { now: 1000, members: [10, 11], groupAlive: true, graceMs: 500, killWaitMs: 2000 };
 
@@ -84,39 +85,7 @@ const rec = (over: Partial<ProcessRecord> = {}): ProcessRecord =>
     ...over,
   }) as ProcessRecord;
 
-const local = (over: Partial<Local> = {}): Local => ({
-  runId: 'r1',
-  phase: 'up',
-  spawn: { pid: 10, pgid: 10, sid: 10, startTime: 5, port: null },
-  failure: null,
-  spawnedHere: true,
-  exit: null,
-  exitRecorded: false,
-  goneSince: null,
-  ready: null,
-  kill: NO_KILL,
-  driftRecorded: false,
-  escapedNamed: [],
-  ...over,
-});
-
-const input = (over: Partial<DecideInput> = {}): DecideInput => ({
-  hostId: 'h',
-  bootId: 'b',
-  now: 1000,
-  // Unless a test sets both, the wall and monotonic clocks read the same.
-  mono: over.now ?? 1000,
-  rec: rec(),
-  local: local(),
-  tree: { members: [10], groupAlive: true, leader: 'alive' },
-  trigger: { kind: 'tick' },
-  defaultGraceMs: 5000,
-  killWaitMs: 2000,
-  exitReportMs: 2000,
-  abandonedRetryMs: 7000,
-  daemonWaitMs: 10_000,
-  ...over,
-});
+const input = (over: Partial<DecideInput> = {}): DecideInput => decideInputOf({ rec: rec(), ...over });
 
 const kinds = (i: DecideInput) => decide(i).map((a) => a.kind);
 const gone = { members: [], groupAlive: false, leader: 'gone' as const };
@@ -145,14 +114,17 @@ describe('decide', () => {
   });
   it('the leader exit seen by the forker goes on the record first', () => {
     const out = decide(
-      input({ local: local({ exit: { code: 3, signal: null, how: 'exited' } }), tree: { members: [], groupAlive: false, leader: 'gone' } }),
+      input({
+        local: localOf({ exit: { code: 3, signal: null, how: 'exited' } }),
+        tree: { members: [], groupAlive: false, leader: 'gone' },
+      }),
     );
     expect(out).toMatchObject([{ kind: 'append', events: [{ type: 'exited', code: 3, run: 'r1' }] }]);
   });
   it('waits a little for the exit report before calling an exit unseen', () => {
     expect(kinds(input({ tree: gone }))).toEqual(['note-gone', 'requeue']);
-    expect(kinds(input({ tree: gone, local: local({ goneSince: 500 }) }))).toEqual(['requeue']);
-    expect(decide(input({ tree: gone, local: local({ goneSince: -5000 }) }))).toMatchObject([
+    expect(kinds(input({ tree: gone, local: localOf({ goneSince: 500 }) }))).toEqual(['requeue']);
+    expect(decide(input({ tree: gone, local: localOf({ goneSince: -5000 }) }))).toMatchObject([
       {
         events: [
           { type: 'drift', kind: 'missed-exit' },
@@ -165,21 +137,21 @@ describe('decide', () => {
     const exit = { code: 3, signal: null, how: 'exited' as const };
     const left = { members: [11], groupAlive: true, leader: 'gone' as const };
     // Named once and signalled; nothing on the record says it ended, and no signal_sent moves it to stopping.
-    const first = decide(input({ local: local({ exit }), tree: left }));
+    const first = decide(input({ local: localOf({ exit }), tree: left }));
     expect(first.map((a) => a.kind)).toEqual(['append', 'signal', 'requeue']);
     expect(first[0]).toMatchObject({
       events: [{ type: 'drift', kind: 'leftovers', pids: [11], detail: 'leader 10 gone, 1 left in its tree' }],
     });
     expect((first[0] as { events: unknown[] }).events).toHaveLength(1);
     // The grace period, then SIGKILL, still without an end.
-    const signalled = local({ exit, driftRecorded: true, kill: { deadline: 1500, killSentAt: null, polls: 0 } });
+    const signalled = localOf({ exit, driftRecorded: true, kill: { deadline: 1500, killSentAt: null, polls: 0 } });
     expect(kinds(input({ local: signalled, tree: left }))).toEqual(['wait', 'requeue']);
     expect(decide(input({ local: signalled, tree: left, now: 1500 }))).toMatchObject([
       { kind: 'signal', signal: 'SIGKILL' },
       { kind: 'requeue' },
     ]);
     // A member that survives SIGKILL is kill_pending on the record, which stays unfinished.
-    const killed = local({ exit, driftRecorded: true, kill: { deadline: 1500, killSentAt: 1500, polls: 0 } });
+    const killed = localOf({ exit, driftRecorded: true, kill: { deadline: 1500, killSentAt: 1500, polls: 0 } });
     const pendingOut = decide(input({ local: killed, tree: left, now: 4000 }));
     expect(pendingOut.map((a) => a.kind)).toEqual(['signal', 'append', 'requeue']);
     expect(pendingOut[1]).toMatchObject({ events: [{ type: 'kill_pending', pids: [11] }] });
@@ -191,7 +163,7 @@ describe('decide', () => {
   it('a copy this worker stopped itself without Redis (at most one) is lost with the reason once Redis answers, not exited', () => {
     const why = 'host h had no heartbeat taken by Redis for 6 s';
     const exit = { code: null, signal: 'SIGTERM', how: 'signaled' as const };
-    const stoppedHere = local({ exit, selfStopped: why });
+    const stoppedHere = localOf({ exit, selfStopped: why });
     expect(decide(input({ rec: rec({ atMostOne: true }), local: stoppedHere, tree: gone }))).toEqual([
       {
         kind: 'append',
@@ -202,28 +174,28 @@ describe('decide', () => {
       },
     ]);
     // Still stopping when Redis answers: nothing on the record until the tree is gone.
-    expect(decide(input({ rec: rec({ atMostOne: true }), local: local({ selfStopped: why }) }))).toEqual([]);
+    expect(decide(input({ rec: rec({ atMostOne: true }), local: localOf({ selfStopped: why }) }))).toEqual([]);
     // The record moved on meanwhile (the fleet started it elsewhere): the run is stale, forgotten untouched.
     expect(kinds(input({ rec: rec({ host: 'other', runId: 'r2' }), local: stoppedHere, tree: gone }))).toEqual(['forget']);
   });
   it('leftovers of a leader nobody saw end: named, killed, then exited with its status unknown and no missed-exit', () => {
     const left = { members: [11, 12], groupAlive: false, leader: 'gone' as const };
     expect(kinds(input({ local: null, tree: left }))).toEqual(['append', 'signal', 'requeue']);
-    const done = local({ spawnedHere: false, driftRecorded: true, kill: { deadline: 1500, killSentAt: null, polls: 2 } });
+    const done = localOf({ spawnedHere: false, driftRecorded: true, kill: { deadline: 1500, killSentAt: null, polls: 2 } });
     expect(decide(input({ local: done, tree: gone }))).toEqual([
       { kind: 'append', events: [{ type: 'exited', code: null, signal: null, how: 'unknown', run: 'r1' }] },
     ]);
   });
   it('a final record whose leftovers were killed before its end adds no stopped event', () => {
     const ended = rec({ state: 'exited', exitCode: 0, endedAt: '2026-01-01T00:01:00.000Z' });
-    expect(kinds(input({ rec: ended, local: local({ exitRecorded: true, driftRecorded: true }), tree: gone }))).toEqual(['forget']);
+    expect(kinds(input({ rec: ended, local: localOf({ exitRecorded: true, driftRecorded: true }), tree: gone }))).toEqual(['forget']);
   });
   it('a failed readiness check stops the tree first; failed (not_ready) only once it is gone', () => {
     const starting = rec({ state: 'starting', ready: { kind: 'tcp', timeoutMs: 500 } });
-    const verdict = local({ ready: { ok: false, reason: 'not ready within 500 ms' } });
+    const verdict = localOf({ ready: { ok: false, reason: 'not ready within 500 ms' } });
     expect(kinds(input({ rec: starting, local: verdict }))).toEqual(['note-not-ready', 'signal', 'requeue']);
     // Its leader gone on SIGTERM, a member left: still no end, no exited.
-    const signalled = local({
+    const signalled = localOf({
       ...verdict,
       notReadyStop: true,
       kill: { deadline: 1500, killSentAt: null, polls: 0 },
@@ -239,13 +211,13 @@ describe('decide', () => {
   });
   it('a leader that ended before its failed readiness verdict goes the exit path (restart policy), not not_ready', () => {
     const starting = rec({ state: 'starting', ready: { kind: 'tcp', timeoutMs: 500 } });
-    const crashed = local({ ready: { ok: false, reason: 'connection refused' }, exit: { code: 1, signal: null, how: 'exited' } });
+    const crashed = localOf({ ready: { ok: false, reason: 'connection refused' }, exit: { code: 1, signal: null, how: 'exited' } });
     expect(decide(input({ rec: starting, local: crashed, tree: gone }))).toEqual([
       { kind: 'append', events: [{ type: 'exited', code: 1, signal: null, how: 'exited', run: 'r1' }] },
     ]);
   });
   it('an exit this worker caused by a stop the record lost (failover) is named missed-exit, with the status it saw', () => {
-    const lostStop = local({
+    const lostStop = localOf({
       stopSignalled: true,
       kill: { deadline: 1500, killSentAt: null, polls: 0 },
       exit: { code: null, signal: 'SIGTERM', how: 'signaled' },
@@ -260,7 +232,7 @@ describe('decide', () => {
       },
     ]);
     // Its own exit after leftovers were killed (no stop): the status alone.
-    const own = local({
+    const own = localOf({
       driftRecorded: true,
       kill: { deadline: 1500, killSentAt: null, polls: 0 },
       exit: { code: 0, signal: null, how: 'exited' },
@@ -279,13 +251,13 @@ describe('decide', () => {
     expect(first.map((a) => a.kind)).toEqual(['signal', 'append', 'requeue']);
     expect(first[1]).toMatchObject({ events: [{ type: 'signal_sent', signal: 'SIGTERM', killDeadline: 1500 }] });
     const overdue = decide(
-      input({ rec: { ...stopping, killDeadline: 900 }, local: local({ kill: { deadline: 900, killSentAt: null, polls: 4 } }) }),
+      input({ rec: { ...stopping, killDeadline: 900 }, local: localOf({ kill: { deadline: 900, killSentAt: null, polls: 4 } }) }),
     );
     expect(overdue[0]).toMatchObject({ kind: 'signal', signal: 'SIGKILL' });
     const done = decide(
       input({
         rec: stopping,
-        local: local({ kill: { deadline: 900, killSentAt: 950, polls: 4 }, exitRecorded: true }),
+        local: localOf({ kill: { deadline: 900, killSentAt: 950, polls: 4 }, exitRecorded: true }),
         tree: { members: [], groupAlive: false, leader: 'gone' },
       }),
     );
@@ -295,7 +267,7 @@ describe('decide', () => {
     const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
     const signalled = { deadline: 1500, killSentAt: null, polls: 1 };
     const exit = { code: null, signal: 'SIGTERM', how: 'signaled' as const };
-    expect(decide(input({ rec: stopping, local: local({ kill: signalled, exit }), tree: gone }))).toMatchObject([
+    expect(decide(input({ rec: stopping, local: localOf({ kill: signalled, exit }), tree: gone }))).toMatchObject([
       {
         kind: 'append',
         events: [
@@ -307,7 +279,7 @@ describe('decide', () => {
     ]);
     // A member still alive: the exit alone, the kill plan goes on for the rest.
     const left = { members: [11], groupAlive: true, leader: 'gone' as const };
-    expect(decide(input({ rec: stopping, local: local({ kill: signalled, exit }), tree: left }))).toMatchObject([
+    expect(decide(input({ rec: stopping, local: localOf({ kill: signalled, exit }), tree: left }))).toMatchObject([
       { kind: 'append', events: [{ type: 'exited' }] },
     ]);
   });
@@ -317,7 +289,7 @@ describe('decide', () => {
     const first = decide(input({ rec: stopping, now: wall, mono: 1000 }));
     expect(first[0]).toMatchObject({ kind: 'signal', step: { kind: 'signal', deadline: 1500 } });
     expect(first[1]).toMatchObject({ events: [{ type: 'signal_sent', killDeadline: wall + 500 }] });
-    const held = local({ kill: { deadline: 1500, killSentAt: null, polls: 0 } });
+    const held = localOf({ kill: { deadline: 1500, killSentAt: null, polls: 0 } });
     const onRecord = { ...stopping, killDeadline: wall + 500 };
     // The wall clock steps an hour forward, then an hour back: the grace period neither ends nor stretches.
     for (const step of [3_600_000, -3_600_000])
@@ -333,7 +305,7 @@ describe('decide', () => {
   });
   it('kill pending is recorded once, and SIGKILL keeps being sent', () => {
     const stopping = rec({ state: 'stopping', desired: 'stopped', killDeadline: null });
-    const held = local({ kill: { deadline: 900, killSentAt: 950, polls: 4 } });
+    const held = localOf({ kill: { deadline: 900, killSentAt: 950, polls: 4 } });
     const out = decide(input({ rec: stopping, local: held, now: 5000, tree: { members: [11], groupAlive: true, leader: 'gone' } }));
     expect(out.map((a) => a.kind)).toEqual(['signal', 'append', 'requeue']);
     expect(out[1]).toMatchObject({ events: [{ type: 'kill_pending', pids: [11] }] });
@@ -412,7 +384,7 @@ describe('decide: every drift kind and its reason, from plain data', () => {
     ],
     [
       'stale-run',
-      input({ rec: rec({ runId: 'r2' }), local: local({ runId: 'r1' }), tree: { members: [10], groupAlive: true, leader: 'alive' } }),
+      input({ rec: rec({ runId: 'r2' }), local: localOf({ runId: 'r1' }), tree: { members: [10], groupAlive: true, leader: 'alive' } }),
       'h still ran run r1, which is no longer current: stopping its tree',
     ],
     [
@@ -450,10 +422,10 @@ describe('decide: every drift kind and its reason, from plain data', () => {
     const tree = { members: [10], groupAlive: false, leader: 'alive' as const, escaped };
     const stopping = rec({ desired: 'stopped', state: 'stopping', stopSignal: 'SIGTERM' });
     expect(kinds(input({ rec: stopping, tree }))).toEqual(['append']);
-    expect(kinds(input({ rec: stopping, tree, local: local({ escapedNamed: [10] }) }))).toEqual(['signal', 'append', 'requeue']);
+    expect(kinds(input({ rec: stopping, tree, local: localOf({ escapedNamed: [10] }) }))).toEqual(['signal', 'append', 'requeue']);
     // One that left later is named too, alone.
     const later = { ...tree, members: [10, 14], escaped: [...escaped, { pid: 14, comm: 'sh', cgroup: '/' }] };
-    expect(decide(input({ rec: stopping, tree: later, local: local({ escapedNamed: [10] }) }))).toMatchObject([
+    expect(decide(input({ rec: stopping, tree: later, local: localOf({ escapedNamed: [10] }) }))).toMatchObject([
       { kind: 'append', events: [{ type: 'drift', kind: 'escaped', pids: [14], detail: '1 outside its cgroup (none): pid 14 (sh) in /' }] },
     ]);
     // Held by no worker yet (adopted first): named once it is.
@@ -463,7 +435,7 @@ describe('decide: every drift kind and its reason, from plain data', () => {
   it('a leftover leaf is cleared; the leaf of the run held here, or of the current run, is left alone', () => {
     const t = { kind: 'leaf' as const, leaf: 'p@r0', run: 'r0' };
     expect(kinds(input({ local: null, trigger: t, leaf: { path: 'x', members: [] } }))).toEqual(['clear-leaf']);
-    expect(kinds(input({ local: local({ leaf: 'p@r0' }), trigger: t, leaf: { path: 'x', members: [40] } }))).toEqual([]);
+    expect(kinds(input({ local: localOf({ leaf: 'p@r0' }), trigger: t, leaf: { path: 'x', members: [40] } }))).toEqual([]);
     expect(kinds(input({ local: null, rec: rec({ runId: 'r0' }), trigger: t, leaf: { path: 'x', members: [40] } }))).toEqual([]);
     // A pending record gets no drift event (nothing of it runs yet), but the leaf still goes.
     expect(

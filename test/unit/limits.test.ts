@@ -3,6 +3,7 @@ import { MemorySchema, StartSpecSchema } from '../../src/shared/record.js';
 import { fold } from '../../src/shared/reducer.js';
 import { withVersion, type EventDraft } from '../../src/shared/events.js';
 import { DEFAULT_POLICY, effectiveLimits, loadPolicy } from '../../src/worker/policy.js';
+import { SLEEP_SPEC } from '../helpers/fixtures.js';
 
 describe('limits', () => {
   it('reads memory sizes in binary units and refuses nonsense', () => {
@@ -36,19 +37,7 @@ describe('limits', () => {
   });
 
   it('an OOM kill is the end reason of the run it ended, whichever was recorded first', () => {
-    const spec = {
-      name: null,
-      command: ['x'],
-      cwd: null,
-      env: {},
-      port: null,
-      restart: 'on-failure' as const,
-      graceMs: null,
-      host: null,
-      ready: null,
-      service: null,
-      revision: null,
-    };
+    const spec = { ...SLEEP_SPEC, command: ['x'], restart: 'on-failure' as const };
     const limits = { memory: 64 * 1024 ** 2, cpus: null, pidsMax: null };
     const start: EventDraft[] = [
       { type: 'start_requested', spec: { ...spec, limits } },

@@ -5,6 +5,7 @@ import type { ReapqEvent } from '../../src/shared/events.js';
 import type { ProcessRecord } from '../../src/shared/record.js';
 import type { ProcStat } from '../../src/shared/proc-stat.js';
 import type { Cookie } from '../../src/worker/tree.js';
+import { procStat, SLEEP_SPEC } from '../helpers/fixtures.js';
 
 const HOST = 'h1';
 const FLEET = 'f1';
@@ -29,20 +30,7 @@ function rec(
       v: 1,
       at,
       type: 'start_requested',
-      spec: {
-        name: null,
-        command: ['sleep', '100'],
-        cwd: null,
-        env: {},
-        port: null,
-        restart: 'never',
-        graceMs: null,
-        host: null,
-        ready: null,
-        service: null,
-        revision: null,
-        limits: null,
-      },
+      spec: { ...SLEEP_SPEC, command: ['sleep', '100'] },
     },
     { v: 1, at: at + 1, type: 'spawn_begun', host, port: null },
   ];
@@ -62,16 +50,7 @@ function rec(
   return r;
 }
 
-const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
-  pid,
-  comm: `p${pid}`,
-  state: 'S',
-  ppid: SELF,
-  pgid: pid,
-  sid: pid,
-  startTime: 1000,
-  ...o,
-});
+const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => procStat(pid, { ppid: SELF, ...o });
 const worker = proc(SELF, { ppid: 1, startTime: 10 });
 
 function input(o: Partial<PlanInput>): PlanInput {

@@ -4,6 +4,7 @@ import { buildEnv } from '../../src/worker/spawn-env.js';
 import { CRASH_LOOP_WINDOW_MS, fold } from '../../src/shared/reducer.js';
 import type { ReapqEvent } from '../../src/shared/events.js';
 import type { ProcessRecord, RestartPolicy } from '../../src/shared/record.js';
+import { SLEEP_SPEC } from '../helpers/fixtures.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 
@@ -15,20 +16,7 @@ function ended(policy: RestartPolicy, code: number | null, ranMs = 100, extra: R
         v: 1,
         at: T0,
         type: 'start_requested',
-        spec: {
-          name: null,
-          command: ['x'],
-          cwd: null,
-          env: {},
-          port: null,
-          restart: policy,
-          graceMs: null,
-          host: null,
-          ready: null,
-          service: null,
-          revision: null,
-          limits: null,
-        },
+        spec: { ...SLEEP_SPEC, command: ['x'], restart: policy },
       },
       { v: 1, at: T0 + 1, type: 'spawn_begun', host: 'h1', port: null },
       { v: 1, at: T0 + 2, type: 'spawned', host: 'h1', pid: 10, pgid: 10, sid: 10, startTime: 1, bootId: 'b', port: null },

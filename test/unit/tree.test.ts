@@ -1,22 +1,15 @@
 import { describe, it, expect } from 'vitest';
 import { cookieCandidates, leaderAlive, leaderState, treeMembers, type Cookie, type Identity } from '../../src/worker/tree.js';
 import type { ProcStat } from '../../src/shared/proc-stat.js';
+import { procStat } from '../helpers/fixtures.js';
 
 const SELF = 50; // the worker
 const OWNER = 'reapq/h1';
 const ME = { owner: OWNER, fleet: 'f1' };
 const ident: Identity = { id: 'web', pid: 100, pgid: 100, sid: 100, startTime: 1000 };
 
-const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => ({
-  pid,
-  comm: `p${pid}`,
-  state: 'S',
-  ppid: SELF,
-  pgid: 100,
-  sid: 100,
-  startTime: 1000,
-  ...o,
-});
+// A member of leader 100's group and session, unless `o` says otherwise.
+const proc = (pid: number, o: Partial<ProcStat> = {}): ProcStat => procStat(pid, { ppid: SELF, pgid: 100, sid: 100, ...o });
 const noCookies = new Map<number, Cookie>();
 
 // The worker (own session), a leader 100 and its group: 101 child, 102 grandchild.
