@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
-import { cgroupSupport, v2Dir } from '../helpers/cgroups.js';
+import { containmentModes, v2Dir } from '../helpers/cgroups.js';
 import { buildOlder } from '../helpers/older-release.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, carriersOf, FIXTURES, ROOT, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
@@ -38,10 +38,7 @@ beforeAll(async () => {
   oldBin = join(dir, 'bin/reapq');
 }, 240_000);
 
-const modes = [
-  { mode: 'process', skip: null },
-  { mode: 'cgroup', skip: cgroupSupport().ok ? null : (cgroupSupport() as { reason: string }).reason },
-] as const;
+const modes = containmentModes();
 
 /**
  * What another installation's process of a release before fleet ids looks like here: its

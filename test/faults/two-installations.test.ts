@@ -3,7 +3,7 @@ import { ReapqClient } from '../../src/index.js';
 import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
-import { cgroupSupport } from '../helpers/cgroups.js';
+import { containmentModes } from '../helpers/cgroups.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, carriersOf, FIXTURES, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -53,10 +53,7 @@ async function stopAll(s: Side): Promise<void> {
   for (const r of await s.client.list()) await s.client.waitFor(r.id, ['stopped', 'exited', 'failed', 'lost'], { timeoutMs: 15_000 });
 }
 
-const modes = [
-  { mode: 'process', skip: null },
-  { mode: 'cgroup', skip: cgroupSupport().ok ? null : (cgroupSupport() as { reason: string }).reason },
-] as const;
+const modes = containmentModes();
 
 describe.each(modes)('two installations, one prefix and host id, two Redis servers ($mode mode)', ({ mode, skip }) => {
   it.skipIf(skip !== null)(

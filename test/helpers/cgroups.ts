@@ -37,6 +37,15 @@ export function cgroupSupport(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
+/** Both containment modes, for describe.each: cgroup mode with why it is skipped here, or null. */
+export function containmentModes() {
+  const support = cgroupSupport();
+  return [
+    { mode: 'process', skip: null },
+    { mode: 'cgroup', skip: support.ok ? null : support.reason },
+  ] as const;
+}
+
 const dirs = (d: string): string[] => {
   try {
     return readdirSync(d, { withFileTypes: true })
