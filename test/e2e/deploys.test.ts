@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { DeployRecord } from '../../src/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from '../../src/dev/local-redis.js';
 import { internalsOf } from '../../src/producer/client.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { DeployStore } from '../../src/shared/deploy-store.js';
@@ -10,7 +11,7 @@ import { connect } from '../../src/shared/redis.js';
 import { testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, hostThatNeverTakes, until, useWorker } from '../helpers/workers.js';
 import { tempDir } from '../helpers/cleanup.js';
-import { answer, freePort, httpReady, stopService, versionApp } from '../helpers/services.js';
+import { answer, httpReady, stopService, versionApp } from '../helpers/services.js';
 
 const t = useWorker('h-deploy');
 

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/dev/local-redis.js';
+import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { alive, BIN, carriersOf, cli, ROOT, until, userEnv } from '../helpers/workers.js';
@@ -30,23 +31,7 @@ const devFile = (dir: string): DevFile | null => {
     return null;
   }
 };
-const childrenOf = (pid: number): number[] => {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-};
 const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-
-function closedPort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 describe('reapq dev', () => {
   it('under npm start: the CLI finds it without REDIS_URL, a second dev refuses, and killing npm by pid leaves nothing', async () => {
@@ -56,13 +41,13 @@ describe('reapq dev', () => {
     const npmOut = track(npm);
     const info = await until(() => (devFile(dataDir)?.apiUrl ? devFile(dataDir) : null), 20_000, `dev up:\n${npmOut.output()}`);
     await until(() => npmOut.output().includes('"msg":"worker ready"'), 10_000, 'JSON logs (stderr is not a TTY)');
-    const redisPid = childrenOf(info.pid).find((p) => comm(p) === 'redis-server');
+    const redisPid = proc.children(info.pid).find((p) => comm(p) === 'redis-server');
     // If this test fails, what npm started must not outlive it either.
     onCleanup(() => {
       for (const p of alive([info.pid, redisPid ?? 0].filter((x) => x > 0))) process.kill(p, 'SIGKILL');
     });
     expect(redisPid, 'dev runs its own redis-server').toBeDefined();
-    const shPid = childrenOf(npm.pid!)[0]!;
+    const shPid = proc.children(npm.pid!)[0]!;
 
     // No REDIS_URL: the CLI uses the dev instance of this data dir, not 127.0.0.1:6379.
     const started = await cli(env, ['start', '--wait', '--', 'sleep', '1000']);
@@ -106,7 +91,7 @@ describe('reapq dev', () => {
   }, 60_000);
 
   it('names the Redis it could not reach, without its password, and what to set', async () => {
-    const port = await closedPort();
+    const port = await freePort(); // closed again: nothing listens there
     const r = await cli(userEnv({ REDIS_URL: `redis://:hunter2hunter2@127.0.0.1:${port}` }), ['ls']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
-import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
+import { freePort, startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { carriersOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
@@ -19,14 +18,6 @@ const dir = tempDir('sentinel');
 let w: TestWorker;
 let c: ReapqClient;
 const prefix = randomPrefix();
-
-const freePort = () =>
-  new Promise<number>((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 
 beforeAll(async () => {
   master = await startLocalRedis({});

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/dev/local-redis.js';
 import { InputError, ReapqClient, type ProcessRecord } from '../../src/index.js';
 import { buildServer } from '../../src/producer/http/server.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
@@ -19,15 +20,6 @@ if (!support.ok) console.warn(`cgroup-mode daemon tests skipped: ${support.reaso
 
 const { env, c } = useClient();
 const types = async (id: string) => (await c.events(id)).map((e) => e.event.type);
-
-/** A port free now (the kernel's pick, closed at once). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((res) => srv.close(res));
-  return port;
-}
 
 /** The server's answer to PING on its port, or the connection error's code. */
 function ping(port: number): Promise<string> {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { startLocalRedis } from '../../src/dev/local-redis.js';
 import { ReapqClient } from '../../src/index.js';
 import { FINAL_STATES } from '../../src/shared/record.js';
+import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { onCleanup, tempDir } from '../helpers/cleanup.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { alive, carriersOf, cli, FIXTURES, ROOT, until, userEnv } from '../helpers/workers.js';
@@ -23,15 +24,8 @@ const devFile = (dir: string): { pid: number; apiUrl?: string } | null => {
   }
 };
 
-function descendants(pid: number): number[] {
-  let kids: number[] = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-  return kids.flatMap((k) => [k, ...descendants(k)]);
-}
+/** Every process under pid, each before its own children. */
+const descendants = (pid: number): number[] => proc.children(pid).flatMap((k) => [k, ...descendants(k)]);
 const comm = (pid: number): string => {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();

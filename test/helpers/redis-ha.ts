@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { makeKeys } from '../../src/shared/keys.js';
-import { startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
+import { freePort, startLocalRedis, type LocalRedis } from '../../src/dev/local-redis.js';
 import { startLocalCluster, type LocalCluster } from './local-cluster.js';
 import { onCleanup, tempDir } from './cleanup.js';
 import { randomPrefix } from './redis.js';
@@ -43,16 +42,6 @@ export function useHaWorker<H extends { url: string; stop(): Promise<void> }>(
   }, 30_000);
   return s;
 }
-
-const freePort = () =>
-  new Promise<number>((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 
 /** A connection for probes: fails fast instead of queueing while its server is away. */
 function probe(port: number): Redis {

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { expect } from 'vitest';
 import type { ReapqClient } from '../../src/index.js';
 
@@ -16,16 +15,6 @@ export const httpReady = (timeoutMs: number) => ({ kind: 'http' as const, path: 
 export async function answer(port: number | null): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/`);
   return res.text();
-}
-
-/** A port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
 }
 
 /** Stops a service and waits for that deploy to succeed. */
