@@ -1,9 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import type { HostInfo } from '../../src/shared/hosts.js';
 import { stopRecords } from '../helpers/client.js';
+import { skewedClockEnv } from '../helpers/faketime.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
 import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 
@@ -12,15 +11,6 @@ import { carriersOf, cli, startWorker, testEnv, until, type TestWorker } from '.
  * is judged on Redis' clock, so neither side declares the other lost, while a worker that
  * really died beside them is still declared lost within the usual time.
  */
-
-/** libfaketime of this machine's architecture (Debian puts it under /usr/lib/<triplet>/faketime). */
-function libfaketime(): string {
-  for (const triplet of readdirSync('/usr/lib')) {
-    const lib = join('/usr/lib', triplet, 'faketime', 'libfaketime.so.1');
-    if (existsSync(lib)) return lib;
-  }
-  throw new Error('libfaketime not found: apt-get install faketime');
-}
 
 const HEARTBEAT_MS = 500;
 const TTL_MS = HEARTBEAT_MS * 3;
@@ -43,7 +33,7 @@ describe.each([
   it('neither side loses or kills the other; hosts shows both alive and the skew; a worker killed beside them is lost in the usual time', async () => {
     const prefix = randomPrefix();
     const env = testEnv(testRedisUrl(), prefix, { REAPQ_HEARTBEAT_MS: String(HEARTBEAT_MS) });
-    const skewedEnv = { ...env, LD_PRELOAD: libfaketime(), FAKETIME: faketime, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+    const skewedEnv = { ...env, ...skewedClockEnv(faketime) };
     const c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
     clients.push(c);
     const honest = await startWorker(env, 'h-honest');
