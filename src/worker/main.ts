@@ -115,14 +115,13 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
   });
   const concurrency = opts.concurrency ?? DEFAULT_START_CONCURRENCY;
   const consumers = openConsumers(config, keys, { handle: router.handle, concurrency, redisDown: () => redisHealth.down, log: hlog });
-  await schedule();
+  const passTimer = await schedule();
 
   const heartbeat = hostHeartbeat(config, hlog, { core, passes, containment, maxProcesses, lease });
   const deploySweep = new DeploySweep(deploys, hlog);
   const renewConsumers = async () => {
     consumers.renew();
     await drain.reapply();
-    await schedule();
   };
   await heartbeat.beat('up');
   const tick = async () => {
@@ -153,14 +152,15 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     clusterPass: () => clusterPass(cluster),
     close: () => {
       leaseWatch.cancel();
+      passTimer.cancel();
       return (closing ??= shutdown(core, { heartbeat, consumers, lease, log: hlog }));
     },
   };
 }
 
 /**
- * The host's reconcile passes (on its own queue's job scheduler, every reconcileMs) and the
- * fleet pass, with what each reads and writes.
+ * The host's reconcile passes (a job on its own queue every reconcileMs, timed on the
+ * monotonic clock) and the fleet pass, with what each reads and writes.
  */
 function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof startCore>, lease: HostLease) {
   const { redis, keys, store, jobs, controller } = core;
@@ -188,14 +188,6 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     clock: core.clock,
     foreignLogged: new Set<string>(),
   };
-  const schedule = () =>
-    jobs
-      .queue(keys.hostQueue(hostId))
-      .upsertJobScheduler(
-        `reconcile.${hostId}`,
-        { every: config.reconcileMs },
-        { name: 'reconcile', data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
-      );
   const passes = new ReconcilePasses({
     // A pass is where a worker thawed after a takeover would act first (adopt, stop orphans).
     pass: async (o) => {
@@ -207,6 +199,12 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     log,
     clock: core.clock,
   });
+  const q = keys.hostQueue(hostId);
+  const schedule = async () => {
+    // A release before this one ran passes from a BullMQ job scheduler (see passes.every): it goes.
+    await jobs.on(q, (queue) => queue.removeJobScheduler(`reconcile.${hostId}`));
+    return passes.every(() => jobs.on(q, (queue) => queue.add('reconcile', {}, { removeOnComplete: true, removeOnFail: 100 })));
+  };
   return { passes, cluster, schedule };
 }
 

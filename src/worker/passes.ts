@@ -1,4 +1,4 @@
-import type { Clock } from '../shared/clock.js';
+import { every, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReconcileReport } from './reconcile/execute.js';
 
@@ -33,6 +33,8 @@ export class ReconcilePasses {
   private lastSweepAt: number;
   /** Monotonic: how long since the last pass is a duration this worker measures. */
   private lastPassAt: number;
+  /** A pass job this worker queued has not run yet: no other is queued meanwhile. */
+  private queued = false;
 
   constructor(private readonly deps: PassDeps) {
     this.lastSweepAt = deps.clock.now();
@@ -45,7 +47,10 @@ export class ReconcilePasses {
     const n = counters.reconcilePasses ?? 0;
     const sweep = full || n % SWEEP_EVERY === 0;
     const startedAt = deps.clock.now();
-    const report = await deps.pass(full ? { full: true } : sweep ? { finishedSince: this.lastSweepAt - SWEEP_OVERLAP_MS } : {});
+    const report = await deps
+      .pass(full ? { full: true } : sweep ? { finishedSince: this.lastSweepAt - SWEEP_OVERLAP_MS } : {})
+      // Over, one way or the other: the next may be queued (never two passes at once).
+      .finally(() => (this.queued = false));
     if (sweep) this.lastSweepAt = startedAt;
     this.lastPassAt = deps.clock.mono();
     // Usage figures are refreshed by the pass: one HSET for every run held here.
@@ -57,8 +62,28 @@ export class ReconcilePasses {
   }
 
   /**
+   * Queues a pass job on the host's queue (`enqueue`) every reconcileMs of monotonic time,
+   * one at a time: none while the last one waits. The router runs it, so passes stay on the
+   * one path jobs take. Not a BullMQ job scheduler: its next run is a delayed job due by
+   * the wall clock, so after a step back of an hour this host ran no pass for an hour (its
+   * heartbeat, on a timer of its own, went on).
+   */
+  every(enqueue: () => Promise<unknown>): { cancel(): void } {
+    return every(this.deps.clock, this.deps.reconcileMs, () => {
+      if (this.queued) return;
+      this.queued = true;
+      enqueue().catch((err: Error) => {
+        // Redis away: the next tick tries again (the heartbeat reports the outage).
+        this.queued = false;
+        this.deps.log.debug({ err: err.message }, 'reconcile pass not queued');
+      });
+    });
+  }
+
+  /**
    * Called while Redis answers (after a heartbeat): no pass for this long means the host
-   * queue's consumer is stuck; `renew` replaces the consumers and schedules passes again.
+   * queue's consumer is stuck; `renew` replaces the consumers, which take the pass job
+   * waiting there, and another is queued in case that one is gone.
    */
   async renewIfStuck(renew: () => Promise<void>): Promise<void> {
     const { deps } = this;
@@ -66,6 +91,7 @@ export class ReconcilePasses {
     if (since <= Math.max(10 * deps.reconcileMs, 15_000)) return;
     deps.log.error({ sinceLastPassMs: since }, 'no reconcile pass: queue consumers stuck, renewing them');
     this.lastPassAt = deps.clock.mono();
+    this.queued = false;
     await renew();
   }
 }

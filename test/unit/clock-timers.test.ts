@@ -85,6 +85,31 @@ describe('timers on the monotonic clock', () => {
     expect(passes.counters).toMatchObject({ reconcilePasses: 1, reconcileMsTotal: 3 });
   });
 
+  it('pass jobs are queued every reconcileMs of monotonic time, one at a time, across steps of the wall clock', async () => {
+    const clock = manualClock();
+    const report = { host: 'h', at: '', durationMs: 1, records: 0, full: false, processes: 0, actions: [], errors: [] };
+    const passes = new ReconcilePasses({ pass: async () => report, saveUsage: null, reconcileMs: 500, log: makeLogger('silent'), clock });
+    let queued = 0;
+    const timer = passes.every(async () => void queued++);
+    clock.advance(500);
+    expect(queued).toBe(1);
+    // Not run yet: no second job behind it.
+    clock.advance(1500);
+    expect(queued).toBe(1);
+    await passes.run();
+    clock.step(-HOUR);
+    clock.advance(500);
+    expect(queued).toBe(2);
+    await passes.run();
+    clock.step(2 * HOUR);
+    clock.advance(500);
+    expect(queued).toBe(3);
+    timer.cancel();
+    await passes.run();
+    clock.advance(5000);
+    expect(queued).toBe(3);
+  });
+
   it('a work queue runs a delayed id when its monotonic delay is up; the earliest request wins', async () => {
     const clock = manualClock();
     const runs: string[][] = [];
