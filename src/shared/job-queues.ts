@@ -55,6 +55,25 @@ export class JobQueues {
     return rec.requestedHost ? this.keys.hostQueue(rec.requestedHost) : this.keys.startQueue;
   }
 
+  /** Where the start job of the record's current run goes: its queue and id. */
+  startJobOf(rec: ProcessRecord): { queue: string; jobId: string } {
+    return { queue: this.startQueue(rec), jobId: startJobId(rec.id, rec.restarts) };
+  }
+
+  /**
+   * Moves a delayed job to waiting now, if it is still delayed and was fetched no more than
+   * `attemptsStarted` times (not fetched and delayed again since). False when it was not.
+   */
+  async promoteIfDelayed(job: { queue: string; jobId: string; attemptsStarted: number }): Promise<boolean> {
+    const found = await this.on(job.queue, (q) => q.getJob(job.jobId));
+    if (!found || found.attemptsStarted !== job.attemptsStarted || !(await found.isDelayed())) return false;
+    // Promoted meanwhile (by BullMQ, or another worker): nothing is left to do.
+    return found.promote().then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** The start job of the record's current run; its id makes a second one for the same run a no-op. */
   async enqueueStart(rec: ProcessRecord, delayMs = 0): Promise<void> {
     await this.on(this.startQueue(rec), (q) =>

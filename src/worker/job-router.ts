@@ -4,6 +4,7 @@ import { parseJob } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import type { Controller } from './controller/controller.js';
 import type { DeployRunner } from './deploy/runner.js';
+import type { DueJobs } from './due-jobs.js';
 import type { ReconcilePasses } from './passes.js';
 import type { ClusterReport } from './reconcile/lost-hosts.js';
 
@@ -22,6 +23,8 @@ export interface RouterDeps {
   /** How long a stop job waits for its stop to be done. */
   stopBoundMs: number;
   reconcileMs: number;
+  /** Promotes what it hands back when due on the monotonic clock, whatever the wall clock did. */
+  due: Pick<DueJobs, 'watch'>;
   log: Logger;
   clock: Clock;
 }
@@ -81,6 +84,7 @@ export class JobRouter {
   private async later(job: Job, ms: number, token: string): Promise<never> {
     // BullMQ takes a wall-clock timestamp: its delayed set is scored by time since the epoch.
     await job.moveToDelayed(this.deps.clock.now() + ms, token);
+    if (job.id) this.deps.due.watch({ queue: job.queueName, jobId: job.id, attemptsStarted: job.attemptsStarted }, ms);
     throw new DelayedError();
   }
 

@@ -18,6 +18,7 @@ import { Controller } from './controller/controller.js';
 import { DeployRunner } from './deploy/runner.js';
 import { DeploySweep } from './deploy-sweep.js';
 import { Drain } from './drain.js';
+import { DueJobs, watchedStarts } from './due-jobs.js';
 import { Forker } from './forker.js';
 import { HostHeartbeat } from './heartbeat.js';
 import { legacySubtreeName, subtreeName } from './cgroup/subtree.js';
@@ -110,6 +111,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     draining: () => drain.draining,
     stopBoundMs: config.defaultGraceMs + 15_000,
     reconcileMs: config.reconcileMs,
+    due: core.due,
     log: hlog,
     clock: core.clock,
   });
@@ -172,7 +174,7 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     log,
     hostId,
     now: core.clock.now,
-    enqueueStart: (rec, delayMs) => jobs.enqueueStart(rec, delayMs),
+    enqueueStart: core.enqueueStart,
     ensureStartJob: (rec) => jobs.ensureStart(rec),
     retentionMs: config.retentionMs,
     defaultGraceMs: config.defaultGraceMs,
@@ -276,6 +278,8 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   const owner = `${config.prefix}/${config.hostId}`;
   const me = { owner, fleet: p.fleet };
   const jobs = new JobQueues(redis, keys);
+  const due = new DueJobs({ clock, promote: (job) => jobs.promoteIfDelayed(job) });
+  const enqueueStart = watchedStarts(jobs, due);
   const deploys = new DeployRunner({
     deploys: new DeployStore(redis, keys).writeFor(versions),
     store,
@@ -311,7 +315,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
     os,
     log,
     ports: new PortAllocator(redis, keys.ports(config.hostId), config.portRange),
-    enqueueStart: (rec, delayMs) => jobs.enqueueStart(rec, delayMs),
+    enqueueStart,
     clock,
     runnerEnv: process.env,
     policy: p.policy,
@@ -333,7 +337,8 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   else log.warn('could not become a child subreaper (koffi/prctl unavailable): escaped descendants go to init');
   const zombies = startZombieSweep(reaper, log, clock);
   return {
-    ...{ redis, keys, clock, store, jobs, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, me, background },
+    ...{ redis, keys, clock, store, jobs, due, enqueueStart, deploys, shipper, forker, controller, reaper, zombies, cgroups, os, me },
+    background,
     corruptSeen,
   };
 }
@@ -376,6 +381,7 @@ async function shutdown(
   await core.shipper.pump().catch(() => undefined);
   core.shipper.close();
   core.zombies.stop();
+  core.due.close();
   core.cgroups?.close();
   await heartbeat.beat('down').catch(() => undefined);
   await p.lease.release().catch(() => undefined);

@@ -3,6 +3,7 @@ import { every, manualClock, type Clock } from '../../src/shared/clock.js';
 import { makeLogger } from '../../src/shared/logger.js';
 import type { ReconcileReport } from '../../src/shared/reconcile-report.js';
 import { WorkQueue } from '../../src/worker/controller/work-queue.js';
+import { DueJobs, type DelayedJob } from '../../src/worker/due-jobs.js';
 import { ReconcilePasses } from '../../src/worker/passes.js';
 import { awaitReady, type ProbeResult } from '../../src/worker/readiness.js';
 
@@ -108,6 +109,24 @@ describe('timers on the monotonic clock', () => {
     await passes.run();
     clock.advance(5000);
     expect(queued).toBe(3);
+  });
+
+  it('a delayed job is promoted when due on the monotonic clock, a little after BullMQ would have', () => {
+    const clock = manualClock();
+    const promoted: DelayedJob[] = [];
+    const due = new DueJobs({ clock, promote: async (j) => void promoted.push(j) });
+    const job = { queue: 'q', jobId: 'p-1.r1', attemptsStarted: 0 };
+    due.watch(job, 2000);
+    clock.step(-HOUR);
+    clock.advance(2000);
+    expect(promoted).toEqual([]);
+    clock.advance(100);
+    expect(promoted).toEqual([job]);
+    due.watch(job, 0);
+    due.watch({ ...job, jobId: 'p-2' }, 250);
+    due.close();
+    clock.advance(1000);
+    expect(promoted).toEqual([job]);
   });
 
   it('a work queue runs a delayed id when its monotonic delay is up; the earliest request wins', async () => {

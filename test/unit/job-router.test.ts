@@ -9,6 +9,8 @@ import { JobRouter, type RouterDeps } from '../../src/worker/job-router.js';
 function job(name: string, data: Record<string, unknown>) {
   const j = {
     id: 'j1',
+    queueName: 'q',
+    attemptsStarted: 1,
     name,
     data,
     delayedTo: null as number | null,
@@ -21,6 +23,7 @@ function job(name: string, data: Record<string, unknown>) {
 function router(over: Partial<RouterDeps> & { outcome?: StartOutcome; load?: number } = {}) {
   const clock = manualClock();
   const started: string[] = [];
+  const watched: Array<{ queue: string; jobId: string; attemptsStarted: number; ms: number }> = [];
   const deps: RouterDeps = {
     controller: {
       load: over.load ?? 0,
@@ -34,11 +37,12 @@ function router(over: Partial<RouterDeps> & { outcome?: StartOutcome; load?: num
     draining: () => false,
     stopBoundMs: 1000,
     reconcileMs: 1000,
+    due: { watch: (j, ms) => void watched.push({ ...j, ms }) },
     log: makeLogger('silent'),
     clock,
     ...over,
   };
-  return { r: new JobRouter(deps), clock, started };
+  return { r: new JobRouter(deps), clock, started, watched };
 }
 
 const run = (r: JobRouter, j: ReturnType<typeof job>) => r.handle(j as unknown as Job, 'token');
@@ -46,11 +50,13 @@ const run = (r: JobRouter, j: ReturnType<typeof job>) => r.handle(j as unknown a
 describe('job router', () => {
   it('hands a start back, 250 ms later on the wall clock BullMQ scores by, when the host is full or drained', async () => {
     for (const over of [{ load: 2 }, { draining: () => true }]) {
-      const { r, clock, started } = router(over);
+      const { r, clock, started, watched } = router(over);
       const j = job('start', { id: 'p-abc' });
       await expect(run(r, j)).rejects.toBeInstanceOf(DelayedError);
       expect(j.delayedTo).toBe(clock.now() + 250);
       expect(started).toEqual([]);
+      // Promoted by the worker when due on the monotonic clock, should the wall clock step back.
+      expect(watched).toEqual([{ queue: 'q', jobId: 'j1', attemptsStarted: 1, ms: 250 }]);
     }
   });
 
