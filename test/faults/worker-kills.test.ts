@@ -33,7 +33,7 @@ afterAll(async () => {
   await stopRecords(c, 200, (r) => carriersOf(r.id).length > 0);
   await c.close();
   await w.stop();
-});
+}, 60_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Process groups among a record's cookie-carriers: each fixture is one group, two means it ran twice. */
@@ -87,5 +87,6 @@ describe(`workers killed at random points (seed ${SEED})`, () => {
     for (const id of ids) expect(carriersOf(id), id).toEqual([]);
     expect(await w.stop()).toBe(0);
     w = null;
-  });
+    // Seven worker boots and the recovery waits: past the default 30 s on a loaded two-core machine.
+  }, 90_000);
 });
