@@ -1,43 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
-import { stopRecords } from '../helpers/client.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import {
-  carriersOf,
-  cli,
-  innerPid,
-  PID_NAMESPACE,
-  startWorker,
-  stopGracefully,
-  testEnv,
-  until,
-  type TestWorker,
-} from '../helpers/workers.js';
+import { describe, expect, it } from 'vitest';
+import { stopRecords, useHosts } from '../helpers/client.js';
+import { carriersOf, cli, innerPid, stopGracefully, until } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
-let c: ReapqClient;
-const workers: TestWorker[] = [];
-
-async function host(id: string, args: string[] = []): Promise<TestWorker> {
-  const w = await startWorker(env, id, args, PID_NAMESPACE);
-  workers.push(w);
-  return w;
-}
-
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-});
-// Each test leaves nothing for the next, even when it fails half way: its processes are
-// stopped while its workers still run, then the workers go.
-afterEach(async () => {
-  await stopRecords(c, 500);
-  for (const w of workers.splice(0)) await stopGracefully(w);
-});
-afterAll(async () => {
-  await c.close();
-});
+// Each test leaves nothing for the next: its processes stopped, then its hosts.
+const { env, c, host } = useHosts((client) => stopRecords(client, 500));
 
 describe('several hosts', () => {
   it('spreads starts by capacity and routes each stop to the owning host', async () => {

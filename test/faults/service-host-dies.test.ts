@@ -1,25 +1,19 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ReapqClient } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import type { RestartPolicy } from '../../src/shared/record.js';
-import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
+import { useHosts } from '../helpers/client.js';
 import { httpReady, versionApp } from '../helpers/services.js';
-import { carriersOf, innerPid, PID_NAMESPACE, startWorker, stopGracefully, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, innerPid, until, type TestWorker } from '../helpers/workers.js';
 
 /**
  * A service keeps its replica count when a host dies with its processes: each worker is
  * PID 1 of a PID namespace of its own (a stand-in for a separate host), and killing it
  * takes every process of the namespace with it.
  */
-const prefix = randomPrefix();
-const env = testEnv(testRedisUrl(), prefix);
-let c: ReapqClient;
-const workers: TestWorker[] = [];
-
-async function host(id: string): Promise<TestWorker> {
-  const w = await startWorker(env, id, [], PID_NAMESPACE);
-  workers.push(w);
-  return w;
-}
+// Each test leaves nothing for the next: its services stopped, then its hosts.
+const { c, host } = useHosts(async (client) => {
+  for (const s of await client.services())
+    if (s.active) await client.waitForDeploy((await client.stopService(s.name)).id, { timeoutMs: 30_000 });
+});
 /** The host dies: PID 1 of its namespace is killed, and the kernel kills every process in it. */
 async function die(w: TestWorker): Promise<void> {
   process.kill(innerPid(w), 'SIGKILL');
@@ -41,17 +35,6 @@ async function servedOn(service: string, n: number, hostId: string) {
     `${service}: ${n} replicas running on ${hostId}`,
   );
 }
-
-beforeAll(() => {
-  c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-});
-afterEach(async () => {
-  for (const s of await c.services()) if (s.active) await c.waitForDeploy((await c.stopService(s.name)).id, { timeoutMs: 30_000 });
-  for (const w of workers.splice(0)) await stopGracefully(w);
-});
-afterAll(async () => {
-  await c.close();
-});
 
 describe('a host dies under a service', () => {
   for (const restart of ['on-failure', 'never'] as RestartPolicy[])

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
-import { afterAll, expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { makeKeys, type Keys } from '../../src/shared/keys.js';
 import { FINAL_STATES, type ProcessRecord } from '../../src/shared/record.js';
 import { randomPrefix, testRedisUrl } from './redis.js';
-import { carriersOf, testEnv, type TestWorker } from './workers.js';
+import { carriersOf, PID_NAMESPACE, startWorker, stopGracefully, testEnv, type TestWorker } from './workers.js';
 
 export interface ClientFixture {
   readonly prefix: string;
@@ -23,6 +23,30 @@ export function useClient(): ClientFixture {
   const c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
   afterAll(() => c.close());
   return { prefix, env: testEnv(testRedisUrl(), prefix), keys: makeKeys(prefix), c };
+}
+
+/**
+ * useClient() and the hosts of its fleet: `host` starts a worker as PID 1 of a PID namespace
+ * of its own (a stand-in for a separate machine). After each test, even one that failed half
+ * way, `clear` ends what it left while its workers still run, then the workers stop.
+ */
+export function useHosts(
+  clear: (c: ReapqClient) => Promise<void>,
+): ClientFixture & { host(id: string, args?: string[]): Promise<TestWorker> } {
+  const fixture = useClient();
+  const workers: TestWorker[] = [];
+  afterEach(async () => {
+    await clear(fixture.c);
+    for (const w of workers.splice(0)) await stopGracefully(w);
+  });
+  return {
+    ...fixture,
+    async host(id, args = []) {
+      const w = await startWorker(fixture.env, id, args, PID_NAMESPACE);
+      workers.push(w);
+      return w;
+    },
+  };
 }
 
 /** useClient() and a plain connection, for what a test plants in the store or reads behind the client's back. */
