@@ -59,6 +59,24 @@ describe('a wall clock stepped under a running worker', () => {
     expect((await t.client.events(rec.id)).map((e) => e.event.type)).not.toContain('not_ready');
   });
 
+  it('a step forward of an hour while a deploy waits for its new replica to be ready: the deploy succeeds', async () => {
+    const gate = join(tempDir('clock-step'), 'go');
+    const d = await t.client.deploy({
+      service: 'stepped',
+      command: ['sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.05; done; echo "server ready"; exec sleep 1000`],
+      ready: { kind: 'log', pattern: 'server ready', timeoutMs: 20_000 },
+      timeoutMs: 20_000,
+    });
+    const replica = await until(async () => (await t.client.getDeploy(d.id)).processes[0], 10_000, 'the new replica named');
+    await until(async () => (await t.client.get(replica)).pid !== null, 10_000, 'the new replica spawned');
+    await step('+1h', HOUR);
+    writeFileSync(gate, '');
+    const done = await t.client.waitForDeploy(d.id, { timeoutMs: 15_000 });
+    expect(done.reason).toBeNull();
+    expect(done.state).toBe('succeeded');
+    await t.client.stopService('stepped');
+  });
+
   it('a step back of an hour: reconcile passes keep coming on their own', async () => {
     await step('-1h', -HOUR);
     const [before, t0] = [await passes(), performance.now()];

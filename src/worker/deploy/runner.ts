@@ -41,6 +41,8 @@ export class DeployRunner {
   private readonly leaseMs: number;
   private readonly pollMs: number;
   private closed = false;
+  /** Each new replica's start (`<deploy>:<replica>:<recorded start>`) on this runner's monotonic clock. */
+  private readonly startedMono = new Map<string, number>();
 
   constructor(private readonly deps: DeployRunnerDeps) {
     this.leaseMs = deps.leaseMs ?? 5000;
@@ -131,7 +133,7 @@ export class DeployRunner {
       const ids = namedProcesses(d);
       const recs = await this.deps.store.getMany(ids);
       const seen = new Map<string, ProcessRecord | null>(ids.map((id) => [id, recs.find((r) => r.id === id) ?? null]));
-      const actions = planDeploy(d, seen, this.deps.clock.now());
+      const actions = planDeploy(this.steady(d), seen, this.deps.clock.now());
       if (actions.length === 0) {
         await this.deps.clock.sleep(this.pollMs);
         d = await this.deps.deploys.mustGet(d.id);
@@ -140,7 +142,25 @@ export class DeployRunner {
       for (const a of actions) d = await this.carryOut(d, a, dlog);
     }
     dlog.info({ state: d.state, reason: d.reason }, `deploy ${d.state}`);
+    for (const k of this.startedMono.keys()) if (k.startsWith(`${d.id}:`)) this.startedMono.delete(k);
     return d;
+  }
+
+  /**
+   * The deploy with each new replica's start moved to where it stands on the wall clock now,
+   * counted from when this runner first saw it on the monotonic clock: its wait to be ready
+   * (timeoutMs) is then neither cut nor stretched by a step of the wall clock. The start
+   * itself is wall time on the record (another runner may have begun the wait).
+   */
+  private steady(d: DeployRecord): DeployRecord {
+    const [now, mono] = [this.deps.clock.now(), this.deps.clock.mono()];
+    const startedAt = d.startedAt.map((at, i) => {
+      const key = `${d.id}:${i}:${at}`;
+      let m = this.startedMono.get(key);
+      if (m === undefined) this.startedMono.set(key, (m = mono - Math.max(0, now - at)));
+      return Math.round(now - (mono - m));
+    });
+    return { ...d, startedAt };
   }
 
   private async carryOut(d: DeployRecord, a: DeployAction, log: Logger): Promise<DeployRecord> {
