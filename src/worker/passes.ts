@@ -31,6 +31,8 @@ export class ReconcilePasses {
   readonly counters: Record<string, number> = { reconcilePasses: 0, reconcileMsTotal: 0 };
   /** Wall time: the sweep reads ends scored by the wall clock of whoever recorded them. */
   private lastSweepAt: number;
+  /** The same moment on the monotonic clock: how long ago it was, whatever the wall clock did since. */
+  private lastSweepMono: number;
   /** Monotonic: how long since the last pass is a duration this worker measures. */
   private lastPassAt: number;
   /** A pass job this worker queued has not run yet: no other is queued meanwhile. */
@@ -38,7 +40,7 @@ export class ReconcilePasses {
 
   constructor(private readonly deps: PassDeps) {
     this.lastSweepAt = deps.clock.now();
-    this.lastPassAt = deps.clock.mono();
+    this.lastSweepMono = this.lastPassAt = deps.clock.mono();
   }
 
   /** One pass; `full` reads every record of the host (boot recovery, `reapq reconcile`). */
@@ -46,12 +48,15 @@ export class ReconcilePasses {
     const { deps, counters } = this;
     const n = counters.reconcilePasses ?? 0;
     const sweep = full || n % SWEEP_EVERY === 0;
-    const startedAt = deps.clock.now();
+    const [startedAt, startedMono] = [deps.clock.now(), deps.clock.mono()];
+    // Ends recorded before a step of this host's clock are scored by the clock before it,
+    // those after by the one after: the window reaches back far enough on either.
+    const since = Math.min(this.lastSweepAt, startedAt - (startedMono - this.lastSweepMono)) - SWEEP_OVERLAP_MS;
     const report = await deps
-      .pass(full ? { full: true } : sweep ? { finishedSince: this.lastSweepAt - SWEEP_OVERLAP_MS } : {})
+      .pass(full ? { full: true } : sweep ? { finishedSince: since } : {})
       // Over, one way or the other: the next may be queued (never two passes at once).
       .finally(() => (this.queued = false));
-    if (sweep) this.lastSweepAt = startedAt;
+    if (sweep) [this.lastSweepAt, this.lastSweepMono] = [startedAt, startedMono];
     this.lastPassAt = deps.clock.mono();
     // Usage figures are refreshed by the pass: one HSET for every run held here.
     if (deps.saveUsage) await deps.saveUsage().catch((err) => deps.log.warn({ err: (err as Error).message }, 'usage not stored'));

@@ -111,6 +111,35 @@ describe('timers on the monotonic clock', () => {
     expect(queued).toBe(3);
   });
 
+  it("a sweep after a step back of the wall clock still reads the ends recorded since the last, on the step's either side", async () => {
+    const clock = manualClock();
+    const since: number[] = [];
+    const report = { host: 'h', at: '', durationMs: 1, records: 0, full: false, processes: 0, actions: [], errors: [] };
+    const pass = async (o: { finishedSince?: number }) => (o.finishedSince !== undefined && since.push(o.finishedSince), report);
+    const passes = new ReconcilePasses({ pass, saveUsage: null, reconcileMs: 500, log: makeLogger('silent'), clock });
+    await passes.run();
+    const firstSweep = clock.now();
+    for (let n = 1; n < 10; n++) {
+      clock.advance(500);
+      if (n === 5) clock.step(-HOUR);
+      await passes.run();
+    }
+    clock.advance(500);
+    await passes.run();
+    // An end recorded just after the step is scored an hour before the first sweep: still read.
+    expect(since.at(-1)).toBeLessThanOrEqual(firstSweep - HOUR + 2500 - 10_000);
+    // And forward: an end recorded just before the step, on the clock before it.
+    const secondSweep = clock.now();
+    for (let n = 1; n < 10; n++) {
+      clock.advance(500);
+      if (n === 5) clock.step(2 * HOUR);
+      await passes.run();
+    }
+    clock.advance(500);
+    await passes.run();
+    expect(since.at(-1)).toBe(secondSweep - 10_000);
+  });
+
   it('a delayed job is promoted when due on the monotonic clock, a little after BullMQ would have', () => {
     const clock = manualClock();
     const promoted: DelayedJob[] = [];
