@@ -41,7 +41,8 @@ describe('names as handles', () => {
     // Nothing live carries the name any more; the old ids still work.
     expect(await cli(t.env, ['show', 'ticker'])).toMatchObject({ code: 1, stderr: 'reapq: no process with id ticker\n' });
     expect(JSON.parse(await ok(['show', id, '--json'])).id).toBe(id);
-  });
+    // A deploy, a restart deploy and a dozen CLI calls: 6-8 s alone, past 30 s beside the 1000-process burst on two cores.
+  }, 90_000);
 
   it('a name two live records carry is an error listing both ids (exit 2, HTTP 400)', async () => {
     const a = (await t.client.start({ name: 'twin', command: talker('a') })).id;

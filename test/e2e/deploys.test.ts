@@ -193,7 +193,8 @@ describe('deploys', () => {
     expect(pruned.stdout).toMatch(/^rb stopped d-\w+ succeeded$/m);
     await stopService(t.client, 'side');
     expect(carriersOf('rb-r4-0')).toEqual([]);
-  });
+    // Five deploys and a dozen CLI calls: 7 s alone, past 30 s beside the 1000-process burst on two cores.
+  }, 90_000);
 
   it('HTTP: queue a deploy, read services and the deploy, follow its steps as server-sent events', async () => {
     const api = buildServer(t.client, {});
