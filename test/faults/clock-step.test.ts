@@ -52,7 +52,8 @@ describe('a wall clock stepped under a running worker', () => {
     });
     await until(async () => (await t.client.get(rec.id)).pid !== null, 10_000, 'spawned');
     await step('+1h', HOUR);
-    expect((await t.client.get(rec.id)).state).toBe('starting');
+    const stepped = await t.client.get(rec.id);
+    expect(stepped.state, stepped.error ?? '').toBe('starting');
     writeFileSync(gate, '');
     const running = await t.client.waitFor(rec.id, 'running', { timeoutMs: 15_000 });
     expect(running.state).toBe('running');

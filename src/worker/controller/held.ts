@@ -9,6 +9,8 @@ export interface Held extends Local {
   seen: Map<number, number>;
   logOffset: number;
   stopStartedAt: number | null;
+  /** When (monotonic ms) this worker's forker reported the spawn: a readiness timeout runs from it. */
+  spawnedMono: number | null;
   /** Cgroup mode: the run's leaf, and the watch on its cgroup.events while it is stopped. */
   leaf: string | null;
   unwatch: (() => void) | null;
@@ -42,6 +44,7 @@ export function newHeld(runId: string | null, phase: Local['phase']): Held {
     seen: new Map(),
     logOffset: 0,
     stopStartedAt: null,
+    spawnedMono: null,
     leaf: null,
     unwatch: null,
     logLoss: null,

@@ -21,11 +21,11 @@ export interface ReadyDeps {
  */
 export function checkReady(deps: ReadyDeps, h: Held, rec: ProcessRecord): void {
   h.ready = 'checking';
-  // The timeout runs from the recorded start (wall time, maybe another worker's); from here
-  // on it is waited for on the monotonic clock, which no wall-clock step moves.
+  // The timeout runs from the spawn on the monotonic clock, which no wall-clock step moves.
+  // A run this worker adopted started under another: only the recorded start (wall time) says when.
   const { clock } = deps;
   const wallDeadline = (rec.startedAt ? Date.parse(rec.startedAt) : clock.now()) + rec.ready!.timeoutMs;
-  const deadline = clock.mono() + (wallDeadline - clock.now());
+  const deadline = h.spawnedMono !== null ? h.spawnedMono + rec.ready!.timeoutMs : clock.mono() + (wallDeadline - clock.now());
   const pid = rec.pid;
   const p = awaitReady(rec.ready!, {
     port: rec.port,

@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { nanoid } from 'nanoid';
@@ -36,6 +37,7 @@ export interface SpawnDeps {
   logs: RunLogs;
   exits: ExitWatch;
   stats: ControllerStats;
+  clock: Clock;
 }
 
 /** What the spawn of a pending record may result in for the decision: the record to decide on next. */
@@ -153,6 +155,7 @@ export class Spawner {
     if (!res.ok) return this.fail(id, h, begun, describeSpawnError(res.code, res.message, file, o.cwd));
     h.phase = 'up';
     h.spawnedHere = true;
+    h.spawnedMono = deps.clock.mono();
     h.spawn = {
       pid: res.pid,
       pgid: res.pgid,
