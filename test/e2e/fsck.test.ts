@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { startJobId } from '../../src/shared/jobs.js';
 import { useClientAndRedis } from '../helpers/client.js';
-import { alive, cli, hostThatNeverTakes, startWorker } from '../helpers/workers.js';
+import { alive, cli, hostThatNeverTakes, startWorker, until } from '../helpers/workers.js';
 
 const { env, keys, c, redis } = useClientAndRedis();
 const HOST = 'h-fsck';
@@ -17,6 +17,9 @@ describe('reapq fsck', () => {
     // Pinned to a host no worker serves: it stays pending, its start job waiting.
     await hostThatNeverTakes(c, 'nobody');
     const pend = await c.start({ command: ['sleep', '300'], host: 'nobody' });
+    // The live indexes are built by the first host pass after boot's (fsck checks them only
+    // once built): without one, the live-index plant below would go unseen.
+    await until(async () => (await redis.exists(keys.liveIndexBuilt)) === 1, 10_000, 'a host pass to build the live indexes');
     expect(await w1.stop()).toBe(0);
     const [a, b] = ids as [string, string];
 
@@ -34,7 +37,7 @@ describe('reapq fsck', () => {
 
     const first = await cli(env, ['fsck']);
     expect(first.code).toBe(1);
-    expect(first.stderr).toBe('reapq: fsck: 5 problems\n');
+    expect(first.stderr, first.stdout).toBe('reapq: fsck: 5 problems\n');
     const lines = first.stdout.trim().split('\n');
     expect(lines.slice(0, -1).sort()).toEqual(
       [
