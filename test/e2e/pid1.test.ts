@@ -47,8 +47,8 @@ describe('worker as PID 1 of a PID namespace', () => {
       return pids.length === 1 && readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8') === 'sleep\u00001000\u0000';
     };
     await until(onlyFinalSleep, 15_000, 'orphans made and gone');
+    // An orphan's sleep can still end after that on a loaded machine: its zombie is reaped within the sweep's second.
     await until(() => zombiesOf(pid1).length === 0, 5000, 'zero zombies');
-    expect(zombiesOf(pid1)).toEqual([]);
     // The leader's exit status still arrives (from the forker, which spawned it): the reaper
     // reaps only what it inherits, never a child Node waits for.
     await c.stop(rec.id, { graceMs: 1000 });
