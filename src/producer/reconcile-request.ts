@@ -18,8 +18,10 @@ export async function requestReconcile(c: ClientInternals, hostId: string, timeo
   const deadline = systemClock.mono() + timeoutMs;
   for (;;) {
     const j = await Job.fromId(q, job.id!);
-    if (j && (await j.isCompleted())) return j.returnvalue as ReconcileReport;
-    if (j && (await j.isFailed())) throw new Error(`reconcile on ${hostId} failed: ${j.failedReason}`);
+    // The job is read again once it is over: the copy read before may predate its end, with
+    // no report yet (a report of null came back when the pass ended between the two reads).
+    if (j && (await j.isCompleted())) return (await Job.fromId(q, job.id!))!.returnvalue as ReconcileReport;
+    if (j && (await j.isFailed())) throw new Error(`reconcile on ${hostId} failed: ${(await Job.fromId(q, job.id!))?.failedReason}`);
     if (systemClock.mono() > deadline) {
       if (j && (await j.isWaiting())) await j.remove().catch(() => undefined);
       throw new TimeoutError(`no report from ${hostId} within ${timeoutMs} ms (is its worker running?)`, timeoutMs);
