@@ -14,6 +14,7 @@ import { EventStore } from '../dist/shared/event-store.js';
 import { startLocalRedis } from '../dist/dev/local-redis.js';
 import { linuxProcessTable as proc } from '../dist/worker/proc/table.js';
 import { statFields } from '../dist/shared/proc-stat.js';
+import { startRequested } from '../dist/shared/start-request.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin/reapq');
@@ -22,18 +23,8 @@ export const RESULTS_DIR = join(ROOT, 'bench/results');
 export const NS = ['unshare', '--pid', '--fork', '--mount-proc'];
 const FINAL = new Set(['stopped', 'exited', 'failed', 'lost']);
 
-/** The spec of a `start_requested` event for records a bench writes straight through the store. */
-export const SLEEP_SPEC = {
-  name: null,
-  command: ['sleep', '1000'],
-  cwd: null,
-  env: {},
-  port: null,
-  restart: 'never',
-  graceMs: null,
-  host: null,
-  ready: null,
-};
+/** The spec of a `start_requested` event for records a bench writes straight through the store: the client's own. */
+export const SLEEP_SPEC = startRequested({ command: ['sleep', '1000'] }).spec;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const now = () => performance.now();

@@ -165,12 +165,13 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     ];
   }
   const seen = local?.exit && !local.exitRecorded ? local.exit : null;
-  const exited: EventDraft | null = seen && { type: 'exited', code: seen.code, signal: seen.signal, how: seen.how, run };
-  // Signalled by a stop the record no longer has (its events lost in a failover): the record missed that end.
-  if (exited && local!.stopSignalled) {
-    return [{ kind: 'append', events: [{ type: 'drift', kind: 'missed-exit', detail: reason.lostStop(rec.pid), pids: [], run }, exited] }];
+  if (seen) {
+    // Signalled by a stop the record no longer has (its events lost in a failover): the record missed that end.
+    const lostStop: EventDraft[] = local!.stopSignalled
+      ? [{ type: 'drift', kind: 'missed-exit', detail: reason.lostStop(rec.pid), pids: [], run }]
+      : [];
+    return [{ kind: 'append', events: [...lostStop, { type: 'exited', code: seen.code, signal: seen.signal, how: seen.how, run }] }];
   }
-  if (exited) return [{ kind: 'append', events: [exited] }];
   // Our forker reports the exit status soon after the leader dies: wait for it a little.
   if (local?.spawnedHere && !local.exit) {
     if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 20 }];
