@@ -128,7 +128,7 @@ export class ReapqClient {
       replicas: this.config.waitReplicas,
       timeoutMs: this.config.waitTimeoutMs,
     }).writeFor(this.versions);
-    this.jobs = new JobQueues(this.redis, this.keys);
+    this.jobs = new JobQueues(this.redis, this.keys, this.versions);
     this.requests = {
       store: this.store,
       jobs: this.jobs,

@@ -13,7 +13,7 @@ import {
   type StoreSnapshot,
 } from '../shared/fsck.js';
 import { liveness, readHostsAt, type HostInfo } from '../shared/hosts.js';
-import { startJobId } from '../shared/jobs.js';
+import type { BatchedStarts } from '../shared/job-queues.js';
 import type { Keys } from '../shared/keys.js';
 import { luaScript } from '../shared/lua.js';
 import type { ProcessRecord } from '../shared/record.js';
@@ -170,14 +170,20 @@ async function readHostIndexes(
   return hosts;
 }
 
-/** The state of the start job of every record its events say is pending. */
+/** The state of the start job of every record its events say is pending (`waiting` too for one in a `starts` job). */
 async function readStartJobs(c: ClientInternals, records: RecordSnapshot[]): Promise<Record<string, string | null>> {
   const out: Record<string, string | null> = {};
+  const batched: BatchedStarts = new Map();
   for (const s of records) {
     const rec = foldOrNull(s);
     if (rec?.state !== 'pending') continue;
-    const state = await c.onQueue(startQueueOf(c.keys, rec), (q) => q.getJobState(startJobId(rec.id, rec.restarts)));
-    out[rec.id] = state === 'unknown' ? null : state;
+    const { queue, jobId } = c.jobs.startJobOf(rec);
+    const state = await c.onQueue(queue, (q) => q.getJobState(jobId));
+    if (state !== 'unknown') out[rec.id] = state;
+    else {
+      if (!batched.has(queue)) batched.set(queue, c.jobs.batchedStarts(queue));
+      out[rec.id] = (await batched.get(queue)!).has(jobId) ? 'waiting' : null;
+    }
   }
   return out;
 }
@@ -190,8 +196,6 @@ function foldOrNull(s: RecordSnapshot): ProcessRecord | null {
     return null;
   }
 }
-
-const startQueueOf = (keys: Keys, rec: ProcessRecord): string => (rec.requestedHost ? keys.hostQueue(rec.requestedHost) : keys.startQueue);
 
 async function applyPlan(c: ClientInternals, plan: FsckPlan, result: FsckResult, now: () => number): Promise<void> {
   let moved = false;
@@ -244,22 +248,9 @@ async function applyRepair(c: ClientInternals, r: RecordRepair, at: number): Pro
     ...opArgs,
   );
   if (Number(applied) !== 1) return false;
-  if (r.enqueueStart && record) await ensureStartJob(c, record);
+  // As the fleet pass does for a start gone astray.
+  if (r.enqueueStart && record) await c.jobs.ensureStart(record);
   return true;
-}
-
-/** Puts back the start job of a pending record, as the fleet pass does for one gone astray. */
-async function ensureStartJob(c: ClientInternals, rec: ProcessRecord): Promise<void> {
-  const jobId = startJobId(rec.id, rec.restarts);
-  await c.onQueue(startQueueOf(c.keys, rec), async (q) => {
-    const job = await q.getJob(jobId);
-    if (job) {
-      const state = await job.getState();
-      if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return;
-      await job.remove().catch(() => undefined);
-    }
-    await q.add('start', { id: rec.id }, { jobId, removeOnComplete: true, removeOnFail: 1000 });
-  });
 }
 
 function keyOf(keys: Keys, ref: IndexRef): string {

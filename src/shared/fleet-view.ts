@@ -2,8 +2,9 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { systemClock, type Clock } from './clock.js';
 import { DEPLOY_EVENT_TYPES } from './deploy.js';
-import { BASELINE_VERSION, versionKey, writeVersions, type Reader } from './event-versions.js';
+import { BASELINE_VERSION, NOT_READ, versionKey, writeVersions, type Reader } from './event-versions.js';
 import { EVENT_TYPES } from './events.js';
+import { BATCH_JOBS } from './jobs.js';
 import { readHostsAt } from './hosts.js';
 import type { Keys } from './keys.js';
 import { decodeStoredOrNull } from './stored.js';
@@ -16,8 +17,11 @@ export interface WriteVersionSource {
   current(): WriteVersionMap | Promise<WriteVersionMap>;
 }
 
-/** Every event type a worker announces and a writer chooses a version for: process events, then deploy events (`deploy.<type>`). */
-export const VERSIONED_TYPES: readonly string[] = [...EVENT_TYPES, ...DEPLOY_EVENT_TYPES.map((t) => versionKey(t, 'deploy'))];
+/**
+ * Every event type a worker announces and a writer chooses a version for: process events,
+ * then deploy events (`deploy.<type>`), then the batched jobs it reads (BATCH_JOBS).
+ */
+export const VERSIONED_TYPES: readonly string[] = [...EVENT_TYPES, ...DEPLOY_EVENT_TYPES.map((t) => versionKey(t, 'deploy')), BATCH_JOBS];
 
 const StoredFleetVersions = z.record(z.string(), z.number().int().nonnegative());
 
@@ -28,7 +32,14 @@ const StoredFleetVersions = z.record(z.string(), z.number().int().nonnegative())
  */
 export function encodeFleetVersions(hosts: readonly Reader[], now: number): string {
   const all = writeVersions(VERSIONED_TYPES, hosts, now);
-  return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([, v]) => v !== BASELINE_VERSION)));
+  // BATCH_JOBS is always said: a value stored by a release before it omits it, and a writer
+  // reads that omission as "not every worker reads batches".
+  return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([t, v]) => v !== BASELINE_VERSION || t === BATCH_JOBS)));
+}
+
+/** Whether a writer may hand the fleet batched jobs: only when the fleet's versions say every live worker reads them. */
+export function fleetReadsBatches(versions: WriteVersionMap): boolean {
+  return (versions[BATCH_JOBS] ?? NOT_READ) >= BASELINE_VERSION;
 }
 
 /** The stored fleet versions; an unreadable value means the baseline of every type. */

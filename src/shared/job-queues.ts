@@ -1,7 +1,9 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadBullmq } from './bullmq-loader.js';
-import { startJobId } from './jobs.js';
+import { Coalescer } from './coalesce.js';
+import { fleetReadsBatches, type WriteVersionSource } from './fleet-view.js';
+import { BATCH_MAX, startJobId } from './jobs.js';
 import type { Keys } from './keys.js';
 import type { ProcessRecord } from './record.js';
 
@@ -15,13 +17,36 @@ const KEEP = { removeOnComplete: true, removeOnFail: 1000 } as const;
  * Every job reapq puts on a queue, and the queues it puts them on (one BullMQ Queue per
  * name on one connection), for the client and the worker alike.
  */
+/** One start of a `starts` job: the record, and the id its own start job would have (startJobId). */
+export interface StartEntry {
+  id: string;
+  job: string;
+}
+
+/** The starts inside `starts` jobs, by queue, read once per look over many records (JobQueues.batchedStarts). */
+export type BatchedStarts = Map<string, Promise<Set<string>>>;
+
 export class JobQueues {
   private readonly queues = new Map<string, Queue>();
+  private readonly startBatches = new Coalescer<StartEntry>(
+    async (queue, entries) => void (await this.addStarts(queue, entries, 0)),
+    BATCH_MAX,
+  );
+  private readonly stopBatches = new Coalescer<string>((queue, ids) => this.addStops(queue, ids), BATCH_MAX);
 
   constructor(
     private readonly connection: Redis,
     private readonly keys: Keys,
+    /**
+     * What the fleet's workers read: with it, starts and stops requested in one turn of the
+     * event loop share a job once every live worker reads batched jobs; without it, one job each.
+     */
+    private readonly fleet?: WriteVersionSource,
   ) {}
+
+  private async batching(): Promise<boolean> {
+    return this.fleet !== undefined && fleetReadsBatches(await this.fleet.current());
+  }
 
   /** The queue of that name: a host's queue, the shared start queue, the deploy queue. */
   queue(name: string): Queue {
@@ -74,16 +99,57 @@ export class JobQueues {
     );
   }
 
-  /** The start job of the record's current run; its id makes a second one for the same run a no-op. */
+  /**
+   * The start job of the record's current run; its id makes a second one for the same run a
+   * no-op. Starts requested together go as one `starts` job (see Coalescer).
+   */
   async enqueueStart(rec: ProcessRecord, delayMs = 0): Promise<void> {
-    await this.on(this.startQueue(rec), (q) =>
-      q.add('start', { id: rec.id }, { ...KEEP, jobId: startJobId(rec.id, rec.restarts), delay: delayMs }),
-    );
+    const entry = { id: rec.id, job: startJobId(rec.id, rec.restarts) };
+    if (delayMs === 0 && (await this.batching())) return this.startBatches.add(this.startQueue(rec), entry);
+    await this.addStarts(this.startQueue(rec), [entry], delayMs);
   }
 
-  /** A stop job on the queue of the host that holds the record. */
+  /**
+   * One start is a `start` job under its own id; several are one `starts` job (a start in it
+   * requested again later gets its own job, and the record decides which one spawns). The id
+   * of the job added.
+   */
+  async addStarts(queue: string, entries: StartEntry[], delayMs: number, deferrals = 0): Promise<string> {
+    const [first] = entries;
+    // How often these starts found no free port: the next wait is longer (JobRouter).
+    const more = deferrals > 0 ? { deferrals } : {};
+    const job = await this.on(queue, (q) =>
+      entries.length === 1
+        ? q.add('start', { id: first!.id, ...more }, { ...KEEP, jobId: first!.job, delay: delayMs })
+        : q.add('starts', { starts: entries, ...more }, { ...KEEP, delay: delayMs }),
+    );
+    return job.id!;
+  }
+
+  /** A stop job on the queue of the host that holds the record; stops requested together share one. */
   async enqueueStop(rec: ProcessRecord & { host: string }): Promise<void> {
-    await this.on(this.keys.hostQueue(rec.host), (q) => q.add('stop', { id: rec.id }, KEEP));
+    const queue = this.keys.hostQueue(rec.host);
+    if (await this.batching()) return this.stopBatches.add(queue, rec.id);
+    await this.addStops(queue, [rec.id]);
+  }
+
+  private async addStops(queue: string, ids: string[]): Promise<void> {
+    await this.on(queue, (q) => (ids.length === 1 ? q.add('stop', { id: ids[0]! }, KEEP) : q.add('stops', { ids }, KEEP)));
+  }
+
+  /**
+   * The start job ids inside the `starts` jobs queued on a queue (waiting, delayed, active):
+   * a pending record among them has its start job, though not under its own id.
+   */
+  async batchedStarts(queue: string): Promise<Set<string>> {
+    const jobs = await this.on(queue, (q) => q.getJobs(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']));
+    const out = new Set<string>();
+    for (const j of jobs) {
+      if (j?.name !== 'starts') continue;
+      const starts = (j.data as { starts?: unknown }).starts;
+      if (Array.isArray(starts)) for (const e of starts) if (typeof (e as StartEntry)?.job === 'string') out.add((e as StartEntry).job);
+    }
+    return out;
   }
 
   /** Removes the start job of the record's current run if it is still queued (a start stopped before it ran). */
@@ -96,12 +162,18 @@ export class JobQueues {
    * between the append and the enqueue, a job failed by hand): its job is put back. True
    * when it was.
    */
-  async ensureStart(rec: ProcessRecord): Promise<boolean> {
-    const job = await this.on(this.startQueue(rec), (q) => q.getJob(startJobId(rec.id, rec.restarts)));
+  async ensureStart(rec: ProcessRecord, batched: BatchedStarts = new Map()): Promise<boolean> {
+    const queue = this.startQueue(rec);
+    const jobId = startJobId(rec.id, rec.restarts);
+    const job = await this.on(queue, (q) => q.getJob(jobId));
     if (job) {
       const state = await job.getState();
       if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
       await job.remove().catch(() => undefined);
+    } else {
+      let inBatches = batched.get(queue);
+      if (!inBatches) batched.set(queue, (inBatches = this.batchedStarts(queue)));
+      if ((await inBatches).has(jobId)) return false;
     }
     await this.enqueueStart(rec);
     return true;

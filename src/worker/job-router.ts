@@ -6,6 +6,7 @@ import type { Controller } from './controller/controller.js';
 import type { DeployRunner } from './deploy/runner.js';
 import type { DueJobs } from './due-jobs.js';
 import type { ReconcilePasses } from './passes.js';
+import type { StartEntry } from '../shared/job-queues.js';
 import type { ClusterReport } from './reconcile/lost-hosts.js';
 
 /** How long a start or deploy handed back waits before a worker fetches it again. */
@@ -25,6 +26,8 @@ export interface RouterDeps {
   reconcileMs: number;
   /** Promotes what it hands back when due on the monotonic clock, whatever the wall clock did. */
   due: Pick<DueJobs, 'watch'>;
+  /** Puts starts of a batch back on a queue as a job of their own (JobQueues.addStarts): its id. */
+  requeueStarts: (queue: string, entries: StartEntry[], delayMs: number, deferrals: number) => Promise<string>;
   log: Logger;
   clock: Clock;
 }
@@ -48,6 +51,10 @@ export class JobRouter {
       case 'stop':
         await this.deps.controller.stop(parsed.data.id, this.deps.stopBoundMs);
         return null;
+      case 'starts':
+        return this.starts(job, parsed.data.starts, token);
+      case 'stops':
+        return this.stops(parsed.data.ids);
       case 'deploy':
         // Another runner holds the service (or this worker is closing): the job comes back
         // and finds the service's deploys as far as they got.
@@ -70,13 +77,62 @@ export class JobRouter {
       const out = await controller.start(id, job.id);
       if (out.kind === 'deferred' && token) {
         // Retryable (no free port now): the job waits and comes back, with backoff.
-        const n = Number((job.data as { deferrals?: unknown }).deferrals ?? 0) || 0;
+        const n = deferralsOf(job);
         await job.updateData({ ...(job.data as object), deferrals: n + 1 });
         await this.later(job, Math.min(500 * 2 ** n, 30_000), token);
       }
     } finally {
       this.reserved--;
     }
+    return null;
+  }
+
+  /**
+   * Starts requested together: this host takes those it has room for and puts the rest back
+   * first, for any host (should it die meanwhile, the batch comes back whole, and each
+   * record says whether its start already ran). A start that found no free port goes back
+   * on its own with the single start's backoff.
+   */
+  private async starts(job: Job, entries: StartEntry[], token: string | undefined): Promise<null> {
+    const { controller, maxProcesses } = this.deps;
+    const room = this.deps.draining() ? 0 : Math.max(0, maxProcesses - controller.load - this.reserved);
+    if (room === 0 && token) await this.later(job, HAND_BACK_MS, token);
+    const take = token ? entries.slice(0, room) : entries;
+    // Counted before the first await, as a single start is.
+    this.reserved += take.length;
+    try {
+      if (take.length < entries.length) await this.requeue(job.queueName, entries.slice(take.length), HAND_BACK_MS, 0);
+    } catch (err) {
+      this.reserved -= take.length;
+      throw err;
+    }
+    const done = await Promise.allSettled(
+      take.map(async (e) => {
+        try {
+          return { e, out: await controller.start(e.id, e.job) };
+        } finally {
+          this.reserved--;
+        }
+      }),
+    );
+    const deferred = done.flatMap((d) => (d.status === 'fulfilled' && d.value.out.kind === 'deferred' ? [d.value.e] : []));
+    const n = deferralsOf(job);
+    if (deferred.length > 0) await this.requeue(job.queueName, deferred, Math.min(500 * 2 ** n, 30_000), n + 1);
+    const failed = done.find((d) => d.status === 'rejected');
+    if (failed) throw failed.reason;
+    return null;
+  }
+
+  private async requeue(queue: string, entries: StartEntry[], delayMs: number, deferrals: number): Promise<void> {
+    const jobId = await this.deps.requeueStarts(queue, entries, delayMs, deferrals);
+    this.deps.due.watch({ queue, jobId, attemptsStarted: 0 }, delayMs);
+  }
+
+  /** Stops requested together, carried out side by side; the job fails with the first that failed, once all are done. */
+  private async stops(ids: string[]): Promise<null> {
+    const done = await Promise.allSettled(ids.map((id) => this.deps.controller.stop(id, this.deps.stopBoundMs)));
+    const failed = done.find((d) => d.status === 'rejected');
+    if (failed) throw failed.reason;
     return null;
   }
 
@@ -96,4 +152,9 @@ export class JobRouter {
     });
     return { ...report, cluster };
   }
+}
+
+/** How often the job's starts found no free port (data a producer never sets; anything else reads as none). */
+function deferralsOf(job: Job): number {
+  return Number((job.data as { deferrals?: unknown }).deferrals ?? 0) || 0;
 }

@@ -112,6 +112,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     stopBoundMs: config.defaultGraceMs + 15_000,
     reconcileMs: config.reconcileMs,
     due: core.due,
+    requeueStarts: (queue, entries, delayMs, deferrals) => core.jobs.addStarts(queue, entries, delayMs, deferrals),
     log: hlog,
     clock: core.clock,
   });
@@ -175,7 +176,7 @@ function reconcilePasses(config: Config, log: Logger, core: ReturnType<typeof st
     hostId,
     now: core.clock.now,
     enqueueStart: core.enqueueStart,
-    ensureStartJob: (rec) => jobs.ensureStart(rec),
+    ensureStartJob: (rec, batched) => jobs.ensureStart(rec, batched),
     retentionMs: config.retentionMs,
     defaultGraceMs: config.defaultGraceMs,
   };
@@ -277,7 +278,7 @@ function startCore(config: Config, log: Logger, p: CoreParts) {
   const background = backgroundWork(log);
   const owner = `${config.prefix}/${config.hostId}`;
   const me = { owner, fleet: p.fleet };
-  const jobs = new JobQueues(redis, keys);
+  const jobs = new JobQueues(redis, keys, versions);
   const due = new DueJobs({ clock, promote: (job) => jobs.promoteIfDelayed(job) });
   const enqueueStart = watchedStarts(jobs, due);
   const deploys = new DeployRunner({

@@ -59,3 +59,40 @@ describe('client without a worker', () => {
     }
   });
 });
+
+describe('requests issued together', () => {
+  /** Jobs added to a queue by name, as BullMQ's own event stream of the queue tells. */
+  async function added(c: ReapqClient, queue: string): Promise<Record<string, number>> {
+    const { connection, keys } = internalsOf(c);
+    const out: Record<string, number> = {};
+    for (const [, fields] of await connection.xrange(`${keys.bullPrefix}:${queue}:events`, '-', '+')) {
+      const f = Object.fromEntries(fields.flatMap((v, i) => (i % 2 === 0 ? [[v, fields[i + 1]]] : [])));
+      if (f.event === 'added') out[f.name!] = (out[f.name!] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  it('share a few jobs, and each start still runs and each stop still ends its process', async () => {
+    const prefix = randomPrefix();
+    const c = client(prefix);
+    const w = await startWorker(testEnv(testRedisUrl(), prefix), 'h-together');
+    try {
+      const recs = await Promise.all(Array.from({ length: 40 }, () => c.start({ command: ['sleep', '1000'] })));
+      const ran = await Promise.all(recs.map((r) => c.waitFor(r.id, 'running')));
+      expect(new Set(ran.map((r) => r.pid)).size).toBe(40);
+      const starts = await added(c, internalsOf(c).keys.startQueue);
+      expect(starts.starts, 'starts jobs').toBeGreaterThan(0);
+      expect((starts.starts ?? 0) + (starts.start ?? 0)).toBeLessThan(40);
+
+      await Promise.all(recs.map((r) => c.stop(r.id)));
+      const ended = await Promise.all(recs.map((r) => c.waitFor(r.id, ['stopped', 'exited'])));
+      expect(ended.filter((r) => r.state !== 'stopped')).toEqual([]);
+      for (const r of ran) expect(carriersOf(r.id)).toEqual([]);
+      const stops = await added(c, internalsOf(c).keys.hostQueue('h-together'));
+      expect(stops.stops, 'stops jobs').toBeGreaterThan(0);
+      expect((stops.stops ?? 0) + (stops.stop ?? 0)).toBeLessThan(40);
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readableVersions, writeVersions } from '../../src/shared/event-versions.js';
 import { EVENT_TYPES } from '../../src/shared/events.js';
-import { decodeFleetVersions, encodeFleetVersions, FleetView, VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
+import { decodeFleetVersions, encodeFleetVersions, fleetReadsBatches, FleetView, VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
 
 type Host = { alive: boolean; events?: Record<string, number> };
 const NEW = readableVersions(VERSIONED_TYPES);
@@ -23,12 +23,19 @@ function fleet(hosts: Host[]) {
 }
 
 describe("a writer's view of the fleet", () => {
-  it('is stored by the fleet pass as the types not at v1, a few bytes whatever the fleet size', () => {
+  it('is stored by the fleet pass as the types not at v1, and batches, a few bytes whatever the fleet size', () => {
     const hosts = Array.from({ length: 200 }, (): Host => ({ alive: true, events: NEW }));
-    expect(encodeFleetVersions(hosts, 0)).toBe('{"start_requested":2,"drift":2,"deploy.requested":2}');
-    expect(decodeFleetVersions(encodeFleetVersions(hosts, 0))).toEqual({ start_requested: 2, drift: 2, 'deploy.requested': 2 });
+    expect(encodeFleetVersions(hosts, 0)).toBe('{"start_requested":2,"drift":2,"deploy.requested":2,"job.batches":1}');
+    const stored = decodeFleetVersions(encodeFleetVersions(hosts, 0));
+    expect(stored).toEqual({ start_requested: 2, drift: 2, 'deploy.requested': 2, 'job.batches': 1 });
+    expect(fleetReadsBatches(stored)).toBe(true);
     // One worker from before announcements: v1 of what it knew, nothing of the types added since.
-    expect(encodeFleetVersions([...hosts, OLD], 0)).toBe('{"start_failed":0,"log_lost":0,"repaired":0}');
+    expect(encodeFleetVersions([...hosts, OLD], 0)).toBe('{"start_failed":0,"log_lost":0,"repaired":0,"job.batches":0}');
+    expect(fleetReadsBatches(decodeFleetVersions(encodeFleetVersions([...hosts, OLD], 0)))).toBe(false);
+    // Stored by a release before batches (it names no job.batches): its workers cannot read them.
+    expect(fleetReadsBatches(decodeFleetVersions('{"start_requested":2}'))).toBe(false);
+    // No live worker at all: whoever comes first reads them.
+    expect(fleetReadsBatches(writeVersions(VERSIONED_TYPES, []))).toBe(true);
     // Unreadable: the baseline for every type (nothing stored: fleetView reads the heartbeats instead).
     expect(decodeFleetVersions(null)).toEqual({});
     expect(decodeFleetVersions('{"start_requested":"2"}')).toEqual({});

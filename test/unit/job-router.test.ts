@@ -24,6 +24,7 @@ function router(over: Partial<RouterDeps> & { outcome?: StartOutcome; load?: num
   const clock = manualClock();
   const started: string[] = [];
   const watched: Array<{ queue: string; jobId: string; attemptsStarted: number; ms: number }> = [];
+  const requeued: Array<{ queue: string; ids: string[]; ms: number; deferrals: number }> = [];
   const deps: RouterDeps = {
     controller: {
       load: over.load ?? 0,
@@ -38,11 +39,15 @@ function router(over: Partial<RouterDeps> & { outcome?: StartOutcome; load?: num
     stopBoundMs: 1000,
     reconcileMs: 1000,
     due: { watch: (j, ms) => void watched.push({ ...j, ms }) },
+    requeueStarts: async (queue, entries, ms, deferrals) => {
+      requeued.push({ queue, ids: entries.map((e) => e.id), ms, deferrals });
+      return `j${requeued.length + 1}`;
+    },
     log: makeLogger('silent'),
     clock,
     ...over,
   };
-  return { r: new JobRouter(deps), clock, started, watched };
+  return { r: new JobRouter(deps), clock, started, watched, requeued };
 }
 
 const run = (r: JobRouter, j: ReturnType<typeof job>) => r.handle(j as unknown as Job, 'token');
@@ -79,6 +84,42 @@ describe('job router', () => {
     }
     expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
     expect(j.data).toEqual({ id: 'p-abc', deferrals: 8 });
+  });
+
+  it('a batch of starts: the host takes what it has room for and puts the rest back for any host, watched', async () => {
+    const { r, started, requeued, watched } = router({ load: 0, maxProcesses: 2 });
+    const entries = ['p-a', 'p-b', 'p-c'].map((id) => ({ id, job: id }));
+    await run(r, job('starts', { starts: entries }));
+    expect(started).toEqual(['p-a', 'p-b']);
+    expect(requeued).toEqual([{ queue: 'q', ids: ['p-c'], ms: 250, deferrals: 0 }]);
+    expect(watched).toEqual([{ queue: 'q', jobId: 'j2', attemptsStarted: 0, ms: 250 }]);
+    // A full or drained host hands the whole batch back, as it does a single start.
+    for (const over of [{ load: 2 }, { draining: () => true }]) {
+      const full = router(over);
+      const j = job('starts', { starts: entries });
+      await expect(run(full.r, j)).rejects.toBeInstanceOf(DelayedError);
+      expect(full.started).toEqual([]);
+      expect(full.requeued).toEqual([]);
+    }
+  });
+
+  it('starts of a batch that found no free port go back together with the growing backoff', async () => {
+    const { r, requeued } = router({ outcome: { kind: 'deferred', reason: 'no free port' }, maxProcesses: 10 });
+    const entries = ['p-a', 'p-b'].map((id) => ({ id, job: id }));
+    await run(r, job('starts', { starts: entries, deferrals: 3 }));
+    expect(requeued).toEqual([{ queue: 'q', ids: ['p-a', 'p-b'], ms: 4000, deferrals: 4 }]);
+  });
+
+  it('a batch of stops stops each; the job fails once all are done when one failed', async () => {
+    const stopped: string[] = [];
+    const stop = async (id: string) => {
+      if (id === 'p-b') throw new Error('redis away');
+      stopped.push(id);
+    };
+    const { r } = router({ controller: { load: 0, start: async () => ({ kind: 'spawned' }), stop } });
+    await expect(run(r, job('stops', { ids: ['p-a', 'p-b', 'p-c'] }))).rejects.toThrow('redis away');
+    expect(stopped).toEqual(['p-a', 'p-c']);
+    await expect(run(r, job('stops', { ids: [] }))).rejects.toThrow(/malformed stops job/);
   });
 
   it('a deploy whose service another runner holds comes back; a malformed job is refused', async () => {

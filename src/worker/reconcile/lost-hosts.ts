@@ -1,3 +1,4 @@
+import type { BatchedStarts } from '../../shared/job-queues.js';
 import type { Redis } from 'ioredis';
 import type { EventStore } from '../../shared/event-store.js';
 import { publishFleetVersions } from '../../shared/fleet-view.js';
@@ -37,8 +38,8 @@ export interface ClusterDeps {
   hostId: string;
   now: () => number;
   enqueueStart: (rec: ProcessRecord, delayMs: number) => Promise<void>;
-  /** Puts back the start job of a pending record if it is gone; true if it did. */
-  ensureStartJob: (rec: ProcessRecord) => Promise<boolean>;
+  /** Puts back the start job of a pending record if it is gone (not even in a batch, read once per pass); true if it did. */
+  ensureStartJob: (rec: ProcessRecord, batched: BatchedStarts) => Promise<boolean>;
   /** Finished records older than this are pruned (0: never). */
   retentionMs: number;
   /** The grace period of a record that has none: how long a cut host's self-stop of it may take. */
@@ -154,6 +155,7 @@ async function markLostHosts(deps: ClusterDeps, beats: Beats, report: ClusterRep
  * pending for a while: a fresh one's job may still be on its way.
  */
 async function settlePending(deps: ClusterDeps, beats: Beats, report: ClusterReport): Promise<void> {
+  const batched: BatchedStarts = new Map();
   for (const rec of await deps.store.getMany(await deps.store.pendingIds())) {
     if (rec.state !== 'pending' || rec.desired !== 'running') continue;
     // Pinned to a host no worker will serve: it ends here (a restart just scheduled above included).
@@ -163,7 +165,7 @@ async function settlePending(deps: ClusterDeps, beats: Beats, report: ClusterRep
       continue;
     }
     if (beats.now - Date.parse(rec.updatedAt) < STRAY_AFTER_MS) continue;
-    if (await deps.ensureStartJob(rec)) {
+    if (await deps.ensureStartJob(rec, batched)) {
       report.requeued.push(rec.id);
       deps.log.warn({ processId: rec.id }, 'pending with no start job: enqueued it again');
     }
