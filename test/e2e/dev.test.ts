@@ -78,7 +78,8 @@ describe('reapq dev', () => {
     });
     const out = track(dev);
     await until(() => devFile(dataDir)?.apiUrl, 20_000, 'dev up');
-    expect(out.output()).toContain('--keep: the processes keep running');
+    // The banner follows the instance file (a loaded run read the file before it came).
+    await until(() => out.output().includes('--keep: the processes keep running'), 10_000, 'the --keep banner');
     const started = await cli(env, ['start', '--wait', '--json', '--', 'sleep', '1000']);
     expect(started.code, started.stderr).toBe(0);
     const rec = JSON.parse(started.stdout) as { id: string; pgid: number };
