@@ -33,16 +33,29 @@ const cmdline = (pid: number) => {
   }
 };
 
-describe.skipIf(!support.ok)('cgroup mode', () => {
+/**
+ * A worker started with `args` and a client on a fresh prefix for the enclosing describe
+ * block, handed to `use` once up; afterwards what still runs is stopped, then the worker,
+ * which must exit cleanly.
+ */
+function modeWorker(hostId: string, args: string[], use: (w: TestWorker, c: ReapqClient) => void) {
   const prefix = randomPrefix();
   const env = testEnv(testRedisUrl(), prefix);
+  let w: TestWorker | undefined;
+  let c: ReapqClient | undefined;
+  beforeAll(async () => {
+    w = await startWorker(env, hostId, args);
+    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
+    use(w, c);
+  });
+  afterAll(() => stopEverything(c, w));
+  return { prefix, env };
+}
+
+describe.skipIf(!support.ok)('cgroup mode', () => {
   let worker: TestWorker;
   let c: ReapqClient;
-  beforeAll(async () => {
-    worker = await startWorker(env, 'h-cg', ['--containment', 'cgroup', '--forkers', '2']);
-    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  });
-  afterAll(() => stopEverything(c, worker));
+  const { prefix, env } = modeWorker('h-cg', ['--containment', 'cgroup', '--forkers', '2'], (w, cl) => ([worker, c] = [w, cl]));
 
   it('runs each process in its own leaf cgroup, entered before the program ran, and says so', async () => {
     const rec = await c.start({ command: ['sh', '-c', 'sleep 300 & exec sleep 301'] });
@@ -186,15 +199,8 @@ describe.skipIf(!support.ok)('cgroup mode', () => {
 });
 
 describe.skipIf(!support.ok)('cgroup limits', () => {
-  const prefix = randomPrefix();
-  const env = testEnv(testRedisUrl(), prefix);
-  let worker: TestWorker;
   let c: ReapqClient;
-  beforeAll(async () => {
-    worker = await startWorker(env, 'h-lim', ['--containment', 'cgroup']);
-    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  });
-  afterAll(() => stopEverything(c, worker));
+  const { env } = modeWorker('h-lim', ['--containment', 'cgroup'], (_w, cl) => (c = cl));
 
   it('ends a process past --memory 64M with reason oom, the limit on the record, and restarts it by policy', async () => {
     // tail keeps the one endless "line" of /dev/zero in memory: it grows until the OOM killer.
@@ -310,18 +316,8 @@ describe.skipIf(!support.ok)('cgroup limits', () => {
 });
 
 describe('process mode (--containment process)', () => {
-  const prefix = randomPrefix();
-  const env = testEnv(testRedisUrl(), prefix);
-  let worker: TestWorker;
   let c: ReapqClient;
-  beforeAll(async () => {
-    worker = await startWorker(env, 'h-proc', ['--containment', 'process']);
-    c = new ReapqClient({ redisUrl: testRedisUrl(), prefix, env: {} });
-  });
-  afterAll(async () => {
-    await c.close();
-    expect(await worker.stop()).toBe(0);
-  });
+  const { env } = modeWorker('h-proc', ['--containment', 'process'], (_w, cl) => (c = cl));
 
   it('says so, and fails a start that asks for a limit with the reason instead of running it unlimited', async () => {
     const hosts = JSON.parse((await cli(env, ['hosts', '--json'])).stdout);
