@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { systemClock, type Clock } from './clock.js';
 import { DEPLOY_EVENT_TYPES } from './deploy.js';
-import { BASELINE_VERSION, NOT_READ, versionKey, writeVersions, type Reader } from './event-versions.js';
+import { BASELINE_VERSION, isReader, NOT_READ, versionKey, writeVersions, type Reader } from './event-versions.js';
 import { EVENT_TYPES } from './events.js';
 import { BATCH_JOBS } from './jobs.js';
 import { readHostsAt } from './hosts.js';
@@ -31,10 +31,20 @@ const StoredFleetVersions = z.record(z.string(), z.number().int().nonnegative())
  * many hosts there are and a writer's read of it costs the same in a fleet of 2 or 200.
  */
 export function encodeFleetVersions(hosts: readonly Reader[], now: number): string {
-  const all = writeVersions(VERSIONED_TYPES, hosts, now);
+  const all = fleetVersions(hosts, now);
   // BATCH_JOBS is always said: a value stored by a release before it omits it, and a writer
   // reads that omission as "not every worker reads batches".
   return JSON.stringify(Object.fromEntries(Object.entries(all).filter(([t, v]) => v !== BASELINE_VERSION || t === BATCH_JOBS)));
+}
+
+/**
+ * Per versioned type, what every live worker reads. With no live worker, any release
+ * reads the baseline of an event, but batched jobs wait for a worker that says it reads
+ * them: the first to come may be of a release before them.
+ */
+export function fleetVersions(hosts: readonly Reader[], now: number): Record<string, number> {
+  const all = writeVersions(VERSIONED_TYPES, hosts, now);
+  return hosts.some((h) => isReader(h, now)) ? all : { ...all, [BATCH_JOBS]: NOT_READ };
 }
 
 /** Whether a writer may hand the fleet batched jobs: only when the fleet's versions say every live worker reads them. */
@@ -122,7 +132,7 @@ export function fleetView(
       // No fleet pass of this release lately (none live, the fleet just started, or workers of
       // an earlier release held the pass): the heartbeats themselves, until the key is back.
       const { now, hosts } = await readHostsAt(redis, keys.hosts);
-      return writeVersions(VERSIONED_TYPES, hosts, now);
+      return fleetVersions(hosts, now);
     },
     periodMs,
     () => clock.mono(),

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { readableVersions, writeVersions } from '../../src/shared/event-versions.js';
 import { EVENT_TYPES } from '../../src/shared/events.js';
-import { decodeFleetVersions, encodeFleetVersions, fleetReadsBatches, FleetView, VERSIONED_TYPES } from '../../src/shared/fleet-view.js';
+import {
+  decodeFleetVersions,
+  encodeFleetVersions,
+  fleetReadsBatches,
+  fleetVersions,
+  FleetView,
+  VERSIONED_TYPES,
+} from '../../src/shared/fleet-view.js';
 
 type Host = { alive: boolean; events?: Record<string, number> };
 const NEW = readableVersions(VERSIONED_TYPES);
@@ -34,8 +41,10 @@ describe("a writer's view of the fleet", () => {
     expect(fleetReadsBatches(decodeFleetVersions(encodeFleetVersions([...hosts, OLD], 0)))).toBe(false);
     // Stored by a release before batches (it names no job.batches): its workers cannot read them.
     expect(fleetReadsBatches(decodeFleetVersions('{"start_requested":2}'))).toBe(false);
-    // No live worker at all: whoever comes first reads them.
-    expect(fleetReadsBatches(writeVersions(VERSIONED_TYPES, []))).toBe(true);
+    // No live worker at all: the first to come may be of a release before batches.
+    expect(fleetReadsBatches(fleetVersions([], 0))).toBe(false);
+    expect(fleetReadsBatches(decodeFleetVersions(encodeFleetVersions([], 0)))).toBe(false);
+    expect(fleetReadsBatches(fleetVersions([{ alive: true, events: NEW }], 0))).toBe(true);
     // Unreadable: the baseline for every type (nothing stored: fleetView reads the heartbeats instead).
     expect(decodeFleetVersions(null)).toEqual({});
     expect(decodeFleetVersions('{"start_requested":"2"}')).toEqual({});
