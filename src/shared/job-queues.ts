@@ -13,10 +13,6 @@ const loadQueue = (): typeof Queue => (QueueClass ??= loadBullmq().Queue);
 /** Finished jobs go; failed ones stay a while for `reapq queues` and a human to look at. */
 const KEEP = { removeOnComplete: true, removeOnFail: 1000 } as const;
 
-/**
- * Every job reapq puts on a queue, and the queues it puts them on (one BullMQ Queue per
- * name on one connection), for the client and the worker alike.
- */
 /** One start of a `starts` job: the record, and the id its own start job would have (startJobId). */
 export interface StartEntry {
   id: string;
@@ -26,6 +22,10 @@ export interface StartEntry {
 /** The starts inside `starts` jobs, by queue, read once per look over many records (JobQueues.batchedStarts). */
 export type BatchedStarts = Map<string, Promise<Set<string>>>;
 
+/**
+ * Every job reapq puts on a queue, and the queues it puts them on (one BullMQ Queue per
+ * name on one connection), for the client and the worker alike.
+ */
 export class JobQueues {
   private readonly queues = new Map<string, Queue>();
   private readonly startBatches = new Coalescer<StartEntry>(
