@@ -5,7 +5,7 @@
 // `stop --wait` until the tree is gone, each one process timed from spawn to exit, beside
 // `node -e 0` timed the same way. Goal: each under 150 ms.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, benchRuns, cleanEnv, envInt, figure, now, percentile, printFigure, runBench } from './lib.mjs';
@@ -16,11 +16,15 @@ const N = envInt('BENCH_N', 20, 3); // hyperfine runs per command per round
 function hyperfine(commands, env) {
   const dir = mkdtempSync(join(tmpdir(), 'reapq-hf-'));
   const file = join(dir, 'hf.json');
-  execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(N), '--export-json', file, ...commands], {
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return JSON.parse(readFileSync(file, 'utf8')).results.map((r) => r.median * 1000);
+  try {
+    execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(N), '--export-json', file, ...commands], {
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    return JSON.parse(readFileSync(file, 'utf8')).results.map((r) => r.median * 1000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 await runBench('cli-start', `cold start of bin/reapq commands (hyperfine, ${N} runs each) beside node -e 0`, async (ctx) => {
