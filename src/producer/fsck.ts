@@ -180,10 +180,7 @@ async function readStartJobs(c: ClientInternals, records: RecordSnapshot[]): Pro
     const { queue, jobId } = c.jobs.startJobOf(rec);
     const state = await c.onQueue(queue, (q) => q.getJobState(jobId));
     if (state !== 'unknown') out[rec.id] = state;
-    else {
-      if (!batched.has(queue)) batched.set(queue, c.jobs.batchedStarts(queue));
-      out[rec.id] = (await batched.get(queue)!).has(jobId) ? 'waiting' : null;
-    }
+    else out[rec.id] = (await c.jobs.inBatch(queue, jobId, batched)) ? 'waiting' : null;
   }
   return out;
 }

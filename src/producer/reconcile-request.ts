@@ -17,13 +17,15 @@ export async function requestReconcile(c: ClientInternals, hostId: string, timeo
   );
   const deadline = systemClock.mono() + timeoutMs;
   for (;;) {
-    const j = await Job.fromId(q, job.id!);
-    // The job is read again once it is over: the copy read before may predate its end, with
-    // no report yet (a report of null came back when the pass ended between the two reads).
-    if (j && (await j.isCompleted())) return (await Job.fromId(q, job.id!))!.returnvalue as ReconcileReport;
-    if (j && (await j.isFailed())) throw new Error(`reconcile on ${hostId} failed: ${(await Job.fromId(q, job.id!))?.failedReason}`);
+    const state = await q.getJobState(job.id!);
+    if (state === 'completed' || state === 'failed') {
+      // Read once it is over: a copy read before its end holds no report yet.
+      const done = await Job.fromId(q, job.id!);
+      if (state === 'completed') return done!.returnvalue as ReconcileReport;
+      throw new Error(`reconcile on ${hostId} failed: ${done?.failedReason}`);
+    }
     if (systemClock.mono() > deadline) {
-      if (j && (await j.isWaiting())) await j.remove().catch(() => undefined);
+      if (state === 'waiting') await q.remove(job.id!).catch(() => undefined);
       throw new TimeoutError(`no report from ${hostId} within ${timeoutMs} ms (is its worker running?)`, timeoutMs);
     }
     await systemClock.sleep(50);

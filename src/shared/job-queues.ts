@@ -138,10 +138,17 @@ export class JobQueues {
   }
 
   /**
-   * The start job ids inside the `starts` jobs queued on a queue (waiting, delayed, active):
-   * a pending record among them has its start job, though not under its own id.
+   * Whether a start job id is inside a `starts` job queued on the queue: its record has its
+   * start job, though not under its own id. The queue's batches are read once per `batched`.
    */
-  async batchedStarts(queue: string): Promise<Set<string>> {
+  async inBatch(queue: string, jobId: string, batched: BatchedStarts): Promise<boolean> {
+    let ids = batched.get(queue);
+    if (!ids) batched.set(queue, (ids = this.batchedStarts(queue)));
+    return (await ids).has(jobId);
+  }
+
+  /** The start job ids inside the `starts` jobs queued on a queue (waiting, delayed, active). */
+  private async batchedStarts(queue: string): Promise<Set<string>> {
     const jobs = await this.on(queue, (q) => q.getJobs(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']));
     const out = new Set<string>();
     for (const j of jobs) {
@@ -170,11 +177,7 @@ export class JobQueues {
       const state = await job.getState();
       if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
       await job.remove().catch(() => undefined);
-    } else {
-      let inBatches = batched.get(queue);
-      if (!inBatches) batched.set(queue, (inBatches = this.batchedStarts(queue)));
-      if ((await inBatches).has(jobId)) return false;
-    }
+    } else if (await this.inBatch(queue, jobId, batched)) return false;
     await this.enqueueStart(rec);
     return true;
   }

@@ -1,12 +1,12 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Clock } from '../shared/clock.js';
+import type { StartEntry } from '../shared/job-queues.js';
 import { parseJob } from '../shared/jobs.js';
 import type { Logger } from '../shared/logger.js';
 import type { Controller } from './controller/controller.js';
 import type { DeployRunner } from './deploy/runner.js';
 import type { DueJobs } from './due-jobs.js';
 import type { ReconcilePasses } from './passes.js';
-import type { StartEntry } from '../shared/job-queues.js';
 import type { ClusterReport } from './reconcile/lost-hosts.js';
 
 /** How long a start or deploy handed back waits before a worker fetches it again. */

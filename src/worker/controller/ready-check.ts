@@ -24,8 +24,11 @@ export function checkReady(deps: ReadyDeps, h: Held, rec: ProcessRecord): void {
   // The timeout runs from the spawn on the monotonic clock, which no wall-clock step moves.
   // A run this worker adopted started under another: only the recorded start (wall time) says when.
   const { clock } = deps;
-  const wallDeadline = (rec.startedAt ? Date.parse(rec.startedAt) : clock.now()) + rec.ready!.timeoutMs;
-  const deadline = h.spawnedMono !== null ? h.spawnedMono + rec.ready!.timeoutMs : clock.mono() + (wallDeadline - clock.now());
+  const timeoutMs = rec.ready!.timeoutMs;
+  const deadline =
+    h.spawnedMono !== null
+      ? h.spawnedMono + timeoutMs
+      : clock.mono() + ((rec.startedAt ? Date.parse(rec.startedAt) : clock.now()) + timeoutMs - clock.now());
   const pid = rec.pid;
   const p = awaitReady(rec.ready!, {
     port: rec.port,

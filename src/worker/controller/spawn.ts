@@ -1,7 +1,7 @@
-import type { Clock } from '../../shared/clock.js';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { nanoid } from 'nanoid';
+import type { Clock } from '../../shared/clock.js';
 import { daemonUnfollowable } from '../../shared/daemon.js';
 import type { EventStore } from '../../shared/event-store.js';
 import type { Logger } from '../../shared/logger.js';

@@ -1,7 +1,7 @@
-import type { BatchedStarts } from '../../shared/job-queues.js';
 import type { Redis } from 'ioredis';
 import type { EventStore } from '../../shared/event-store.js';
 import { publishFleetVersions } from '../../shared/fleet-view.js';
+import type { BatchedStarts } from '../../shared/job-queues.js';
 import { liveness, readHostsAt } from '../../shared/hosts.js';
 import type { Keys } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
