@@ -263,6 +263,26 @@ describe('decide', () => {
     );
     expect(done).toMatchObject([{ kind: 'append', events: [{ type: 'stopped', how: 'escalated' }] }, { kind: 'forget' }]);
   });
+  it('removes the leaf of a run whose tree is gone before the record says it ended (stopped, not_ready, exited)', () => {
+    const gone = { members: [], groupAlive: false, leader: 'gone' as const };
+    const local = localOf({ kill: { deadline: 900, killSentAt: null, polls: 4 }, exitRecorded: true, leaf: 'p@r1' });
+    const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
+    expect(kinds(input({ rec: stopping, local, tree: gone }))).toEqual(['release-leaf', 'append', 'forget']);
+    const exited = rec({ state: 'exited', desired: 'running', exitCode: 0 });
+    expect(kinds(input({ rec: exited, local: { ...local, kill: { deadline: null, killSentAt: null, polls: 0 } }, tree: gone }))).toEqual([
+      'release-leaf',
+      'forget',
+    ]);
+    const failing = localOf({
+      ready: { ok: false, reason: 'no answer' },
+      notReadyStop: true,
+      leaf: 'p@r1',
+      kill: { deadline: 900, killSentAt: null, polls: 4 },
+    });
+    expect(kinds(input({ rec: rec({ state: 'starting' }), local: failing, tree: gone }))).toContain('release-leaf');
+    // Process mode: no leaf, nothing to release.
+    expect(kinds(input({ rec: stopping, local: { ...local, leaf: null }, tree: gone }))).toEqual(['append', 'forget']);
+  });
   it("a stop whose leader's exit comes with its tree gone: exited and stopped in one append, exited first", () => {
     const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
     const signalled = { deadline: 1500, killSentAt: null, polls: 1 };

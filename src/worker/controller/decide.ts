@@ -79,7 +79,7 @@ export function decide(i: DecideInput): Action[] {
 
   // Final states: nothing of the tree may stay, then the port and the restart policy.
   if (alive) return killOnly(i, local, rec);
-  const out: Action[] = [];
+  const out: Action[] = releaseLeaf(local);
   if (local && local.kill.deadline !== null && rec.state !== 'stopped')
     out.push({ kind: 'append', events: [{ type: 'stopped', how: 'leftovers', run }] });
   if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
@@ -210,7 +210,15 @@ function notReady(i: DecideInput, rec: ProcessRecord, local: Local, why: string,
   const step = stepOf(i, local.kill, tree, rec.graceMs ?? i.defaultGraceMs);
   const note: Action[] = local.notReadyStop ? [] : [{ kind: 'note-not-ready' }];
   if (step.kind !== 'done') return [...note, ...killSteps(i, step, local.kill, tree, rec.stopSignal ?? 'SIGTERM', rec, 'kill-pending')];
-  return [...note, { kind: 'append', events: [{ type: 'not_ready', reason: why, run: rec.runId ?? undefined }] }];
+  return [...note, ...releaseLeaf(local), { kind: 'append', events: [{ type: 'not_ready', reason: why, run: rec.runId ?? undefined }] }];
+}
+
+/**
+ * A record that says its run ended has nothing of it left, its cgroup included: a caller of
+ * `stop --wait` may reuse the name or count the host's cgroups the moment it returns.
+ */
+function releaseLeaf(local: Local | null): Action[] {
+  return local?.leaf ? [{ kind: 'release-leaf' }] : [];
 }
 
 /** The recorded pid means nothing any more (reused, or the host rebooted): lost, never touched. */
@@ -328,7 +336,10 @@ function stopping(i: DecideInput, rec: ProcessRecord, local: Local | null, tree:
     if (local.goneSince === null) return [{ kind: 'note-gone' }, { kind: 'requeue', ms: 10 }];
     if (i.mono - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 10 }];
   }
-  const out: Action[] = [{ kind: 'append', events: [{ type: 'stopped', how: step.escalated ? 'escalated' : 'requested', run }] }];
+  const out: Action[] = [
+    ...releaseLeaf(local),
+    { kind: 'append', events: [{ type: 'stopped', how: step.escalated ? 'escalated' : 'requested', run }] },
+  ];
   if (rec.requestedPort === 'auto' && rec.port !== null) out.push({ kind: 'release-port', port: rec.port });
   if (local) out.push({ kind: 'forget' });
   return out;

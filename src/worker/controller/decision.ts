@@ -108,6 +108,8 @@ export type Action =
   /** Not this fleet's (drift `foreign`): reported, never signalled. */
   | { kind: 'foreign'; pids: number[]; leaf?: string }
   | { kind: 'clear-leaf'; leaf: string }
+  /** The run's tree is gone: its last usage saved and its leaf removed before its end is written. */
+  | { kind: 'release-leaf' }
   | { kind: 'release-port'; port: number }
   | { kind: 'enqueue-start'; delayMs: number }
   | { kind: 'adopt' }

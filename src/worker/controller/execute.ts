@@ -102,6 +102,9 @@ export class Executor {
         case 'clear-leaf':
           await this.clearLeaf(run, a.leaf);
           break;
+        case 'release-leaf':
+          if (held) await this.deps.leaves?.release(key, held);
+          break;
         case 'release-port':
           await this.deps.ports.release(a.port, id);
           break;

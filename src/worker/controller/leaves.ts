@@ -76,6 +76,28 @@ export class Leaves {
     );
   }
 
+  /**
+   * The run's tree is gone: the last reading of what it used is saved and its leaf removed,
+   * both awaited, so the end written next is true of the cgroup too. A member killed a
+   * moment ago may still be leaving the leaf: its emptying is awaited briefly; a leaf still
+   * in use then is left to retire() and the reconcile pass.
+   */
+  async release(key: string, held: Held): Promise<void> {
+    const cg = this.deps.cgroups;
+    const leaf = held.leaf;
+    if (!leaf) return;
+    await this.emptied(leaf, 500);
+    const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
+    if (u) {
+      try {
+        await this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.deps.hostId, at: this.deps.clock.now() }]]);
+      } catch {
+        // The reading only informs; Redis away must not hold the run's end back (its append meets the same Redis).
+      }
+    }
+    await cg.remove(leaf);
+  }
+
   /** Resolves once the leaf is empty (watched), or after ms. */
   private emptied(leaf: string, ms: number): Promise<void> {
     const cg = this.deps.cgroups;
