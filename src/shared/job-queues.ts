@@ -19,6 +19,22 @@ export interface StartEntry {
   job: string;
 }
 
+/** Whether a record still waits for the start an entry of a `starts` job carries. */
+export function wantsStart(rec: ProcessRecord, e: StartEntry): boolean {
+  return rec.state === 'pending' && rec.desired === 'running' && startJobId(rec.id, rec.restarts) === e.job;
+}
+
+/** The entries whose record still waits for their start; a record that cannot be read keeps its entry (the fleet pass judges it). */
+export async function stillWanted(
+  store: { readMany(ids: readonly string[]): Promise<{ records: ProcessRecord[]; corrupt: Array<{ id: string }> }> },
+  entries: StartEntry[],
+): Promise<StartEntry[]> {
+  const { records, corrupt } = await store.readMany(entries.map((e) => e.id));
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const unreadable = new Set(corrupt.map((c) => c.id));
+  return entries.filter((e) => unreadable.has(e.id) || (byId.has(e.id) && wantsStart(byId.get(e.id)!, e)));
+}
+
 /** The starts inside `starts` jobs, by queue, read once per look over many records (JobQueues.batchedStarts). */
 export type BatchedStarts = Map<string, Promise<Set<string>>>;
 

@@ -28,6 +28,8 @@ export interface RouterDeps {
   due: Pick<DueJobs, 'watch'>;
   /** Puts starts of a batch back on a queue as a job of their own (JobQueues.addStarts): its id. */
   requeueStarts: (queue: string, entries: StartEntry[], delayMs: number, deferrals: number) => Promise<string>;
+  /** The entries whose record still waits for that very start (pending, wanted running, same run); unreadable ones kept. */
+  stillWanted: (entries: StartEntry[]) => Promise<StartEntry[]>;
   log: Logger;
   clock: Clock;
 }
@@ -96,7 +98,7 @@ export class JobRouter {
   private async starts(job: Job, entries: StartEntry[], token: string | undefined): Promise<null> {
     const { controller, maxProcesses } = this.deps;
     const room = this.deps.draining() ? 0 : Math.max(0, maxProcesses - controller.load - this.reserved);
-    if (room === 0 && token) await this.later(job, HAND_BACK_MS, token);
+    if (room === 0 && token) return this.handBack(job, entries, token);
     const take = token ? entries.slice(0, room) : entries;
     // Counted before the first await, as a single start is.
     this.reserved += take.length;
@@ -120,6 +122,22 @@ export class JobRouter {
     if (deferred.length > 0) await this.requeue(job.queueName, deferred, Math.min(500 * 2 ** n, 30_000), n + 1);
     const failed = done.find((d) => d.status === 'rejected');
     if (failed) throw failed.reason;
+    return null;
+  }
+
+  /**
+   * A full or drained host hands a batch back, less the starts nobody waits for any more: a
+   * single start's job is withdrawn by its stop, a start inside a batch cannot be, and would
+   * otherwise come back every 250 ms for as long as no host has room.
+   */
+  private async handBack(job: Job, entries: StartEntry[], token: string): Promise<null> {
+    const wanted = await this.deps.stillWanted(entries);
+    if (wanted.length === entries.length) return this.later(job, HAND_BACK_MS, token);
+    if (wanted.length > 0) await this.requeue(job.queueName, wanted, HAND_BACK_MS, deferralsOf(job));
+    this.deps.log.info(
+      { withdrawn: entries.length - wanted.length, kept: wanted.length },
+      'starts no longer wanted left out of a batch handed back',
+    );
     return null;
   }
 

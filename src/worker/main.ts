@@ -5,7 +5,7 @@ import { DEFAULT_FORKERS, DEFAULT_START_CONCURRENCY } from '../shared/defaults.j
 import { DeployStore } from '../shared/deploy-store.js';
 import { EventStore } from '../shared/event-store.js';
 import { fleetView } from '../shared/fleet-view.js';
-import { JobQueues } from '../shared/job-queues.js';
+import { JobQueues, stillWanted } from '../shared/job-queues.js';
 import { makeKeys, type Keys } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { connect } from '../shared/redis.js';
@@ -113,6 +113,7 @@ export async function runWorker(config: Config, log: Logger, opts: WorkerOptions
     reconcileMs: config.reconcileMs,
     due: core.due,
     requeueStarts: (queue, entries, delayMs, deferrals) => core.jobs.addStarts(queue, entries, delayMs, deferrals),
+    stillWanted: (entries) => stillWanted(core.store, entries),
     log: hlog,
     clock: core.clock,
   });

@@ -109,4 +109,36 @@ describe('several hosts', () => {
     expect(await stopGracefully(a)).toBe(0);
     expect(await stopGracefully(b)).toBe(0);
   });
+
+  it('drops starts stopped while they waited from a batch a full host hands back, and the batch once none is left', async () => {
+    const a = await host('h-full', ['--max-processes', '1']);
+    const first = await c.start({ command: ['sleep', '1000'] });
+    await c.waitFor(first.id, 'running');
+    // Issued in one turn: one `starts` job, which the full host keeps handing back.
+    const recs = await Promise.all([1, 2, 3].map(() => c.start({ command: ['sleep', '1000'] })));
+    const queue = internalsOf(c).queue(internalsOf(c).keys.startQueue);
+    const queued = async () => {
+      const n = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+      return Object.values(n).reduce((x, y) => x + y, 0);
+    };
+    await until(
+      async () => (await queue.getJobs(['delayed'])).some((j) => j.name === 'starts' && j.processedOn),
+      5000,
+      'the batch handed back',
+    );
+    await c.stop(recs[0]!.id);
+    // Positive signal: the batch comes back holding only the two still wanted.
+    await until(
+      async () => (await queue.getJobs(['delayed', 'waiting'])).some((j) => j.name === 'starts' && j.data.starts.length === 2),
+      5000,
+      'the batch without the stopped start',
+    );
+    for (const r of recs.slice(1)) await c.stop(r.id);
+    await until(async () => (await queued()) === 0, 5000, 'no start left on the queue');
+    for (const r of recs) expect((await c.get(r.id)).state).toBe('stopped');
+    expect((await c.get(first.id)).state).toBe('running');
+    await c.stop(first.id);
+    await c.waitFor(first.id, 'stopped');
+    expect(await stopGracefully(a)).toBe(0);
+  });
 });

@@ -4,6 +4,8 @@ import { manualClock } from '../../src/shared/clock.js';
 import { makeLogger } from '../../src/shared/logger.js';
 import type { StartOutcome } from '../../src/worker/controller/controller.js';
 import { JobRouter, type RouterDeps } from '../../src/worker/job-router.js';
+import { stillWanted } from '../../src/shared/job-queues.js';
+import type { ProcessRecord } from '../../src/shared/record.js';
 
 /** A BullMQ job as the router sees it: what it was moved to and the data it was given. */
 function job(name: string, data: Record<string, unknown>) {
@@ -43,6 +45,7 @@ function router(over: Partial<RouterDeps> & { outcome?: StartOutcome; load?: num
       requeued.push({ queue, ids: entries.map((e) => e.id), ms, deferrals });
       return `j${requeued.length + 1}`;
     },
+    stillWanted: async (entries) => entries,
     log: makeLogger('silent'),
     clock,
     ...over,
@@ -103,6 +106,21 @@ describe('job router', () => {
     }
   });
 
+  it('a full host hands a batch back without the starts nobody waits for any more; none left, the job ends', async () => {
+    const entries = ['p-a', 'p-b', 'p-c'].map((id) => ({ id, job: id }));
+    const stoppedMeanwhile = new Set(['p-b']);
+    const some = router({ load: 2, stillWanted: async (es) => es.filter((e) => !stoppedMeanwhile.has(e.id)) });
+    const j = job('starts', { starts: entries, deferrals: 1 });
+    await expect(run(some.r, j)).resolves.toBeNull();
+    expect(j.delayedTo).toBeNull();
+    expect(some.started).toEqual([]);
+    expect(some.requeued).toEqual([{ queue: 'q', ids: ['p-a', 'p-c'], ms: 250, deferrals: 1 }]);
+    const none = router({ draining: () => true, stillWanted: async () => [] });
+    await expect(run(none.r, job('starts', { starts: entries }))).resolves.toBeNull();
+    expect(none.requeued).toEqual([]);
+    expect(none.watched).toEqual([]);
+  });
+
   it('starts of a batch that found no free port go back together with the growing backoff', async () => {
     const { r, requeued } = router({ outcome: { kind: 'deferred', reason: 'no free port' }, maxProcesses: 10 });
     const entries = ['p-a', 'p-b'].map((id) => ({ id, job: id }));
@@ -128,5 +146,21 @@ describe('job router', () => {
     await expect(run(r, j)).rejects.toBeInstanceOf(DelayedError);
     await expect(run(r, job('start', { id: 42 }))).rejects.toThrow(/malformed start job/);
     await expect(run(r, job('constructor', {}))).rejects.toThrow(/unknown job name/);
+  });
+});
+
+describe('stillWanted', () => {
+  const rec = (over: Partial<ProcessRecord>) => ({ state: 'pending', desired: 'running', restarts: 0, ...over }) as ProcessRecord;
+  it('keeps the starts whose record waits for that very start, and those whose record cannot be read', async () => {
+    const records = [
+      rec({ id: 'p-a' }),
+      rec({ id: 'p-b', state: 'stopped', desired: 'stopped' }),
+      rec({ id: 'p-c', restarts: 2 }),
+      rec({ id: 'p-d', state: 'running' }),
+    ];
+    const store = { readMany: async () => ({ records, corrupt: [{ id: 'p-e' }] }) };
+    const entries = ['p-a', 'p-b', 'p-c', 'p-d', 'p-e', 'p-gone'].map((id) => ({ id, job: id }));
+    entries.push({ id: 'p-c', job: 'p-c.r2' });
+    expect((await stillWanted(store, entries)).map((e) => e.job)).toEqual(['p-a', 'p-e', 'p-c.r2']);
   });
 });
