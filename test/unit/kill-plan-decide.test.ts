@@ -240,6 +240,17 @@ describe('decide', () => {
     expect(decide(input({ local: own, tree: gone }))).toEqual([
       { kind: 'append', events: [{ type: 'exited', code: 0, signal: null, how: 'exited', run: 'r1' }] },
     ]);
+    // The stop's end was recorded here too, and lost with the rest: still named.
+    const recorded = localOf({ ...lostStop, driftRecorded: true, exitRecorded: true });
+    expect(decide(input({ local: recorded, tree: gone }))).toMatchObject([
+      {
+        kind: 'append',
+        events: [
+          { type: 'drift', kind: 'missed-exit', detail: /no longer holds/ },
+          { type: 'exited', how: 'unknown' },
+        ],
+      },
+    ]);
   });
   it('a pid reused by another process is lost, never signalled', () => {
     const out = decide(input({ local: null, tree: { members: [], groupAlive: false, leader: 'reused' } }));
@@ -296,6 +307,12 @@ describe('decide', () => {
         ],
       },
       { kind: 'forget' },
+    ]);
+    // Cgroup mode: the leaf goes first, then the one append.
+    expect(kinds(input({ rec: stopping, local: localOf({ kill: signalled, exit, leaf: 'p@r1' }), tree: gone }))).toEqual([
+      'release-leaf',
+      'append',
+      'forget',
     ]);
     // A member still alive: the exit alone, the kill plan goes on for the rest.
     const left = { members: [11], groupAlive: true, leader: 'gone' as const };

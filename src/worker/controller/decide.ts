@@ -124,9 +124,10 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
       const exited: EventDraft = { type: 'exited', code: local.exit.code, signal: local.exit.signal, how: local.exit.how, run };
       // The tree seen gone with it: the stop's end follows in the same append (one write, not two).
       const then = tree ? stopping(i, rec, { ...local, exitRecorded: true }, tree) : [];
-      const first = then[0];
+      const at = then.findIndex((a) => a.kind === 'append');
+      const first = then[at];
       if (first?.kind === 'append' && first.events[0]?.type === 'stopped')
-        return [{ kind: 'append', events: [exited, ...first.events] }, ...then.slice(1)];
+        return [...then.slice(0, at), { kind: 'append', events: [exited, ...first.events] }, ...then.slice(at + 1)];
       return [{ kind: 'append', events: [exited] }];
     }
     return stopping(i, rec, local, tree);
@@ -178,6 +179,9 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     if (i.mono - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
   }
   const unknown: EventDraft = { type: 'exited', code: null, signal: null, how: 'unknown', run };
+  // A stop this worker carried out, its end recorded, and the record lost all of it (failover).
+  if (local?.stopSignalled)
+    return [{ kind: 'append', events: [{ type: 'drift', kind: 'missed-exit', detail: reason.lostStop(rec.pid), pids: [], run }, unknown] }];
   // Leftovers this worker killed were named already; otherwise nobody saw the end.
   if (local?.driftRecorded) return [{ kind: 'append', events: [unknown] }];
   const missed: EventDraft = { type: 'drift', kind: 'missed-exit', detail: reason.missedExit(rec.pid), pids: [], run };
