@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { linuxProcessTable as proc } from '../../src/worker/proc/table.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, FIXTURES, innerPid, PID_NAMESPACE, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import {
+  carriersOf,
+  cmdlineOf,
+  FIXTURES,
+  innerPid,
+  PID_NAMESPACE,
+  startWorker,
+  testEnv,
+  until,
+  type TestWorker,
+} from '../helpers/workers.js';
 
 const prefix = randomPrefix();
 let c: ReapqClient;
@@ -41,10 +51,11 @@ describe('worker as PID 1 of a PID namespace', () => {
     const rec = await c.start({ command: [join(FIXTURES, 'orphan-spawner.sh'), '60'] });
     await c.waitFor(rec.id, 'running');
     // The spawner makes 60 orphans that die within 50 ms; each becomes a zombie child of PID 1.
-    // Done when the spawner has exec'd its final `sleep 1000` and no orphan is left.
+    // Done when the spawner has exec'd its final `sleep 1000` and no orphan is left (one may
+    // end between the listing and the read of its command line).
     const onlyFinalSleep = () => {
       const pids = carriersOf(rec.id);
-      return pids.length === 1 && readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8') === 'sleep\u00001000\u0000';
+      return pids.length === 1 && cmdlineOf(pids[0]!) === 'sleep\u00001000\u0000';
     };
     await until(onlyFinalSleep, 15_000, 'orphans made and gone');
     // An orphan's sleep can still end after that on a loaded machine: its zombie is reaped within the sweep's second.

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useClient } from '../helpers/client.js';
-import { carriersOf, FIXTURES, startWorker, until } from '../helpers/workers.js';
+import { carriersOf, cmdlineOf, FIXTURES, startWorker, until } from '../helpers/workers.js';
 
 const { env, c } = useClient();
 
@@ -130,7 +130,7 @@ describe('crash recovery', () => {
         .trim()
         .split(/\s+/)
         .map(Number)
-        .filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('forker-main.js'));
+        .filter((p) => cmdlineOf(p).includes('forker-main.js'));
     // Every forker dies, the one that spawned the process among them.
     const first = forkerPids();
     expect(first.length).toBeGreaterThan(0);

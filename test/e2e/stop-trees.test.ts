@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReapqClient } from '../../src/index.js';
 import { stopEverything } from '../helpers/client.js';
 import { randomPrefix, testRedisUrl } from '../helpers/redis.js';
-import { carriersOf, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
+import { carriersOf, cmdlineOf, FIXTURES, parentOf, startWorker, testEnv, until, type TestWorker } from '../helpers/workers.js';
 import { internalsOf } from '../../src/producer/client.js';
 
 const prefix = randomPrefix();
@@ -61,7 +61,7 @@ describe('stopping whole trees', () => {
     const rec = await c.start({ command: [join(FIXTURES, 'leader-exits-member-ignores.sh')], graceMs: 300 });
     const running = await c.waitFor(rec.id, 'running');
     await until(() => carriersOf(rec.id).length >= 4, 5000, 'tree up, member trapping TERM');
-    const member = carriersOf(rec.id).find((p) => p !== running.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sh\0-c'));
+    const member = carriersOf(rec.id).find((p) => p !== running.pid && cmdlineOf(p).startsWith('sh\0-c'));
     expect(member).toBeDefined();
     const started = readFileSync(`/proc/${member}/stat`, 'utf8');
     // Only the leader gets SIGTERM (from outside, not a stop): it exits 0, the member ignores it.
@@ -98,7 +98,7 @@ describe('stopping whole trees', () => {
     const running = await c.waitFor(rec.id, 'running');
     // The `sleep 1000` whose parent (the subshell) exited at once; the leader exec'd `sleep 999`.
     const orphan = await until(
-      () => carriersOf(rec.id).find((p) => p !== running.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u00001000\u0000'),
+      () => carriersOf(rec.id).find((p) => p !== running.pid && cmdlineOf(p) === 'sleep\u00001000\u0000'),
       5000,
       'the orphan',
     );

@@ -218,6 +218,15 @@ export function parentOf(pid: number): number {
   return s.ppid;
 }
 
+/** A process's command line as /proc has it (NUL-separated); '' once it is gone, which may be any moment for a process a test did not stop. */
+export function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** Pids of every live process whose cookie is id. */
 export function carriersOf(id: string): number[] {
   return proc
