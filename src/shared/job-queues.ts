@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadBullmq } from './bullmq-loader.js';
 import { Coalescer } from './coalesce.js';
+import type { EventStore } from './event-store.js';
 import { fleetReadsBatches, type WriteVersionSource } from './fleet-view.js';
 import { BATCH_MAX, startJobId } from './jobs.js';
 import type { Keys } from './keys.js';
@@ -25,14 +26,14 @@ export function wantsStart(rec: ProcessRecord, e: StartEntry): boolean {
 }
 
 /** The entries whose record still waits for their start; a record that cannot be read keeps its entry (the fleet pass judges it). */
-export async function stillWanted(
-  store: { readMany(ids: readonly string[]): Promise<{ records: ProcessRecord[]; corrupt: Array<{ id: string }> }> },
-  entries: StartEntry[],
-): Promise<StartEntry[]> {
+export async function stillWanted(store: Pick<EventStore, 'readMany'>, entries: StartEntry[]): Promise<StartEntry[]> {
   const { records, corrupt } = await store.readMany(entries.map((e) => e.id));
   const byId = new Map(records.map((r) => [r.id, r]));
   const unreadable = new Set(corrupt.map((c) => c.id));
-  return entries.filter((e) => unreadable.has(e.id) || (byId.has(e.id) && wantsStart(byId.get(e.id)!, e)));
+  return entries.filter((e) => {
+    const rec = byId.get(e.id);
+    return rec ? wantsStart(rec, e) : unreadable.has(e.id);
+  });
 }
 
 /** The starts inside `starts` jobs, by queue, read once per look over many records (JobQueues.batchedStarts). */

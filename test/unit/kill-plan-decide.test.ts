@@ -275,7 +275,6 @@ describe('decide', () => {
     expect(done).toMatchObject([{ kind: 'append', events: [{ type: 'stopped', how: 'escalated' }] }, { kind: 'forget' }]);
   });
   it('removes the leaf of a run whose tree is gone before the record says it ended (stopped, not_ready, exited)', () => {
-    const gone = { members: [], groupAlive: false, leader: 'gone' as const };
     const local = localOf({ kill: { deadline: 900, killSentAt: null, polls: 4 }, exitRecorded: true, leaf: 'p@r1' });
     const stopping = rec({ state: 'stopping', desired: 'stopped', stopSignal: 'SIGTERM' });
     expect(kinds(input({ rec: stopping, local, tree: gone }))).toEqual(['release-leaf', 'append', 'forget']);

@@ -165,12 +165,12 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
       },
     ];
   }
+  // Signalled by a stop the record no longer has (its events lost in a failover): the record missed that end.
+  const lostStop: EventDraft[] = local?.stopSignalled
+    ? [{ type: 'drift', kind: 'missed-exit', detail: reason.lostStop(rec.pid), pids: [], run }]
+    : [];
   const seen = local?.exit && !local.exitRecorded ? local.exit : null;
   if (seen) {
-    // Signalled by a stop the record no longer has (its events lost in a failover): the record missed that end.
-    const lostStop: EventDraft[] = local!.stopSignalled
-      ? [{ type: 'drift', kind: 'missed-exit', detail: reason.lostStop(rec.pid), pids: [], run }]
-      : [];
     return [{ kind: 'append', events: [...lostStop, { type: 'exited', code: seen.code, signal: seen.signal, how: seen.how, run }] }];
   }
   // Our forker reports the exit status soon after the leader dies: wait for it a little.
@@ -179,9 +179,8 @@ function live(i: DecideInput, rec: ProcessRecord, local: Local | null, tree: Tre
     if (i.mono - local.goneSince < i.exitReportMs) return [{ kind: 'requeue', ms: 20 }];
   }
   const unknown: EventDraft = { type: 'exited', code: null, signal: null, how: 'unknown', run };
-  // A stop this worker carried out, its end recorded, and the record lost all of it (failover).
-  if (local?.stopSignalled)
-    return [{ kind: 'append', events: [{ type: 'drift', kind: 'missed-exit', detail: reason.lostStop(rec.pid), pids: [], run }, unknown] }];
+  // Its end recorded here too, and lost with the rest.
+  if (lostStop.length > 0) return [{ kind: 'append', events: [...lostStop, unknown] }];
   // Leftovers this worker killed were named already; otherwise nobody saw the end.
   if (local?.driftRecorded) return [{ kind: 'append', events: [unknown] }];
   const missed: EventDraft = { type: 'drift', kind: 'missed-exit', detail: reason.missedExit(rec.pid), pids: [], run };

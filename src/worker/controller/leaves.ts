@@ -21,11 +21,16 @@ export class Leaves {
   usageSnapshot(): Array<readonly [string, UsageEntry]> {
     const out: Array<readonly [string, UsageEntry]> = [];
     for (const [key, h] of this.deps.held.runs()) {
-      if (!h.leaf || !h.runId || h.phase !== 'up') continue;
-      const u = this.deps.cgroups.usage(h.leaf);
-      if (u) out.push([key, { ...u, run: h.runId, host: this.deps.hostId, at: this.deps.clock.now() }]);
+      const r = this.reading(key, h);
+      if (r) out.push(r);
     }
     return out;
+  }
+
+  /** What a run has used so far, read from its leaf; null for a run not up or with no leaf. */
+  private reading(key: string, h: Held): readonly [string, UsageEntry] | null {
+    const u = h.leaf && h.runId && h.phase === 'up' ? this.deps.cgroups.usage(h.leaf) : null;
+    return u ? [key, { ...u, run: h.runId!, host: this.deps.hostId, at: this.deps.clock.now() }] : null;
   }
 
   /** Leaf cgroups in this worker's subtree, for the reconcile pass. */
@@ -60,42 +65,31 @@ export class Leaves {
   /**
    * A run forgotten once its tree is gone: its leaf goes too (a leaf still in use is left
    * to reconcile), after a last reading of what the run used (its CPU time and peak memory).
+   * Normally release() did both before the run's end was written; this catches the rest.
    */
   retire(key: string, held: Held): void {
-    const cg = this.deps.cgroups;
     const leaf = held.leaf;
-    if (!leaf || cg.populated(leaf) === true) return;
-    const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
-    const last = u
-      ? this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.deps.hostId, at: this.deps.clock.now() }]])
-      : Promise.resolve();
-    this.deps.background(
-      'cgroup removal',
-      { processId: key, leaf },
-      last.finally(() => cg.remove(leaf)),
-    );
+    if (!leaf || this.deps.cgroups.populated(leaf) === true) return;
+    this.deps.background('cgroup removal', { processId: key, leaf }, this.release(key, held));
   }
 
   /**
-   * The run's tree is gone: the last reading of what it used is saved and its leaf removed,
-   * both awaited, so the end written next is true of the cgroup too. A member killed a
-   * moment ago may still be leaving the leaf: its emptying is awaited briefly; a leaf still
-   * in use then is left to retire() and the reconcile pass.
+   * The run's tree is gone (its leaf seen empty): the last reading of what it used is saved
+   * and its leaf removed, both awaited, so the end written next is true of the cgroup too.
+   * A leaf found in use again is left to the reconcile pass (remove() fails on it).
    */
   async release(key: string, held: Held): Promise<void> {
-    const cg = this.deps.cgroups;
-    const leaf = held.leaf;
-    if (!leaf) return;
-    await this.emptied(leaf, 500);
-    const u = held.runId && held.phase === 'up' ? cg.usage(leaf) : null;
-    if (u) {
+    if (!held.leaf) return;
+    const last = this.reading(key, held);
+    if (last) {
       try {
-        await this.deps.saveUsage([[key, { ...u, run: held.runId!, host: this.deps.hostId, at: this.deps.clock.now() }]]);
+        await this.deps.saveUsage([last]);
       } catch {
         // The reading only informs; Redis away must not hold the run's end back (its append meets the same Redis).
       }
     }
-    await cg.remove(leaf);
+    // Removed: nothing left for retire() at forget to do.
+    if (await this.deps.cgroups.remove(held.leaf)) held.leaf = null;
   }
 
   /** Resolves once the leaf is empty (watched), or after ms. */
